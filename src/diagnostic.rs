@@ -1,0 +1,167 @@
+//! Diagnostics: the one error type every stage reports and survives.
+//!
+//! A `ConfigError` is data, not control flow: parse, validate and diff return
+//! them beside their results and keep going. Nothing here does I/O.
+
+use std::fmt;
+
+/// What part of the pipeline found the problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// The bytes are not one well-formed YAML document within the budgets.
+    Syntax,
+    /// The YAML is well formed but does not fit the model (types, keys, ranges).
+    Schema,
+    /// A value names something that does not exist in the whole configuration.
+    Reference,
+    /// The file could not be read, is too large or is not allowed.
+    Io,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Syntax => "syntax",
+            ErrorKind::Schema => "schema",
+            ErrorKind::Reference => "reference",
+            ErrorKind::Io => "io",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Errors stop an entity from applying; warnings are reported and applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// The three kinds of configuration entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityKind {
+    Workflow,
+    Integration,
+    Settings,
+}
+
+impl EntityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Workflow => "workflow",
+            EntityKind::Integration => "integration",
+            EntityKind::Settings => "settings",
+        }
+    }
+}
+
+impl fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which entity a diagnostic belongs to, when that is known.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntityRef {
+    pub kind: EntityKind,
+    pub id: String,
+}
+
+/// A problem in one file, at one position, that a person can act on.
+///
+/// `file` is relative to the repository root with `/` separators; `line` and
+/// `column` are 1-based (column counts characters, not bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub kind: ErrorKind,
+    pub severity: Severity,
+    pub message: String,
+    pub entity: Option<EntityRef>,
+}
+
+impl ConfigError {
+    pub fn new(
+        file: impl Into<String>,
+        pos: Pos,
+        kind: ErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
+        ConfigError {
+            file: file.into(),
+            line: pos.line,
+            column: pos.col,
+            kind,
+            severity: Severity::Error,
+            message: message.into(),
+            entity: None,
+        }
+    }
+
+    pub fn warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
+    }
+
+    pub fn for_entity(mut self, kind: EntityKind, id: impl Into<String>) -> Self {
+        self.entity = Some(EntityRef {
+            kind,
+            id: id.into(),
+        });
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    pub fn pos(&self) -> Pos {
+        Pos {
+            line: self.line,
+            col: self.column,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.severity {
+            Severity::Error => self.kind.as_str().to_string(),
+            Severity::Warning => format!("warning ({})", self.kind),
+        };
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file, self.line, self.column, kind, self.message
+        )
+    }
+}
+
+/// A 1-based position in a source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Pos {
+    pub line: u32,
+    pub col: u32,
+}
+
+impl Pos {
+    pub const START: Pos = Pos { line: 1, col: 1 };
+
+    pub fn new(line: u32, col: u32) -> Self {
+        Pos { line, col }
+    }
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}

@@ -1,0 +1,1 @@
+//! Stage `diff`: from two versions of an entity to what changed.

@@ -1,0 +1,16 @@
+//! qa-reload: hot reload for QA workflow templates and integration settings.
+//!
+//! The data flows one way, and the modules follow it:
+//!
+//! ```text
+//! load     bytes -> positioned YAML tree -> validated entities (+ diagnostics)
+//! diff     two versions of an entity -> semantic changes, JSON Patch, text diff
+//! git      read config files at a revision or in the working tree (gix)
+//! cli      the `check` and `diff` commands
+//! ```
+//!
+//! `diagnostic` holds the one error type every stage reports and survives.
+
+pub mod diagnostic;
+pub mod diff;
+pub mod load;

@@ -1,0 +1,3 @@
+//! Stage `load`: from file bytes to validated entities.
+
+pub mod node;
