@@ -14,3 +14,5 @@
 pub mod diagnostic;
 pub mod diff;
 pub mod load;
+pub mod model;
+pub mod secret;

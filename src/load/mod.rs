@@ -1,3 +1,5 @@
 //! Stage `load`: from file bytes to validated entities.
 
 pub mod node;
+pub mod schema;
+pub mod yaml;

@@ -1,0 +1,786 @@
+//! Stage `load`: positioned YAML trees to model entities, one file at a time.
+//!
+//! Every problem is collected, not just the first, each pointing at the exact
+//! key or value. An entity with any error is `None` (its last good version
+//! stays in force); warnings do not stop it. Pure: the environment is passed
+//! in as a function, no I/O, never panics.
+
+use crate::diagnostic::{ConfigError, EntityKind, EntityRef, ErrorKind, Pos};
+use crate::load::node::{Entry, Node, Value};
+use crate::model::{
+    Integration, IntegrationFields, IntegrationKind, Setting, Settings, Step, Workflow,
+};
+use crate::secret;
+
+/// Looks up an environment variable.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+const WORKFLOW_KEYS: &[&str] = &["id", "name", "description", "ticket_types", "steps"];
+const STEP_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "estimated_minutes",
+    "integration",
+    "checklist",
+];
+const SETTINGS_KEYS: &[&str] = &["debounce_ms", "max_wait_ms", "watch", "ignore", "history"];
+
+/// Reads one workflow file. `file` is its repository-relative path; the id
+/// defaults to the file stem.
+pub fn workflow(root: Option<&Node>, file: &str) -> (Option<Workflow>, Vec<ConfigError>) {
+    let stem = file_stem(file);
+    let mut r = Reader::new(file, EntityKind::Workflow, stem);
+    let Some(root) = root else {
+        r.error(
+            Pos::START,
+            ErrorKind::Schema,
+            "file is empty; a workflow needs at least `name` and `steps`",
+        );
+        return (None, r.errors);
+    };
+    let Some(entries) = r.mapping(root, "a workflow") else {
+        return (None, r.errors);
+    };
+    r.unknown_keys(entries, WORKFLOW_KEYS, "a workflow");
+
+    let (id, id_pos) = match get(entries, "id") {
+        Some(e) => match r.string(&e.value, "id") {
+            Some(id) => {
+                r.set_entity_id(&id);
+                if !is_valid_id(&id) {
+                    r.error(
+                        e.value.pos,
+                        ErrorKind::Schema,
+                        format!("workflow id `{id}` is not valid: {ID_RULE}"),
+                    );
+                }
+                (Some(id), e.value.pos)
+            }
+            None => (None, e.value.pos),
+        },
+        None => {
+            if !is_valid_id(stem) {
+                r.error(
+                    Pos::START,
+                    ErrorKind::Schema,
+                    format!("the file name gives the workflow id `{stem}`, which is not valid: {ID_RULE}; rename the file or set `id:`"),
+                );
+            }
+            (Some(stem.to_string()), root.pos)
+        }
+    };
+    let name = r
+        .required(root, entries, "name")
+        .and_then(|n| r.string(n, "name"));
+    let description = r
+        .optional(entries, "description")
+        .and_then(|n| r.string(n, "description"));
+    let ticket_types = r
+        .optional(entries, "ticket_types")
+        .and_then(|n| r.string_list(n, "ticket_types"))
+        .unwrap_or_default();
+    let steps = r.required(root, entries, "steps").and_then(|n| r.steps(n));
+
+    match (id, name, steps, r.has_errors()) {
+        (Some(id), Some(name), Some(steps), false) => (
+            Some(Workflow {
+                id,
+                name,
+                description,
+                ticket_types,
+                steps,
+                id_pos,
+            }),
+            r.errors,
+        ),
+        _ => (None, r.errors),
+    }
+}
+
+/// Reads one integration file (`config/<kind>_config.yaml`).
+pub fn integration(
+    kind: IntegrationKind,
+    root: Option<&Node>,
+    file: &str,
+    env: Env<'_>,
+) -> (Option<Integration>, Vec<ConfigError>) {
+    let mut r = Reader::new(file, EntityKind::Integration, kind.as_str());
+    let Some(root) = root else {
+        r.error(
+            Pos::START,
+            ErrorKind::Schema,
+            format!("file is empty; the {kind} integration needs at least `base_url`, or delete the file"),
+        );
+        return (None, r.errors);
+    };
+    let Some(entries) = r.mapping(root, "an integration") else {
+        return (None, r.errors);
+    };
+    let specific: &[&str] = match kind {
+        IntegrationKind::Jira => &["email", "api_token", "project_key"],
+        IntegrationKind::Postman => &["api_key", "workspace_id"],
+        IntegrationKind::Testmo => &["api_token", "project_id"],
+    };
+    let mut allowed = vec!["enabled", "base_url", "timeout_ms"];
+    allowed.extend_from_slice(specific);
+    r.unknown_keys(entries, &allowed, &format!("the {kind} integration"));
+
+    let enabled = match r.optional(entries, "enabled") {
+        Some(n) => match n.value {
+            Value::Bool(b) => Some(b),
+            _ => {
+                r.type_error(n, "enabled", "true or false");
+                None
+            }
+        },
+        None => Some(true),
+    };
+    // A missing variable only matters when the integration is switched on.
+    let strict = enabled.unwrap_or(true);
+    let setting = |r: &mut Reader, key: &str, required: bool| -> Option<Option<Setting>> {
+        let node = if required {
+            r.required(root, entries, key)
+        } else {
+            r.optional(entries, key)
+        };
+        match node {
+            None if required => None,
+            None => Some(None),
+            Some(n) => r.setting(n, key, env, strict).map(Some),
+        }
+    };
+    let base_url = setting(&mut r, "base_url", true).flatten();
+    if let (Some(url), Some(e)) = (&base_url, get(entries, "base_url"))
+        && let Some(v) = url.expose()
+        && let Err(why) = check_url(v)
+    {
+        let shown = url.shown();
+        r.error(
+            e.value.pos,
+            ErrorKind::Schema,
+            format!("`base_url` `{shown}` is not valid: {why}"),
+        );
+    }
+    let timeout_ms = match r.optional(entries, "timeout_ms") {
+        Some(n) => r.int_in(n, "timeout_ms", 1, 600_000).map(|v| v as u64),
+        None => Some(5_000),
+    };
+    let fields = match kind {
+        IntegrationKind::Jira => {
+            let email = setting(&mut r, "email", true).flatten();
+            let api_token = setting(&mut r, "api_token", true).flatten();
+            let project_key = setting(&mut r, "project_key", false);
+            match (email, api_token, project_key) {
+                (Some(email), Some(api_token), Some(project_key)) => {
+                    Some(IntegrationFields::Jira {
+                        email,
+                        api_token,
+                        project_key,
+                    })
+                }
+                _ => None,
+            }
+        }
+        IntegrationKind::Postman => {
+            let api_key = setting(&mut r, "api_key", true).flatten();
+            let workspace_id = setting(&mut r, "workspace_id", false);
+            match (api_key, workspace_id) {
+                (Some(api_key), Some(workspace_id)) => Some(IntegrationFields::Postman {
+                    api_key,
+                    workspace_id,
+                }),
+                _ => None,
+            }
+        }
+        IntegrationKind::Testmo => {
+            let api_token = setting(&mut r, "api_token", true).flatten();
+            let project_id = setting(&mut r, "project_id", false);
+            match (api_token, project_id) {
+                (Some(api_token), Some(project_id)) => Some(IntegrationFields::Testmo {
+                    api_token,
+                    project_id,
+                }),
+                _ => None,
+            }
+        }
+    };
+    match (enabled, base_url, timeout_ms, fields, r.has_errors()) {
+        (Some(enabled), Some(base_url), Some(timeout_ms), Some(fields), false) => (
+            Some(Integration {
+                id: kind,
+                enabled,
+                base_url,
+                timeout_ms,
+                fields,
+            }),
+            r.errors,
+        ),
+        _ => (None, r.errors),
+    }
+}
+
+/// Reads `config/hot_reload.yaml`. An empty file means all defaults.
+pub fn settings(root: Option<&Node>, file: &str) -> (Option<Settings>, Vec<ConfigError>) {
+    let mut r = Reader::new(file, EntityKind::Settings, "hot_reload");
+    let defaults = Settings::default();
+    let Some(root) = root else {
+        return (Some(defaults), r.errors);
+    };
+    let Some(entries) = r.mapping(root, "the hot reload settings") else {
+        return (None, r.errors);
+    };
+    r.unknown_keys(entries, SETTINGS_KEYS, "the hot reload settings");
+    let int = |r: &mut Reader, key: &str, lo: i64, hi: i64, default: u64| match r
+        .optional(entries, key)
+    {
+        Some(n) => r.int_in(n, key, lo, hi).map(|v| v as u64),
+        None => Some(default),
+    };
+    let debounce_ms = int(&mut r, "debounce_ms", 0, 10_000, defaults.debounce_ms);
+    let max_wait_ms = int(&mut r, "max_wait_ms", 1, 60_000, defaults.max_wait_ms);
+    let history = int(&mut r, "history", 1, 100_000, defaults.history as u64);
+    if let (Some(d), Some(m), Some(e)) = (debounce_ms, max_wait_ms, get(entries, "max_wait_ms"))
+        && m < d
+    {
+        r.error(
+            e.value.pos,
+            ErrorKind::Schema,
+            format!("`max_wait_ms` ({m}) must not be less than `debounce_ms` ({d})"),
+        );
+    }
+    let globs = |r: &mut Reader, key: &str, default: Vec<String>| match r.optional(entries, key) {
+        Some(n) => r.string_list(n, key),
+        None => Some(default),
+    };
+    let watch = globs(&mut r, "watch", defaults.watch.clone());
+    let ignore = globs(&mut r, "ignore", Vec::new());
+    match (
+        debounce_ms,
+        max_wait_ms,
+        history,
+        watch,
+        ignore,
+        r.has_errors(),
+    ) {
+        (Some(debounce_ms), Some(max_wait_ms), Some(history), Some(watch), Some(ignore), false) => {
+            (
+                Some(Settings {
+                    debounce_ms,
+                    max_wait_ms,
+                    watch,
+                    ignore,
+                    history: usize::try_from(history).unwrap_or(defaults.history),
+                }),
+                r.errors,
+            )
+        }
+        _ => (None, r.errors),
+    }
+}
+
+const ID_RULE: &str = "use lower-case letters, digits and `-`, starting with a letter or digit";
+
+/// `[a-z0-9][a-z0-9-]*`, at most 100 characters.
+pub fn is_valid_id(id: &str) -> bool {
+    let mut bytes = id.bytes();
+    id.len() <= 100
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The file name without folders and extension.
+pub fn file_stem(file: &str) -> &str {
+    let name = file.rsplit('/').next().unwrap_or(file);
+    name.rsplit_once('.').map_or(name, |(stem, _)| stem)
+}
+
+fn check_url(url: &str) -> Result<(), &'static str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("it must start with http:// or https://")?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or(host);
+    if host.is_empty() || host.starts_with(':') {
+        return Err("it has no host name");
+    }
+    if url.chars().any(char::is_whitespace) {
+        return Err("it contains spaces");
+    }
+    Ok(())
+}
+
+fn get<'n>(entries: &'n [Entry], key: &str) -> Option<&'n Entry> {
+    entries
+        .iter()
+        .find(|e| matches!(&e.key.value, Value::Str(k) if k == key))
+}
+
+/// Collects diagnostics for one entity while its file is read.
+struct Reader<'f> {
+    file: &'f str,
+    entity: EntityRef,
+    errors: Vec<ConfigError>,
+}
+
+impl<'f> Reader<'f> {
+    fn new(file: &'f str, kind: EntityKind, id: &str) -> Self {
+        Reader {
+            file,
+            entity: EntityRef {
+                kind,
+                id: id.to_string(),
+            },
+            errors: Vec::new(),
+        }
+    }
+
+    fn set_entity_id(&mut self, id: &str) {
+        self.entity.id = id.to_string();
+        for e in &mut self.errors {
+            e.entity = Some(self.entity.clone());
+        }
+    }
+
+    fn has_errors(&self) -> bool {
+        self.errors.iter().any(ConfigError::is_error)
+    }
+
+    fn error(&mut self, pos: Pos, kind: ErrorKind, message: impl Into<String>) {
+        let mut e = ConfigError::new(self.file, pos, kind, message);
+        e.entity = Some(self.entity.clone());
+        self.errors.push(e);
+    }
+
+    fn type_error(&mut self, node: &Node, key: &str, expected: &str) {
+        let hint = match (&node.value, expected) {
+            (Value::Int(_) | Value::Float(_) | Value::Bool(_), "a string") => "; put it in quotes",
+            (Value::Str(_), "a whole number") => "; remove the quotes",
+            _ => "",
+        };
+        self.error(
+            node.pos,
+            ErrorKind::Schema,
+            format!(
+                "`{key}` must be {expected}, found {}{hint}",
+                node.value.type_name()
+            ),
+        );
+    }
+
+    fn mapping<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [Entry]> {
+        match &node.value {
+            Value::Map(entries) => Some(entries),
+            other => {
+                self.error(
+                    node.pos,
+                    ErrorKind::Schema,
+                    format!(
+                        "{what} must be a mapping of keys to values, found {}",
+                        other.type_name()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn unknown_keys(&mut self, entries: &[Entry], allowed: &[&str], context: &str) {
+        for e in entries {
+            let key = e.key.scalar_text().unwrap_or_default();
+            let known = matches!(&e.key.value, Value::Str(k) if allowed.contains(&k.as_str()));
+            if !known {
+                let hint = match suggest(&key, allowed) {
+                    Some(s) => format!("; did you mean `{s}`?"),
+                    None => format!("; expected one of: {}", allowed.join(", ")),
+                };
+                self.error(
+                    e.key.pos,
+                    ErrorKind::Schema,
+                    format!("unknown key `{key}` in {context}{hint}"),
+                );
+            }
+        }
+    }
+
+    /// A present, non-null value; `null` counts as absent for optional keys.
+    fn optional<'n>(&mut self, entries: &'n [Entry], key: &str) -> Option<&'n Node> {
+        get(entries, key)
+            .map(|e| &e.value)
+            .filter(|n| !matches!(n.value, Value::Null))
+    }
+
+    fn required<'n>(&mut self, map: &Node, entries: &'n [Entry], key: &str) -> Option<&'n Node> {
+        let found = get(entries, key).map(|e| &e.value);
+        if found.is_none() {
+            self.error(
+                map.pos,
+                ErrorKind::Schema,
+                format!("missing required key `{key}`"),
+            );
+        }
+        found
+    }
+
+    fn string(&mut self, node: &Node, key: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) if !s.trim().is_empty() => Some(s.clone()),
+            Value::Str(_) => {
+                self.error(
+                    node.pos,
+                    ErrorKind::Schema,
+                    format!("`{key}` must not be empty"),
+                );
+                None
+            }
+            _ => {
+                self.type_error(node, key, "a string");
+                None
+            }
+        }
+    }
+
+    fn string_list(&mut self, node: &Node, key: &str) -> Option<Vec<String>> {
+        let Value::Seq(items) = &node.value else {
+            self.type_error(node, key, "a list of strings");
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for item in items {
+            match self.string(item, &format!("{key} item")) {
+                Some(s) => out.push(s),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn int_in(&mut self, node: &Node, key: &str, lo: i64, hi: i64) -> Option<i64> {
+        match node.value {
+            Value::Int(i) if (lo..=hi).contains(&i) => Some(i),
+            Value::Int(i) => {
+                self.error(
+                    node.pos,
+                    ErrorKind::Schema,
+                    format!("`{key}` is {i}, but must be between {lo} and {hi}"),
+                );
+                None
+            }
+            _ => {
+                self.type_error(node, key, "a whole number");
+                None
+            }
+        }
+    }
+
+    fn steps(&mut self, node: &Node) -> Option<Vec<Step>> {
+        let Value::Seq(items) = &node.value else {
+            self.type_error(node, "steps", "a list of steps");
+            return None;
+        };
+        if items.is_empty() {
+            self.error(
+                node.pos,
+                ErrorKind::Schema,
+                "`steps` must list at least one step",
+            );
+            return None;
+        }
+        let mut steps = Vec::with_capacity(items.len());
+        let mut seen: Vec<(String, Pos)> = Vec::new();
+        let mut ok = true;
+        for item in items {
+            match self.step(item, &mut seen) {
+                Some(step) => steps.push(step),
+                None => ok = false,
+            }
+        }
+        ok.then_some(steps)
+    }
+
+    fn step(&mut self, node: &Node, seen: &mut Vec<(String, Pos)>) -> Option<Step> {
+        let entries = self.mapping(node, "a step")?;
+        let errors_before = self.errors.len();
+        self.unknown_keys(entries, STEP_KEYS, "a step");
+        let id = self.required(node, entries, "id").and_then(|n| {
+            let id = self.string(n, "id")?;
+            if !is_valid_id(&id) {
+                self.error(
+                    n.pos,
+                    ErrorKind::Schema,
+                    format!("step id `{id}` is not valid: {ID_RULE}"),
+                );
+            } else if let Some((_, first)) = seen.iter().find(|(s, _)| *s == id) {
+                let line = first.line;
+                self.error(
+                    n.pos,
+                    ErrorKind::Schema,
+                    format!("step id `{id}` is used twice in this workflow (first at line {line})"),
+                );
+            } else {
+                seen.push((id.clone(), n.pos));
+            }
+            Some(id)
+        });
+        let name = self
+            .required(node, entries, "name")
+            .and_then(|n| self.string(n, "name"));
+        let minutes = self
+            .required(node, entries, "estimated_minutes")
+            .and_then(|n| self.int_in(n, "estimated_minutes", 1, 1440));
+        let (integration, integration_pos) = match self.optional(entries, "integration") {
+            Some(n) => (self.string(n, "integration"), n.pos),
+            None => (None, node.pos),
+        };
+        let checklist = self
+            .optional(entries, "checklist")
+            .and_then(|n| self.string_list(n, "checklist"));
+        let failed = self.errors[errors_before..]
+            .iter()
+            .any(ConfigError::is_error);
+        if failed {
+            return None;
+        }
+        Some(Step {
+            id: id?,
+            name: name?,
+            estimated_minutes: u32::try_from(minutes?).ok()?,
+            integration,
+            checklist: checklist.unwrap_or_default(),
+            integration_pos,
+        })
+    }
+
+    /// A string setting, with `${VAR}` read from the environment.
+    fn setting(&mut self, node: &Node, key: &str, env: Env<'_>, strict: bool) -> Option<Setting> {
+        let raw = match &node.value {
+            Value::Str(s) => s.clone(),
+            // Ids are often written as bare numbers (`project_id: 42`).
+            Value::Int(i) => i.to_string(),
+            _ => {
+                self.type_error(node, key, "a string");
+                return None;
+            }
+        };
+        let (value, vars, missing) = substitute(&raw, env);
+        let masked = secret::is_secret_key(key) || !vars.is_empty();
+        if let Some(var) = missing.first() {
+            let e = ConfigError::new(
+                self.file,
+                node.pos,
+                ErrorKind::Schema,
+                if strict {
+                    format!("environment variable `{var}` (for `{key}`) is not set; export it, or set `enabled: false`")
+                } else {
+                    format!("environment variable `{var}` (for `{key}`) is not set; the integration is disabled, so this is only a warning")
+                },
+            )
+            .for_entity(self.entity.kind, self.entity.id.clone());
+            self.errors.push(if strict { e } else { e.warning() });
+            return Some(Setting::new(None, vars, masked));
+        }
+        if value.trim().is_empty() {
+            self.error(
+                node.pos,
+                ErrorKind::Schema,
+                format!("`{key}` must not be empty"),
+            );
+            return None;
+        }
+        Some(Setting::new(Some(value), vars, masked))
+    }
+}
+
+/// Replaces every `${NAME}` with the variable's value. Returns the result,
+/// the variables named, and those that are not set.
+fn substitute(raw: &str, env: Env<'_>) -> (String, Vec<String>, Vec<String>) {
+    let mut out = String::with_capacity(raw.len());
+    let mut vars = Vec::new();
+    let mut missing = Vec::new();
+    let mut rest = raw;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        let name = &after[..end];
+        let valid = !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !name.as_bytes()[0].is_ascii_digit();
+        out.push_str(&rest[..start]);
+        if valid {
+            vars.push(name.to_string());
+            match env(name) {
+                Some(v) => out.push_str(&v),
+                None => missing.push(name.to_string()),
+            }
+        } else {
+            out.push_str(&rest[start..start + 3 + end]);
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    (out, vars, missing)
+}
+
+/// The allowed key closest to a typo, when one is close enough.
+fn suggest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    allowed
+        .iter()
+        .map(|a| (levenshtein(key, a), *a))
+        .filter(|(d, a)| *d <= 2.max(a.len() / 4) && *d < a.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, a)| a)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::load::yaml::{Limits, parse};
+
+    fn load_workflow(src: &str) -> (Option<Workflow>, Vec<ConfigError>) {
+        let (root, errors) = parse(src.as_bytes(), "workflows/demo.yaml", &Limits::default());
+        assert!(errors.is_empty(), "{errors:?}");
+        workflow(root.as_ref(), "workflows/demo.yaml")
+    }
+
+    #[test]
+    fn a_valid_workflow_defaults_its_id_to_the_stem() {
+        let (w, errors) = load_workflow(
+            "name: Demo\nsteps:\n  - id: a\n    name: A\n    estimated_minutes: 5\n    checklist: [x]\n",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let w = w.unwrap();
+        assert_eq!(w.id, "demo");
+        assert_eq!(w.steps[0].checklist, vec!["x".to_string()]);
+    }
+
+    #[test]
+    fn all_errors_are_reported_not_just_the_first() {
+        let (w, errors) = load_workflow(
+            "titel: x\nsteps:\n  - id: a\n    name: A\n    estimated_minutes: '30'\n  - id: a\n    name: B\n    estimated_minutes: 0\n",
+        );
+        assert!(w.is_none());
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 5, "{shown:#?}");
+        assert!(
+            shown[0].contains("1:1: schema: unknown key `titel`"),
+            "{}",
+            shown[0]
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.contains("missing required key `name`"))
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.contains("5:24") && s.contains("remove the quotes"))
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.contains("6:9") && s.contains("used twice"))
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|s| s.contains("8:24") && s.contains("between 1 and 1440"))
+        );
+    }
+
+    #[test]
+    fn typos_get_a_suggestion() {
+        let (_, errors) = load_workflow("nmae: x\nsteps: []\n");
+        assert!(
+            errors[0].message.contains("did you mean `name`"),
+            "{}",
+            errors[0].message
+        );
+    }
+
+    #[test]
+    fn missing_variable_is_an_error_only_when_enabled() {
+        let env = |_: &str| None;
+        for (enabled, is_error) in [("true", true), ("false", false)] {
+            let src = format!(
+                "enabled: {enabled}\nbase_url: https://x.example\nemail: a@b.c\napi_token: ${{NOPE_TOKEN}}\n"
+            );
+            let (root, _) = parse(
+                src.as_bytes(),
+                "config/jira_config.yaml",
+                &Limits::default(),
+            );
+            let (i, errors) = integration(
+                IntegrationKind::Jira,
+                root.as_ref(),
+                "config/jira_config.yaml",
+                &env,
+            );
+            assert_eq!(errors.len(), 1);
+            assert_eq!(errors[0].is_error(), is_error);
+            assert!(errors[0].message.contains("NOPE_TOKEN"));
+            assert_eq!((errors[0].line, errors[0].column), (4, 12));
+            assert_eq!(i.is_some(), !is_error);
+        }
+    }
+
+    #[test]
+    fn secrets_from_the_environment_are_masked_when_serialised() {
+        let env = |k: &str| (k == "TOK").then(|| "s3cr3t-value".to_string());
+        let src = "base_url: https://x.example\napi_key: ${TOK}\n";
+        let (root, _) = parse(
+            src.as_bytes(),
+            "config/postman_config.yaml",
+            &Limits::default(),
+        );
+        let (i, errors) = integration(
+            IntegrationKind::Postman,
+            root.as_ref(),
+            "config/postman_config.yaml",
+            &env,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let i = i.unwrap();
+        let json = serde_json::to_string(&i).unwrap();
+        assert!(!json.contains("s3cr3t"), "{json}");
+        assert!(format!("{i:?}").contains(secret::MASK));
+        let IntegrationFields::Postman { api_key, .. } = &i.fields else {
+            panic!("wrong kind")
+        };
+        assert_eq!(api_key.expose(), Some("s3cr3t-value"));
+    }
+
+    #[test]
+    fn settings_default_when_empty_and_check_ranges() {
+        let (s, errors) = settings(None, "config/hot_reload.yaml");
+        assert!(errors.is_empty());
+        assert_eq!(s.unwrap(), Settings::default());
+        let (root, _) = parse(
+            b"debounce_ms: 100\nmax_wait_ms: 50\n",
+            "h",
+            &Limits::default(),
+        );
+        let (s, errors) = settings(root.as_ref(), "config/hot_reload.yaml");
+        assert!(s.is_none());
+        assert_eq!((errors[0].line, errors[0].column), (2, 14));
+    }
+}

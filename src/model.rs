@@ -1,0 +1,201 @@
+//! The configuration model of DESIGN §3: workflows, integrations, settings.
+//!
+//! Plain immutable data. The serde form of an entity is its JSON document,
+//! the one JSON Patches are computed against and the API serves; secrets
+//! serialise masked, so no serialisation of the model can leak one.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Serialize, Serializer};
+
+use crate::diagnostic::Pos;
+use crate::secret;
+
+/// One QA workflow template (`workflows/**/*.yaml`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Workflow {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub ticket_types: Vec<String>,
+    pub steps: Vec<Step>,
+    /// Where the id was written (or the top of the file when it defaults to
+    /// the file stem), for cross-file errors.
+    #[serde(skip)]
+    pub id_pos: Pos,
+}
+
+/// One step of a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub id: String,
+    pub name: String,
+    pub estimated_minutes: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integration: Option<String>,
+    pub checklist: Vec<String>,
+    #[serde(skip)]
+    pub integration_pos: Pos,
+}
+
+/// The integrations qa-reload knows how to configure and test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntegrationKind {
+    Jira,
+    Postman,
+    Testmo,
+}
+
+impl IntegrationKind {
+    pub const ALL: [IntegrationKind; 3] = [
+        IntegrationKind::Jira,
+        IntegrationKind::Postman,
+        IntegrationKind::Testmo,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrationKind::Jira => "jira",
+            IntegrationKind::Postman => "postman",
+            IntegrationKind::Testmo => "testmo",
+        }
+    }
+
+    /// The file this integration is configured in, relative to the repository.
+    pub fn config_file(self) -> String {
+        format!("config/{}_config.yaml", self.as_str())
+    }
+}
+
+impl fmt::Display for IntegrationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IntegrationKind {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        IntegrationKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(())
+    }
+}
+
+/// A string setting of an integration. Values read from `${VAR}` and values
+/// of secret keys are masked whenever they are serialised or printed.
+#[derive(Clone, PartialEq)]
+pub struct Setting {
+    /// The value in force; `None` when it names an unset variable.
+    value: Option<String>,
+    /// The variables it reads, in order (empty for a literal).
+    pub env: Vec<String>,
+    pub masked: bool,
+}
+
+impl Setting {
+    pub fn new(value: Option<String>, env: Vec<String>, masked: bool) -> Self {
+        Setting { value, env, masked }
+    }
+
+    pub fn literal(value: impl Into<String>) -> Self {
+        Setting {
+            value: Some(value.into()),
+            env: Vec::new(),
+            masked: false,
+        }
+    }
+
+    /// The real value, for the integration client only. Never log it.
+    pub fn expose(&self) -> Option<&str> {
+        self.value.as_deref()
+    }
+
+    /// What may be shown to a person.
+    pub fn shown(&self) -> String {
+        match (&self.value, self.masked) {
+            (Some(v), false) => v.clone(),
+            (Some(v), true) => secret::mask(v),
+            (None, _) => format!("(unset: ${{{}}})", self.env.join("}, ${")),
+        }
+    }
+}
+
+impl fmt::Debug for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.shown())
+    }
+}
+
+impl Serialize for Setting {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.shown())
+    }
+}
+
+/// One integration's settings (`config/<kind>_config.yaml`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Integration {
+    pub id: IntegrationKind,
+    pub enabled: bool,
+    pub base_url: Setting,
+    pub timeout_ms: u64,
+    #[serde(flatten)]
+    pub fields: IntegrationFields,
+}
+
+/// The settings that differ per integration kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum IntegrationFields {
+    Jira {
+        email: Setting,
+        api_token: Setting,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        project_key: Option<Setting>,
+    },
+    Postman {
+        api_key: Setting,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        workspace_id: Option<Setting>,
+    },
+    Testmo {
+        api_token: Setting,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        project_id: Option<Setting>,
+    },
+}
+
+/// `config/hot_reload.yaml`: how the reloader itself behaves.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    pub debounce_ms: u64,
+    pub max_wait_ms: u64,
+    pub watch: Vec<String>,
+    pub ignore: Vec<String>,
+    pub history: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            debounce_ms: 50,
+            max_wait_ms: 300,
+            watch: vec![
+                "workflows/**/*.yaml".to_string(),
+                "workflows/**/*.yml".to_string(),
+                "config/*.yaml".to_string(),
+            ],
+            ignore: Vec::new(),
+            history: 256,
+        }
+    }
+}
+
+/// The file that holds the settings.
+pub const SETTINGS_FILE: &str = "config/hot_reload.yaml";
