@@ -518,7 +518,7 @@ impl<'f> Reader<'f> {
                 self.error(
                     n.pos,
                     ErrorKind::Schema,
-                    format!("step id `{id}` is used twice in this workflow (first at line {line})"),
+                    format!("duplicate step id `{id}` (first at line {line}); step ids must be unique within a workflow"),
                 );
             } else {
                 seen.push((id.clone(), n.pos));
@@ -698,7 +698,7 @@ mod tests {
         assert!(
             shown
                 .iter()
-                .any(|s| s.contains("6:9") && s.contains("used twice"))
+                .any(|s| s.contains("6:9") && s.contains("duplicate step id"))
         );
         assert!(
             shown

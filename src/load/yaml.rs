@@ -38,9 +38,9 @@ impl Default for Limits {
 /// Returns `None` with no error for a file holding no document at all (empty,
 /// or only comments): what that means is the caller's decision.
 pub fn parse(bytes: &[u8], file: &str, limits: &Limits) -> (Option<Node>, Vec<ConfigError>) {
-    match parse_inner(bytes, limits) {
+    match parse_inner(bytes, file, limits) {
         Ok(root) => (root, Vec::new()),
-        Err(problem) => (None, vec![problem.into_error(file)]),
+        Err(e) => (None, vec![e]),
     }
 }
 
@@ -64,28 +64,37 @@ impl Problem {
     }
 }
 
-fn parse_inner(bytes: &[u8], limits: &Limits) -> Result<Option<Node>, Problem> {
-    if bytes.len() > limits.max_bytes {
-        return Err(Problem {
-            pos: Pos::START,
-            kind: ErrorKind::Io,
-            message: format!(
-                "file is {}, larger than the {} limit; split it or shorten it",
-                human_size(bytes.len()),
+/// The error for a file of `len` bytes when that is over the budget.
+pub fn size_error(file: &str, len: usize, limits: &Limits) -> Option<ConfigError> {
+    (len > limits.max_bytes).then(|| {
+        ConfigError::new(
+            file,
+            Pos::START,
+            ErrorKind::Io,
+            format!(
+                "file is {}, too large: the limit is {}; split it or shorten it",
+                human_size(len),
                 human_size(limits.max_bytes)
             ),
-        });
+        )
+    })
+}
+
+fn parse_inner(bytes: &[u8], file: &str, limits: &Limits) -> Result<Option<Node>, ConfigError> {
+    if let Some(e) = size_error(file, bytes.len(), limits) {
+        return Err(e);
     }
-    let text = decode(bytes)?;
+    let text = decode(bytes).map_err(|p| p.into_error(file))?;
     let mut builder = Builder::new(limits);
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| {
-            Problem::syntax(
-                marker_pos(e.marker().line(), e.marker().col()),
-                syntax_message(e.info()),
-            )
+            let (line, mut col) = (e.marker().line(), e.marker().col());
+            if e.info().contains("tab") {
+                col = tab_column(text, line).unwrap_or(col);
+            }
+            Problem::syntax(marker_pos(line, col), syntax_message(e.info())).into_error(file)
         })?;
-        if builder.event(event, span)? {
+        if builder.event(event, span).map_err(|p| p.into_error(file))? {
             break;
         }
     }
@@ -119,6 +128,15 @@ fn marker_pos(line: usize, col0: usize) -> Pos {
 
 fn span_pos(span: &Span) -> Pos {
     marker_pos(span.start.line(), span.start.col())
+}
+
+/// The 0-based column of the first tab in the indentation of `line`: the
+/// parser reports the character after it, the person needs the tab itself.
+fn tab_column(text: &str, line: usize) -> Option<usize> {
+    let l = text.lines().nth(line.checked_sub(1)?)?;
+    l.chars()
+        .take_while(|c| c.is_whitespace() || *c == '-')
+        .position(|c| c == '\t')
 }
 
 fn syntax_message(info: &str) -> String {
@@ -345,7 +363,7 @@ impl<'l> Builder<'l> {
                         return Err(Problem::syntax(
                             key.pos,
                             format!(
-                                "key `{}` is defined twice (first at line {}); remove one of them",
+                                "duplicate key `{}` (first at line {}); remove one of them",
                                 key.scalar_text().unwrap_or_default(),
                                 first.key.pos.line
                             ),
@@ -643,6 +661,6 @@ mod tests {
     fn tab_indentation_is_a_syntax_error_with_its_line() {
         let e = err(b"name: x\nsteps:\n\t- id: a\n");
         assert_eq!(e.kind, ErrorKind::Syntax);
-        assert_eq!(e.line, 3, "{e}");
+        assert_eq!((e.line, e.column), (3, 1), "{e}");
     }
 }

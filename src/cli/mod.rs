@@ -1,0 +1,36 @@
+//! The command-line commands, callable from tests: each takes parsed
+//! arguments and an output stream and returns the process exit code.
+//!
+//! Exit codes: 0 success, 1 the configuration is invalid, 2 a usage or I/O
+//! problem that stopped the command.
+
+
+
+
+use std::path::Path;
+
+/// Output format of `check` and `diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_INVALID: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+/// The process environment, as the loader wants it.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// A clear message when `--repo` is not a folder.
+pub fn check_repo_dir(repo: &Path) -> Result<(), String> {
+    if repo.is_dir() {
+        Ok(())
+    } else {
+        Err(format!("{} is not a folder; pass --repo DIR", repo.display()))
+    }
+}
