@@ -3,7 +3,8 @@
 //! Takes two `serde_json::Value`s and returns the ops that turn the first
 //! into the second. Does no I/O and never panics on any input; the only cost
 //! bound it cannot meet (arrays larger than [`ARRAY_DIFF_CAP`]) degrades to a
-//! whole-array replace rather than to a slow diff.
+//! whole-array replace rather than to a slow diff. Recursion follows the
+//! nesting of the input, which `load`'s depth budget bounds.
 //!
 //! Ops are meant to be applied in order: every index refers to the document
 //! as the previous ops left it, which is what RFC 6902 prescribes.
@@ -294,7 +295,8 @@ fn diff_identified(
 /// Marks the members of one longest strictly increasing subsequence.
 ///
 /// O(n log n) patience method; `ranks` are distinct, so strict and
-/// non-strict coincide.
+/// non-strict coincide. Every index below is `< ranks.len()` by
+/// construction (`tails` and `prev` only ever hold indices of `ranks`).
 fn longest_increasing(ranks: &[usize]) -> Vec<bool> {
     // tails[k]: index into `ranks` of the smallest tail of a run of length k+1.
     let mut tails: Vec<usize> = Vec::new();
@@ -570,6 +572,20 @@ mod tests {
             json!([{"id": 1, "v": 2}]),
             json!([{"op":"remove","path":"/0"}]),
         );
+    }
+
+    #[test]
+    fn large_identified_reorder_stays_correct() {
+        for n in [4_000, 10_000] {
+            let old: Vec<Value> = (0..n).map(|i| json!({"id": i})).collect();
+            let new: Vec<Value> = old.iter().rev().cloned().collect();
+            let (old, new) = (Value::Array(old), Value::Array(new));
+            let ops = diff(&old, &new);
+            let mut doc = old.clone();
+            let patch: json_patch::Patch = serde_json::from_value(to_json_array(&ops)).unwrap();
+            json_patch::patch(&mut doc, &patch).unwrap();
+            assert_eq!(doc, new);
+        }
     }
 
     #[test]
