@@ -190,9 +190,9 @@ fn identities(items: &[Value]) -> Option<Vec<String>> {
 /// Diff of two lists whose items carry unique identities.
 ///
 /// Order of ops: removes (highest index first, so lower indices stay put),
-/// moves (only for items outside a longest run already in order, so a
-/// reorder costs as few moves as this greedy scheme allows and never edits
-/// fields), adds at their final index, then edits inside matched items at
+/// moves (only for items outside a longest run already in order, which is
+/// the fewest moves any reorder needs; a reorder never shows as field
+/// edits), adds at their final index, then edits inside matched items at
 /// their final index.
 fn diff_identified(
     path: &str,
