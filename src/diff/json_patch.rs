@@ -1,0 +1,602 @@
+//! Stage `diff`: RFC 6902 JSON Patch between two versions of an entity.
+//!
+//! Takes two `serde_json::Value`s and returns the ops that turn the first
+//! into the second. Does no I/O and never panics on any input; the only cost
+//! bound it cannot meet (arrays larger than [`ARRAY_DIFF_CAP`]) degrades to a
+//! whole-array replace rather than to a slow diff. Recursion follows the
+//! nesting of the input, which `load`'s depth budget bounds.
+//!
+//! Ops are meant to be applied in order: every index refers to the document
+//! as the previous ops left it, which is what RFC 6902 prescribes.
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use serde_json::{Map, Value};
+use similar::{Algorithm, DiffOp};
+
+/// Arrays with more elements than this on either side are replaced whole.
+///
+/// Similar's Myers is bounded, but hashing and pairing still cost memory
+/// proportional to the input; past this size a precise array patch is worth
+/// less to a reader than a predictable, cheap one.
+pub const ARRAY_DIFF_CAP: usize = 100_000;
+
+/// Work bound (moved items × list length) for matching a reordered list.
+const MOVE_WORK_CAP: usize = 20_000_000;
+
+/// One RFC 6902 operation. Paths are RFC 6901 JSON Pointers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PatchOp {
+    Add { path: String, value: Value },
+    Remove { path: String },
+    Replace { path: String, value: Value },
+    Move { from: String, path: String },
+}
+
+impl PatchOp {
+    /// The standard wire form, e.g. `{"op":"add","path":"/a","value":1}`.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        match self {
+            PatchOp::Add { path, value } => {
+                m.insert("op".into(), "add".into());
+                m.insert("path".into(), path.clone().into());
+                m.insert("value".into(), value.clone());
+            }
+            PatchOp::Remove { path } => {
+                m.insert("op".into(), "remove".into());
+                m.insert("path".into(), path.clone().into());
+            }
+            PatchOp::Replace { path, value } => {
+                m.insert("op".into(), "replace".into());
+                m.insert("path".into(), path.clone().into());
+                m.insert("value".into(), value.clone());
+            }
+            PatchOp::Move { from, path } => {
+                m.insert("op".into(), "move".into());
+                m.insert("from".into(), from.clone().into());
+                m.insert("path".into(), path.clone().into());
+            }
+        }
+        Value::Object(m)
+    }
+
+    /// The pointer the op writes to.
+    pub fn path(&self) -> &str {
+        match self {
+            PatchOp::Add { path, .. }
+            | PatchOp::Remove { path }
+            | PatchOp::Replace { path, .. }
+            | PatchOp::Move { path, .. } => path,
+        }
+    }
+}
+
+/// A whole patch as a JSON array, in application order.
+pub fn to_json_array(ops: &[PatchOp]) -> Value {
+    Value::Array(ops.iter().map(PatchOp::to_json).collect())
+}
+
+/// Appends one RFC 6901 reference token to `parent`.
+pub fn push_token(parent: &str, token: &str) -> String {
+    let mut out = String::with_capacity(parent.len() + token.len() + 1);
+    out.push_str(parent);
+    out.push('/');
+    for c in token.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn push_index(parent: &str, index: usize) -> String {
+    format!("{parent}/{index}")
+}
+
+/// The ops that turn `old` into `new`; empty when they are equal.
+///
+/// Equality is serde_json's: `1` and `1.0`, or `"30"` and `30`, differ and
+/// give a `Replace`. Object key order is not a difference.
+pub fn diff(old: &Value, new: &Value) -> Vec<PatchOp> {
+    let mut ops = Vec::new();
+    diff_at("", old, new, &mut ops);
+    ops
+}
+
+fn diff_at(path: &str, old: &Value, new: &Value, ops: &mut Vec<PatchOp>) {
+    if old == new {
+        return;
+    }
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => diff_objects(path, o, n, ops),
+        (Value::Array(o), Value::Array(n)) => diff_arrays(path, o, n, ops),
+        _ => ops.push(PatchOp::Replace {
+            path: path.to_owned(),
+            value: new.clone(),
+        }),
+    }
+}
+
+fn diff_objects(
+    path: &str,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+    ops: &mut Vec<PatchOp>,
+) {
+    for key in old.keys() {
+        if !new.contains_key(key) {
+            ops.push(PatchOp::Remove {
+                path: push_token(path, key),
+            });
+        }
+    }
+    for (key, old_value) in old {
+        if let Some(new_value) = new.get(key) {
+            diff_at(&push_token(path, key), old_value, new_value, ops);
+        }
+    }
+    for (key, new_value) in new {
+        if !old.contains_key(key) {
+            ops.push(PatchOp::Add {
+                path: push_token(path, key),
+                value: new_value.clone(),
+            });
+        }
+    }
+}
+
+fn diff_arrays(path: &str, old: &[Value], new: &[Value], ops: &mut Vec<PatchOp>) {
+    if old.len() > ARRAY_DIFF_CAP || new.len() > ARRAY_DIFF_CAP {
+        ops.push(PatchOp::Replace {
+            path: path.to_owned(),
+            value: Value::Array(new.to_vec()),
+        });
+        return;
+    }
+    if let (Some(old_ids), Some(new_ids)) = (identities(old), identities(new)) {
+        diff_identified(path, old, new, &old_ids, &new_ids, ops);
+    } else {
+        diff_sequence(path, old, new, ops);
+    }
+}
+
+/// The identity of a list item: its `id`, else its `name`.
+///
+/// The key name is part of the identity so that a step whose id is `"x"` is
+/// never matched with one whose name is `"x"`; the value is kept in its JSON
+/// spelling so that `"1"` and `1` stay different, as they do for equality.
+fn identity(item: &Value) -> Option<String> {
+    let obj = item.as_object()?;
+    let scalar = |key: &str| match obj.get(key) {
+        Some(v @ (Value::String(_) | Value::Number(_))) => Some(format!("{key}:{v}")),
+        _ => None,
+    };
+    scalar("id").or_else(|| scalar("name"))
+}
+
+/// Identities of every item, or `None` when any item lacks one or two share
+/// one: matching by identity is only sound when it is a bijection.
+fn identities(items: &[Value]) -> Option<Vec<String>> {
+    let ids = items.iter().map(identity).collect::<Option<Vec<_>>>()?;
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.iter().all(|id| seen.insert(id.as_str())).then_some(ids)
+}
+
+/// Diff of two lists whose items carry unique identities.
+///
+/// Order of ops: removes (highest index first, so lower indices stay put),
+/// moves (only for items outside a longest run already in order, which is
+/// the fewest moves any reorder needs; a reorder never shows as field
+/// edits), adds at their final index, then edits inside matched items at
+/// their final index.
+fn diff_identified(
+    path: &str,
+    old: &[Value],
+    new: &[Value],
+    old_ids: &[String],
+    new_ids: &[String],
+    ops: &mut Vec<PatchOp>,
+) {
+    let new_pos: HashMap<&str, usize> = new_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let old_pos: HashMap<&str, usize> = old_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+
+    // Identities of kept items, as they stand after the removes.
+    let mut cur: Vec<&str> = old_ids
+        .iter()
+        .map(String::as_str)
+        .filter(|id| new_pos.contains_key(id))
+        .collect();
+    // The same items in the order `new` wants them.
+    let target: Vec<&str> = new_ids
+        .iter()
+        .map(String::as_str)
+        .filter(|id| old_pos.contains_key(id))
+        .collect();
+
+    let cur_rank: HashMap<&str, usize> = cur.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let ranks: Vec<usize> = target
+        .iter()
+        .map(|id| cur_rank.get(id).copied().unwrap_or(0))
+        .collect();
+    let stable = longest_increasing(&ranks);
+
+    // Each move scans the list; a list reordered wholesale is cheaper to
+    // send whole than to compute and replay move by move.
+    let moved = stable.iter().filter(|s| !**s).count();
+    if moved.saturating_mul(cur.len()) > MOVE_WORK_CAP {
+        ops.push(PatchOp::Replace {
+            path: path.to_owned(),
+            value: Value::Array(new.to_vec()),
+        });
+        return;
+    }
+
+    for (i, id) in old_ids.iter().enumerate().rev() {
+        if !new_pos.contains_key(id.as_str()) {
+            ops.push(PatchOp::Remove {
+                path: push_index(path, i),
+            });
+        }
+    }
+
+    // Items are placed in target order right after their target
+    // predecessor, which is always stable or already placed; so the placed
+    // items stay in target order and, once all are placed, `cur == target`.
+    for (j, (id, &is_stable)) in target.iter().zip(&stable).enumerate() {
+        if is_stable {
+            continue;
+        }
+        let Some(from) = cur.iter().position(|c| c == id) else {
+            continue;
+        };
+        cur.remove(from);
+        let to = match j.checked_sub(1).and_then(|p| target.get(p)) {
+            Some(pred) => cur.iter().position(|c| c == pred).map_or(0, |p| p + 1),
+            None => 0,
+        };
+        cur.insert(to, id);
+        if from != to {
+            ops.push(PatchOp::Move {
+                from: push_index(path, from),
+                path: push_index(path, to),
+            });
+        }
+    }
+
+    for (j, (id, item)) in new_ids.iter().zip(new).enumerate() {
+        if !old_pos.contains_key(id.as_str()) {
+            ops.push(PatchOp::Add {
+                path: push_index(path, j),
+                value: item.clone(),
+            });
+        }
+    }
+
+    for (j, (id, item)) in new_ids.iter().zip(new).enumerate() {
+        if let Some(old_item) = old_pos.get(id.as_str()).and_then(|&i| old.get(i)) {
+            diff_at(&push_index(path, j), old_item, item, ops);
+        }
+    }
+}
+
+/// Marks the members of one longest strictly increasing subsequence.
+///
+/// O(n log n) patience method; `ranks` are distinct, so strict and
+/// non-strict coincide. Every index below is `< ranks.len()` by
+/// construction (`tails` and `prev` only ever hold indices of `ranks`).
+fn longest_increasing(ranks: &[usize]) -> Vec<bool> {
+    // tails[k]: index into `ranks` of the smallest tail of a run of length k+1.
+    let mut tails: Vec<usize> = Vec::new();
+    let mut prev: Vec<Option<usize>> = vec![None; ranks.len()];
+    for (i, &r) in ranks.iter().enumerate() {
+        let k = tails.partition_point(|&t| ranks.get(t).is_some_and(|&tr| tr < r));
+        prev[i] = k.checked_sub(1).and_then(|p| tails.get(p).copied());
+        if k == tails.len() {
+            tails.push(i);
+        } else {
+            tails[k] = i;
+        }
+    }
+    let mut keep = vec![false; ranks.len()];
+    let mut at = tails.last().copied();
+    while let Some(i) = at {
+        keep[i] = true;
+        at = prev[i];
+    }
+    keep
+}
+
+fn keyed(items: &[Value]) -> Vec<Keyed<'_>> {
+    items
+        .iter()
+        .map(|value| Keyed {
+            hash: value_hash(value),
+            value,
+        })
+        .collect()
+}
+
+/// A list item keyed for similar: equality is `Value`'s, the hash is
+/// precomputed and consistent with it.
+struct Keyed<'a> {
+    hash: u64,
+    value: &'a Value,
+}
+
+impl PartialEq for Keyed<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.value == other.value
+    }
+}
+
+impl Eq for Keyed<'_> {}
+
+impl Hash for Keyed<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// A hash that agrees with `Value`'s equality: object entries are combined
+/// order-independently (key order is not equality), and `-0.0` hashes like
+/// `0.0` (they compare equal).
+fn value_hash(v: &Value) -> u64 {
+    let mut h = DefaultHasher::new();
+    match v {
+        Value::Null => 0u8.hash(&mut h),
+        Value::Bool(b) => (1u8, b).hash(&mut h),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                (2u8, u).hash(&mut h);
+            } else if let Some(i) = n.as_i64() {
+                (3u8, i).hash(&mut h);
+            } else {
+                let f = n.as_f64().unwrap_or(0.0);
+                let bits = if f == 0.0 { 0 } else { f.to_bits() };
+                (4u8, bits).hash(&mut h);
+            }
+        }
+        Value::String(s) => (5u8, s).hash(&mut h),
+        Value::Array(a) => {
+            (6u8, a.len()).hash(&mut h);
+            for item in a {
+                value_hash(item).hash(&mut h);
+            }
+        }
+        Value::Object(o) => {
+            let mut sum = 0u64;
+            for (k, item) in o {
+                let mut eh = DefaultHasher::new();
+                k.hash(&mut eh);
+                value_hash(item).hash(&mut eh);
+                sum = sum.wrapping_add(eh.finish());
+            }
+            (7u8, o.len(), sum).hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// Element-equality diff of two lists without usable identities.
+///
+/// Walking similar's ops left to right, the array always reads
+/// `new[..new_index] ++ old[old_index..]`, so `new_index` is the live index
+/// of the next untouched old element.
+fn diff_sequence(path: &str, old: &[Value], new: &[Value], ops: &mut Vec<PatchOp>) {
+    let (old_keys, new_keys) = (keyed(old), keyed(new));
+    let script = similar::capture_diff_slices(Algorithm::Myers, &old_keys, &new_keys);
+    for op in script {
+        match op {
+            DiffOp::Equal { .. } => {}
+            DiffOp::Delete {
+                old_len, new_index, ..
+            } => remove_run(path, new_index, old_len, ops),
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => add_run(path, new, new_index..new_index + new_len, ops),
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => {
+                let paired = old_len.min(new_len);
+                for k in 0..paired {
+                    if let (Some(o), Some(n)) = (old.get(old_index + k), new.get(new_index + k)) {
+                        let at = push_index(path, new_index + k);
+                        if same_container_kind(o, n) {
+                            diff_at(&at, o, n, ops);
+                        } else {
+                            ops.push(PatchOp::Replace {
+                                path: at,
+                                value: n.clone(),
+                            });
+                        }
+                    }
+                }
+                remove_run(path, new_index + paired, old_len - paired, ops);
+                add_run(path, new, new_index + paired..new_index + new_len, ops);
+            }
+        }
+    }
+}
+
+fn same_container_kind(a: &Value, b: &Value) -> bool {
+    matches!(
+        (a, b),
+        (Value::Object(_), Value::Object(_)) | (Value::Array(_), Value::Array(_))
+    )
+}
+
+fn remove_run(path: &str, at: usize, count: usize, ops: &mut Vec<PatchOp>) {
+    for _ in 0..count {
+        ops.push(PatchOp::Remove {
+            path: push_index(path, at),
+        });
+    }
+}
+
+fn add_run(path: &str, new: &[Value], range: std::ops::Range<usize>, ops: &mut Vec<PatchOp>) {
+    for j in range {
+        if let Some(value) = new.get(j) {
+            ops.push(PatchOp::Add {
+                path: push_index(path, j),
+                value: value.clone(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use serde_json::json;
+
+    fn check(old: Value, new: Value, expect: Value) {
+        let ops = diff(&old, &new);
+        assert_eq!(to_json_array(&ops), expect, "old={old} new={new}");
+        let mut doc = old.clone();
+        let patch: json_patch::Patch = serde_json::from_value(to_json_array(&ops)).unwrap();
+        json_patch::patch(&mut doc, &patch).unwrap();
+        assert_eq!(doc, new);
+    }
+
+    fn steps(ids: &[&str]) -> Value {
+        Value::Array(
+            ids.iter()
+                .map(|id| json!({"id": id, "name": id.to_uppercase()}))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn table() {
+        check(json!(1), json!(1), json!([]));
+        check(
+            json!("30"),
+            json!(30),
+            json!([{"op":"replace","path":"","value":30}]),
+        );
+        check(
+            json!(1),
+            json!(1.0),
+            json!([{"op":"replace","path":"","value":1.0}]),
+        );
+        check(
+            json!({"a/b": 1, "c~d": 2}),
+            json!({"a/b": 2}),
+            json!([{"op":"remove","path":"/c~0d"},{"op":"replace","path":"/a~1b","value":2}]),
+        );
+        check(
+            json!({"a": null}),
+            json!({}),
+            json!([{"op":"remove","path":"/a"}]),
+        );
+        check(
+            json!([1, 2, 3]),
+            json!([1, 3, 4]),
+            json!([{"op":"remove","path":"/1"},{"op":"add","path":"/2","value":4}]),
+        );
+    }
+
+    #[test]
+    fn reorder_of_identified_items_gives_only_moves() {
+        let old = steps(&["a", "b", "c", "d", "e"]);
+        let new = steps(&["e", "a", "c", "b", "d"]);
+        let ops = diff(&old, &new);
+        assert!(!ops.is_empty());
+        assert!(
+            ops.iter().all(|op| matches!(op, PatchOp::Move { .. })),
+            "{ops:?}"
+        );
+        check(old.clone(), new.clone(), to_json_array(&ops));
+
+        let ops = diff(&steps(&["a", "b", "c", "d"]), &steps(&["b", "c", "d", "a"]));
+        assert_eq!(
+            ops,
+            vec![PatchOp::Move {
+                from: "/0".into(),
+                path: "/3".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn insert_at_head_of_identified_list_gives_one_add() {
+        let ops = diff(&steps(&["a", "b", "c"]), &steps(&["z", "a", "b", "c"]));
+        assert_eq!(
+            ops,
+            vec![PatchOp::Add {
+                path: "/0".into(),
+                value: json!({"id":"z","name":"Z"})
+            }]
+        );
+    }
+
+    #[test]
+    fn one_field_change_in_large_identified_list_gives_one_replace() {
+        let old: Vec<Value> = (0..1000)
+            .map(|i| json!({"id": format!("s{i}"), "estimated_minutes": 10}))
+            .collect();
+        let mut new = old.clone();
+        new[500]["estimated_minutes"] = json!(15);
+        let ops = diff(&json!({"steps": old}), &json!({"steps": new}));
+        assert_eq!(
+            ops,
+            vec![PatchOp::Replace {
+                path: "/steps/500/estimated_minutes".into(),
+                value: json!(15)
+            }]
+        );
+    }
+
+    #[test]
+    fn duplicate_ids_fall_back_to_sequence_diff() {
+        check(
+            json!([{"id": 1, "v": 1}, {"id": 1, "v": 2}]),
+            json!([{"id": 1, "v": 2}]),
+            json!([{"op":"remove","path":"/0"}]),
+        );
+    }
+
+    #[test]
+    fn large_identified_reorder_stays_correct() {
+        for n in [4_000, 10_000] {
+            let old: Vec<Value> = (0..n).map(|i| json!({"id": i})).collect();
+            let new: Vec<Value> = old.iter().rev().cloned().collect();
+            let (old, new) = (Value::Array(old), Value::Array(new));
+            let ops = diff(&old, &new);
+            let mut doc = old.clone();
+            let patch: json_patch::Patch = serde_json::from_value(to_json_array(&ops)).unwrap();
+            json_patch::patch(&mut doc, &patch).unwrap();
+            assert_eq!(doc, new);
+        }
+    }
+
+    #[test]
+    fn large_unidentified_array_is_not_quadratic() {
+        let old: Vec<Value> = (0..10_000).map(|i| json!(i)).collect();
+        let new: Vec<Value> = (0..10_000).rev().map(|i| json!(i)).collect();
+        let (old, new) = (Value::Array(old), Value::Array(new));
+        let ops = diff(&old, &new);
+        let mut doc = old.clone();
+        let patch: json_patch::Patch = serde_json::from_value(to_json_array(&ops)).unwrap();
+        json_patch::patch(&mut doc, &patch).unwrap();
+        assert_eq!(doc, new);
+    }
+}
