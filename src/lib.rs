@@ -13,4 +13,5 @@
 
 pub mod diagnostic;
 pub mod diff;
+pub mod git;
 pub mod load;

@@ -121,9 +121,8 @@ impl Value {
             (Value::Map(a), Value::Map(b)) => {
                 a.len() == b.len()
                     && a.iter().all(|ea| {
-                        b.iter().any(|eb| {
-                            ea.key.same_value(&eb.key) && ea.value.same_value(&eb.value)
-                        })
+                        b.iter()
+                            .any(|eb| ea.key.same_value(&eb.key) && ea.value.same_value(&eb.value))
                     })
             }
             _ => false,
