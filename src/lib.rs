@@ -13,6 +13,7 @@
 
 pub mod diagnostic;
 pub mod diff;
+pub mod git;
 pub mod load;
 pub mod model;
 pub mod secret;
