@@ -385,6 +385,18 @@ fn classify_head_move_from_the_reflog() {
     );
     assert_eq!(step(&["reset", "-q", "--hard", "HEAD~1"]), HeadMove::Reset);
     assert_eq!(step(&["switch", "-q", "x"]), HeadMove::BranchSwitch);
+
+    std::fs::write(repo.root.join("workflows/x.yaml"), "x: 1\n").expect("edit");
+    repo.git(&["add", "-A"]);
+    assert_eq!(step(&["commit", "-q", "-m", "on x"]), HeadMove::Commit);
+    assert_eq!(step(&["switch", "-q", "main"]), HeadMove::BranchSwitch);
+    std::fs::write(repo.root.join("workflows/m.yaml"), "m: 1\n").expect("edit");
+    repo.git(&["add", "-A"]);
+    assert_eq!(step(&["commit", "-q", "-m", "on main"]), HeadMove::Commit);
+    assert_eq!(step(&["switch", "-q", "x"]), HeadMove::BranchSwitch);
+    assert_eq!(step(&["rebase", "-q", "main"]), HeadMove::Rebase);
+    assert_eq!(step(&["switch", "-q", "main"]), HeadMove::BranchSwitch);
+    assert_eq!(step(&["merge", "-q", "--ff-only", "x"]), HeadMove::Merge);
 }
 
 #[test]
@@ -439,6 +451,20 @@ fn linked_worktree_is_discovered_and_its_head_read() {
     assert_eq!(
         git.read_files_at("HEAD", &["workflows"]).expect("read")["workflows/a.yaml"],
         b"a: 1\n"
+    );
+
+    let before = git.head().expect("head");
+    std::fs::write(linked.join("workflows/a.yaml"), "a: 2\n").expect("edit");
+    git_in(&linked, &["commit", "-q", "-am", "in the linked worktree"]);
+    let after = git.head().expect("head");
+    assert_eq!(git.classify_head_move(&before, &after), HeadMove::Commit);
+    assert!(
+        !git.differs_from_head("workflows/a.yaml", b"a: 2\n")
+            .expect("differs")
+    );
+    assert_eq!(
+        repo.open().head().expect("main head").branch.as_deref(),
+        Some("main")
     );
 
     std::fs::write(git.git_dir().join("index.lock"), b"").expect("lock");
