@@ -1,1 +1,3 @@
 //! Stage `diff`: from two versions of an entity to what changed.
+
+pub mod semantic;
