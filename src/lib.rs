@@ -11,6 +11,8 @@
 //!
 //! `diagnostic` holds the one error type every stage reports and survives.
 
+pub mod api;
+pub mod cli;
 pub mod diagnostic;
 pub mod diff;
 pub mod git;

@@ -1,1 +1,106 @@
-fn main() {}
+//! The `qa-reload` binary: parses arguments, sets up logging, runs one
+//! command from the library and turns its result into an exit code.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use qa_reload::cli::{self, Format};
+
+#[derive(Parser)]
+#[command(
+    name = "qa-reload",
+    version,
+    about = "Hot reload for QA workflow templates and integration settings"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate every workflow and config file; print `file:line:col: kind: message`
+    Check {
+        /// The repository (or folder) holding workflows/ and config/
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Show the semantic diff between two revisions (default: HEAD and the working tree)
+    Diff {
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// The old revision (default HEAD)
+        old: Option<String>,
+        /// The new revision (default: the working tree)
+        new: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+impl From<OutputFormat> for Format {
+    fn from(f: OutputFormat) -> Self {
+        match f {
+            OutputFormat::Text => Format::Text,
+            OutputFormat::Json => Format::Json,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                cli::EXIT_USAGE
+            } else {
+                cli::EXIT_OK
+            });
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut stdout = std::io::stdout().lock();
+    let result = match cli.command {
+        Command::Check { repo, format } => cli::check::run(&repo, format.into(), &mut stdout),
+        Command::Diff {
+            repo,
+            old,
+            new,
+            format,
+        } => {
+            let args = cli::diff::Args {
+                repo: &repo,
+                old: old.as_deref(),
+                new: new.as_deref(),
+                format: format.into(),
+                color: std::io::stdout().is_terminal(),
+            };
+            cli::diff::run(&args, &mut stdout)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(cli::EXIT_USAGE)
+        }
+    }
+}

@@ -4,8 +4,8 @@
 //! Exit codes: 0 success, 1 the configuration is invalid, 2 a usage or I/O
 //! problem that stopped the command.
 
-
-
+pub mod check;
+pub mod diff;
 
 use std::path::Path;
 
@@ -31,6 +31,9 @@ pub fn check_repo_dir(repo: &Path) -> Result<(), String> {
     if repo.is_dir() {
         Ok(())
     } else {
-        Err(format!("{} is not a folder; pass --repo DIR", repo.display()))
+        Err(format!(
+            "{} is not a folder; pass --repo DIR",
+            repo.display()
+        ))
     }
 }

@@ -3,5 +3,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_fixtures;
+mod cli;
 mod example_config;
+mod git;
 mod json_patch_props;
+mod secrets;
+mod semantic_diff;
+mod tidy;
+mod util;

@@ -1,0 +1,137 @@
+//! Benchmark: parse + validate + diff of one changed workflow, the work a
+//! reload does per changed file before publishing.
+//!
+//! Prints median and p99 for a typical ~1 KB workflow and for a 1,000-step
+//! workflow with one field changed (target: ≤ 1 ms each), and, when Python's
+//! `deepdiff` is installed, deepdiff's time for the same 1,000-step pair as a
+//! peer. Run: `cargo bench --bench core`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use qa_reload::diagnostic::EntityKind;
+use qa_reload::diff::files::entity_json;
+use qa_reload::diff::patch::{Version, entity_patch};
+use qa_reload::load::config::{FileRole, load_file};
+
+fn workflow(steps: usize, changed: Option<usize>) -> String {
+    let mut s = String::from(
+        "# Regression suite for the checkout flow\nid: bench\nname: Checkout regression\ndescription: Full regression of the checkout flow before a release\nticket_types: [story, bug]\nsteps:\n",
+    );
+    for i in 0..steps {
+        let minutes = if Some(i) == changed { 45 } else { 15 };
+        s.push_str(&format!(
+            "  - id: step-{i}\n    name: Check part {i} of the checkout\n    estimated_minutes: {minutes}\n    checklist:\n      - Happy path passes\n      - Error messages are clear\n"
+        ));
+    }
+    s
+}
+
+fn measure(label: &str, old: &str, new: &str, iterations: usize) -> Duration {
+    let env = |_: &str| None;
+    let path = "workflows/bench.yaml";
+    let old_load = load_file(FileRole::Workflow, path, old.as_bytes(), &env);
+    let old_json = entity_json(&old_load);
+    let old_version = Version {
+        text: old,
+        tree: old_load.tree.as_ref(),
+        json: old_json.as_ref(),
+    };
+    let mut times = Vec::with_capacity(iterations);
+    let mut changes = 0;
+    for _ in 0..iterations {
+        let start = Instant::now();
+        let new_load = load_file(FileRole::Workflow, path, new.as_bytes(), &env);
+        let new_json = entity_json(&new_load);
+        let patch = entity_patch(
+            EntityKind::Workflow,
+            "bench",
+            path,
+            Some(old_version),
+            Some(Version {
+                text: new,
+                tree: new_load.tree.as_ref(),
+                json: new_json.as_ref(),
+            }),
+        );
+        changes = patch.as_ref().map_or(0, |p| p.changes.len());
+        black_box(patch);
+        times.push(start.elapsed());
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    let p99 = times[times.len() * 99 / 100];
+    println!(
+        "{label:<44} {:>7} bytes  median {:>8.3} ms  p99 {:>8.3} ms  ({changes} change)",
+        new.len(),
+        median.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+    );
+    median
+}
+
+fn deepdiff_peer(old: &str, new: &str) -> Option<Duration> {
+    let env = |_: &str| None;
+    let to_json = |text: &str| {
+        entity_json(&load_file(
+            FileRole::Workflow,
+            "workflows/bench.yaml",
+            text.as_bytes(),
+            &env,
+        ))
+    };
+    let dir = std::env::temp_dir().join(format!("qa-reload-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    std::fs::write(dir.join("a.json"), to_json(old)?.to_string()).ok()?;
+    std::fs::write(dir.join("b.json"), to_json(new)?.to_string()).ok()?;
+    let script = concat!(
+        "import json,sys,time\n",
+        "from deepdiff import DeepDiff\n",
+        "a=json.load(open(sys.argv[1]));b=json.load(open(sys.argv[2]))\n",
+        "t=[]\n",
+        "for _ in range(50):\n",
+        "  s=time.perf_counter();DeepDiff(a,b);t.append(time.perf_counter()-s)\n",
+        "t.sort();print(t[len(t)//2])\n",
+    );
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir.join("a.json"))
+        .arg(dir.join("b.json"))
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    if !out.status.success() {
+        return None;
+    }
+    let secs: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    Some(Duration::from_secs_f64(secs))
+}
+
+fn main() {
+    println!("parse + validate + semantic diff + JSON Patch + text diff, one changed file");
+    let small_old = workflow(6, None);
+    let small_new = workflow(6, Some(2));
+    measure(
+        "typical workflow (6 steps, ~1 KB)",
+        &small_old,
+        &small_new,
+        2_000,
+    );
+    let big_old = workflow(1_000, None);
+    let big_new = workflow(1_000, Some(500));
+    let ours = measure(
+        "1,000-step workflow, one field changed",
+        &big_old,
+        &big_new,
+        200,
+    );
+    match deepdiff_peer(&big_old, &big_new) {
+        Some(peer) => println!(
+            "peer: deepdiff (Python) on the same 1,000-step JSON pair, diff only: median {:.3} ms; ours (full pipeline) / deepdiff = {:.2}",
+            peer.as_secs_f64() * 1e3,
+            ours.as_secs_f64() / peer.as_secs_f64()
+        ),
+        None => println!("peer: deepdiff not installed (pip install deepdiff) — no peer figure"),
+    }
+}

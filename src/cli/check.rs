@@ -1,0 +1,69 @@
+//! `qa-reload check`: validate the whole configuration tree once.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::api::wire;
+use crate::cli::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, Format, check_repo_dir, process_env};
+use crate::git::GitRepo;
+use crate::load::{config, fs};
+
+/// Validates every configuration file below `repo` and prints each problem as
+/// `file:line:col: kind: message`.
+pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<u8> {
+    if let Err(message) = check_repo_dir(repo) {
+        writeln!(out, "error: {message}")?;
+        return Ok(EXIT_USAGE);
+    }
+    let git = match GitRepo::discover(repo) {
+        Ok(git) => git,
+        Err(e) => {
+            writeln!(out, "error: {e}")?;
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let skip = |rel: &str| {
+        git.as_ref()
+            .is_some_and(|g| g.is_ignored(rel).unwrap_or(false))
+    };
+    let (files, mut errors) = fs::read_tree(repo, &skip);
+    let (config, more) = config::build(&files, &process_env);
+    errors.extend(more);
+    let failed = errors.iter().filter(|e| e.is_error()).count();
+    let warnings = errors.len() - failed;
+    match format {
+        Format::Text => {
+            for e in &errors {
+                writeln!(out, "{e}")?;
+            }
+            writeln!(
+                out,
+                "checked {} files: {} workflows, {} integrations; {failed} errors, {warnings} warnings",
+                files.len()
+                    + errors
+                        .iter()
+                        .filter(|e| !files.contains_key(&e.file))
+                        .count(),
+                config.workflows.len(),
+                config.integrations.len(),
+            )?;
+        }
+        Format::Json => {
+            let doc = json!({
+                "ok": failed == 0,
+                "files": files.len(),
+                "workflows": config.workflows.keys().collect::<Vec<_>>(),
+                "integrations": config.integrations.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+                "errors": errors.iter().map(wire::config_error).collect::<Vec<_>>(),
+            });
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            )?;
+        }
+    }
+    Ok(if failed == 0 { EXIT_OK } else { EXIT_INVALID })
+}

@@ -1,0 +1,196 @@
+//! `qa-reload diff`: the semantic diff between two revisions of the
+//! configuration, or between a revision and the working tree.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::api::wire;
+use crate::cli::{EXIT_OK, EXIT_USAGE, Format, check_repo_dir, process_env};
+use crate::diff::files::diff_files;
+use crate::diff::patch::Patch;
+use crate::diff::semantic::{Change, ChangeOp};
+use crate::diff::text::LineTag;
+use crate::git::GitRepo;
+use crate::load::fs::{self, ROOTS};
+
+/// Which two versions to compare: `old` defaults to HEAD, `new` to the
+/// working tree.
+pub struct Args<'a> {
+    pub repo: &'a Path,
+    pub old: Option<&'a str>,
+    pub new: Option<&'a str>,
+    pub format: Format,
+    pub color: bool,
+}
+
+pub fn run(args: &Args<'_>, out: &mut dyn Write) -> std::io::Result<u8> {
+    if let Err(message) = check_repo_dir(args.repo) {
+        writeln!(out, "error: {message}")?;
+        return Ok(EXIT_USAGE);
+    }
+    let git = match GitRepo::discover(args.repo) {
+        Ok(Some(git)) => git,
+        Ok(None) => {
+            writeln!(
+                out,
+                "error: {} is not in a git repository; `diff` compares git revisions (use `check` outside git)",
+                args.repo.display()
+            )?;
+            return Ok(EXIT_USAGE);
+        }
+        Err(e) => {
+            writeln!(out, "error: {e}")?;
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let old_rev = args.old.unwrap_or("HEAD");
+    let old = match git.read_files_at(old_rev, &ROOTS) {
+        Ok(files) => files,
+        Err(e) => {
+            writeln!(out, "error: {e}")?;
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let new = match args.new {
+        Some(rev) => match git.read_files_at(rev, &ROOTS) {
+            Ok(files) => files,
+            Err(e) => {
+                writeln!(out, "error: {e}")?;
+                return Ok(EXIT_USAGE);
+            }
+        },
+        None => {
+            let skip = |rel: &str| git.is_ignored(rel).unwrap_or(false);
+            fs::read_tree(git.workdir(), &skip).0
+        }
+    };
+    let (patches, errors) = diff_files(&old, &new, &process_env);
+    let new_name = args.new.unwrap_or("working tree");
+    match args.format {
+        Format::Json => {
+            let doc = json!({
+                "old": old_rev,
+                "new": new_name,
+                "patches": patches.iter().map(wire::patch).collect::<Vec<_>>(),
+                "errors": errors.iter().map(wire::config_error).collect::<Vec<_>>(),
+            });
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            )?;
+        }
+        Format::Text => {
+            let paint = Paint(args.color);
+            for p in &patches {
+                print_patch(p, paint, out)?;
+            }
+            for e in errors.iter().filter(|e| e.is_error()) {
+                writeln!(out, "{}", paint.red(&e.to_string()))?;
+            }
+            writeln!(
+                out,
+                "{} {} changed between {old_rev} and {new_name}",
+                patches.len(),
+                if patches.len() == 1 {
+                    "entity"
+                } else {
+                    "entities"
+                }
+            )?;
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn print_patch(p: &Patch, paint: Paint, out: &mut dyn Write) -> std::io::Result<()> {
+    let head = format!("{} {} `{}` ({})", p.op.as_str(), p.kind, p.id, p.file);
+    writeln!(out, "{}", paint.bold(&head))?;
+    if p.changes.is_empty() {
+        writeln!(out, "  (formatting or comments only)")?;
+    }
+    for c in &p.changes {
+        writeln!(out, "  {}", paint_change(c, paint))?;
+    }
+    for h in &p.text.hunks {
+        writeln!(
+            out,
+            "  {}",
+            paint.cyan(&format!(
+                "@@ -{},{} +{},{} @@",
+                h.old_start, h.old_lines, h.new_start, h.new_lines
+            ))
+        )?;
+        for l in &h.lines {
+            let line = match l.tag {
+                LineTag::Equal => format!("   {}", l.text),
+                LineTag::Insert => paint.green(&format!("  +{}", l.text)),
+                LineTag::Delete => paint.red(&format!("  -{}", l.text)),
+            };
+            writeln!(out, "{line}")?;
+        }
+    }
+    writeln!(out)
+}
+
+fn paint_change(c: &Change, paint: Paint) -> String {
+    let show =
+        |v: &Option<serde_json::Value>| v.as_ref().map_or_else(String::new, ToString::to_string);
+    let path = if c.path.is_empty() {
+        "(whole entity)"
+    } else {
+        &c.path
+    };
+    let line = c.line.map_or_else(String::new, |l| format!("  (line {l})"));
+    let text = match c.op {
+        ChangeOp::Add => format!("+ {path}: {}{line}", show(&c.new)),
+        ChangeOp::Remove => format!("- {path}: {}{line}", show(&c.old)),
+        ChangeOp::Replace => format!("~ {path}: {} -> {}{line}", show(&c.old), show(&c.new)),
+        ChangeOp::Move => format!(
+            "↕ {path}: moved from {} to {}{line}",
+            show(&c.old),
+            show(&c.new)
+        ),
+        ChangeOp::Rename => format!(
+            "→ {path}: renamed {} -> {}{line}",
+            show(&c.old),
+            show(&c.new)
+        ),
+    };
+    match c.op {
+        ChangeOp::Add => paint.green(&text),
+        ChangeOp::Remove => paint.red(&text),
+        _ => paint.yellow(&text),
+    }
+}
+
+/// ANSI colours, only when writing to a terminal.
+#[derive(Clone, Copy)]
+struct Paint(bool);
+
+impl Paint {
+    fn wrap(self, code: &str, s: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn bold(self, s: &str) -> String {
+        self.wrap("1", s)
+    }
+    fn red(self, s: &str) -> String {
+        self.wrap("31", s)
+    }
+    fn green(self, s: &str) -> String {
+        self.wrap("32", s)
+    }
+    fn yellow(self, s: &str) -> String {
+        self.wrap("33", s)
+    }
+    fn cyan(self, s: &str) -> String {
+        self.wrap("36", s)
+    }
+}

@@ -1,0 +1,123 @@
+//! The `check` and `diff` commands as a user runs them: exit codes and the
+//! lines they print.
+
+use std::path::Path;
+
+use qa_reload::cli::{self, Format};
+
+use crate::util::TestRepo;
+
+fn check(repo: &Path, format: Format) -> (u8, String) {
+    let mut out = Vec::new();
+    let code = cli::check::run(repo, format, &mut out).unwrap();
+    (code, String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn check_passes_on_the_example_and_reports_every_bad_fixture() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (code, out) = check(root, Format::Text);
+    assert_eq!(code, cli::EXIT_OK, "{out}");
+    assert!(out.contains("0 errors"), "{out}");
+
+    let bad = root.join("tests/fixtures/bad");
+    let (code, out) = check(&bad, Format::Text);
+    assert_eq!(code, cli::EXIT_INVALID);
+    for entry in std::fs::read_dir(bad.join("workflows")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.starts_with("20-") {
+            continue; // the first of a duplicate-id pair is itself valid
+        }
+        let prefix = format!("workflows/{name}:");
+        assert!(
+            out.lines().any(|l| l.starts_with(&prefix)),
+            "{name} not reported:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn check_json_and_usage_errors() {
+    let bad = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");
+    let (code, out) = check(&bad, Format::Json);
+    assert_eq!(code, cli::EXIT_INVALID);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["ok"], false);
+    let first = &doc["errors"][0];
+    for field in ["file", "line", "column", "kind", "message"] {
+        assert!(!first[field].is_null(), "{field} missing in {first}");
+    }
+    let (code, out) = check(Path::new("/definitely/not/here"), Format::Text);
+    assert_eq!(code, cli::EXIT_USAGE);
+    assert!(out.contains("is not a folder"), "{out}");
+}
+
+#[test]
+fn diff_shows_semantic_changes_between_two_commits() {
+    let repo = TestRepo::new();
+    let wf = |minutes: u32, extra: &str| {
+        format!(
+            "name: Smoke\nsteps:\n  - id: login\n    name: Log in\n    estimated_minutes: {minutes}\n  - id: logout\n    name: Log out\n    estimated_minutes: 2\n{extra}"
+        )
+    };
+    repo.commit(&[("workflows/smoke.yaml", &wf(5, ""))], "first");
+    repo.commit(
+        &[(
+            "workflows/smoke.yaml",
+            &wf(
+                10,
+                "  - id: report\n    name: Report\n    estimated_minutes: 3\n",
+            ),
+        )],
+        "second",
+    );
+    let mut out = Vec::new();
+    let args = cli::diff::Args {
+        repo: &repo.root,
+        old: Some("HEAD~1"),
+        new: Some("HEAD"),
+        format: Format::Text,
+        color: false,
+    };
+    assert_eq!(cli::diff::run(&args, &mut out).unwrap(), cli::EXIT_OK);
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("modified workflow `smoke` (workflows/smoke.yaml)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("~ steps[id=login].estimated_minutes: 5 -> 10  (line 5)"),
+        "{out}"
+    );
+    assert!(out.contains("+ steps[id=report]"), "{out}");
+    assert!(out.contains("  -    estimated_minutes: 5"), "{out}");
+    assert!(
+        out.contains("1 entity changed between HEAD~1 and HEAD"),
+        "{out}"
+    );
+
+    // Default: HEAD against the working tree.
+    repo.write(
+        "workflows/smoke.yaml",
+        &wf(10, "").replace("Log out", "Sign out"),
+    );
+    let mut out = Vec::new();
+    let args = cli::diff::Args {
+        repo: &repo.root,
+        old: None,
+        new: None,
+        format: Format::Json,
+        color: false,
+    };
+    assert_eq!(cli::diff::run(&args, &mut out).unwrap(), cli::EXIT_OK);
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let changes = &doc["patches"][0]["changes"];
+    assert!(
+        changes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["path"] == "steps[id=logout].name" && c["new"] == "Sign out"),
+        "{doc:#}"
+    );
+}

@@ -1,0 +1,121 @@
+//! Known secret strings put into configs and changed never appear anywhere in
+//! what qa-reload outputs: patches (changes, JSON Patch, text diff), errors,
+//! and the `diff` command's text and JSON.
+
+use std::collections::BTreeMap;
+
+use qa_reload::api::wire;
+use qa_reload::cli::{self, Format};
+use qa_reload::diff::files::diff_files;
+use qa_reload::secret::MASK;
+
+use crate::util::TestRepo;
+
+const SECRETS: [&str; 6] = [
+    "literal-token-AAAA1111",
+    "literal-token-BBBB2222",
+    "env-key-CCCC3333",
+    "env-key-DDDD4444",
+    "broken-file-EEEE5555",
+    "nested-pass-FFFF6666",
+];
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "QA_TEST_PM_KEY_OLD" => Some(SECRETS[2].to_string()),
+        "QA_TEST_PM_KEY_NEW" => Some(SECRETS[3].to_string()),
+        _ => None,
+    }
+}
+
+fn files(entries: &[(&str, String)]) -> BTreeMap<String, Vec<u8>> {
+    entries
+        .iter()
+        .map(|(p, c)| (p.to_string(), c.clone().into_bytes()))
+        .collect()
+}
+
+fn assert_clean(output: &str) {
+    for s in SECRETS {
+        assert!(!output.contains(s), "secret {s} leaked in:\n{output}");
+    }
+}
+
+#[test]
+fn secrets_never_appear_in_patches_or_errors() {
+    let jira = |token: &str| {
+        format!(
+            "enabled: true\nbase_url: https://jira.example\nemail: qa@example.com\napi_token: {token}\n"
+        )
+    };
+    let postman = |var: &str| format!("base_url: https://api.example\napi_key: ${{{var}}}\n");
+    let old = files(&[
+        ("config/jira_config.yaml", jira(SECRETS[0])),
+        ("config/postman_config.yaml", postman("QA_TEST_PM_KEY_OLD")),
+        (
+            "config/testmo_config.yaml",
+            format!("base_url: https://t.example\napi_token: {}\n", SECRETS[5]),
+        ),
+    ]);
+    let new = files(&[
+        ("config/jira_config.yaml", jira(SECRETS[1])),
+        ("config/postman_config.yaml", postman("QA_TEST_PM_KEY_NEW")),
+        (
+            "config/testmo_config.yaml",
+            format!(
+                "base_url: https://t.example\napi_token: {}\nproject_id: [unclosed\n",
+                SECRETS[4]
+            ),
+        ),
+    ]);
+    let (patches, errors) = diff_files(&old, &new, &env);
+    assert_eq!(patches.len(), 3, "{patches:#?}");
+    let mut output = String::new();
+    for p in &patches {
+        output.push_str(&wire::patch(p).to_string());
+        output.push_str(&format!("{p:?}"));
+    }
+    for e in &errors {
+        output.push_str(&wire::config_error(e).to_string());
+        output.push_str(&e.to_string());
+    }
+    assert_clean(&output);
+    // The change is still visible: the token changed, shown as two different masks.
+    let jira_patch = patches.iter().find(|p| p.id == "jira").unwrap();
+    let change = jira_patch
+        .changes
+        .iter()
+        .find(|c| c.path == "api_token")
+        .unwrap();
+    let (old, new) = (change.old.as_ref().unwrap(), change.new.as_ref().unwrap());
+    assert!(old.as_str().unwrap().starts_with(MASK) && new.as_str().unwrap().starts_with(MASK));
+    assert_ne!(old, new);
+    assert!(!jira_patch.json_patch.is_empty());
+    assert!(jira_patch.text.unified.contains(MASK));
+}
+
+#[test]
+fn the_diff_command_masks_secrets() {
+    let repo = TestRepo::new();
+    let cfg = |token: &str| {
+        format!(
+            "enabled: false\nbase_url: https://jira.example\nemail: qa@example.com\napi_token: {token}\n"
+        )
+    };
+    repo.commit(&[("config/jira_config.yaml", &cfg(SECRETS[0]))], "first");
+    repo.commit(&[("config/jira_config.yaml", &cfg(SECRETS[1]))], "second");
+    for format in [Format::Text, Format::Json] {
+        let mut out = Vec::new();
+        let args = cli::diff::Args {
+            repo: &repo.root,
+            old: Some("HEAD~1"),
+            new: Some("HEAD"),
+            format,
+            color: false,
+        };
+        assert_eq!(cli::diff::run(&args, &mut out).unwrap(), cli::EXIT_OK);
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains(MASK), "{out}");
+        assert_clean(&out);
+    }
+}
