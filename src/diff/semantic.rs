@@ -303,8 +303,10 @@ impl Differ {
                     if moved.contains(&j) {
                         self.push_move(path, i, j, n.pos.line);
                     }
-                    let at = n.pos.line;
-                    self.node(path, o, n, at, false, depth);
+                    // A renamed item's body is unchanged by definition.
+                    if !renamed {
+                        self.node(path, o, n, n.pos.line, false, depth);
+                    }
                 }
             }
             path.truncate(len);
