@@ -106,6 +106,11 @@ fn short_json(value: &Json) -> String {
 /// `None` stands for "the entity does not exist": `None -> Some` is one `add`
 /// at path `""`, `Some -> None` one `remove`. Formatting, comments, key order
 /// and the spelling of null (`null`, `~`, empty) are not changes.
+///
+/// The order is stable: within a mapping, the new keys' order, then the
+/// removed keys; within an identified list, removals, then the new items in
+/// order. A value pulled in by an alias or `<<` reports the line it is
+/// written at (the alias for `*a`, the anchored mapping for a merge).
 pub fn diff(old: Option<&Node>, new: Option<&Node>) -> Vec<Change> {
     let mut differ = Differ { out: Vec::new() };
     match (old, new) {
@@ -303,8 +308,10 @@ impl Differ {
                     if moved.contains(&j) {
                         self.push_move(path, i, j, n.pos.line);
                     }
-                    let at = n.pos.line;
-                    self.node(path, o, n, at, false, depth);
+                    // A renamed item's body is unchanged by definition.
+                    if !renamed {
+                        self.node(path, o, n, n.pos.line, false, depth);
+                    }
                 }
             }
             path.truncate(len);
