@@ -136,29 +136,7 @@ fn print_patch(p: &Patch, paint: Paint, out: &mut dyn Write) -> std::io::Result<
 }
 
 fn paint_change(c: &Change, paint: Paint) -> String {
-    let show =
-        |v: &Option<serde_json::Value>| v.as_ref().map_or_else(String::new, ToString::to_string);
-    let path = if c.path.is_empty() {
-        "(whole entity)"
-    } else {
-        &c.path
-    };
-    let line = c.line.map_or_else(String::new, |l| format!("  (line {l})"));
-    let text = match c.op {
-        ChangeOp::Add => format!("+ {path}: {}{line}", show(&c.new)),
-        ChangeOp::Remove => format!("- {path}: {}{line}", show(&c.old)),
-        ChangeOp::Replace => format!("~ {path}: {} -> {}{line}", show(&c.old), show(&c.new)),
-        ChangeOp::Move => format!(
-            "↕ {path}: moved from {} to {}{line}",
-            show(&c.old),
-            show(&c.new)
-        ),
-        ChangeOp::Rename => format!(
-            "→ {path}: renamed {} -> {}{line}",
-            show(&c.old),
-            show(&c.new)
-        ),
-    };
+    let text = c.to_string();
     match c.op {
         ChangeOp::Add => paint.green(&text),
         ChangeOp::Remove => paint.red(&text),

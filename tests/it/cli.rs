@@ -86,7 +86,7 @@ fn diff_shows_semantic_changes_between_two_commits() {
         "{out}"
     );
     assert!(
-        out.contains("~ steps[id=login].estimated_minutes: 5 -> 10  (line 5)"),
+        out.contains("~ steps[id=login].estimated_minutes: 5 -> 10 (line 5)"),
         "{out}"
     );
     assert!(out.contains("+ steps[id=report]"), "{out}");
