@@ -31,8 +31,16 @@ pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<
     let (files, mut errors) = fs::read_tree(repo, &skip);
     let (config, more) = config::build(&files, &process_env);
     errors.extend(more);
+    errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     let failed = errors.iter().filter(|e| e.is_error()).count();
     let warnings = errors.len() - failed;
+    // Files that could not be read are still files that were checked.
+    let unread = errors
+        .iter()
+        .filter(|e| !files.contains_key(&e.file))
+        .map(|e| &e.file)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     match format {
         Format::Text => {
             for e in &errors {
@@ -66,4 +74,12 @@ pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<
         }
     }
     Ok(if failed == 0 { EXIT_OK } else { EXIT_INVALID })
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }

@@ -34,7 +34,7 @@ pub fn workflow(root: Option<&Node>, file: &str) -> (Option<Workflow>, Vec<Confi
         r.error(
             Pos::START,
             ErrorKind::Schema,
-            "file is empty; a workflow needs at least `name` and `steps`",
+            "file is empty (no YAML content, only blank lines or comments); a workflow needs at least `name` and `steps`",
         );
         return (None, r.errors);
     };
