@@ -48,14 +48,12 @@ pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<
             }
             writeln!(
                 out,
-                "checked {} files: {} workflows, {} integrations; {failed} errors, {warnings} warnings",
-                files.len()
-                    + errors
-                        .iter()
-                        .filter(|e| !files.contains_key(&e.file))
-                        .count(),
-                config.workflows.len(),
-                config.integrations.len(),
+                "checked {}: {}, {}; {}, {}",
+                plural(files.len() + unread, "file"),
+                plural(config.workflows.len(), "workflow"),
+                plural(config.integrations.len(), "integration"),
+                plural(failed, "error"),
+                plural(warnings, "warning"),
             )?;
         }
         Format::Json => {
