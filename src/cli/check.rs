@@ -6,7 +6,9 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::api::wire;
-use crate::cli::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, Format, check_repo_dir, process_env};
+use crate::cli::{
+    EXIT_INVALID, EXIT_OK, EXIT_USAGE, Format, check_repo_dir, print_json, process_env,
+};
 use crate::git::GitRepo;
 use crate::load::{config, fs};
 
@@ -64,11 +66,7 @@ pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<
                 "integrations": config.integrations.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
                 "errors": errors.iter().map(wire::config_error).collect::<Vec<_>>(),
             });
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&doc).unwrap_or_default()
-            )?;
+            print_json(out, &doc)?;
         }
     }
     Ok(if failed == 0 { EXIT_OK } else { EXIT_INVALID })

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::api::wire;
-use crate::cli::{EXIT_OK, EXIT_USAGE, Format, check_repo_dir, process_env};
+use crate::cli::{EXIT_OK, EXIT_USAGE, Format, check_repo_dir, print_json, process_env};
 use crate::diff::files::diff_files;
 use crate::diff::patch::Patch;
 use crate::diff::semantic::{Change, ChangeOp};
@@ -76,11 +76,7 @@ pub fn run(args: &Args<'_>, out: &mut dyn Write) -> std::io::Result<u8> {
                 "patches": patches.iter().map(wire::patch).collect::<Vec<_>>(),
                 "errors": errors.iter().map(wire::config_error).collect::<Vec<_>>(),
             });
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&doc).unwrap_or_default()
-            )?;
+            print_json(out, &doc)?;
         }
         Format::Text => {
             let paint = Paint(args.color);

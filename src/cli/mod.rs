@@ -37,3 +37,9 @@ pub fn check_repo_dir(repo: &Path) -> Result<(), String> {
         ))
     }
 }
+
+/// Prints a JSON document, pretty, on one stream.
+pub fn print_json(out: &mut dyn std::io::Write, doc: &serde_json::Value) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+    writeln!(out, "{text}")
+}

@@ -9,6 +9,7 @@
 //! Ops are meant to be applied in order: every index refers to the document
 //! as the previous ops left it, which is what RFC 6902 prescribes.
 
+use crate::diff::order::longest_increasing;
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -290,33 +291,6 @@ fn diff_identified(
             diff_at(&push_index(path, j), old_item, item, ops);
         }
     }
-}
-
-/// Marks the members of one longest strictly increasing subsequence.
-///
-/// O(n log n) patience method; `ranks` are distinct, so strict and
-/// non-strict coincide. Every index below is `< ranks.len()` by
-/// construction (`tails` and `prev` only ever hold indices of `ranks`).
-fn longest_increasing(ranks: &[usize]) -> Vec<bool> {
-    // tails[k]: index into `ranks` of the smallest tail of a run of length k+1.
-    let mut tails: Vec<usize> = Vec::new();
-    let mut prev: Vec<Option<usize>> = vec![None; ranks.len()];
-    for (i, &r) in ranks.iter().enumerate() {
-        let k = tails.partition_point(|&t| ranks.get(t).is_some_and(|&tr| tr < r));
-        prev[i] = k.checked_sub(1).and_then(|p| tails.get(p).copied());
-        if k == tails.len() {
-            tails.push(i);
-        } else {
-            tails[k] = i;
-        }
-    }
-    let mut keep = vec![false; ranks.len()];
-    let mut at = tails.last().copied();
-    while let Some(i) = at {
-        keep[i] = true;
-        at = prev[i];
-    }
-    keep
 }
 
 fn keyed(items: &[Value]) -> Vec<Keyed<'_>> {

@@ -6,6 +6,7 @@
 
 pub mod files;
 pub mod json_patch;
+pub mod order;
 pub mod patch;
 pub mod semantic;
 pub mod text;

@@ -6,6 +6,7 @@
 //! this module is already masked when it is, or sits under, a secret. Pure:
 //! no I/O, never panics, bounded work on any input.
 
+use crate::diff::order::longest_increasing;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -705,30 +706,6 @@ fn anchored(
         pj = j + 1;
     }
     align(&a[pi..], &b[pj..], ao + pi, bo + pj, level + 1, out);
-}
-
-/// Marks the members of one longest strictly increasing subsequence of
-/// `seq` (O(n log n)).
-fn longest_increasing(seq: &[usize]) -> Vec<bool> {
-    // tails[k]: index in seq of the smallest tail of an increasing run of length k + 1.
-    let mut tails: Vec<usize> = Vec::new();
-    let mut prev: Vec<Option<usize>> = vec![None; seq.len()];
-    for (idx, &v) in seq.iter().enumerate() {
-        let k = tails.partition_point(|&t| seq[t] < v);
-        prev[idx] = k.checked_sub(1).map(|p| tails[p]);
-        if k == tails.len() {
-            tails.push(idx);
-        } else {
-            tails[k] = idx;
-        }
-    }
-    let mut keep = vec![false; seq.len()];
-    let mut cur = tails.last().copied();
-    while let Some(idx) = cur {
-        keep[idx] = true;
-        cur = prev[idx];
-    }
-    keep
 }
 
 #[cfg(test)]
