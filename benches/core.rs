@@ -70,6 +70,81 @@ fn measure(label: &str, old: &str, new: &str, iterations: usize) -> Duration {
     median
 }
 
+/// Where the time goes for one pair: each stage alone, median of `n` runs.
+fn breakdown(old: &str, new: &str, n: usize) {
+    use qa_reload::diff::{json_patch, semantic, text};
+    use qa_reload::load::yaml::{Limits, parse};
+    let env = |_: &str| None;
+    let path = "workflows/bench.yaml";
+    let median = |f: &mut dyn FnMut()| {
+        let mut t: Vec<Duration> = (0..n)
+            .map(|_| {
+                let s = Instant::now();
+                f();
+                s.elapsed()
+            })
+            .collect();
+        t.sort();
+        t[n / 2].as_secs_f64() * 1e3
+    };
+    let (la, lb) = (
+        load_file(FileRole::Workflow, path, old.as_bytes(), &env),
+        load_file(FileRole::Workflow, path, new.as_bytes(), &env),
+    );
+    let (ja, jb) = (
+        entity_json(&la).unwrap_or_default(),
+        entity_json(&lb).unwrap_or_default(),
+    );
+    let rows: [(&str, f64); 6] = [
+        (
+            "YAML events (saphyr-parser alone)",
+            median(&mut || {
+                black_box(saphyr_parser::Parser::new_from_str(new).count());
+            }),
+        ),
+        (
+            "positioned tree (yaml::parse)",
+            median(&mut || {
+                black_box(parse(new.as_bytes(), path, &Limits::default()));
+            }),
+        ),
+        (
+            "tree + schema (load_file)",
+            median(&mut || {
+                black_box(load_file(FileRole::Workflow, path, new.as_bytes(), &env));
+            }),
+        ),
+        (
+            "semantic diff",
+            median(&mut || {
+                black_box(semantic::diff(la.tree.as_ref(), lb.tree.as_ref()));
+            }),
+        ),
+        (
+            "JSON Patch",
+            median(&mut || {
+                black_box(json_patch::diff(&ja, &jb));
+            }),
+        ),
+        (
+            "text diff",
+            median(&mut || {
+                black_box(text::diff(
+                    old,
+                    new,
+                    path,
+                    path,
+                    &|l| l.to_string(),
+                    Duration::from_millis(50),
+                ));
+            }),
+        ),
+    ];
+    for (label, ms) in rows {
+        println!("    {label:<40} median {ms:>8.3} ms");
+    }
+}
+
 fn deepdiff_peer(old: &str, new: &str) -> Option<Duration> {
     let env = |_: &str| None;
     let to_json = |text: &str| {
@@ -126,6 +201,8 @@ fn main() {
         &big_new,
         200,
     );
+    println!("  breakdown of the 1,000-step case:");
+    breakdown(&big_old, &big_new, 50);
     match deepdiff_peer(&big_old, &big_new) {
         Some(peer) => println!(
             "peer: deepdiff (Python) on the same 1,000-step JSON pair, diff only: median {:.3} ms; ours (full pipeline) / deepdiff = {:.2}",
