@@ -3,6 +3,7 @@
 //! The data flows one way, and the modules follow it:
 //!
 //! ```text
+//! watch    filesystem events -> debounced batches of candidate paths (notify)
 //! load     bytes -> positioned YAML tree -> validated entities (+ diagnostics)
 //! diff     two versions of an entity -> semantic changes, JSON Patch, text diff
 //! git      read config files at a revision or in the working tree (gix)
@@ -16,3 +17,4 @@ pub mod diff;
 pub mod load;
 pub mod model;
 pub mod secret;
+pub mod watch;
