@@ -5,7 +5,7 @@
 //! may list directories and check whether git's lock files exist, but never
 //! reads a file's contents.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::mem;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::debounce::{DebounceSettings, Debouncer, Hint};
-use super::filter::{PathFilter, TREES, in_tree, is_editor_temp};
+use super::filter::{PathFilter, TREES, in_tree};
 use super::source::{Events, Layout, Source, describe, needs_polling};
 use super::status::{Control, WatchHandle, WatchStatus, lock};
 use super::{Batch, PERIODIC_RESCAN, RescanReason, WatchConfig, WatchError};
@@ -63,12 +63,21 @@ pub(crate) fn spawn(
         ..WatchStatus::default()
     }));
     let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let mut dirs = HashSet::new();
+    for tree in TREES {
+        let tree = source.layout().root.join(tree);
+        if tree.is_dir() {
+            list(&tree, 0, &mut dirs, &mut |_| {});
+            dirs.insert(tree);
+        }
+    }
     let driver = Driver {
         source,
         filter,
         debouncer: Debouncer::new(timings),
         status: status.clone(),
         new_dirs: BTreeSet::new(),
+        dirs,
     };
     runtime.spawn(driver.run(events, control_rx, tx, shutdown));
     Ok(WatchHandle {
@@ -86,6 +95,10 @@ struct Driver {
     /// Directories created during the pending batch, listed when it is sent
     /// (by then their watches exist, so nothing falls between list and watch).
     new_dirs: BTreeSet<PathBuf>,
+    /// The directories known under the watched trees: a directory renamed
+    /// away takes its files with it unreported, and only this tells that the
+    /// name that went was a directory.
+    dirs: HashSet<PathBuf>,
 }
 
 /// What an event says happened to one path.
@@ -158,8 +171,17 @@ impl Driver {
         let busy = self.git_busy();
         self.debouncer.set_hold(now, busy);
         let mut batch = self.debouncer.take(now)?;
+        let root = self.source.layout().root.clone();
         for dir in mem::take(&mut self.new_dirs) {
-            self.scan(&dir, 0, &mut batch.paths);
+            let filter = &self.filter;
+            list(&dir, 0, &mut self.dirs, &mut |path| {
+                let rel = path.strip_prefix(&root).ok().and_then(to_slash);
+                if let Some(rel) = rel
+                    && filter.matches(&rel)
+                {
+                    batch.paths.insert(rel);
+                }
+            });
         }
         if batch.is_empty() {
             return None;
@@ -298,19 +320,23 @@ impl Driver {
                         return self.on_error(now, e);
                     }
                 }
+                self.dirs.insert(path.to_path_buf());
                 self.new_dirs.insert(path.to_path_buf());
                 self.debouncer.event(now, Hint::Activity);
             }
-            _ if self.filter.matches(&rel) => self.debouncer.event(now, Hint::Path(rel)),
-            Seen::MovedAway => {
-                // A name that is no config file, moved away: most likely a
-                // directory, whose files no event will name.
-                let name = rel.rsplit('/').next().unwrap_or(&rel);
-                if top_level || !is_editor_temp(name) {
+            Seen::Removed | Seen::MovedAway if self.dirs.contains(path) => {
+                self.dirs.retain(|d| !d.starts_with(path));
+                self.new_dirs.retain(|d| !d.starts_with(path));
+                // A removed directory was empty (its files were reported one
+                // by one); one moved away took its files along unreported.
+                if seen == Seen::MovedAway || top_level {
                     self.debouncer
                         .event(now, Hint::Rescan(RescanReason::NewDirectory));
+                } else {
+                    self.debouncer.event(now, Hint::Activity);
                 }
             }
+            _ if self.filter.matches(&rel) => self.debouncer.event(now, Hint::Path(rel)),
             _ => {}
         }
     }
@@ -353,34 +379,27 @@ impl Driver {
         }
         None
     }
+}
 
-    /// Lists the config files under a new directory into `paths`. Symlinks
-    /// are not followed: the loader decides about those.
-    fn scan(&self, dir: &Path, depth: usize, paths: &mut BTreeSet<String>) {
-        if depth > MAX_SCAN_DEPTH {
-            return;
-        }
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(file_type) = entry.file_type() else {
-                continue;
-            };
-            if file_type.is_dir() {
-                self.scan(&path, depth + 1, paths);
-                continue;
+/// Walks a directory: records its subdirectories in `dirs` and hands every
+/// other entry to `file`. Symlinks are not followed: the loader decides about
+/// those.
+fn list(dir: &Path, depth: usize, dirs: &mut HashSet<PathBuf>, file: &mut dyn FnMut(&Path)) {
+    if depth > MAX_SCAN_DEPTH {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => {
+                list(&path, depth + 1, dirs, file);
+                dirs.insert(path);
             }
-            let rel = path
-                .strip_prefix(&self.source.layout().root)
-                .ok()
-                .and_then(to_slash);
-            if let Some(rel) = rel
-                && self.filter.matches(&rel)
-            {
-                paths.insert(rel);
-            }
+            Ok(_) => file(&path),
+            Err(_) => {}
         }
     }
 }

@@ -5,3 +5,4 @@
 mod bad_fixtures;
 mod example_config;
 mod json_patch_props;
+mod watch;
