@@ -144,10 +144,13 @@ impl Driver {
                     }
                 }
                 () = wait => {
-                    if let Some(batch) = self.fire(Instant::now())
-                        && tx.send(batch).await.is_err()
-                    {
-                        break;
+                    if let Some(batch) = self.fire(Instant::now()) {
+                        // A slow consumer stalls this loop (the raw queue then
+                        // overflows into a rescan), but never shutdown.
+                        tokio::select! {
+                            sent = tx.send(batch) => if sent.is_err() { break },
+                            _ = shutdown.cancelled() => break,
+                        }
                     }
                 }
                 _ = periodic.tick() => {
@@ -313,6 +316,7 @@ impl Driver {
         }
         let top_level = TREES.contains(&rel.as_str());
         match seen {
+            Seen::Appeared if path.is_symlink() => self.symlink_swapped(now, path),
             Seen::Appeared if path.is_dir() => {
                 if top_level {
                     let root = path.to_path_buf();
@@ -338,6 +342,35 @@ impl Driver {
             }
             _ if self.filter.matches(&rel) => self.debouncer.event(now, Hint::Path(rel)),
             _ => {}
+        }
+    }
+
+    /// A symlink appeared (Kubernetes swaps `..data` by renaming a new link
+    /// over it): the files that resolve through it changed with no event of
+    /// their own, so every matching symlink beside it is a candidate.
+    fn symlink_swapped(&mut self, now: Instant, link: &Path) {
+        let root = &self.source.layout().root;
+        let Some(parent) = link.parent() else {
+            return;
+        };
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            return;
+        };
+        let mut found = Vec::new();
+        for entry in entries.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                continue;
+            }
+            let path = entry.path();
+            if let Some(rel) = path.strip_prefix(root).ok().and_then(to_slash)
+                && self.filter.matches(&rel)
+            {
+                found.push(rel);
+            }
+        }
+        self.debouncer.event(now, Hint::Activity);
+        for rel in found {
+            self.debouncer.event(now, Hint::Path(rel));
         }
     }
 

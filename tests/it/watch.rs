@@ -262,3 +262,103 @@ async fn a_directory_moved_away_asks_for_a_rescan() {
     let batch = f.next().await;
     assert_eq!(batch.rescan, Some(RescanReason::NewDirectory));
 }
+
+/// Kubernetes mounts a ConfigMap as `file -> ..data/file`, `..data -> ..<ts>`,
+/// and updates it by renaming a new `..data` link over the old one.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_kubernetes_style_data_symlink_swap_names_the_files_behind_it() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    fs::create_dir_all(config.join("..2024_01")).unwrap();
+    fs::write(
+        config.join("..2024_01/jira_config.yaml"),
+        "enabled: false\n",
+    )
+    .unwrap();
+    symlink("..2024_01", config.join("..data")).unwrap();
+    symlink("..data/jira_config.yaml", config.join("jira_config.yaml")).unwrap();
+    let (tx, mut rx) = mpsc::channel(16);
+    let shutdown = CancellationToken::new();
+    let _handle = watch::spawn(WatchConfig::new(dir.path()), tx, shutdown.clone()).unwrap();
+
+    fs::create_dir(config.join("..2024_02")).unwrap();
+    fs::write(config.join("..2024_02/jira_config.yaml"), "enabled: true\n").unwrap();
+    symlink("..2024_02", config.join("..data_tmp")).unwrap();
+    fs::rename(config.join("..data_tmp"), config.join("..data")).unwrap();
+    fs::remove_dir_all(config.join("..2024_01")).unwrap();
+
+    let batch = timeout(GUARD, rx.recv()).await.unwrap().unwrap();
+    assert_eq!(paths(&batch), ["config/jira_config.yaml"]);
+    assert!(timeout(QUIET, rx.recv()).await.is_err(), "one batch");
+    shutdown.cancel();
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=qa", "-c", "user.email=qa@example.com"])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+#[tokio::test]
+async fn a_git_checkout_is_one_batch_naming_every_changed_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    git(root, &["init", "-q"]);
+    fs::create_dir_all(root.join("workflows")).unwrap();
+    for i in 0..200 {
+        fs::write(
+            root.join(format!("workflows/w{i}.yaml")),
+            format!("name: W{i}\n"),
+        )
+        .unwrap();
+    }
+    git(root, &["add", "."]);
+    git(root, &["commit", "-qm", "main"]);
+    git(root, &["checkout", "-qb", "other"]);
+    fs::create_dir_all(root.join("workflows/new/deep")).unwrap();
+    for i in 0..200 {
+        fs::write(
+            root.join(format!("workflows/w{i}.yaml")),
+            format!("name: Other {i}\n"),
+        )
+        .unwrap();
+    }
+    fs::write(root.join("workflows/new/deep/n.yaml"), "name: N\n").unwrap();
+    git(root, &["add", "."]);
+    git(root, &["commit", "-qm", "other"]);
+    git(root, &["checkout", "-q", "main"]);
+
+    let mut config = WatchConfig::new(root);
+    config.git_dir = Some(root.join(".git"));
+    let (tx, mut rx) = mpsc::channel(16);
+    let shutdown = CancellationToken::new();
+    let _handle = watch::spawn(config, tx, shutdown.clone()).unwrap();
+
+    git(root, &["checkout", "-q", "other"]);
+    let batch = timeout(GUARD, rx.recv()).await.unwrap().unwrap();
+    assert!(batch.git_changed);
+    assert!(
+        batch.paths.contains("workflows/new/deep/n.yaml"),
+        "{batch:?}"
+    );
+    for i in 0..200 {
+        assert!(
+            batch.paths.contains(&format!("workflows/w{i}.yaml")),
+            "w{i}"
+        );
+    }
+    assert!(timeout(QUIET, rx.recv()).await.is_err(), "one batch");
+    shutdown.cancel();
+}
