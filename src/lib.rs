@@ -3,6 +3,7 @@
 //! The data flows one way, and the modules follow it:
 //!
 //! ```text
+//! watch    filesystem events -> debounced batches of candidate paths (notify)
 //! load     bytes -> positioned YAML tree -> validated entities (+ diagnostics)
 //! diff     two versions of an entity -> semantic changes, JSON Patch, text diff
 //! git      read config files at a revision or in the working tree (gix)
@@ -19,3 +20,4 @@ pub mod git;
 pub mod load;
 pub mod model;
 pub mod secret;
+pub mod watch;

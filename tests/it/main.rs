@@ -11,3 +11,4 @@ mod secrets;
 mod semantic_diff;
 mod tidy;
 mod util;
+mod watch;

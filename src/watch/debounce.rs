@@ -1,0 +1,332 @@
+//! watch stage: the debounce state machine that turns hints into batches.
+//!
+//! Pure: it is handed the time and never reads a clock, sleeps or touches the
+//! filesystem (whether git is busy is told to it by `set_hold`). That is what
+//! lets the tests drive it without sleeping.
+//!
+//! One batch collects every hint until a quiet period passes with no new
+//! hint, but never longer than `max_wait` after its first hint — a global
+//! timer, not one per path, so a `git checkout` touching many files is one
+//! batch. While git is busy (a lock or a rebase/merge in progress) the batch is
+//! held, whatever its age, for at most `hold_max`.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use super::{Batch, RescanReason};
+
+/// The timings the debouncer works with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DebounceSettings {
+    /// Quiet period: the batch is ready once no hint arrived for this long.
+    pub debounce: Duration,
+    /// Cap from the first hint of a batch (or from the end of a hold).
+    pub max_wait: Duration,
+    /// Longest a batch is held while git is busy, so a stale lock cannot
+    /// stop reloads for good.
+    pub hold_max: Duration,
+}
+
+impl Default for DebounceSettings {
+    fn default() -> Self {
+        DebounceSettings {
+            debounce: Duration::from_millis(50),
+            max_wait: Duration::from_millis(300),
+            hold_max: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One hint from the filesystem, already filtered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hint {
+    /// A file that matches the watch globs (repo-relative, `/` separators).
+    Path(String),
+    /// One of git's HEAD, index, ORIG_HEAD, packed-refs or refs/heads changed.
+    Git,
+    /// Events can no longer be trusted to describe the disk.
+    Rescan(RescanReason),
+    /// Something is going on (a directory appeared, a lock came or went) but
+    /// nothing to report yet: opens a batch if none is pending, resets the
+    /// quiet period otherwise.
+    Activity,
+    /// Like `Activity`, but never opens a batch: git lock files coming and
+    /// going only matter to a batch already under way.
+    Wake,
+}
+
+#[derive(Debug)]
+struct Pending {
+    paths: BTreeSet<String>,
+    git_changed: bool,
+    rescan: Option<RescanReason>,
+    first: Instant,
+    last: Instant,
+    /// When the batch was first held; the hold cap counts from here.
+    held_since: Option<Instant>,
+    held: bool,
+    /// When busy-ness was last checked, for the recheck while held.
+    checked: Instant,
+    /// When the last hold ended: the `max_wait` cap restarts from here so
+    /// the writes git makes right after dropping its lock (HEAD) still join.
+    released_at: Option<Instant>,
+}
+
+/// The debounce state machine; see the module doc.
+#[derive(Debug)]
+pub struct Debouncer {
+    settings: DebounceSettings,
+    pending: Option<Pending>,
+}
+
+impl Debouncer {
+    pub fn new(settings: DebounceSettings) -> Self {
+        Debouncer {
+            settings,
+            pending: None,
+        }
+    }
+
+    pub fn settings(&self) -> DebounceSettings {
+        self.settings
+    }
+
+    /// New timings apply to the pending batch too.
+    pub fn set_settings(&mut self, settings: DebounceSettings) {
+        self.settings = settings;
+    }
+
+    /// Whether a batch is being collected.
+    pub fn is_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Records a hint seen at `now`; it resets the quiet period.
+    pub fn event(&mut self, now: Instant, hint: Hint) {
+        if self.pending.is_none() {
+            if hint == Hint::Wake {
+                return;
+            }
+            self.pending = Some(Pending {
+                paths: BTreeSet::new(),
+                git_changed: false,
+                rescan: None,
+                first: now,
+                last: now,
+                held_since: None,
+                held: false,
+                checked: now,
+                released_at: None,
+            });
+        }
+        let Some(p) = self.pending.as_mut() else {
+            return;
+        };
+        p.last = p.last.max(now);
+        match hint {
+            Hint::Path(path) => {
+                p.paths.insert(path);
+            }
+            Hint::Git => p.git_changed = true,
+            Hint::Rescan(reason) => p.rescan = Some(stronger(p.rescan.take(), reason)),
+            Hint::Activity | Hint::Wake => {}
+        }
+    }
+
+    /// Tells whether git is busy now (a lock, a rebase or merge in progress).
+    /// The driver calls it when the deadline passes, before `take`.
+    pub fn set_hold(&mut self, now: Instant, busy: bool) {
+        let Some(p) = self.pending.as_mut() else {
+            return;
+        };
+        p.checked = now;
+        if busy {
+            p.held_since.get_or_insert(now);
+            p.held = true;
+        } else if p.held {
+            p.held = false;
+            p.released_at = Some(now);
+        }
+    }
+
+    /// When the driver should next look at the batch: to emit it, or, while
+    /// held, to check again whether git is still busy.
+    pub fn deadline(&self) -> Option<Instant> {
+        let p = self.pending.as_ref()?;
+        let s = &self.settings;
+        if p.held {
+            let cap = p.held_since.unwrap_or(p.first) + s.hold_max;
+            let recheck = p.checked + s.debounce.max(Duration::from_millis(10));
+            return Some(recheck.min(cap));
+        }
+        let cap_from = p.released_at.unwrap_or(p.first);
+        Some((p.last + s.debounce).min(cap_from + s.max_wait))
+    }
+
+    /// The batch, if its deadline has passed and it is not held (or its hold
+    /// ran out).
+    pub fn take(&mut self, now: Instant) -> Option<Batch> {
+        let deadline = self.deadline()?;
+        if now < deadline {
+            return None;
+        }
+        let p = self.pending.as_ref()?;
+        if p.held {
+            let cap = p.held_since.unwrap_or(p.first) + self.settings.hold_max;
+            if now < cap {
+                return None;
+            }
+        }
+        let p = self.pending.take()?;
+        Some(Batch {
+            paths: p.paths,
+            git_changed: p.git_changed,
+            rescan: p.rescan,
+            first_event_at: p.first,
+        })
+    }
+}
+
+/// Of two reasons to rescan, the one that says most about lost events.
+fn stronger(old: Option<RescanReason>, new: RescanReason) -> RescanReason {
+    fn rank(r: &RescanReason) -> u8 {
+        match r {
+            RescanReason::Periodic => 0,
+            RescanReason::NewDirectory => 1,
+            RescanReason::Overflow => 2,
+            RescanReason::WatcherError(_) => 3,
+        }
+    }
+    match old {
+        Some(old) if rank(&old) >= rank(&new) => old,
+        _ => new,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn debouncer() -> (Debouncer, Instant) {
+        (Debouncer::new(DebounceSettings::default()), Instant::now())
+    }
+
+    fn path(p: &str) -> Hint {
+        Hint::Path(p.to_string())
+    }
+
+    #[test]
+    fn nothing_pending_means_no_deadline() {
+        let (mut d, t0) = debouncer();
+        assert_eq!(d.deadline(), None);
+        assert!(d.take(t0 + 1000 * MS).is_none());
+    }
+
+    #[test]
+    fn quiet_period_is_reset_by_each_event() {
+        let (mut d, t0) = debouncer();
+        d.event(t0, path("workflows/a.yaml"));
+        assert_eq!(d.deadline(), Some(t0 + 50 * MS));
+        d.event(t0 + 30 * MS, path("workflows/b.yaml"));
+        assert_eq!(d.deadline(), Some(t0 + 80 * MS));
+        assert!(d.take(t0 + 79 * MS).is_none());
+        let batch = d.take(t0 + 80 * MS).expect("ready");
+        assert_eq!(
+            batch.paths.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["workflows/a.yaml", "workflows/b.yaml"]
+        );
+        assert_eq!(batch.first_event_at, t0);
+        assert!(!batch.git_changed);
+        assert_eq!(batch.rescan, None);
+        assert!(!d.is_pending());
+    }
+
+    #[test]
+    fn max_wait_caps_a_busy_batch() {
+        let (mut d, t0) = debouncer();
+        for i in 0..20 {
+            d.event(t0 + i * 20 * MS, path("workflows/a.yaml"));
+        }
+        // Events every 20 ms would never leave a 50 ms quiet gap.
+        assert_eq!(d.deadline(), Some(t0 + 300 * MS));
+        assert!(d.take(t0 + 299 * MS).is_none());
+        assert!(d.take(t0 + 300 * MS).is_some());
+    }
+
+    #[test]
+    fn hold_while_git_is_busy_then_one_batch() {
+        let (mut d, t0) = debouncer();
+        d.event(t0, Hint::Git);
+        d.set_hold(t0 + 50 * MS, true);
+        assert!(d.take(t0 + 50 * MS).is_none());
+        // Past max_wait, still held; files keep joining the same batch.
+        for i in 0..10 {
+            let now = t0 + (100 + i * 100) * MS;
+            d.event(now, path(&format!("workflows/{i}.yaml")));
+            let deadline = d.deadline().expect("pending");
+            d.set_hold(deadline, true);
+            assert!(d.take(deadline).is_none(), "held at {i}");
+        }
+        // The lock goes away: a quiet period later, one batch with everything.
+        let t1 = t0 + 1200 * MS;
+        d.event(t1, Hint::Wake);
+        d.set_hold(t1, false);
+        assert!(d.take(t1).is_none());
+        d.event(t1 + 5 * MS, Hint::Git);
+        assert_eq!(d.deadline(), Some(t1 + 55 * MS));
+        let batch = d.take(t1 + 55 * MS).expect("released");
+        assert!(batch.git_changed);
+        assert_eq!(batch.paths.len(), 10);
+    }
+
+    #[test]
+    fn hold_is_capped_by_hold_max() {
+        let (mut d, t0) = debouncer();
+        d.event(t0, path("workflows/a.yaml"));
+        d.set_hold(t0 + 50 * MS, true);
+        let mut now = t0 + 50 * MS;
+        let mut batch = None;
+        while batch.is_none() {
+            now = d.deadline().expect("pending");
+            assert!(now <= t0 + 50 * MS + Duration::from_secs(10));
+            d.set_hold(now, true);
+            batch = d.take(now);
+        }
+        assert_eq!(now, t0 + 50 * MS + Duration::from_secs(10));
+    }
+
+    #[test]
+    fn rescan_passes_through_with_the_strongest_reason() {
+        let (mut d, t0) = debouncer();
+        d.event(t0, Hint::Rescan(RescanReason::Periodic));
+        d.event(t0, Hint::Rescan(RescanReason::Overflow));
+        d.event(t0, Hint::Rescan(RescanReason::NewDirectory));
+        let batch = d.take(t0 + 50 * MS).expect("ready");
+        assert_eq!(batch.rescan, Some(RescanReason::Overflow));
+        assert!(batch.paths.is_empty());
+    }
+
+    #[test]
+    fn wake_alone_opens_no_batch_but_activity_does() {
+        let (mut d, t0) = debouncer();
+        d.event(t0, Hint::Wake);
+        assert!(!d.is_pending());
+        d.event(t0, Hint::Activity);
+        assert!(d.is_pending());
+        d.event(t0 + 40 * MS, Hint::Wake);
+        assert_eq!(d.deadline(), Some(t0 + 90 * MS));
+    }
+
+    #[test]
+    fn new_settings_apply_to_the_pending_batch() {
+        let (mut d, t0) = debouncer();
+        d.event(t0, Hint::Git);
+        d.set_settings(DebounceSettings {
+            debounce: 10 * MS,
+            ..d.settings()
+        });
+        assert_eq!(d.deadline(), Some(t0 + 10 * MS));
+    }
+}

@@ -1,0 +1,450 @@
+//! watch stage: the task that turns raw notify events into batches.
+//!
+//! Classifies each event (git metadata, config file, new directory, rescan),
+//! feeds the debouncer, and sends a batch when the debouncer lets it go. It
+//! may list directories and check whether git's lock files exist, but never
+//! reads a file's contents.
+
+use std::collections::{BTreeSet, HashSet};
+use std::mem;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use notify::EventKind;
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::debounce::{DebounceSettings, Debouncer, Hint};
+use super::filter::{PathFilter, TREES, in_tree};
+use super::source::{Events, Layout, Source, describe, needs_polling};
+use super::status::{Control, WatchHandle, WatchStatus, lock};
+use super::{Batch, PERIODIC_RESCAN, RescanReason, WatchConfig, WatchError};
+
+/// Deepest directory level listed when a new directory is scanned; deeper
+/// ones are left to the periodic reconciliation.
+const MAX_SCAN_DEPTH: usize = 32;
+
+pub(crate) fn spawn(
+    config: WatchConfig,
+    tx: mpsc::Sender<Batch>,
+    shutdown: CancellationToken,
+    force_poll: bool,
+) -> Result<WatchHandle, WatchError> {
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| WatchError::NoRuntime)?;
+    // Canonical paths, so the paths in events strip cleanly against them.
+    let root = config
+        .root
+        .canonicalize()
+        .map_err(|source| WatchError::Root {
+            path: config.root.clone(),
+            source,
+        })?;
+    let canonical = |d: PathBuf| d.canonicalize().unwrap_or(d);
+    let layout = Layout {
+        root,
+        git_dir: config.git_dir.map(canonical),
+        common_dir: config.common_dir.map(canonical),
+    };
+    let filter = PathFilter::new(&config.watch, &config.ignore)?;
+    let timings = DebounceSettings {
+        debounce: config.debounce,
+        max_wait: config.max_wait,
+        hold_max: config.hold_max,
+    };
+    let (source, events, fallback) = Source::start(layout, force_poll)?;
+    let status = Arc::new(Mutex::new(WatchStatus {
+        backend: source.backend(),
+        healthy: true,
+        last_error: fallback.clone(),
+        fallback,
+        ..WatchStatus::default()
+    }));
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let mut dirs = HashSet::new();
+    for tree in TREES {
+        let tree = source.layout().root.join(tree);
+        if tree.is_dir() {
+            list(&tree, 0, &mut dirs, &mut |_| {});
+            dirs.insert(tree);
+        }
+    }
+    let driver = Driver {
+        source,
+        filter,
+        debouncer: Debouncer::new(timings),
+        status: status.clone(),
+        new_dirs: BTreeSet::new(),
+        dirs,
+    };
+    runtime.spawn(driver.run(events, control_rx, tx, shutdown));
+    Ok(WatchHandle {
+        status,
+        control: control_tx,
+        hold_max: config.hold_max,
+    })
+}
+
+struct Driver {
+    source: Source,
+    filter: PathFilter,
+    debouncer: Debouncer,
+    status: Arc<Mutex<WatchStatus>>,
+    /// Directories created during the pending batch, listed when it is sent
+    /// (by then their watches exist, so nothing falls between list and watch).
+    new_dirs: BTreeSet<PathBuf>,
+    /// The directories known under the watched trees: a directory renamed
+    /// away takes its files with it unreported, and only this tells that the
+    /// name that went was a directory.
+    dirs: HashSet<PathBuf>,
+}
+
+/// What an event says happened to one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Appeared,
+    Changed,
+    Removed,
+    /// Renamed away: if it was a directory, the files in it left unreported.
+    MovedAway,
+}
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut events: Events,
+        mut control: mpsc::UnboundedReceiver<Control>,
+        tx: mpsc::Sender<Batch>,
+        shutdown: CancellationToken,
+    ) {
+        let start = tokio::time::Instant::now() + PERIODIC_RESCAN;
+        let mut periodic = tokio::time::interval_at(start, PERIODIC_RESCAN);
+        periodic.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let deadline = self.debouncer.deadline();
+            let wait = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tx.closed() => break,
+                event = events.rx.recv() => {
+                    let Some(event) = event else { break };
+                    self.on_event(Instant::now(), event);
+                    while let Ok(event) = events.rx.try_recv() {
+                        self.on_event(Instant::now(), event);
+                    }
+                    if events.overflowed.swap(false, Ordering::SeqCst) {
+                        self.debouncer.event(Instant::now(), Hint::Rescan(RescanReason::Overflow));
+                    }
+                }
+                () = wait => {
+                    if let Some(batch) = self.fire(Instant::now()) {
+                        // A slow consumer stalls this loop (the raw queue then
+                        // overflows into a rescan), but never shutdown.
+                        tokio::select! {
+                            sent = tx.send(batch) => if sent.is_err() { break },
+                            _ = shutdown.cancelled() => break,
+                        }
+                    }
+                }
+                _ = periodic.tick() => {
+                    self.debouncer.event(Instant::now(), Hint::Rescan(RescanReason::Periodic));
+                }
+                Some(message) = control.recv() => match message {
+                    Control::Settings(filter, timings) => {
+                        self.filter = filter;
+                        self.debouncer.set_settings(timings);
+                    }
+                    Control::Rescan(reason) => {
+                        self.debouncer.event(Instant::now(), Hint::Rescan(reason));
+                    }
+                },
+            }
+        }
+    }
+
+    /// The deadline passed: check git, and send the batch unless held.
+    fn fire(&mut self, now: Instant) -> Option<Batch> {
+        let busy = self.git_busy();
+        self.debouncer.set_hold(now, busy);
+        let mut batch = self.debouncer.take(now)?;
+        let root = self.source.layout().root.clone();
+        for dir in mem::take(&mut self.new_dirs) {
+            let filter = &self.filter;
+            list(&dir, 0, &mut self.dirs, &mut |path| {
+                let rel = path.strip_prefix(&root).ok().and_then(to_slash);
+                if let Some(rel) = rel
+                    && filter.matches(&rel)
+                {
+                    batch.paths.insert(rel);
+                }
+            });
+        }
+        if batch.is_empty() {
+            return None;
+        }
+        let mut status = lock(&self.status);
+        status.batches += 1;
+        if batch.rescan.is_some() {
+            status.rescans += 1;
+        }
+        Some(batch)
+    }
+
+    /// A lock or an operation in progress: git is still writing.
+    fn git_busy(&self) -> bool {
+        let Some(git_dir) = &self.source.layout().git_dir else {
+            return false;
+        };
+        [
+            "index.lock",
+            "HEAD.lock",
+            "rebase-merge",
+            "rebase-apply",
+            "MERGE_HEAD",
+        ]
+        .iter()
+        .any(|name| git_dir.join(name).symlink_metadata().is_ok())
+    }
+
+    fn on_event(&mut self, now: Instant, event: notify::Result<notify::Event>) {
+        lock(&self.status).events += 1;
+        let event = match event {
+            Ok(event) => event,
+            Err(e) => return self.on_error(now, e),
+        };
+        // Before any filtering: a rescan flag may come on an event with no
+        // path, or one the filter would drop.
+        if event.need_rescan() {
+            self.debouncer
+                .event(now, Hint::Rescan(RescanReason::Overflow));
+        }
+        let seen = match event.kind {
+            // Our own reads (and git's) open and close files: not a change.
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => Seen::Changed,
+            EventKind::Access(_) | EventKind::Other => return,
+            EventKind::Create(_) => Seen::Appeared,
+            EventKind::Remove(_) => Seen::Removed,
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)) => Seen::MovedAway,
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)) => Seen::Appeared,
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+                // inotify also reports the two halves on their own; other
+                // backends may report only this one: from, then to.
+                let mut paths = event.paths.iter();
+                if let Some(from) = paths.next() {
+                    self.on_path(now, from, Seen::MovedAway);
+                }
+                for to in paths {
+                    self.on_path(now, to, Seen::Appeared);
+                }
+                return;
+            }
+            EventKind::Modify(ModifyKind::Name(_)) => {
+                for path in &event.paths {
+                    let seen = if path.symlink_metadata().is_ok() {
+                        Seen::Appeared
+                    } else {
+                        Seen::MovedAway
+                    };
+                    self.on_path(now, path, seen);
+                }
+                return;
+            }
+            EventKind::Modify(_) | EventKind::Any => Seen::Changed,
+        };
+        for path in &event.paths {
+            self.on_path(now, path, seen);
+        }
+    }
+
+    fn on_error(&mut self, now: Instant, e: notify::Error) {
+        let message = describe(&e);
+        tracing::warn!(error = %message, backend = self.source.backend(), "file watcher error");
+        {
+            let mut status = lock(&self.status);
+            status.last_error = Some(message.clone());
+        }
+        if needs_polling(&e) && self.source.backend() != "poll" {
+            let result = self.source.fall_back_to_polling();
+            let mut status = lock(&self.status);
+            match result {
+                Ok(()) => {
+                    tracing::warn!(reason = %message, "falling back to polling every 500 ms");
+                    status.backend = self.source.backend();
+                    status.fallback = Some(message.clone());
+                }
+                Err(err) => {
+                    status.healthy = false;
+                    status.last_error = Some(err.to_string());
+                }
+            }
+        }
+        self.debouncer
+            .event(now, Hint::Rescan(RescanReason::WatcherError(message)));
+    }
+
+    fn on_path(&mut self, now: Instant, path: &Path, seen: Seen) {
+        if let Some(hint) = self.git_hint(path) {
+            if let Some(hint) = hint {
+                self.debouncer.event(now, hint);
+            }
+            return;
+        }
+        let layout = self.source.layout();
+        let Ok(rel) = path.strip_prefix(&layout.root) else {
+            return;
+        };
+        let Some(rel) = to_slash(rel) else {
+            return;
+        };
+        if rel.is_empty() {
+            if matches!(seen, Seen::Removed | Seen::MovedAway) {
+                let mut status = lock(&self.status);
+                status.healthy = false;
+                status.last_error = Some("the repository root was removed or moved".to_string());
+            }
+            return;
+        }
+        if !in_tree(&rel) {
+            return;
+        }
+        let top_level = TREES.contains(&rel.as_str());
+        match seen {
+            Seen::Appeared if path.is_symlink() => self.symlink_swapped(now, path),
+            Seen::Appeared if path.is_dir() => {
+                if top_level {
+                    let root = path.to_path_buf();
+                    if let Err(e) = self.source.watch_tree(&root) {
+                        return self.on_error(now, e);
+                    }
+                }
+                self.dirs.insert(path.to_path_buf());
+                self.new_dirs.insert(path.to_path_buf());
+                self.debouncer.event(now, Hint::Activity);
+            }
+            Seen::Removed | Seen::MovedAway if self.dirs.contains(path) => {
+                self.dirs.retain(|d| !d.starts_with(path));
+                self.new_dirs.retain(|d| !d.starts_with(path));
+                // A removed directory was empty (its files were reported one
+                // by one); one moved away took its files along unreported.
+                if seen == Seen::MovedAway || top_level {
+                    self.debouncer
+                        .event(now, Hint::Rescan(RescanReason::NewDirectory));
+                } else {
+                    self.debouncer.event(now, Hint::Activity);
+                }
+            }
+            _ if self.filter.matches(&rel) => self.debouncer.event(now, Hint::Path(rel)),
+            _ => {}
+        }
+    }
+
+    /// A symlink appeared (Kubernetes swaps `..data` by renaming a new link
+    /// over it): the files that resolve through it changed with no event of
+    /// their own, so every matching symlink beside it is a candidate.
+    fn symlink_swapped(&mut self, now: Instant, link: &Path) {
+        let root = &self.source.layout().root;
+        let Some(parent) = link.parent() else {
+            return;
+        };
+        let Ok(entries) = std::fs::read_dir(parent) else {
+            return;
+        };
+        let mut found = Vec::new();
+        for entry in entries.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                continue;
+            }
+            let path = entry.path();
+            if let Some(rel) = path.strip_prefix(root).ok().and_then(to_slash)
+                && self.filter.matches(&rel)
+            {
+                found.push(rel);
+            }
+        }
+        self.debouncer.event(now, Hint::Activity);
+        for rel in found {
+            self.debouncer.event(now, Hint::Path(rel));
+        }
+    }
+
+    /// `Some` when the path is git's: with the hint it gives, if any.
+    fn git_hint(&self, path: &Path) -> Option<Option<Hint>> {
+        let layout = self.source.layout();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(git_dir) = &layout.git_dir
+            && (path == git_dir || path.parent() == Some(git_dir))
+        {
+            return Some(match name {
+                "HEAD" | "index" | "ORIG_HEAD" | "packed-refs" => Some(Hint::Git),
+                "index.lock" | "HEAD.lock" | "ORIG_HEAD.lock" | "packed-refs.lock"
+                | "MERGE_HEAD" | "rebase-merge" | "rebase-apply" => Some(Hint::Wake),
+                _ => None,
+            });
+        }
+        if let Some(common) = &layout.common_dir
+            && (path == common || path.parent() == Some(common))
+        {
+            return Some(match name {
+                "packed-refs" => Some(Hint::Git),
+                "packed-refs.lock" => Some(Hint::Wake),
+                _ => None,
+            });
+        }
+        if let Some(heads) = layout.refs_heads()
+            && path.starts_with(&heads)
+        {
+            return Some(Some(if name.ends_with(".lock") {
+                Hint::Wake
+            } else {
+                Hint::Git
+            }));
+        }
+        let in_git = |d: &Option<PathBuf>| d.as_ref().is_some_and(|d| path.starts_with(d));
+        if in_git(&layout.git_dir) || in_git(&layout.common_dir) {
+            return Some(None);
+        }
+        None
+    }
+}
+
+/// Walks a directory: records its subdirectories in `dirs` and hands every
+/// other entry to `file`. Symlinks are not followed: the loader decides about
+/// those.
+fn list(dir: &Path, depth: usize, dirs: &mut HashSet<PathBuf>, file: &mut dyn FnMut(&Path)) {
+    if depth > MAX_SCAN_DEPTH {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => {
+                list(&path, depth + 1, dirs, file);
+                dirs.insert(path);
+            }
+            Ok(_) => file(&path),
+            Err(_) => {}
+        }
+    }
+}
+
+/// A relative path with `/` separators; `None` if it is not UTF-8.
+fn to_slash(rel: &Path) -> Option<String> {
+    let mut out = String::new();
+    for part in rel.components() {
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(part.as_os_str().to_str()?);
+    }
+    Some(out)
+}

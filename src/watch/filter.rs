@@ -1,0 +1,135 @@
+//! watch stage: which paths are worth a reload, by name only.
+//!
+//! Decides from repo-relative names and the `watch`/`ignore` globs; it reads
+//! no file and knows nothing of what the files contain.
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+use super::WatchError;
+
+/// The globs used when the settings give none: the same as the defaults of
+/// `config/hot_reload.yaml`.
+pub const DEFAULT_WATCH: &[&str] = &["workflows/**/*.yaml", "workflows/**/*.yml", "config/*.yaml"];
+
+/// The directories watched recursively under the repository root.
+pub const TREES: &[&str] = &["workflows", "config"];
+
+/// Compiled `watch` and `ignore` globs.
+#[derive(Debug, Clone)]
+pub struct PathFilter {
+    watch: GlobSet,
+    ignore: GlobSet,
+}
+
+impl PathFilter {
+    /// Compiles the globs; `*` does not cross `/`, `**` does. An empty
+    /// `watch` list means [`DEFAULT_WATCH`].
+    pub fn new(watch: &[String], ignore: &[String]) -> Result<Self, WatchError> {
+        let watch = if watch.is_empty() {
+            build(DEFAULT_WATCH.iter().copied())?
+        } else {
+            build(watch.iter().map(String::as_str))?
+        };
+        let ignore = build(ignore.iter().map(String::as_str))?;
+        Ok(PathFilter { watch, ignore })
+    }
+
+    /// Whether a repo-relative path (`/` separators) is a config file to load.
+    pub fn matches(&self, rel: &str) -> bool {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        !is_editor_temp(name) && self.watch.is_match(rel) && !self.ignore.is_match(rel)
+    }
+}
+
+fn build<'a>(globs: impl Iterator<Item = &'a str>) -> Result<GlobSet, WatchError> {
+    let mut set = GlobSetBuilder::new();
+    for glob in globs {
+        let compiled = GlobBuilder::new(glob)
+            .literal_separator(true)
+            .build()
+            .map_err(|source| WatchError::Glob {
+                glob: glob.to_string(),
+                source,
+            })?;
+        set.add(compiled);
+    }
+    set.build().map_err(|source| WatchError::Glob {
+        glob: String::new(),
+        source,
+    })
+}
+
+/// Files editors and tools write beside the real one while saving, and lock
+/// files: never a config file, whatever the globs say.
+pub fn is_editor_temp(name: &str) -> bool {
+    name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name.ends_with('~')
+        || name.starts_with(".#")
+        || name.ends_with("___jb_tmp___")
+        || name.ends_with("___jb_old___")
+        || name == "4913"
+        || name.ends_with(".lock")
+}
+
+/// Whether a repo-relative path lies in (or is) one of the watched trees.
+pub fn in_tree(rel: &str) -> bool {
+    TREES.iter().any(|tree| {
+        rel == *tree
+            || rel
+                .strip_prefix(tree)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default_filter() -> PathFilter {
+        PathFilter::new(&[], &["workflows/drafts/**".to_string()]).expect("valid globs")
+    }
+
+    #[test]
+    fn matches_table() {
+        let f = default_filter();
+        for (path, expect) in [
+            ("workflows/a.yaml", true),
+            ("workflows/a/b/c/d.yml", true),
+            ("workflows/a.json", false),
+            ("config/jira_config.yaml", true),
+            ("config/sub/x.yaml", false),
+            ("config/jira_config.yaml.lock", false),
+            ("workflows/.a.yaml.swp", false),
+            ("workflows/a.yaml~", false),
+            ("workflows/.#a.yaml", false),
+            ("workflows/a.yaml___jb_tmp___", false),
+            ("workflows/a.yaml___jb_old___", false),
+            ("workflows/4913", false),
+            ("workflows/drafts/x.yaml", false),
+            ("README.md", false),
+            ("other/a.yaml", false),
+        ] {
+            assert_eq!(f.matches(path), expect, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_bad_glob_is_an_error_naming_it() {
+        let err = PathFilter::new(&["workflows/[".to_string()], &[]).expect_err("bad glob");
+        assert!(err.to_string().contains("workflows/["), "{err}");
+    }
+
+    #[test]
+    fn in_tree_table() {
+        for (path, expect) in [
+            ("workflows", true),
+            ("workflows/a", true),
+            ("workflowsx", false),
+            ("config/x.yaml", true),
+            ("README.md", false),
+        ] {
+            assert_eq!(in_tree(path), expect, "{path}");
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! watch stage: filesystem events in, [`Batch`]es out.
+//!
+//! The first stage of the pipeline. It watches directories (never single
+//! files, so rename-saves and recreated folders work), filters paths by name,
+//! debounces, and holds a batch while git is busy so a checkout is one batch.
+//! It may not read file contents, parse YAML, open git objects or know the
+//! model: events are only hints, and the next stages decide from the disk
+//! what actually changed.
+//!
+//! ```text
+//! source    notify watcher (inotify, or polling as a fallback) -> raw events
+//! filter    globs and editor temp files -> repo-relative paths
+//! debounce  pure state machine: quiet period, max-wait cap, hold during git ops
+//! driver    the tokio task tying them together; periodic reconciliation
+//! status    the handle: health, counts, runtime settings
+//! ```
+
+mod debounce;
+mod driver;
+mod filter;
+mod source;
+mod status;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use debounce::{DebounceSettings, Debouncer, Hint};
+pub use filter::{DEFAULT_WATCH, PathFilter, is_editor_temp};
+pub use source::POLL_INTERVAL;
+pub use status::{WatchHandle, WatchStatus};
+
+/// How often a reconciliation batch (`rescan: Periodic`) is made, as a safety
+/// net for events that no backend reported.
+pub const PERIODIC_RESCAN: Duration = Duration::from_secs(30);
+
+/// What to watch and how to debounce it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchConfig {
+    /// The repository's working tree.
+    pub root: PathBuf,
+    /// The git dir (`.git`, or `.git/worktrees/<name>` of a linked worktree);
+    /// `None` when the folder is not a git repository.
+    pub git_dir: Option<PathBuf>,
+    /// The common dir holding `refs/` and `packed-refs`; `None` means the git
+    /// dir.
+    pub common_dir: Option<PathBuf>,
+    /// Quiet period that ends a batch.
+    pub debounce: Duration,
+    /// Cap from the first event of a batch.
+    pub max_wait: Duration,
+    /// Globs of the files to report (empty: [`DEFAULT_WATCH`]).
+    pub watch: Vec<String>,
+    /// Globs of the files never to report.
+    pub ignore: Vec<String>,
+    /// Longest a batch is held while git is busy.
+    pub hold_max: Duration,
+}
+
+impl WatchConfig {
+    /// The defaults of `config/hot_reload.yaml`, for a folder without git.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        let d = DebounceSettings::default();
+        WatchConfig {
+            root: root.into(),
+            git_dir: None,
+            common_dir: None,
+            debounce: d.debounce,
+            max_wait: d.max_wait,
+            watch: DEFAULT_WATCH.iter().map(|g| g.to_string()).collect(),
+            ignore: Vec::new(),
+            hold_max: d.hold_max,
+        }
+    }
+}
+
+/// The part of the configuration that `config/hot_reload.yaml` can change
+/// while running; see [`WatchHandle::update`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchSettings {
+    pub debounce: Duration,
+    pub max_wait: Duration,
+    pub watch: Vec<String>,
+    pub ignore: Vec<String>,
+}
+
+/// Everything that happened on disk between two reloads, as hints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// Config files that may have changed (created, written, renamed,
+    /// removed): repo-relative, `/` separators, matching the watch globs.
+    pub paths: BTreeSet<String>,
+    /// git's HEAD, index, ORIG_HEAD, packed-refs or a branch ref was touched.
+    pub git_changed: bool,
+    /// Set when events may have been lost: the consumer must compare the
+    /// whole tree with what it last applied.
+    pub rescan: Option<RescanReason>,
+    /// When the first event of the batch was seen (for `detect_ms`).
+    pub first_event_at: Instant,
+}
+
+impl Batch {
+    /// A batch that says nothing: no path, no git change, no rescan.
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty() && !self.git_changed && self.rescan.is_none()
+    }
+}
+
+/// Why a batch asks for a full comparison of the tree with the last applied
+/// state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RescanReason {
+    /// The OS event queue overflowed (or ours did): events were lost.
+    Overflow,
+    /// The watcher reported an error (the message says which); events may
+    /// have been lost.
+    WatcherError(String),
+    /// A directory under a watched tree was moved away, or a watched tree
+    /// appeared or vanished: the events cannot name every file concerned.
+    NewDirectory,
+    /// The every-30-seconds reconciliation, or one asked for by the handle.
+    Periodic,
+}
+
+impl RescanReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RescanReason::Overflow => "overflow",
+            RescanReason::WatcherError(_) => "watcher_error",
+            RescanReason::NewDirectory => "new_directory",
+            RescanReason::Periodic => "periodic",
+        }
+    }
+}
+
+/// What stops the watch stage from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("invalid glob {glob:?}: {source}")]
+    Glob {
+        glob: String,
+        #[source]
+        source: globset::Error,
+    },
+    #[error("cannot watch {}: {source}", path.display())]
+    Root {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("file watcher failed: {0}")]
+    Notify(String),
+    #[error("the watch stage must be started inside a tokio runtime")]
+    NoRuntime,
+    #[error("the watch stage has stopped")]
+    Stopped,
+}
+
+/// Starts watching: batches go to `tx` until `shutdown` is cancelled or the
+/// receiver is dropped. Must be called inside a tokio runtime.
+pub fn spawn(
+    config: WatchConfig,
+    tx: mpsc::Sender<Batch>,
+    shutdown: CancellationToken,
+) -> Result<WatchHandle, WatchError> {
+    driver::spawn(config, tx, shutdown, false)
+}
+
+/// Like [`spawn`], but with the poll watcher from the start, as after a
+/// fallback. For tests of the fallback path and for filesystems where native
+/// events are known not to work.
+pub fn spawn_polling(
+    config: WatchConfig,
+    tx: mpsc::Sender<Batch>,
+    shutdown: CancellationToken,
+) -> Result<WatchHandle, WatchError> {
+    driver::spawn(config, tx, shutdown, true)
+}
