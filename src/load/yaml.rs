@@ -44,9 +44,9 @@ pub fn parse(bytes: &[u8], file: &str, limits: &Limits) -> (Option<Node>, Vec<Co
     }
 }
 
+/// A syntax problem found before the file name is at hand.
 struct Problem {
     pos: Pos,
-    kind: ErrorKind,
     message: String,
 }
 
@@ -54,13 +54,12 @@ impl Problem {
     fn syntax(pos: Pos, message: impl Into<String>) -> Self {
         Problem {
             pos,
-            kind: ErrorKind::Syntax,
             message: message.into(),
         }
     }
 
     fn into_error(self, file: &str) -> ConfigError {
-        ConfigError::new(file, self.pos, self.kind, self.message)
+        ConfigError::new(file, self.pos, ErrorKind::Syntax, self.message)
     }
 }
 
@@ -222,7 +221,13 @@ impl<'l> Builder<'l> {
                 })?;
                 self.count(node.size(), pos)?;
                 // The alias stands where it is used; its contents keep their own positions.
-                self.complete(Node::new(node.value, pos), 0, pos)?;
+                let node = Node::new(node.value, pos);
+                if matches!(node.value, Value::Seq(_) | Value::Map(_)) {
+                    self.complete(node, 0, pos)?;
+                } else {
+                    // A scalar alias may be a mapping key (`*k: v`).
+                    self.complete_scalar(node, 0, false, pos)?;
+                }
             }
             Event::Scalar(text, style, anchor, tag) => {
                 self.count(1, pos)?;
@@ -605,6 +610,18 @@ mod tests {
                 .unwrap()
                 .value
                 .same_value(&n.get("base").unwrap().value)
+        );
+    }
+
+    #[test]
+    fn a_scalar_alias_can_be_a_key() {
+        let n = ok("k: &key name\n*key : x\n");
+        assert!(matches!(&n.get("name").unwrap().value.value, Value::Str(s) if s == "x"));
+        let e = err(b"a: &m {x: 1}\n? *m\n: 2\n");
+        assert!(
+            e.message.contains("cannot be used as a mapping key"),
+            "{}",
+            e.message
         );
     }
 
