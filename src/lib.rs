@@ -7,15 +7,20 @@
 //! load     bytes -> positioned YAML tree -> validated entities (+ diagnostics)
 //! diff     two versions of an entity -> semantic changes, JSON Patch, text diff
 //! git      read config files at a revision or in the working tree (gix)
-//! cli      the `check` and `diff` commands
+//! engine   apply a batch as one revision (Snapshot, arc-swap); publish events
+//!          (broadcast + history); runs pinned to their definition
+//! app      the wiring: watcher -> engine worker, one shutdown signal
+//! cli      the `check`, `diff` and `serve` commands
 //! ```
 //!
 //! `diagnostic` holds the one error type every stage reports and survives.
 
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod diagnostic;
 pub mod diff;
+pub mod engine;
 pub mod git;
 pub mod load;
 pub mod model;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use qa_reload::app;
 use qa_reload::cli::{self, Format};
 
 #[derive(Parser)]
@@ -28,6 +29,15 @@ enum Command {
         repo: PathBuf,
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
+    },
+    /// Watch the folder and apply every change as it is saved
+    Serve {
+        /// The repository (or folder) holding workflows/ and config/
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// Poll for changes instead of using native file events
+        #[arg(long)]
+        poll: bool,
     },
     /// Show the semantic diff between two revisions (default: HEAD and the working tree)
     Diff {
@@ -57,6 +67,25 @@ impl From<OutputFormat> for Format {
     }
 }
 
+fn serve(repo: PathBuf, poll: bool) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(cli::EXIT_USAGE);
+        }
+    };
+    let mut options = app::Options::new(repo);
+    options.poll = poll;
+    match runtime.block_on(app::serve(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(cli::EXIT_USAGE)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -69,15 +98,20 @@ fn main() -> ExitCode {
             });
         }
     };
+    let default_level = match cli.command {
+        Command::Serve { .. } => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
     let mut stdout = std::io::stdout().lock();
     let result = match cli.command {
+        Command::Serve { repo, poll } => return serve(repo, poll),
         Command::Check { repo, format } => cli::check::run(&repo, format.into(), &mut stdout),
         Command::Diff {
             repo,

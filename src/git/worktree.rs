@@ -111,6 +111,15 @@ impl GitRepo {
         Ok(converted_id != blob_id)
     }
 
+    /// Whether HEAD has a file at `path` (a removed file differs from HEAD
+    /// exactly when HEAD has it).
+    pub fn in_head(&self, path: &str) -> Result<bool, GitError> {
+        let parts = path_components(path)?;
+        let repo = self.local();
+        let mut cache = self.fresh_cache(&repo)?;
+        Ok(head_entry(&repo, &mut cache, &parts)?.is_some_and(|(mode, _)| mode.is_blob()))
+    }
+
     /// Whether git ignores the repo-relative `path` (`.gitignore` files,
     /// `info/exclude`, `core.excludesFile`). A path ending in `/` is asked
     /// about as a folder. Tracked files are not special-cased: like

@@ -25,14 +25,10 @@ pub fn read_tree(
     root: &Path,
     skip: &dyn Fn(&str) -> bool,
 ) -> (BTreeMap<String, Vec<u8>>, Vec<ConfigError>) {
-    let mut paths = Vec::new();
-    for top in ROOTS {
-        collect(root, &root.join(top), top, 0, &mut paths);
-    }
     let mut files = BTreeMap::new();
     let mut errors = Vec::new();
-    for rel in paths {
-        if skip(&rel) || FileRole::of(&rel).is_none() {
+    for rel in list_tree(root) {
+        if skip(&rel) {
             continue;
         }
         match read_file(root, &rel) {
@@ -44,6 +40,40 @@ pub fn read_tree(
         }
     }
     (files, errors)
+}
+
+/// The repository-relative paths of every configuration file below `root`
+/// (files qa-reload has a role for), without reading them.
+pub fn list_tree(root: &Path) -> Vec<String> {
+    let mut paths = Vec::new();
+    for top in ROOTS {
+        collect(root, &root.join(top), top, 0, &mut paths);
+    }
+    paths.retain(|rel| FileRole::of(rel).is_some());
+    paths
+}
+
+/// What tells one version of a file from the next without reading it:
+/// size, modification time and inode (a link swap changes the inode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+/// The stamp of the file `rel` resolves to, or `None` when there is none.
+pub fn stamp(root: &Path, rel: &str) -> Option<Stamp> {
+    let meta = std::fs::metadata(root.join(rel)).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(Stamp {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        inode,
+    })
 }
 
 fn collect(root: &Path, dir: &Path, rel: &str, depth: usize, out: &mut Vec<String>) {

@@ -249,7 +249,24 @@ pub fn settings(root: Option<&Node>, file: &str) -> (Option<Settings>, Vec<Confi
         );
     }
     let globs = |r: &mut Reader, key: &str, default: Vec<String>| match r.optional(entries, key) {
-        Some(n) => r.string_list(n, key),
+        Some(n) => {
+            let list = r.string_list(n, key)?;
+            let Value::Seq(items) = &n.value else {
+                return Some(list);
+            };
+            let mut ok = true;
+            for (glob, item) in list.iter().zip(items) {
+                if let Err(e) = globset::Glob::new(glob) {
+                    r.error(
+                        item.pos,
+                        ErrorKind::Schema,
+                        format!("`{key}` item {glob:?} is not a valid glob: {}", e.kind()),
+                    );
+                    ok = false;
+                }
+            }
+            ok.then_some(list)
+        }
         None => Some(default),
     };
     let watch = globs(&mut r, "watch", defaults.watch.clone());
@@ -782,5 +799,22 @@ mod tests {
         let (s, errors) = settings(root.as_ref(), "config/hot_reload.yaml");
         assert!(s.is_none());
         assert_eq!((errors[0].line, errors[0].column), (2, 14));
+    }
+
+    #[test]
+    fn settings_refuse_an_invalid_glob_at_its_item() {
+        let (root, _) = parse(
+            b"watch:\n  - workflows/**/*.yaml\n  - \"workflows/[a\"\n",
+            "h",
+            &Limits::default(),
+        );
+        let (s, errors) = settings(root.as_ref(), "config/hot_reload.yaml");
+        assert!(s.is_none());
+        assert_eq!((errors[0].line, errors[0].column), (3, 5));
+        assert!(
+            errors[0].message.contains("not a valid glob"),
+            "{}",
+            errors[0]
+        );
     }
 }

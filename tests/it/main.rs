@@ -4,6 +4,7 @@
 
 mod bad_fixtures;
 mod cli;
+mod engine;
 mod example_config;
 mod git;
 mod json_patch_props;

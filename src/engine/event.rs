@@ -1,0 +1,180 @@
+//! Stage `publish`: what one revision tells the world: its cause, timings,
+//! summary, patches and the diagnostics in force.
+//!
+//! Domain types only; `api/wire.rs` turns them into JSON frames. No I/O.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::diagnostic::{ConfigError, EntityKind};
+use crate::diff::patch::{Patch, PatchKind};
+use crate::git::{Head, HeadMove};
+
+/// Why a revision was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CauseKind {
+    /// The first load.
+    Startup,
+    /// Files changed on disk with HEAD where it was.
+    Edit,
+    BranchSwitch,
+    Commit,
+    Reset,
+    Rebase,
+    Merge,
+    /// HEAD moved in a way the reflog does not explain.
+    HeadMoved,
+    /// `POST .../reload`.
+    Manual,
+    /// A full comparison after lost events (overflow, watcher error, a moved
+    /// folder) or the periodic reconciliation.
+    Rescan,
+}
+
+impl CauseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CauseKind::Startup => "startup",
+            CauseKind::Edit => "edit",
+            CauseKind::BranchSwitch => "branch_switch",
+            CauseKind::Commit => "commit",
+            CauseKind::Reset => "reset",
+            CauseKind::Rebase => "rebase",
+            CauseKind::Merge => "merge",
+            CauseKind::HeadMoved => "head_moved",
+            CauseKind::Manual => "manual",
+            CauseKind::Rescan => "rescan",
+        }
+    }
+
+    pub fn of_head_move(m: HeadMove) -> Self {
+        match m {
+            HeadMove::BranchSwitch => CauseKind::BranchSwitch,
+            HeadMove::Commit => CauseKind::Commit,
+            HeadMove::Reset => CauseKind::Reset,
+            HeadMove::Rebase => CauseKind::Rebase,
+            HeadMove::Merge => CauseKind::Merge,
+            HeadMove::Other => CauseKind::HeadMoved,
+        }
+    }
+}
+
+impl fmt::Display for CauseKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The cause with the HEAD it happened at (and, for HEAD moves, the HEAD
+/// before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    pub kind: CauseKind,
+    pub head: Option<Head>,
+    pub previous_head: Option<Head>,
+}
+
+/// Where the time of one revision went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timings {
+    /// From the first file event of the batch to the batch reaching the
+    /// applier (the debounce window).
+    pub detect: Duration,
+    /// From the batch reaching the applier to the event being published:
+    /// reading, parsing, validating, diffing and the swap.
+    pub apply: Duration,
+}
+
+/// One published revision.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub revision: u64,
+    /// The revision this one was built on (always `revision - 1`).
+    pub base_revision: u64,
+    pub at: SystemTime,
+    pub cause: Cause,
+    pub timings: Timings,
+    /// One line for logs and toasts, e.g. `regression: 2 changes`.
+    pub summary: String,
+    /// Per-entity patches, in (kind, id) order. Empty at startup: the
+    /// snapshot is the baseline there.
+    pub patches: Vec<Patch>,
+    /// Every diagnostic in force after this revision.
+    pub errors: Arc<[ConfigError]>,
+    /// Files whose content this batch read anew (changed, added or removed),
+    /// including broken ones that produced no patch.
+    pub files: Vec<String>,
+}
+
+impl Event {
+    /// Whether the batch left any error in a file it touched.
+    pub fn failed(&self) -> bool {
+        self.errors
+            .iter()
+            .any(|e| e.is_error() && self.files.contains(&e.file))
+    }
+}
+
+/// The summary line: what changed, the errors the batch left, and the branch
+/// when HEAD moved.
+pub fn summarize(cause: &Cause, patches: &[Patch], files: &[String], new_errors: usize) -> String {
+    let mut parts = Vec::new();
+    match patches {
+        [] if cause.kind == CauseKind::Startup => {}
+        [] => parts.push("no entity changed".to_string()),
+        [p] => parts.push(match p.op {
+            PatchKind::Added => format!("{}: added", p.id),
+            PatchKind::Removed => format!("{}: removed", p.id),
+            PatchKind::Modified => match p.changes.len() {
+                1 => format!("{}: 1 change", p.id),
+                n => format!("{}: {n} changes", p.id),
+            },
+        }),
+        many => {
+            let count = |kind: EntityKind| many.iter().filter(|p| p.kind == kind).count();
+            let mut what = Vec::new();
+            for (kind, one, more) in [
+                (EntityKind::Workflow, "workflow", "workflows"),
+                (EntityKind::Integration, "integration", "integrations"),
+                (EntityKind::Settings, "settings", "settings"),
+            ] {
+                match count(kind) {
+                    0 => {}
+                    1 => what.push(format!("1 {one}")),
+                    n => what.push(format!("{n} {more}")),
+                }
+            }
+            parts.push(format!("{} changed", what.join(", ")));
+        }
+    }
+    if new_errors > 0 {
+        let files_with = if files.len() == 1 {
+            files[0].clone()
+        } else {
+            format!("{} files", files.len())
+        };
+        parts.push(match new_errors {
+            1 => format!("1 error in {files_with}"),
+            n => format!("{n} errors in {files_with}"),
+        });
+    }
+    if cause.previous_head.is_some()
+        && let Some(head) = &cause.head
+    {
+        match (&head.branch, &head.commit) {
+            (Some(branch), _) => parts.push(format!("branch {branch}")),
+            (None, Some(commit)) => parts.push(format!("detached at {}", short(commit))),
+            (None, None) => {}
+        }
+    }
+    if parts.is_empty() {
+        parts.push(cause.kind.as_str().to_string());
+    }
+    parts.join(" · ")
+}
+
+/// The first 7 hex digits of a commit id.
+pub fn short(commit: &str) -> &str {
+    commit.get(..7).unwrap_or(commit)
+}

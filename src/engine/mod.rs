@@ -1,0 +1,463 @@
+//! Stages `apply` and `publish`: the live reload engine.
+//!
+//! ```text
+//! apply     Applier: a batch -> truth from disk -> at most one new Snapshot + Event
+//! snapshot  the immutable state every reader sees (swapped whole, arc-swap)
+//! event     what one revision says: cause, timings, summary, patches, errors
+//! publish   broadcast + bounded history, under one lock so resume is exact
+//! runs      runs pinned to the workflow definition they started with
+//! ```
+//!
+//! [`Engine`] is the cheap, cloneable handle the API holds: it reads
+//! snapshots, subscribes to events and asks for reloads; it never applies
+//! anything itself. [`Worker`] is the one task that applies batches, in
+//! order, on a blocking thread. No JSON here: `api` turns events into frames.
+
+pub mod apply;
+pub mod event;
+pub mod runs;
+pub mod snapshot;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::git::{GitError, GitRepo};
+use crate::model::Settings;
+use crate::watch::{Batch, RescanReason, WatchError, WatchHandle, WatchSettings, WatchStatus};
+
+pub use apply::{Applier, Input, InputCause, Outcome, Scope, SharedEnv};
+pub use event::{Cause, CauseKind, Event, Timings};
+pub use runs::{DefinitionStatus, Run, RunError, RunStore};
+pub use snapshot::{Served, Snapshot};
+
+/// Events a subscriber may fall behind by before it is told it lagged (and
+/// must resync from a snapshot).
+pub const BROADCAST_CAPACITY: usize = 1024;
+
+/// What stops the engine from starting or answering.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{}: not a folder; pass --repo with the folder holding workflows/ and config/", .0.display())]
+    NotAFolder(PathBuf),
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    #[error("the reload engine has stopped")]
+    Stopped,
+}
+
+/// Reload counts since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Revisions made after startup.
+    pub reloads: u64,
+    /// Revisions whose batch left an error in a file it read.
+    pub failures: u64,
+    /// Batches that changed nothing on disk.
+    pub noops: u64,
+    /// Batches that compared the whole tree.
+    pub rescans: u64,
+}
+
+/// The latest revision, for status.
+#[derive(Debug, Clone)]
+pub struct LastReload {
+    pub revision: u64,
+    pub at: SystemTime,
+    pub ok: bool,
+    pub cause: CauseKind,
+    pub summary: String,
+    pub timings: Timings,
+}
+
+/// A copy of the engine's state for the status route.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub snapshot: Arc<Snapshot>,
+    pub counts: Counts,
+    pub last: Option<LastReload>,
+    /// `None` before the watcher is started (or outside `serve`).
+    pub watcher: Option<WatchStatus>,
+    pub root: PathBuf,
+    pub git: bool,
+}
+
+/// What a new subscriber missed, decided under the publish lock so that the
+/// backlog and the live receiver neither overlap nor leave a gap.
+#[derive(Debug)]
+pub enum Backlog {
+    /// Every event after the revision asked for, in order.
+    Events(Vec<Arc<Event>>),
+    /// The revision asked for is no longer in history (or none was given).
+    Snapshot(Arc<Snapshot>),
+}
+
+/// A subscription: the current revision, what was missed, and the live feed
+/// of every later event.
+#[derive(Debug)]
+pub struct Attach {
+    pub revision: u64,
+    pub backlog: Backlog,
+    pub receiver: broadcast::Receiver<Arc<Event>>,
+}
+
+enum Command {
+    Reload(oneshot::Sender<Option<Arc<Event>>>),
+}
+
+/// The handle on the running engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    root: PathBuf,
+    git: Option<Arc<GitRepo>>,
+    current: ArcSwap<Snapshot>,
+    history: Mutex<History>,
+    tx: broadcast::Sender<Arc<Event>>,
+    runs: RunStore,
+    stats: Mutex<(Counts, Option<LastReload>)>,
+    watch: OnceLock<WatchHandle>,
+    commands: mpsc::Sender<Command>,
+}
+
+struct History {
+    events: VecDeque<Arc<Event>>,
+    capacity: usize,
+}
+
+/// The task that applies batches; see [`Worker::run`].
+pub struct Worker {
+    engine: Engine,
+    applier: Applier,
+    commands: mpsc::Receiver<Command>,
+}
+
+impl Engine {
+    /// Opens `root` (and its git repository, if it is one) and loads every
+    /// file: revision 1, cause `startup`. Blocking: reads the whole tree.
+    pub fn load(root: &Path, env: SharedEnv) -> Result<(Engine, Worker), EngineError> {
+        if !root.is_dir() {
+            return Err(EngineError::NotAFolder(root.to_path_buf()));
+        }
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        let git = match GitRepo::discover(&root)? {
+            Some(git) if same_dir(git.workdir(), &root) => Some(Arc::new(git)),
+            Some(git) => {
+                tracing::warn!(
+                    workdir = %git.workdir().display(),
+                    "the folder is inside a git repository but not at its root; serving it without git"
+                );
+                None
+            }
+            None => None,
+        };
+        let mut applier = Applier::new(root.clone(), git.clone(), env)?;
+        let outcome = applier.apply(Input::full(InputCause::Startup));
+        let snapshot = outcome.as_ref().map_or_else(
+            || Arc::clone(applier.current()),
+            |o| Arc::clone(&o.snapshot),
+        );
+        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let (commands_tx, commands) = mpsc::channel(16);
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                root,
+                git,
+                history: Mutex::new(History {
+                    events: VecDeque::new(),
+                    capacity: snapshot.settings.history,
+                }),
+                current: ArcSwap::new(snapshot),
+                tx,
+                runs: RunStore::default(),
+                stats: Mutex::new((Counts::default(), None)),
+                watch: OnceLock::new(),
+                commands: commands_tx,
+            }),
+        };
+        if let Some(o) = outcome {
+            engine.publish(&o);
+        }
+        Ok((
+            engine.clone(),
+            Worker {
+                engine,
+                applier,
+                commands,
+            },
+        ))
+    }
+
+    /// The snapshot in force. Never waits.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.inner.current.load_full()
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    pub fn git(&self) -> Option<&GitRepo> {
+        self.inner.git.as_deref()
+    }
+
+    pub fn runs(&self) -> &RunStore {
+        &self.inner.runs
+    }
+
+    /// Every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.inner.tx.subscribe()
+    }
+
+    /// Subscribes and says what was missed since revision `since`: the
+    /// events after it while they are in history, else the snapshot.
+    pub fn attach(&self, since: Option<u64>) -> Attach {
+        let history = lock(&self.inner.history);
+        let receiver = self.inner.tx.subscribe();
+        let snapshot = self.snapshot();
+        let backlog = match since.and_then(|r| events_after(&history.events, r, snapshot.revision))
+        {
+            Some(events) => Backlog::Events(events),
+            None => Backlog::Snapshot(Arc::clone(&snapshot)),
+        };
+        Attach {
+            revision: snapshot.revision,
+            backlog,
+            receiver,
+        }
+    }
+
+    /// The events after revision `since`, or `None` when some of them are
+    /// no longer in history (or `since` is ahead of the current revision).
+    pub fn events_since(&self, since: u64) -> Option<Vec<Arc<Event>>> {
+        let history = lock(&self.inner.history);
+        events_after(&history.events, since, self.snapshot().revision)
+    }
+
+    /// A full rescan through the same path as file events (cause `manual`).
+    /// `None` when nothing changed.
+    pub async fn reload(&self) -> Result<Option<Arc<Event>>, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::Reload(tx))
+            .await
+            .map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)
+    }
+
+    pub fn status(&self) -> Status {
+        let (counts, last) = lock(&self.inner.stats).clone();
+        Status {
+            snapshot: self.snapshot(),
+            counts,
+            last,
+            watcher: self.inner.watch.get().map(WatchHandle::status),
+            root: self.inner.root.clone(),
+            git: self.inner.git.is_some(),
+        }
+    }
+
+    /// The running watcher, for status and settings. Set once by the wiring.
+    pub fn set_watch(&self, handle: WatchHandle) {
+        let _ = self.inner.watch.set(handle);
+    }
+
+    pub fn watch(&self) -> Option<&WatchHandle> {
+        self.inner.watch.get()
+    }
+
+    /// Swaps the snapshot in, records the event and broadcasts it, all under
+    /// the history lock (so `attach` sees either all of it or none).
+    fn publish(&self, outcome: &Outcome) {
+        let event = &outcome.event;
+        {
+            let mut history = lock(&self.inner.history);
+            self.inner.current.store(Arc::clone(&outcome.snapshot));
+            history.capacity = outcome.snapshot.settings.history.max(1);
+            // The startup load has no patches: its snapshot is the baseline,
+            // and a client that saw nothing resumes from a snapshot.
+            if event.cause.kind != CauseKind::Startup {
+                history.events.push_back(Arc::clone(event));
+                // No receiver is not an error: nobody is watching yet.
+                let _ = self.inner.tx.send(Arc::clone(event));
+            }
+            while history.events.len() > history.capacity {
+                history.events.pop_front();
+            }
+        }
+        let ok = !event.failed();
+        {
+            let mut stats = lock(&self.inner.stats);
+            if event.cause.kind != CauseKind::Startup {
+                stats.0.reloads += 1;
+                if !ok {
+                    stats.0.failures += 1;
+                }
+            }
+            stats.1 = Some(LastReload {
+                revision: event.revision,
+                at: event.at,
+                ok,
+                cause: event.cause.kind,
+                summary: event.summary.clone(),
+                timings: event.timings,
+            });
+        }
+        let snapshot = &outcome.snapshot;
+        tracing::info!(
+            revision = event.revision,
+            cause = event.cause.kind.as_str(),
+            branch = event.cause.head.as_ref().and_then(|h| h.branch.as_deref()),
+            patches = event.patches.len(),
+            errors = snapshot.error_count(),
+            workflows = snapshot.workflows.len(),
+            integrations = snapshot.integrations.len(),
+            detect_ms = ms(event.timings.detect),
+            apply_ms = ms(event.timings.apply),
+            "{}",
+            event.summary
+        );
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Counts)) {
+        f(&mut lock(&self.inner.stats).0);
+    }
+
+    /// New settings: new globs and timings for the watcher (and a rescan, so
+    /// files the new globs admit or exclude are taken in or out).
+    fn apply_settings(&self, settings: &Settings) {
+        let Some(watch) = self.inner.watch.get() else {
+            return;
+        };
+        let update = WatchSettings {
+            debounce: std::time::Duration::from_millis(settings.debounce_ms),
+            max_wait: std::time::Duration::from_millis(settings.max_wait_ms),
+            watch: settings.watch.clone(),
+            ignore: settings.ignore.clone(),
+        };
+        if let Err(e) = watch
+            .update(update)
+            .and_then(|()| watch.request_rescan(RescanReason::Periodic))
+        {
+            tracing::warn!(error = %e, "the watcher did not take the new settings");
+        }
+    }
+}
+
+impl Worker {
+    /// Applies batches and reload requests one at a time until `shutdown`
+    /// or until the batch channel closes.
+    pub async fn run(self, mut batches: mpsc::Receiver<Batch>, shutdown: CancellationToken) {
+        let Worker {
+            engine,
+            applier,
+            mut commands,
+        } = self;
+        let applier = Arc::new(Mutex::new(applier));
+        loop {
+            let (input, reply) = tokio::select! {
+                () = shutdown.cancelled() => break,
+                batch = batches.recv() => match batch {
+                    Some(batch) => (input_of(&batch), None),
+                    None => break,
+                },
+                Some(command) = commands.recv() => match command {
+                    Command::Reload(reply) => (Input::full(InputCause::Manual), Some(reply)),
+                },
+            };
+            if input.scope != Scope::Paths {
+                engine.count(|c| c.rescans += 1);
+            }
+            let applier = Arc::clone(&applier);
+            let applied = tokio::task::spawn_blocking(move || lock(&applier).apply(input)).await;
+            let event = match applied {
+                Ok(Some(outcome)) => {
+                    engine.publish(&outcome);
+                    if outcome.settings_changed {
+                        engine.apply_settings(&outcome.snapshot.settings);
+                    }
+                    Some(outcome.event)
+                }
+                Ok(None) => {
+                    engine.count(|c| c.noops += 1);
+                    None
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "applying a batch failed; the previous revision stays in force");
+                    None
+                }
+            };
+            if let Some(reply) = reply {
+                let _ = reply.send(event);
+            }
+        }
+    }
+}
+
+fn input_of(batch: &Batch) -> Input {
+    let (scope, cause) = match &batch.rescan {
+        None => (Scope::Paths, InputCause::Watch),
+        Some(RescanReason::Periodic) => (Scope::Reconcile, InputCause::Rescan),
+        Some(_) => (Scope::Full, InputCause::Rescan),
+    };
+    Input {
+        paths: batch.paths.clone(),
+        git_changed: batch.git_changed,
+        scope,
+        cause,
+        first_event_at: batch.first_event_at,
+    }
+}
+
+fn events_after(
+    events: &VecDeque<Arc<Event>>,
+    since: u64,
+    current: u64,
+) -> Option<Vec<Arc<Event>>> {
+    if since > current {
+        return None;
+    }
+    if since == current {
+        return Some(Vec::new());
+    }
+    let oldest = events.front()?.revision;
+    if since + 1 < oldest {
+        return None;
+    }
+    Some(
+        events
+            .iter()
+            .filter(|e| e.revision > since)
+            .cloned()
+            .collect(),
+    )
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0
+}
+
+/// The engine's locks guard plain data updated in one step; a panic elsewhere
+/// cannot leave it half-written, so a poisoned lock is still usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
