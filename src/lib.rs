@@ -7,8 +7,11 @@
 //! load     bytes -> positioned YAML tree -> validated entities (+ diagnostics)
 //! diff     two versions of an entity -> semantic changes, JSON Patch, text diff
 //! git      read config files at a revision or in the working tree (gix)
+//! api      wire shapes, ApiError, request guards (Host/Origin/token)
 //! cli      the `check` and `diff` commands
 //! ```
+//!
+//! `metrics` renders counters and a histogram in Prometheus text format.
 //!
 //! `diagnostic` holds the one error type every stage reports and survives.
 
@@ -18,6 +21,7 @@ pub mod diagnostic;
 pub mod diff;
 pub mod git;
 pub mod load;
+pub mod metrics;
 pub mod model;
 pub mod secret;
 pub mod watch;
