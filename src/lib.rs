@@ -9,9 +9,12 @@
 //! git      read config files at a revision or in the working tree (gix)
 //! engine   apply a batch as one revision (Snapshot, arc-swap); publish events
 //!          (broadcast + history); runs pinned to their definition
+//! api      wire shapes, ApiError, request guards (Host/Origin/token)
 //! app      the wiring: watcher -> engine worker, one shutdown signal
 //! cli      the `check`, `diff` and `serve` commands
 //! ```
+//!
+//! `metrics` renders counters and a histogram in Prometheus text format.
 //!
 //! `diagnostic` holds the one error type every stage reports and survives.
 
@@ -23,6 +26,7 @@ pub mod diff;
 pub mod engine;
 pub mod git;
 pub mod load;
+pub mod metrics;
 pub mod model;
 pub mod secret;
 pub mod watch;

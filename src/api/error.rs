@@ -1,0 +1,496 @@
+//! Stage `api`: the one error type every handler returns, written to the wire
+//! as `{"code": "...", "message": "..."}` with its HTTP status.
+//!
+//! A message is what the user reads: lower case, no trailing period, saying
+//! what to do. It may not carry internal detail — an `Internal` error's detail
+//! goes to the log and the client gets a generic message. Axum's own
+//! rejections (bad JSON, path or query) are converted here so that bad input
+//! never gets axum's plain-text answer.
+
+use axum::Json;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{
+    FailedToDeserializePathParams, JsonRejection, PathRejection, QueryRejection,
+};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error answered to an API client.
+///
+/// `code` is a stable snake_case string clients may match on (for example
+/// `"workflow_not_found"`); `message` is for people.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 404: an unknown workflow, run, step or route.
+    #[error("{code}: {message}")]
+    NotFound { code: &'static str, message: String },
+    /// 409: the request contradicts the current state (a step completed twice).
+    #[error("{code}: {message}")]
+    Conflict { code: &'static str, message: String },
+    /// 400: the request itself is malformed.
+    #[error("{code}: {message}")]
+    BadRequest { code: &'static str, message: String },
+    /// 401: a token is required and was missing or wrong.
+    #[error("{code}: {message}")]
+    Unauthorized { code: &'static str, message: String },
+    /// 403: refused whatever the credentials (foreign `Host` or `Origin`).
+    #[error("{code}: {message}")]
+    Forbidden { code: &'static str, message: String },
+    /// 413: the request body is larger than the server accepts.
+    #[error("{code}: {message}")]
+    PayloadTooLarge { code: &'static str, message: String },
+    /// 500: a bug or an environment failure. `detail` is logged, never sent.
+    #[error("internal error: {detail}")]
+    Internal { detail: String },
+}
+
+/// What an `Internal` error tells the client, whatever went wrong.
+const INTERNAL_MESSAGE: &str = "the server hit an unexpected error; see its log for details";
+
+impl ApiError {
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::NotFound {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Unauthorized {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn payload_too_large(code: &'static str, message: impl Into<String>) -> Self {
+        Self::PayloadTooLarge {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// An unexpected failure. `detail` is logged when the error becomes a
+    /// response; the client only learns that something went wrong.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::Internal {
+            detail: detail.to_string(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `code` field of the response.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::BadRequest { code, .. }
+            | Self::Unauthorized { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::PayloadTooLarge { code, .. } => code,
+            Self::Internal { .. } => "internal",
+        }
+    }
+
+    /// The `message` field of the response (generic for `Internal`).
+    pub fn message(&self) -> &str {
+        match self {
+            Self::NotFound { message, .. }
+            | Self::Conflict { message, .. }
+            | Self::BadRequest { message, .. }
+            | Self::Unauthorized { message, .. }
+            | Self::Forbidden { message, .. }
+            | Self::PayloadTooLarge { message, .. } => message,
+            Self::Internal { .. } => INTERNAL_MESSAGE,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal { detail } = &self {
+            tracing::error!(%detail, "internal error answering a request");
+        }
+        let body = json!({"code": self.code(), "message": self.message()});
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, Self::Unauthorized { .. }) {
+            // RFC 6750 §3: a 401 names the scheme the client should use.
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// The innermost message of a rejection (serde's own words about the input,
+/// e.g. ``steps[0].id: invalid type: integer `3`, expected a string``),
+/// without axum's capitalised prefix.
+fn inner_message(rejection: &dyn std::error::Error) -> String {
+    rejection
+        .source()
+        .map_or_else(|| rejection.to_string(), ToString::to_string)
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match &rejection {
+            JsonRejection::JsonSyntaxError(e) => Self::bad_request(
+                "invalid_json",
+                format!(
+                    "the request body is not valid JSON ({}); send a JSON document",
+                    inner_message(e)
+                ),
+            ),
+            JsonRejection::JsonDataError(e) => Self::bad_request(
+                "invalid_body",
+                format!(
+                    "the request body does not have the expected shape: {}; \
+                     see /api/openapi.json for the fields this route takes",
+                    inner_message(e)
+                ),
+            ),
+            JsonRejection::MissingJsonContentType(_) => Self::bad_request(
+                "json_content_type_required",
+                "the request body must be JSON; send it with Content-Type: application/json",
+            ),
+            JsonRejection::BytesRejection(_)
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Self::payload_too_large(
+                    "body_too_large",
+                    "the request body is too large; send a smaller document",
+                )
+            }
+            _ => Self::bad_request(
+                "unreadable_body",
+                "the request body could not be read; send it again",
+            ),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        match rejection {
+            PathRejection::FailedToDeserializePathParams(e) => path_error(e),
+            // No captures for the matched route: a routing bug, not bad input.
+            other => Self::internal(other),
+        }
+    }
+}
+
+fn path_error(e: FailedToDeserializePathParams) -> ApiError {
+    if e.status().is_server_error() {
+        // Wrong number of parameters or an unsupported target type: the
+        // route and its extractor disagree, which is ours to fix.
+        return ApiError::internal(e);
+    }
+    let message = match e.into_kind() {
+        ErrorKind::ParseErrorAtKey { key, value, .. }
+        | ErrorKind::DeserializeError { key, value, .. } => {
+            format!("`{value}` is not a valid {key} in this URL; check the link")
+        }
+        ErrorKind::InvalidUtf8InPathParam { key } => {
+            format!("the {key} in this URL is not valid UTF-8; check the link")
+        }
+        ErrorKind::ParseErrorAtIndex { value, .. } | ErrorKind::ParseError { value, .. } => {
+            format!("`{value}` is not valid in this URL; check the link")
+        }
+        _ => "this URL has an invalid part; check the link".to_owned(),
+    };
+    ApiError::bad_request("invalid_path", message)
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::bad_request(
+            "invalid_query",
+            format!(
+                "the query string is invalid: {}; fix the parameter and retry",
+                inner_message(&rejection)
+            ),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use http_body_util::BodyExt;
+    use serde_json::Value;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    async fn body_of(response: Response) -> (StatusCode, Option<String>, Value) {
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            content_type,
+            serde_json::from_slice(&bytes).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn each_variant_answers_its_status_with_code_and_message() {
+        let cases = [
+            (
+                ApiError::not_found("workflow_not_found", "no workflow \"x\""),
+                404,
+                "workflow_not_found",
+            ),
+            (
+                ApiError::conflict("step_already_completed", "step done"),
+                409,
+                "step_already_completed",
+            ),
+            (
+                ApiError::bad_request("invalid_since", "bad"),
+                400,
+                "invalid_since",
+            ),
+            (
+                ApiError::unauthorized("token_missing", "send a token"),
+                401,
+                "token_missing",
+            ),
+            (
+                ApiError::forbidden("host_not_allowed", "no"),
+                403,
+                "host_not_allowed",
+            ),
+            (
+                ApiError::payload_too_large("body_too_large", "big"),
+                413,
+                "body_too_large",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let message = error.message().to_owned();
+            let (got_status, content_type, body) = body_of(error.into_response()).await;
+            assert_eq!(got_status.as_u16(), status, "{code}");
+            assert_eq!(content_type.as_deref(), Some("application/json"));
+            assert_eq!(body, json!({"code": code, "message": message}));
+        }
+    }
+
+    #[tokio::test]
+    async fn unauthorized_names_the_bearer_scheme() {
+        let response = ApiError::unauthorized("token_missing", "send a token").into_response();
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    }
+
+    /// A `MakeWriter` that appends every log line to a shared buffer.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn internal_error_logs_its_detail_and_answers_a_generic_message() {
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let response = tracing::subscriber::with_default(subscriber, || {
+            ApiError::internal("snapshot lock poisoned at src/state.rs:42").into_response()
+        });
+        let (status, _, body) = body_of(response).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["code"], "internal");
+        assert_eq!(body["message"], INTERNAL_MESSAGE);
+        assert!(!body.to_string().contains("poisoned"));
+        let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            logged.contains("snapshot lock poisoned at src/state.rs:42"),
+            "{logged}"
+        );
+    }
+
+    mod rejections {
+        #![allow(clippy::unwrap_used)]
+
+        use super::body_of;
+        use crate::api::extract::{Json, Path, Query};
+        use axum::Router;
+        use axum::body::Body;
+        use axum::extract::DefaultBodyLimit;
+        use axum::http::{Request, StatusCode, header};
+        use axum::routing::{get, post};
+        use serde::Deserialize;
+        use tower::ServiceExt;
+
+        #[derive(Deserialize)]
+        struct Start {
+            #[allow(dead_code)]
+            ticket: String,
+        }
+
+        #[derive(Deserialize)]
+        struct Since {
+            #[allow(dead_code)]
+            since: u64,
+        }
+
+        fn app() -> Router {
+            Router::new()
+                .route("/runs", post(|Json(_): Json<Start>| async { "ok" }))
+                .route("/runs/{n}", get(|Path(_): Path<u64>| async { "ok" }))
+                .route("/events", get(|Query(_): Query<Since>| async { "ok" }))
+                .layer(DefaultBodyLimit::max(64))
+        }
+
+        async fn call(request: Request<Body>) -> (StatusCode, serde_json::Value) {
+            let response = app().oneshot(request).await.unwrap();
+            let (status, content_type, body) = body_of(response).await;
+            assert_eq!(content_type.as_deref(), Some("application/json"));
+            (status, body)
+        }
+
+        fn post_json(body: impl Into<Body>) -> Request<Body> {
+            Request::post("/runs")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.into())
+                .unwrap()
+        }
+
+        #[tokio::test]
+        async fn good_input_passes_through() {
+            let response = app().oneshot(post_json(r#"{"ticket":"QA-1"}"#)).await;
+            assert_eq!(response.unwrap().status(), StatusCode::OK);
+            let request = Request::get("/events?since=3").body(Body::empty()).unwrap();
+            assert_eq!(
+                app().oneshot(request).await.unwrap().status(),
+                StatusCode::OK
+            );
+        }
+
+        #[tokio::test]
+        async fn json_syntax_error_is_400_invalid_json() {
+            let (status, body) = call(post_json("{\"ticket\":")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(body["code"], "invalid_json");
+            let message = body["message"].as_str().unwrap();
+            assert!(
+                message.starts_with("the request body is not valid JSON ("),
+                "{message}"
+            );
+        }
+
+        #[tokio::test]
+        async fn json_of_the_wrong_shape_is_400_invalid_body_naming_the_field() {
+            let (status, body) = call(post_json(r#"{"ticket":3}"#)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(body["code"], "invalid_body");
+            let message = body["message"].as_str().unwrap();
+            assert!(
+                message.contains("ticket: invalid type: integer `3`"),
+                "{message}"
+            );
+        }
+
+        #[tokio::test]
+        async fn body_without_json_content_type_is_400() {
+            let request = Request::post("/runs")
+                .body(Body::from(r#"{"ticket":"QA-1"}"#))
+                .unwrap();
+            let (status, body) = call(request).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(body["code"], "json_content_type_required");
+        }
+
+        #[tokio::test]
+        async fn body_over_the_limit_is_413() {
+            let big = format!(r#"{{"ticket":"{}"}}"#, "x".repeat(100));
+            let (status, body) = call(post_json(big)).await;
+            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+            assert_eq!(body["code"], "body_too_large");
+        }
+
+        #[tokio::test]
+        async fn bad_path_parameter_is_400_invalid_path() {
+            let request = Request::get("/runs/abc").body(Body::empty()).unwrap();
+            let (status, body) = call(request).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(body["code"], "invalid_path");
+            assert_eq!(
+                body["message"],
+                "`abc` is not valid in this URL; check the link"
+            );
+        }
+
+        #[tokio::test]
+        async fn bad_query_is_400_invalid_query_naming_the_parameter() {
+            let request = Request::get("/events?since=soon")
+                .body(Body::empty())
+                .unwrap();
+            let (status, body) = call(request).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(body["code"], "invalid_query");
+            let message = body["message"].as_str().unwrap();
+            assert!(
+                message.starts_with("the query string is invalid: since: "),
+                "{message}"
+            );
+        }
+
+        #[tokio::test]
+        async fn missing_query_parameter_is_400() {
+            let request = Request::get("/events").body(Body::empty()).unwrap();
+            let (status, body) = call(request).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(body["code"], "invalid_query");
+            let message = body["message"].as_str().unwrap();
+            assert!(message.contains("missing field `since`"), "{message}");
+        }
+    }
+}
