@@ -244,6 +244,16 @@ impl Applier {
             candidates.extend(fs::list_tree(&self.root));
             candidates.extend(self.files.keys().cloned());
         }
+        // New watch/ignore globs decide what the rest of this batch may
+        // load: with them, every file is looked at again, in this revision.
+        if input.scope == Scope::Paths
+            && candidates.contains(SETTINGS_FILE)
+            && let Some(filter) = self.new_filter()
+        {
+            self.filter = filter;
+            candidates.extend(fs::list_tree(&self.root));
+            candidates.extend(self.files.keys().cloned());
+        }
         let candidates: Vec<String> = candidates
             .into_iter()
             .filter(|p| FileRole::of(p).is_some())
@@ -455,6 +465,27 @@ impl Applier {
             Some(git) => !git.is_ignored(path).unwrap_or(false),
             None => true,
         }
+    }
+
+    /// The filter of the settings file on disk, when it is valid and its
+    /// globs differ from those in force (a deleted file means the defaults).
+    fn new_filter(&self) -> Option<PathFilter> {
+        let settings = match self.read(SETTINGS_FILE) {
+            Read::Bytes(bytes, _) => {
+                let load = config::load_file(FileRole::Settings, SETTINGS_FILE, &bytes, &*self.env);
+                match load.entity {
+                    Some(Entity::Settings(s)) => s,
+                    _ => return None,
+                }
+            }
+            Read::Absent => Settings::default(),
+            Read::Refused(_) => return None,
+        };
+        let now = &self.current.settings;
+        if settings.watch == now.watch && settings.ignore == now.ignore {
+            return None;
+        }
+        PathFilter::new(&settings.watch, &settings.ignore).ok()
     }
 
     fn read(&self, path: &str) -> Read {

@@ -335,8 +335,8 @@ impl Engine {
         f(&mut lock(&self.inner.stats).0);
     }
 
-    /// New settings: new globs and timings for the watcher (and a rescan, so
-    /// files the new globs admit or exclude are taken in or out).
+    /// New settings: new globs and timings for the watcher. (The applier
+    /// already took files in or out by the new globs in the same revision.)
     fn apply_settings(&self, settings: &Settings) {
         let Some(watch) = self.inner.watch.get() else {
             return;
@@ -347,10 +347,7 @@ impl Engine {
             watch: settings.watch.clone(),
             ignore: settings.ignore.clone(),
         };
-        if let Err(e) = watch
-            .update(update)
-            .and_then(|()| watch.request_rescan(RescanReason::Periodic))
-        {
+        if let Err(e) = watch.update(update) {
             tracing::warn!(error = %e, "the watcher did not take the new settings");
         }
     }

@@ -590,6 +590,139 @@ async fn dangling_emacs_lock_link_is_ignored() {
     s.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_edits_apply_on_the_next_batch_with_their_own_patch() {
+    let repo = repo_with_smoke();
+    repo.commit(&[("workflows/drafts/draft.yaml", &workflow("Draft", 4))], "draft");
+    let mut s = Served::start(&repo).await;
+    assert!(s.engine().snapshot().workflow("draft").is_some());
+
+    repo.write(
+        "config/hot_reload.yaml",
+        "debounce_ms: 1000\nmax_wait_ms: 5000\nignore:\n  - workflows/drafts/**\n",
+    );
+    let events = s.settle(true).await;
+    // One revision: the settings patch, and the draft the new ignore list
+    // excludes taken out.
+    assert_eq!(events.len(), 1, "{:#?}", summaries(&events));
+    let ops: Vec<_> = events[0]
+        .patches
+        .iter()
+        .map(|p| (p.kind.as_str(), p.id.as_str(), p.op))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("workflow", "draft", PatchKind::Removed),
+            ("settings", "hot_reload", PatchKind::Added)
+        ]
+    );
+    let settings = &events[0].patches[1];
+    assert!(
+        settings.text.unified.contains("+debounce_ms: 1000"),
+        "{}",
+        settings.text.unified
+    );
+    assert!(s.engine().snapshot().workflow("draft").is_none());
+    assert_eq!(s.engine().snapshot().settings.debounce_ms, 1000);
+
+    // With a one-second quiet period, two saves 200 ms apart are one batch.
+    repo.write("workflows/smoke.yaml", &workflow("Smoke one", 1));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    repo.write("workflows/smoke.yaml", &workflow("Smoke two", 2));
+    repo.write("workflows/drafts/draft.yaml", &workflow("Draft edited", 4));
+    let events = s.settle(true).await;
+    assert_eq!(events.len(), 1, "{:#?}", summaries(&events));
+    assert_eq!(events[0].patches.len(), 1, "the ignored draft is not loaded");
+    assert_eq!(served_name(s.engine(), "smoke").as_deref(), Some("Smoke two"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_outside_git_is_served_without_the_git_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("plain");
+    std::fs::create_dir_all(root.join("workflows")).unwrap();
+    std::fs::write(root.join("workflows/smoke.yaml"), workflow("Smoke", 10)).unwrap();
+    let mut options = Options::new(&root);
+    options.env = Arc::new(|_| None);
+    let app = app::start(options).await.unwrap();
+    let mut s = Served {
+        rx: app.engine.subscribe(),
+        app,
+    };
+    assert!(s.engine().git().is_none());
+    std::fs::write(root.join("workflows/smoke.yaml"), workflow("Smoke plain", 10)).unwrap();
+    let events = s.settle(true).await;
+    assert_eq!(events.len(), 1, "{:#?}", summaries(&events));
+    assert_eq!(events[0].cause.kind, CauseKind::Edit);
+    assert!(events[0].cause.head.is_none());
+    assert_eq!(events[0].patches[0].differs_from_head, None);
+    assert_serves_disk(s.engine(), &root);
+    s.stop().await;
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_leaving_the_repository_is_refused_with_an_error() {
+    let repo = repo_with_smoke();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("stolen.yaml"), workflow("Stolen", 1)).unwrap();
+    let mut s = Served::start(&repo).await;
+    std::os::unix::fs::symlink(
+        outside.path().join("stolen.yaml"),
+        repo.root.join("workflows/stolen.yaml"),
+    )
+    .unwrap();
+    let events = s.settle(true).await;
+    assert_eq!(events.len(), 1, "{:#?}", summaries(&events));
+    let [e] = &events[0].errors[..] else {
+        panic!("one error expected: {:?}", events[0].errors)
+    };
+    assert_eq!(e.file, "workflows/stolen.yaml");
+    assert!(e.message.contains("leaves the repository"), "{}", e.message);
+    assert!(s.engine().snapshot().workflow("stolen").is_none());
+    assert_eq!(s.engine().snapshot().workflows.len(), 2);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitignored_files_are_not_loaded() {
+    let repo = repo_with_smoke();
+    repo.commit(&[(".gitignore", "workflows/local/\n")], "ignore local");
+    repo.write("workflows/local/mine.yaml", &workflow("Mine", 3));
+    let mut s = Served::start(&repo).await;
+    assert!(s.engine().snapshot().workflow("mine").is_none());
+    repo.write("workflows/local/mine.yaml", &workflow("Mine edited", 3));
+    let none = s.settle(false).await;
+    assert!(none.is_empty(), "{:#?}", summaries(&none));
+    repo.write("workflows/smoke.yaml", &workflow("Smoke seen", 3));
+    let events = s.settle(true).await;
+    assert_eq!(events.len(), 1, "{:#?}", summaries(&events));
+    assert!(s.engine().snapshot().workflow("mine").is_none());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_to_an_older_commit_names_its_cause_and_restores_the_files() {
+    let repo = repo_with_smoke();
+    let first = repo.git(&["rev-parse", "HEAD"]);
+    repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke v2", 10))], "v2");
+    let mut s = Served::start(&repo).await;
+    assert_eq!(served_name(s.engine(), "smoke").as_deref(), Some("Smoke v2"));
+    repo.git(&["reset", "-q", "--hard", &first]);
+    let events = s.settle(true).await;
+    assert_eq!(events.len(), 1, "{:#?}", summaries(&events));
+    assert_eq!(events[0].cause.kind, CauseKind::Reset);
+    assert_eq!(
+        events[0].cause.head.as_ref().unwrap().commit.as_deref(),
+        Some(first.as_str())
+    );
+    assert_eq!(served_name(s.engine(), "smoke").as_deref(), Some("Smoke"));
+    assert_serves_disk(s.engine(), &repo.root);
+    s.stop().await;
+}
+
 fn summaries(events: &[Arc<Event>]) -> Vec<String> {
     events
         .iter()
