@@ -593,7 +593,10 @@ async fn dangling_emacs_lock_link_is_ignored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_edits_apply_on_the_next_batch_with_their_own_patch() {
     let repo = repo_with_smoke();
-    repo.commit(&[("workflows/drafts/draft.yaml", &workflow("Draft", 4))], "draft");
+    repo.commit(
+        &[("workflows/drafts/draft.yaml", &workflow("Draft", 4))],
+        "draft",
+    );
     let mut s = Served::start(&repo).await;
     assert!(s.engine().snapshot().workflow("draft").is_some());
 
@@ -633,8 +636,15 @@ async fn settings_edits_apply_on_the_next_batch_with_their_own_patch() {
     repo.write("workflows/drafts/draft.yaml", &workflow("Draft edited", 4));
     let events = s.settle(true).await;
     assert_eq!(events.len(), 1, "{:#?}", summaries(&events));
-    assert_eq!(events[0].patches.len(), 1, "the ignored draft is not loaded");
-    assert_eq!(served_name(s.engine(), "smoke").as_deref(), Some("Smoke two"));
+    assert_eq!(
+        events[0].patches.len(),
+        1,
+        "the ignored draft is not loaded"
+    );
+    assert_eq!(
+        served_name(s.engine(), "smoke").as_deref(),
+        Some("Smoke two")
+    );
     s.stop().await;
 }
 
@@ -652,7 +662,11 @@ async fn a_folder_outside_git_is_served_without_the_git_parts() {
         app,
     };
     assert!(s.engine().git().is_none());
-    std::fs::write(root.join("workflows/smoke.yaml"), workflow("Smoke plain", 10)).unwrap();
+    std::fs::write(
+        root.join("workflows/smoke.yaml"),
+        workflow("Smoke plain", 10),
+    )
+    .unwrap();
     let events = s.settle(true).await;
     assert_eq!(events.len(), 1, "{:#?}", summaries(&events));
     assert_eq!(events[0].cause.kind, CauseKind::Edit);
@@ -709,7 +723,10 @@ async fn reset_to_an_older_commit_names_its_cause_and_restores_the_files() {
     let first = repo.git(&["rev-parse", "HEAD"]);
     repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke v2", 10))], "v2");
     let mut s = Served::start(&repo).await;
-    assert_eq!(served_name(s.engine(), "smoke").as_deref(), Some("Smoke v2"));
+    assert_eq!(
+        served_name(s.engine(), "smoke").as_deref(),
+        Some("Smoke v2")
+    );
     repo.git(&["reset", "-q", "--hard", &first]);
     let events = s.settle(true).await;
     assert_eq!(events.len(), 1, "{:#?}", summaries(&events));
