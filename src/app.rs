@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! watch::spawn ──Batch──► engine::Worker ──Event──► broadcast (api subscribes)
+//!                                                    └──► integrations supervisor ──► statuses
 //! ```
 //!
 //! No logic of its own: what a worker does lives in its module.
@@ -15,6 +16,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Engine, EngineError, SharedEnv};
+use crate::integrations::Integrations;
 use crate::watch::{self, WatchConfig};
 
 /// Batches the watcher may queue before it waits for the applier.
@@ -44,6 +46,7 @@ impl Options {
 /// The running program.
 pub struct App {
     pub engine: Engine,
+    pub integrations: Integrations,
     tasks: JoinSet<()>,
     shutdown: CancellationToken,
 }
@@ -78,8 +81,11 @@ pub async fn start(options: Options) -> Result<App, EngineError> {
 
     let mut tasks = JoinSet::new();
     tasks.spawn(worker.run(batches, shutdown.child_token()));
+    let (integrations, supervisor) = Integrations::start(engine.clone(), shutdown.child_token());
+    tasks.spawn(supervisor);
     Ok(App {
         engine,
+        integrations,
         tasks,
         shutdown,
     })

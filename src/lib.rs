@@ -9,6 +9,8 @@
 //! git      read config files at a revision or in the working tree (gix)
 //! engine   apply a batch as one revision (Snapshot, arc-swap); publish events
 //!          (broadcast + history); runs pinned to their definition
+//! integrations  on an integration patch: rebuild its client (reqwest),
+//!          test the connection, publish the status (masked)
 //! api      wire shapes, ApiError, request guards (Host/Origin/token)
 //! app      the wiring: watcher -> engine worker, one shutdown signal
 //! cli      the `check`, `diff` and `serve` commands
@@ -25,6 +27,7 @@ pub mod diagnostic;
 pub mod diff;
 pub mod engine;
 pub mod git;
+pub mod integrations;
 pub mod load;
 pub mod metrics;
 pub mod model;

@@ -7,6 +7,7 @@ mod cli;
 mod engine;
 mod example_config;
 mod git;
+mod integrations;
 mod json_patch_props;
 mod secrets;
 mod semantic_diff;
