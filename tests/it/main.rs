@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod api;
 mod bad_fixtures;
 mod cli;
 mod engine;
@@ -10,6 +11,8 @@ mod git;
 mod json_patch_props;
 mod secrets;
 mod semantic_diff;
+mod served;
+mod stream;
 mod tidy;
 mod util;
 mod watch;
