@@ -9,8 +9,9 @@
 //! git      read config files at a revision or in the working tree (gix)
 //! engine   apply a batch as one revision (Snapshot, arc-swap); publish events
 //!          (broadcast + history); runs pinned to their definition
-//! api      wire shapes, ApiError, request guards (Host/Origin/token)
-//! app      the wiring: watcher -> engine worker, one shutdown signal
+//! api      HTTP routes, WebSocket stream, OpenAPI, metrics route; wire shapes,
+//!          ApiError, request guards (Host/Origin/token), bind and serve
+//! app      the wiring: watcher -> engine worker -> server, one shutdown signal
 //! cli      the `check`, `diff` and `serve` commands
 //! ```
 //!
