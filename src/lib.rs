@@ -11,8 +11,9 @@
 //!          (broadcast + history); runs pinned to their definition
 //! integrations  on an integration patch: rebuild its client (reqwest),
 //!          test the connection, publish the status (masked)
-//! api      wire shapes, ApiError, request guards (Host/Origin/token)
-//! app      the wiring: watcher -> engine worker, one shutdown signal
+//! api      HTTP routes, WebSocket stream, OpenAPI, metrics route; wire shapes,
+//!          ApiError, request guards (Host/Origin/token), bind and serve
+//! app      the wiring: watcher -> engine worker -> server, one shutdown signal
 //! cli      the `check`, `diff` and `serve` commands
 //! ```
 //!
