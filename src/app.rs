@@ -164,7 +164,8 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
     })?;
     let security = Security::new(local, options.token.as_deref(), &options.allowed_hosts);
     let mut app = start(options).await?;
-    let state = AppState::new(app.engine.clone(), security, app.shutdown_token());
+    let state = AppState::new(app.engine.clone(), security, app.shutdown_token())
+        .with_integrations(app.integrations.clone());
     let requires_token = state.security.requires_token();
     app.spawn(server::run(
         listener,

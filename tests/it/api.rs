@@ -307,6 +307,7 @@ async fn openapi_documents_every_route_and_the_frames() {
         ("get", routes::WORKFLOWS),
         ("get", routes::WORKFLOW),
         ("get", routes::INTEGRATIONS),
+        ("post", routes::TEST_INTEGRATION),
         ("post", routes::START_RUN),
         ("get", routes::RUN),
         ("post", routes::COMPLETE_STEP),
@@ -329,7 +330,7 @@ async fn openapi_documents_every_route_and_the_frames() {
         .collect();
     assert_eq!(
         documented, expected,
-        "documented routes differ from DESIGN §5"
+        "documented routes differ from DESIGN §5 (plus the integration test route of issue 6)"
     );
     // Every documented route is routed (answers something but route_not_found).
     for (method, path) in &expected {
@@ -350,11 +351,12 @@ async fn openapi_documents_every_route_and_the_frames() {
         "PatchWire",
         "ConfigErrorWire",
         "ErrorBody",
+        "IntegrationStatusWire",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
     let frame = serde_json::to_string(&schemas["Frame"]).unwrap();
-    for tag in ["hello", "snapshot", "reload"] {
+    for tag in ["hello", "snapshot", "reload", "integration_status"] {
         assert!(
             frame.contains(&format!("\"{tag}\"")),
             "Frame lacks {tag}: {frame}"
@@ -607,9 +609,18 @@ async fn serve_prints_the_url_and_stops_gracefully_on_sigterm() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let message = tokio::time::timeout(served::GUARD, futures_util::StreamExt::next(&mut ws))
-        .await
-        .unwrap();
+    // Integration statuses may still arrive first; then the close frame.
+    let message = loop {
+        let message = tokio::time::timeout(served::GUARD, futures_util::StreamExt::next(&mut ws))
+            .await
+            .unwrap();
+        match &message {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
+                served::assert_no_secret(t);
+            }
+            _ => break message,
+        }
+    };
     assert!(
         matches!(
             message,

@@ -888,3 +888,135 @@ async fn a_bad_token_then_a_good_one_flips_failed_to_ok_and_no_secret_is_logged(
     // reqwest's and hyper's lines included.
     assert_no_secret(&logs);
 }
+
+// ---------------------------------------------------------------- the API
+
+/// The statuses reach every place a person looks: `GET /api/v1/integrations`,
+/// the workflow steps that use the integration, the snapshot frame, live
+/// `integration_status` frames, the manual test route and `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_reach_the_routes_the_stream_and_metrics() {
+    use crate::served::{Conn, next_frame, ws_connect};
+    use qa_reload::api::security::Security;
+    use qa_reload::api::{self, AppState};
+
+    let jira = service(Jira).await;
+    let repo = repo(&[(Jira, config(Jira, &format!("http://{}", jira.addr), 5_000))]);
+    repo.commit(
+        &[(
+            "workflows/file-bug.yaml",
+            "name: File a bug\nsteps:\n  - id: report\n    name: Report it\n    estimated_minutes: 5\n    integration: jira\n",
+        )],
+        "a workflow that uses jira",
+    );
+    let app = start(&repo).await;
+    assert_eq!(settled(&app.integrations, Jira).await.status, State::Ok);
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState::new(
+        app.engine.clone(),
+        Security::new(addr, None, &[]),
+        app.shutdown_token(),
+    )
+    .with_integrations(app.integrations.clone());
+    let server = tokio::spawn(api::server::run(
+        listener,
+        api::router(state.clone()),
+        state.shutdown.clone(),
+        state.clients.clone(),
+    ));
+    let get = |path: &'static str| async move {
+        let r = Conn::open(addr).await.request("GET", path, &[]).await;
+        assert_no_secret(&r.body);
+        r
+    };
+    let post = |path: &'static str| async move {
+        let r = Conn::open(addr).await.request("POST", path, &[]).await;
+        assert_no_secret(&r.body);
+        r
+    };
+
+    let list = get("/api/v1/integrations").await.json();
+    let status = &list["integrations"][0]["status"];
+    assert_eq!(
+        (status["id"].as_str(), status["status"].as_str()),
+        (Some("jira"), Some("ok"))
+    );
+    assert!(status["latency_ms"].is_u64(), "{status}");
+
+    let workflow = get("/api/v1/workflows/file-bug").await.json();
+    assert_eq!(
+        workflow["step_integrations"],
+        serde_json::json!([{"step": "report", "integration": "jira", "status": "ok", "detail": null}])
+    );
+
+    let mut ws = ws_connect(&format!("ws://{addr}/ws/hot-reload"), &[])
+        .await
+        .unwrap();
+    assert_eq!(next_frame(&mut ws).await["type"], "hello");
+    let snapshot = next_frame(&mut ws).await;
+    assert_eq!(snapshot["type"], "snapshot");
+    assert_eq!(snapshot["integrations"][0]["status"]["status"], "ok");
+
+    let tested = post("/api/v1/integrations/jira/test").await;
+    assert_eq!(tested.status, 200, "{}", tested.body);
+    assert_eq!(tested.json()["status"], "ok");
+    let mut states = Vec::new();
+    while states.last().map(String::as_str) != Some("ok") {
+        let frame = next_frame(&mut ws).await;
+        assert_no_secret(&frame.to_string());
+        assert_eq!(frame["type"], "integration_status", "{frame}");
+        assert_eq!(frame["id"], "jira");
+        states.push(frame["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(states, ["testing", "ok"]);
+
+    let unknown = post("/api/v1/integrations/slack/test").await;
+    assert_eq!(
+        (unknown.status, unknown.json()["code"].as_str()),
+        (404, Some("integration_not_found"))
+    );
+    let missing = post("/api/v1/integrations/testmo/test").await;
+    assert_eq!(
+        (missing.status, missing.json()["code"].as_str()),
+        (404, Some("integration_not_configured"))
+    );
+    let metrics = get("/metrics").await.body;
+    assert!(
+        metrics.contains("qa_reload_integration_up{integration=\"jira\"} 1"),
+        "{metrics}"
+    );
+
+    // A bad token in the file: the stream reports the failure by itself.
+    repo.write(
+        "config/jira_config.yaml",
+        &config_with(
+            Jira,
+            &format!("http://{}", jira.addr),
+            5_000,
+            true,
+            "JIRA_BAD_TOKEN",
+        ),
+    );
+    let failed = loop {
+        let frame = next_frame(&mut ws).await;
+        assert_no_secret(&frame.to_string());
+        if frame["type"] == "integration_status" && frame["status"] == "failed" {
+            break frame;
+        }
+    };
+    assert_eq!(failed["http_status"], 401);
+    assert_eq!(failed["failure"], "http");
+    let metrics = get("/metrics").await.body;
+    assert!(
+        metrics.contains("qa_reload_integration_up{integration=\"jira\"} 0"),
+        "{metrics}"
+    );
+    let workflow = get("/api/v1/workflows/file-bug").await.json();
+    assert_eq!(workflow["step_integrations"][0]["status"], "failed");
+
+    drop(ws);
+    app.stop().await;
+    let _ = tokio::time::timeout(GUARD, server).await;
+}
