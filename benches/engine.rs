@@ -269,9 +269,10 @@ fn figure_cold_start() {
     );
 }
 
-/// Arguments `serve` needs beyond `--repo` to run beside other servers.
+/// Arguments `serve` needs beyond `--repo` to run beside other servers:
+/// any free loopback port.
 fn serve_extra_args() -> Vec<&'static str> {
-    Vec::new()
+    vec!["--bind", "127.0.0.1:0"]
 }
 
 /// Figure 4: save → event published, at default settings.
