@@ -38,6 +38,10 @@ const CACHED_FRAMES: usize = 64;
 /// Largest message a client may send (it has nothing to send but pongs).
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 
+/// Read buffer per connection. Clients only send pongs and closes, so the
+/// 128 KiB default would be memory held for nothing by every idle client.
+const READ_BUFFER: usize = 4 * 1024;
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct StreamQuery {
     /// The last revision the client has; the events after it are sent if
@@ -74,6 +78,7 @@ pub async fn upgrade(
     })?;
     Ok(ws
         .max_message_size(MAX_CLIENT_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| connection(socket, state, query.since)))
 }
 
