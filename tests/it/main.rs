@@ -8,6 +8,7 @@ mod engine;
 mod example_config;
 mod git;
 mod json_patch_props;
+mod page;
 mod secrets;
 mod semantic_diff;
 mod tidy;
