@@ -2,11 +2,12 @@
 //! `JoinSet`, and fans one shutdown signal out to all of them.
 //!
 //! ```text
-//! watch::spawn ──Batch──► engine::Worker ──Event──► broadcast (api subscribes)
+//! watch::spawn ──Batch──► engine::Worker ──Event──► broadcast ──► api (HTTP, WebSocket)
 //! ```
 //!
 //! No logic of its own: what a worker does lives in its module.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,11 +15,18 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::security::{Security, check_bind};
+use crate::api::server::{self, BindError};
+use crate::api::{self, AppState};
 use crate::engine::{Engine, EngineError, SharedEnv};
 use crate::watch::{self, WatchConfig};
 
 /// Batches the watcher may queue before it waits for the applier.
 const BATCH_QUEUE: usize = 64;
+
+/// Where `serve` listens unless told otherwise.
+pub const DEFAULT_BIND: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 7878);
 
 /// How the program is started.
 #[derive(Clone)]
@@ -29,6 +37,15 @@ pub struct Options {
     pub poll: bool,
     /// How `${VAR}` is read (the process environment outside tests).
     pub env: SharedEnv,
+    /// Events a subscriber may fall behind by before it must resync.
+    pub broadcast_capacity: usize,
+    /// Where `serve` listens.
+    pub bind: SocketAddr,
+    /// The API token (`--token`, `QA_RELOAD_TOKEN`); required off loopback.
+    /// Handed to `Security`, which keeps only its digest.
+    pub token: Option<String>,
+    /// Host names besides loopback that requests may name (`--allow-host`).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Options {
@@ -37,6 +54,10 @@ impl Options {
             repo: repo.into(),
             poll: false,
             env: std::sync::Arc::new(|name: &str| std::env::var(name).ok()),
+            broadcast_capacity: crate::engine::BROADCAST_CAPACITY,
+            bind: DEFAULT_BIND,
+            token: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -52,9 +73,11 @@ pub struct App {
 pub async fn start(options: Options) -> Result<App, EngineError> {
     let repo = options.repo.clone();
     let env = options.env.clone();
-    let (engine, worker) = tokio::task::spawn_blocking(move || Engine::load(&repo, env))
-        .await
-        .map_err(|_| EngineError::Stopped)??;
+    let capacity = options.broadcast_capacity;
+    let (engine, worker) =
+        tokio::task::spawn_blocking(move || Engine::load_with_capacity(&repo, env, capacity))
+            .await
+            .map_err(|_| EngineError::Stopped)??;
 
     let settings = engine.snapshot().settings.clone();
     let mut config = WatchConfig::new(engine.root());
@@ -110,9 +133,39 @@ impl App {
     }
 }
 
-/// `qa-reload serve`: runs until SIGINT or SIGTERM.
-pub async fn serve(options: Options) -> Result<(), EngineError> {
-    let app = start(options).await?;
+/// What stops `serve` before it serves.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A non-loopback bind without a token.
+    #[error("{0}")]
+    Insecure(String),
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// `qa-reload serve`: listens (before loading, so a taken port fails fast),
+/// loads and watches the repository, serves the API, and runs until SIGINT
+/// or SIGTERM; then stops accepting, lets in-flight requests finish, closes
+/// the WebSocket clients and stops every worker.
+pub async fn serve(options: Options) -> Result<(), ServeError> {
+    check_bind(options.bind, options.token.as_deref()).map_err(ServeError::Insecure)?;
+    let listener = server::bind(options.bind).await?;
+    let local = listener.local_addr().map_err(|source| BindError::Other {
+        addr: options.bind,
+        source,
+    })?;
+    let security = Security::new(local, options.token.as_deref(), &options.allowed_hosts);
+    let mut app = start(options).await?;
+    let state = AppState::new(app.engine.clone(), security, app.shutdown_token());
+    let requires_token = state.security.requires_token();
+    app.spawn(server::run(
+        listener,
+        api::router(state.clone()),
+        app.shutdown_token(),
+        state.clients.clone(),
+    ));
     let status = app.engine.status();
     let snapshot = &status.snapshot;
     tracing::info!(
@@ -126,6 +179,21 @@ pub async fn serve(options: Options) -> Result<(), EngineError> {
     );
     for e in snapshot.errors.iter() {
         tracing::warn!("{e}");
+    }
+    // The one line a user needs; the token itself is never printed.
+    let host = if local.ip().is_unspecified() {
+        SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), local.port())
+    } else {
+        local
+    };
+    println!(
+        "qa-reload: serving {} at http://{host}/",
+        status.root.display()
+    );
+    if requires_token {
+        println!(
+            "qa-reload: a token is required: send Authorization: Bearer <token>, or add ?token=<token> to the URL"
+        );
     }
     wait_for_signal().await;
     tracing::info!("shutting down");

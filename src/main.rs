@@ -2,6 +2,7 @@
 //! command from the library and turns its result into an exit code.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,6 +39,15 @@ enum Command {
         /// Poll for changes instead of using native file events
         #[arg(long)]
         poll: bool,
+        /// Address to listen on; anything but loopback needs --token
+        #[arg(long, default_value_t = app::DEFAULT_BIND)]
+        bind: SocketAddr,
+        /// Token every API and WebSocket request must carry
+        #[arg(long, env = "QA_RELOAD_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Another host name requests may use (besides localhost); repeatable
+        #[arg(long = "allow-host", value_name = "NAME")]
+        allow_hosts: Vec<String>,
     },
     /// Show the semantic diff between two revisions (default: HEAD and the working tree)
     Diff {
@@ -67,7 +77,15 @@ impl From<OutputFormat> for Format {
     }
 }
 
-fn serve(repo: PathBuf, poll: bool) -> ExitCode {
+struct ServeArgs {
+    repo: PathBuf,
+    poll: bool,
+    bind: SocketAddr,
+    token: Option<String>,
+    allow_hosts: Vec<String>,
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -75,8 +93,11 @@ fn serve(repo: PathBuf, poll: bool) -> ExitCode {
             return ExitCode::from(cli::EXIT_USAGE);
         }
     };
-    let mut options = app::Options::new(repo);
-    options.poll = poll;
+    let mut options = app::Options::new(args.repo);
+    options.poll = args.poll;
+    options.bind = args.bind;
+    options.token = args.token;
+    options.allowed_hosts = args.allow_hosts;
     match runtime.block_on(app::serve(options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -112,7 +133,21 @@ fn main() -> ExitCode {
         .init();
     let mut stdout = std::io::stdout().lock();
     let result = match cli.command {
-        Command::Serve { repo, poll } => return serve(repo, poll),
+        Command::Serve {
+            repo,
+            poll,
+            bind,
+            token,
+            allow_hosts,
+        } => {
+            return serve(ServeArgs {
+                repo,
+                poll,
+                bind,
+                token,
+                allow_hosts,
+            });
+        }
         Command::Check { repo, format } => cli::check::run(&repo, format.into(), &mut stdout),
         Command::Diff {
             repo,

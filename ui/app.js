@@ -367,6 +367,9 @@ function onReload(frame, state, previous) {
     }
   }
   for (const e of frame.errors) marks.set(`error:${e.file}`, now + MARK_MS);
+  // The client rendered the new state before this callback; render again
+  // with the marks, and once more when they run out.
+  render(state);
   setTimeout(() => render(client.getState()), MARK_MS + 50);
 
   const introduced = errorsIntroduced(frame);

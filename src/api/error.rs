@@ -37,6 +37,12 @@ pub enum ApiError {
     /// 403: refused whatever the credentials (foreign `Host` or `Origin`).
     #[error("{code}: {message}")]
     Forbidden { code: &'static str, message: String },
+    /// 410: what was asked for existed but is gone (events no longer in history).
+    #[error("{code}: {message}")]
+    Gone { code: &'static str, message: String },
+    /// 503: the server is shutting down or its engine has stopped.
+    #[error("{code}: {message}")]
+    Unavailable { code: &'static str, message: String },
     /// 413: the request body is larger than the server accepts.
     #[error("{code}: {message}")]
     PayloadTooLarge { code: &'static str, message: String },
@@ -84,6 +90,20 @@ impl ApiError {
         }
     }
 
+    pub fn gone(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Gone {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Unavailable {
+            code,
+            message: message.into(),
+        }
+    }
+
     pub fn payload_too_large(code: &'static str, message: impl Into<String>) -> Self {
         Self::PayloadTooLarge {
             code,
@@ -107,6 +127,8 @@ impl ApiError {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Gone { .. } => StatusCode::GONE,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -119,7 +141,9 @@ impl ApiError {
             | Self::BadRequest { code, .. }
             | Self::Unauthorized { code, .. }
             | Self::Forbidden { code, .. }
-            | Self::PayloadTooLarge { code, .. } => code,
+            | Self::PayloadTooLarge { code, .. }
+            | Self::Gone { code, .. }
+            | Self::Unavailable { code, .. } => code,
             Self::Internal { .. } => "internal",
         }
     }
@@ -132,7 +156,9 @@ impl ApiError {
             | Self::BadRequest { message, .. }
             | Self::Unauthorized { message, .. }
             | Self::Forbidden { message, .. }
-            | Self::PayloadTooLarge { message, .. } => message,
+            | Self::PayloadTooLarge { message, .. }
+            | Self::Gone { message, .. }
+            | Self::Unavailable { message, .. } => message,
             Self::Internal { .. } => INTERNAL_MESSAGE,
         }
     }
@@ -297,6 +323,16 @@ mod tests {
                 ApiError::forbidden("host_not_allowed", "no"),
                 403,
                 "host_not_allowed",
+            ),
+            (
+                ApiError::gone("history_gone", "resync"),
+                410,
+                "history_gone",
+            ),
+            (
+                ApiError::unavailable("engine_stopped", "later"),
+                503,
+                "engine_stopped",
             ),
             (
                 ApiError::payload_too_large("body_too_large", "big"),

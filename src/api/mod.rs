@@ -1,20 +1,34 @@
-//! Stage `api`: the only module that knows the JSON wire format.
+//! Stage `api`: the only module that knows the JSON wire format, and the
+//! HTTP/WebSocket server that speaks it (DESIGN §5).
 //!
 //! Domain types convert into wire values here; nothing else serialises
-//! frames or error objects. It never reads files or talks to git.
+//! frames or error objects. It never reads files or talks to git, and it
+//! never applies a change itself: it reads snapshots and asks the engine.
 //!
 //! ```text
-//! wire      JSON shapes of DESIGN §5 (ConfigError, Patch)
+//! wire      JSON shapes of DESIGN §5 (frames, bodies, ConfigError, Patch)
 //! error     ApiError: every refusal as {"code","message"} with its status
 //! extract   Json/Path/Query extractors that reject with ApiError
 //! page      the page at `/` and its static files, embedded (ui/, hooks/client.js)
 //! security  Host/Origin/token guards as axum middleware, check_bind
+//! state     AppState: engine handle, guards, shutdown, clients, frame cache
+//! routes    the HTTP routes and `router(state)`
+//! ws        the WebSocket stream (hello, backlog or snapshot, live reloads)
+//! openapi   the OpenAPI 3.1 document (utoipa)
+//! server    bind, serve until shutdown, close WebSocket clients
 //! ```
 
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod page;
+pub mod routes;
 pub mod security;
+pub mod server;
+pub mod state;
 pub mod wire;
+pub mod ws;
 
 pub use error::ApiError;
+pub use routes::router;
+pub use state::{AppState, WsConfig};

@@ -47,15 +47,21 @@ pub const ASSETS: &[Asset] = &[
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/// The paths [`routes`] answers, for a guard that lets them through without
-/// a token (they hold no configuration; the page asks for the token itself).
-pub fn paths() -> impl Iterator<Item = &'static str> {
-    ASSETS.iter().map(|a| a.path)
+/// Whether `path` is the page or one of its files: public even when the
+/// server needs a token, as they hold no configuration (the page reads the
+/// token from its own URL and sends it with every API call).
+pub fn is_public(path: &str) -> bool {
+    ASSETS.iter().any(|a| a.path == path)
 }
 
-/// `GET` routes for every asset.
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    ASSETS.iter().fold(Router::new(), |router, asset| {
+/// The page itself (`GET /`, routed with the API's routes).
+pub fn index() -> Response {
+    respond(&ASSETS[0])
+}
+
+/// `GET` routes for the page's files (everything but `/`).
+pub fn assets<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    ASSETS[1..].iter().fold(Router::new(), |router, asset| {
         router.route(asset.path, get(move || async move { respond(asset) }))
     })
 }

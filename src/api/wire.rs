@@ -1,80 +1,722 @@
-//! JSON shapes of DESIGN §5: `ConfigError` and `Patch` as the wire sees them.
+//! JSON shapes of DESIGN §5: every frame, response body and error object the
+//! API writes, as typed structs that serialise to the contract's field names
+//! and describe themselves to the OpenAPI document (`ToSchema`).
 //!
-//! Built with `serde_json::json!` from domain values so that the field names
-//! of the contract are written in exactly one place.
+//! Domain values convert into these here, in one place; no other module
+//! names a wire field. No I/O, no state: conversions only. Secrets are
+//! already masked in the domain values (`Setting` serialises masked, patches
+//! are masked at the source), and nothing here unmasks them.
 
-use serde_json::{Value, json};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::diagnostic::{ConfigError, Severity};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::diagnostic::{ConfigError, EntityRef, Severity};
 use crate::diff::json_patch;
 use crate::diff::patch::Patch;
 use crate::diff::semantic::Change;
-use crate::diff::text::{LineTag, TextDiff};
+use crate::diff::text::{Hunk, Line, LineTag, TextDiff};
+use crate::engine::runs::CompletedStep;
+use crate::engine::{
+    Cause, Counts, DefinitionStatus, Event, LastReload, Run, Served, Snapshot, Status, Timings,
+};
+use crate::git::Head;
+use crate::model::{Integration, Workflow};
+use crate::watch::WatchStatus;
 
-/// `{"file","line","column","kind","severity","message","entity"}`.
+/// The WebSocket protocol version announced in `hello`.
+pub const PROTOCOL: u32 = 1;
+
+/// `{"code","message"}`: every error the API answers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable snake_case code clients may match on.
+    pub code: String,
+    /// For people: what went wrong and what to do.
+    pub message: String,
+}
+
+/// A diagnostic: `{"file","line","column","kind","severity","message","entity"}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConfigErrorWire {
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column, in characters.
+    pub column: u32,
+    /// `syntax`, `schema`, `reference` or `io`.
+    pub kind: String,
+    /// `error` or `warning`.
+    pub severity: String,
+    pub message: String,
+    pub entity: Option<EntityRefWire>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EntityRefWire {
+    /// `workflow`, `integration` or `settings`.
+    pub kind: String,
+    pub id: String,
+}
+
+/// One entity's change: semantic changes, RFC 6902 JSON Patch and line diff.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PatchWire {
+    /// `workflow`, `integration` or `settings`.
+    pub kind: String,
+    pub id: String,
+    pub file: String,
+    /// `added`, `modified` or `removed`.
+    pub op: String,
+    pub changes: Vec<ChangeWire>,
+    /// RFC 6902 operations that turn the previous entity document into the
+    /// new one.
+    #[schema(value_type = Vec<Object>)]
+    pub json_patch: Value,
+    pub diff: TextDiffWire,
+    /// `None` outside git.
+    pub git: Option<GitWire>,
+}
+
+/// `{"path","op","old","new","line"}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChangeWire {
+    /// e.g. `steps[id=reproduce].estimated_minutes`.
+    pub path: String,
+    /// `add`, `remove`, `replace`, `move` or `rename`.
+    pub op: String,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+    /// Line of the new value (of the old one for a removal).
+    pub line: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GitWire {
+    pub differs_from_head: bool,
+}
+
+/// The line diff of one file, secrets masked.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TextDiffWire {
+    pub unified: String,
+    pub hunks: Vec<HunkWire>,
+    /// The diff gave up on its deadline and shows the file as replaced.
+    pub timed_out: bool,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HunkWire {
+    pub old_start: u32,
+    pub old_lines: u32,
+    pub new_start: u32,
+    pub new_lines: u32,
+    pub lines: Vec<LineWire>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LineWire {
+    /// `equal`, `insert` or `delete`.
+    pub tag: String,
+    pub old_line: Option<u32>,
+    pub new_line: Option<u32>,
+    pub text: String,
+}
+
+/// Where HEAD pointed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HeadWire {
+    /// `None` when detached.
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CauseWire {
+    /// `startup`, `edit`, `branch_switch`, `commit`, `reset`, `rebase`,
+    /// `merge`, `head_moved`, `manual` or `rescan`.
+    pub kind: String,
+    pub head: Option<HeadWire>,
+    pub previous_head: Option<HeadWire>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TimingsWire {
+    /// First file event to the batch reaching the applier.
+    pub detect_ms: f64,
+    /// Batch to broadcast: read, parse, validate, diff, swap.
+    pub apply_ms: f64,
+}
+
+/// One revision: the body of a `reload` frame and of each item of
+/// `GET .../events`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventWire {
+    pub revision: u64,
+    pub base_revision: u64,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub cause: CauseWire,
+    pub timings: TimingsWire,
+    pub summary: String,
+    pub patches: Vec<PatchWire>,
+    /// Every diagnostic in force after this revision.
+    pub errors: Vec<ConfigErrorWire>,
+    /// Files this revision read anew.
+    pub files: Vec<String>,
+}
+
+/// `hello`: the first frame of every connection.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HelloWire {
+    pub revision: u64,
+    pub protocol: u32,
+}
+
+/// Everything in force at one revision: the body of a `snapshot` frame.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SnapshotWire {
+    pub revision: u64,
+    /// RFC 3339, UTC: when this revision was made.
+    pub at: String,
+    pub head: Option<HeadWire>,
+    pub workflows: Vec<WorkflowWire>,
+    pub integrations: Vec<IntegrationWire>,
+    pub errors: Vec<ConfigErrorWire>,
+}
+
+/// A WebSocket frame, tagged by `type`.
+///
+/// The integrations stage will add its `integration_status` frame as a
+/// variant here.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Frame {
+    Hello(HelloWire),
+    Snapshot(SnapshotWire),
+    Reload(EventWire),
+}
+
+/// A workflow as served: its id, source file, the revision that applied
+/// this version, and its definition.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WorkflowWire {
+    pub id: String,
+    pub file: String,
+    /// The revision that applied this version.
+    pub revision: u64,
+    /// The entity document (the one JSON Patches apply to).
+    #[schema(value_type = Object)]
+    pub definition: Value,
+}
+
+/// An integration as served, secrets masked.
+///
+/// The integrations stage will add the connection `status` here.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IntegrationWire {
+    /// `jira`, `postman` or `testmo`.
+    pub id: String,
+    pub file: String,
+    pub revision: u64,
+    pub enabled: bool,
+    /// The entity document, every secret masked (`••••••` and a fingerprint).
+    #[schema(value_type = Object)]
+    pub config: Value,
+}
+
+/// `GET /api/v1/workflows`: one revision's workflows, never a mix.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WorkflowList {
+    pub revision: u64,
+    pub workflows: Vec<WorkflowWire>,
+}
+
+/// `GET /api/v1/integrations`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IntegrationList {
+    pub revision: u64,
+    pub integrations: Vec<IntegrationWire>,
+}
+
+/// `GET /api/v1/dev/hot-reload/events?since=N`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventList {
+    /// The revision in force.
+    pub revision: u64,
+    pub since: u64,
+    /// Every event after `since`, oldest first.
+    pub events: Vec<EventWire>,
+}
+
+/// `POST /api/v1/dev/hot-reload/reload`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReloadResult {
+    /// Whether the rescan made a revision.
+    pub changed: bool,
+    /// The revision in force after the rescan.
+    pub revision: u64,
+    /// The event of the new revision; `None` when nothing changed.
+    pub event: Option<EventWire>,
+}
+
+/// A run, pinned to the definition it started with.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunWire {
+    pub id: String,
+    pub workflow_id: String,
+    /// The revision whose definition the run uses.
+    pub revision: u64,
+    pub file: String,
+    pub started_at: String,
+    #[schema(value_type = Object)]
+    pub definition: Value,
+    /// Completed steps in completion order.
+    pub completed: Vec<CompletedStepWire>,
+    pub finished: bool,
+    pub definition_status: DefinitionStatusWire,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CompletedStepWire {
+    pub step: String,
+    pub at: String,
+}
+
+/// How the run's definition compares with the one in force.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DefinitionStatusWire {
+    /// `current`, `newer` or `removed`.
+    pub state: String,
+    /// The revision of the newer definition, for `newer`.
+    pub revision: Option<u64>,
+}
+
+/// `GET /api/v1/dev/hot-reload/status`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatusWire {
+    pub revision: u64,
+    /// RFC 3339, UTC: when the revision in force was made.
+    pub at: String,
+    pub root: String,
+    /// Whether the folder is served as a git repository.
+    pub git: bool,
+    pub head: Option<HeadWire>,
+    pub last_reload: Option<LastReloadWire>,
+    pub watcher: Option<WatcherWire>,
+    pub counts: CountsWire,
+    /// Every diagnostic in force.
+    pub errors: Vec<ConfigErrorWire>,
+    /// `config/hot_reload.yaml` in force (or the defaults).
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    pub websocket_clients: u64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LastReloadWire {
+    pub revision: u64,
+    pub at: String,
+    pub ok: bool,
+    pub cause: String,
+    pub summary: String,
+    pub timings: TimingsWire,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WatcherWire {
+    /// `inotify`, `fsevents`, `poll`, ….
+    pub backend: String,
+    pub healthy: bool,
+    /// Why the watcher fell back to polling, if it did.
+    pub fallback: Option<String>,
+    pub events: u64,
+    pub batches: u64,
+    pub rescans: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CountsWire {
+    pub reloads: u64,
+    pub failures: u64,
+    pub noops: u64,
+    pub rescans: u64,
+}
+
+// ---- conversions -------------------------------------------------------
+
+/// A diagnostic as its wire value (used by the `check` and `diff` commands).
 pub fn config_error(e: &ConfigError) -> Value {
-    json!({
-        "file": e.file,
-        "line": e.line,
-        "column": e.column,
-        "kind": e.kind.as_str(),
-        "severity": match e.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        },
-        "message": e.message,
-        "entity": e.entity.as_ref().map(|r| json!({"kind": r.kind.as_str(), "id": r.id})),
-    })
+    to_value(&ConfigErrorWire::from(e))
 }
 
-/// DESIGN §5 `Patch`.
+/// A patch as its wire value (used by the `diff` command).
 pub fn patch(p: &Patch) -> Value {
-    json!({
-        "kind": p.kind.as_str(),
-        "id": p.id,
-        "file": p.file,
-        "op": p.op.as_str(),
-        "changes": p.changes.iter().map(change).collect::<Vec<_>>(),
-        "json_patch": json_patch::to_json_array(&p.json_patch),
-        "diff": text_diff(&p.text),
-        "git": p.differs_from_head.map(|d| json!({"differs_from_head": d})),
-    })
+    to_value(&PatchWire::from(p))
 }
 
-/// One semantic change: `{"path","op","old","new","line"}`.
-pub fn change(c: &Change) -> Value {
-    json!({
-        "path": c.path,
-        "op": c.op.as_str(),
-        "old": c.old,
-        "new": c.new,
-        "line": c.line,
-    })
+/// A serialisable value as JSON. The wire types hold only strings, numbers
+/// and JSON values, for which serialisation cannot fail.
+pub fn to_value<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-/// `{"unified","hunks":[{"old_start",..,"lines":[{"tag","old_line","new_line","text"}]}]}`.
-pub fn text_diff(d: &TextDiff) -> Value {
-    let hunks: Vec<Value> = d
-        .hunks
-        .iter()
-        .map(|h| {
-            json!({
-                "old_start": h.old_start,
-                "old_lines": h.old_lines,
-                "new_start": h.new_start,
-                "new_lines": h.new_lines,
-                "lines": h.lines.iter().map(|l| json!({
-                    "tag": match l.tag {
-                        LineTag::Equal => "equal",
-                        LineTag::Insert => "insert",
-                        LineTag::Delete => "delete",
-                    },
-                    "old_line": l.old_line,
-                    "new_line": l.new_line,
-                    "text": l.text,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    json!({"unified": d.unified, "hunks": hunks, "timed_out": d.timed_out})
+impl From<&ConfigError> for ConfigErrorWire {
+    fn from(e: &ConfigError) -> Self {
+        ConfigErrorWire {
+            file: e.file.clone(),
+            line: e.line,
+            column: e.column,
+            kind: e.kind.as_str().to_owned(),
+            severity: match e.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            }
+            .to_owned(),
+            message: e.message.clone(),
+            entity: e.entity.as_ref().map(EntityRefWire::from),
+        }
+    }
+}
+
+impl From<&EntityRef> for EntityRefWire {
+    fn from(r: &EntityRef) -> Self {
+        EntityRefWire {
+            kind: r.kind.as_str().to_owned(),
+            id: r.id.clone(),
+        }
+    }
+}
+
+fn errors(list: &[ConfigError]) -> Vec<ConfigErrorWire> {
+    list.iter().map(ConfigErrorWire::from).collect()
+}
+
+impl From<&Patch> for PatchWire {
+    fn from(p: &Patch) -> Self {
+        PatchWire {
+            kind: p.kind.as_str().to_owned(),
+            id: p.id.clone(),
+            file: p.file.clone(),
+            op: p.op.as_str().to_owned(),
+            changes: p.changes.iter().map(ChangeWire::from).collect(),
+            json_patch: json_patch::to_json_array(&p.json_patch),
+            diff: TextDiffWire::from(&p.text),
+            git: p
+                .differs_from_head
+                .map(|differs_from_head| GitWire { differs_from_head }),
+        }
+    }
+}
+
+impl From<&Change> for ChangeWire {
+    fn from(c: &Change) -> Self {
+        ChangeWire {
+            path: c.path.clone(),
+            op: c.op.as_str().to_owned(),
+            old: c.old.clone(),
+            new: c.new.clone(),
+            line: c.line,
+        }
+    }
+}
+
+impl From<&TextDiff> for TextDiffWire {
+    fn from(d: &TextDiff) -> Self {
+        TextDiffWire {
+            unified: d.unified.clone(),
+            hunks: d.hunks.iter().map(HunkWire::from).collect(),
+            timed_out: d.timed_out,
+        }
+    }
+}
+
+impl From<&Hunk> for HunkWire {
+    fn from(h: &Hunk) -> Self {
+        HunkWire {
+            old_start: h.old_start,
+            old_lines: h.old_lines,
+            new_start: h.new_start,
+            new_lines: h.new_lines,
+            lines: h.lines.iter().map(LineWire::from).collect(),
+        }
+    }
+}
+
+impl From<&Line> for LineWire {
+    fn from(l: &Line) -> Self {
+        LineWire {
+            tag: match l.tag {
+                LineTag::Equal => "equal",
+                LineTag::Insert => "insert",
+                LineTag::Delete => "delete",
+            }
+            .to_owned(),
+            old_line: l.old_line,
+            new_line: l.new_line,
+            text: l.text.clone(),
+        }
+    }
+}
+
+impl From<&Head> for HeadWire {
+    fn from(h: &Head) -> Self {
+        HeadWire {
+            branch: h.branch.clone(),
+            commit: h.commit.clone(),
+        }
+    }
+}
+
+impl From<&Cause> for CauseWire {
+    fn from(c: &Cause) -> Self {
+        CauseWire {
+            kind: c.kind.as_str().to_owned(),
+            head: c.head.as_ref().map(HeadWire::from),
+            previous_head: c.previous_head.as_ref().map(HeadWire::from),
+        }
+    }
+}
+
+impl From<Timings> for TimingsWire {
+    fn from(t: Timings) -> Self {
+        TimingsWire {
+            detect_ms: millis(t.detect),
+            apply_ms: millis(t.apply),
+        }
+    }
+}
+
+impl From<&Event> for EventWire {
+    fn from(e: &Event) -> Self {
+        EventWire {
+            revision: e.revision,
+            base_revision: e.base_revision,
+            at: rfc3339(e.at),
+            cause: CauseWire::from(&e.cause),
+            timings: TimingsWire::from(e.timings),
+            summary: e.summary.clone(),
+            patches: e.patches.iter().map(PatchWire::from).collect(),
+            errors: errors(&e.errors),
+            files: e.files.clone(),
+        }
+    }
+}
+
+impl From<&Served<Workflow>> for WorkflowWire {
+    fn from(s: &Served<Workflow>) -> Self {
+        WorkflowWire {
+            id: s.value.id.clone(),
+            file: s.file.to_string(),
+            revision: s.revision,
+            definition: to_value(&*s.value),
+        }
+    }
+}
+
+impl From<&Served<Integration>> for IntegrationWire {
+    fn from(s: &Served<Integration>) -> Self {
+        IntegrationWire {
+            id: s.value.id.as_str().to_owned(),
+            file: s.file.to_string(),
+            revision: s.revision,
+            enabled: s.value.enabled,
+            config: to_value(&*s.value),
+        }
+    }
+}
+
+impl From<&Snapshot> for WorkflowList {
+    fn from(s: &Snapshot) -> Self {
+        WorkflowList {
+            revision: s.revision,
+            workflows: s
+                .workflows
+                .values()
+                .map(|w| WorkflowWire::from(&**w))
+                .collect(),
+        }
+    }
+}
+
+impl From<&Snapshot> for IntegrationList {
+    fn from(s: &Snapshot) -> Self {
+        IntegrationList {
+            revision: s.revision,
+            integrations: s
+                .integrations
+                .values()
+                .map(|i| IntegrationWire::from(&**i))
+                .collect(),
+        }
+    }
+}
+
+impl From<&Snapshot> for SnapshotWire {
+    fn from(s: &Snapshot) -> Self {
+        SnapshotWire {
+            revision: s.revision,
+            at: rfc3339(s.at),
+            head: s.head.as_ref().map(HeadWire::from),
+            workflows: WorkflowList::from(s).workflows,
+            integrations: IntegrationList::from(s).integrations,
+            errors: errors(&s.errors),
+        }
+    }
+}
+
+impl RunWire {
+    /// The run, and how its definition compares with `now`'s.
+    pub fn new(run: &Run, now: &Snapshot) -> Self {
+        let definition_status = match run.definition_status(now) {
+            DefinitionStatus::Current => DefinitionStatusWire {
+                state: "current".to_owned(),
+                revision: None,
+            },
+            DefinitionStatus::Newer { revision } => DefinitionStatusWire {
+                state: "newer".to_owned(),
+                revision: Some(revision),
+            },
+            DefinitionStatus::Removed => DefinitionStatusWire {
+                state: "removed".to_owned(),
+                revision: None,
+            },
+        };
+        RunWire {
+            id: run.id.clone(),
+            workflow_id: run.workflow_id.clone(),
+            revision: run.revision,
+            file: run.file.clone(),
+            started_at: rfc3339(run.started_at),
+            definition: to_value(&*run.definition),
+            completed: run.completed.iter().map(CompletedStepWire::from).collect(),
+            finished: run.is_finished(),
+            definition_status,
+        }
+    }
+}
+
+impl From<&CompletedStep> for CompletedStepWire {
+    fn from(c: &CompletedStep) -> Self {
+        CompletedStepWire {
+            step: c.step.clone(),
+            at: rfc3339(c.at),
+        }
+    }
+}
+
+impl StatusWire {
+    pub fn new(status: &Status, websocket_clients: u64) -> Self {
+        let s = &status.snapshot;
+        StatusWire {
+            revision: s.revision,
+            at: rfc3339(s.at),
+            root: status.root.display().to_string(),
+            git: status.git,
+            head: s.head.as_ref().map(HeadWire::from),
+            last_reload: status.last.as_ref().map(LastReloadWire::from),
+            watcher: status.watcher.as_ref().map(WatcherWire::from),
+            counts: CountsWire::from(status.counts),
+            errors: errors(&s.errors),
+            settings: to_value(&*s.settings),
+            websocket_clients,
+        }
+    }
+}
+
+impl From<&LastReload> for LastReloadWire {
+    fn from(l: &LastReload) -> Self {
+        LastReloadWire {
+            revision: l.revision,
+            at: rfc3339(l.at),
+            ok: l.ok,
+            cause: l.cause.as_str().to_owned(),
+            summary: l.summary.clone(),
+            timings: TimingsWire::from(l.timings),
+        }
+    }
+}
+
+impl From<&WatchStatus> for WatcherWire {
+    fn from(w: &WatchStatus) -> Self {
+        WatcherWire {
+            backend: w.backend.to_owned(),
+            healthy: w.healthy,
+            fallback: w.fallback.clone(),
+            events: w.events,
+            batches: w.batches,
+            rescans: w.rescans,
+            last_error: w.last_error.clone(),
+        }
+    }
+}
+
+impl From<Counts> for CountsWire {
+    fn from(c: Counts) -> Self {
+        CountsWire {
+            reloads: c.reloads,
+            failures: c.failures,
+            noops: c.noops,
+            rescans: c.rescans,
+        }
+    }
+}
+
+/// Milliseconds with two decimals.
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 100_000.0).round() / 100.0
+}
+
+/// `SystemTime` as RFC 3339 in UTC with milliseconds,
+/// e.g. `2026-11-28T09:14:03.250Z`. Times before 1970 clamp to the epoch.
+pub fn rfc3339(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_utc_with_millis() {
+        let cases = [
+            (0, 0, "1970-01-01T00:00:00.000Z"),
+            (951_782_400, 5, "2000-02-29T00:00:00.005Z"),
+            (1_700_000_000, 123, "2023-11-14T22:13:20.123Z"),
+            (4_102_444_799, 999, "2099-12-31T23:59:59.999Z"),
+        ];
+        for (secs, ms, expected) in cases {
+            let t = UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(ms);
+            assert_eq!(rfc3339(t), expected);
+        }
+    }
 }

@@ -28,6 +28,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::git::{GitError, GitRepo};
+use crate::metrics::Histogram;
 use crate::model::Settings;
 use crate::watch::{Batch, RescanReason, WatchError, WatchHandle, WatchSettings, WatchStatus};
 
@@ -87,6 +88,16 @@ pub struct Status {
     pub watcher: Option<WatchStatus>,
     pub root: PathBuf,
     pub git: bool,
+    /// `timings.apply` of every revision after startup.
+    pub reload_duration: Histogram,
+}
+
+/// What `publish` and the worker count, behind one lock.
+#[derive(Debug, Clone, Default)]
+struct Stats {
+    counts: Counts,
+    last: Option<LastReload>,
+    reload_duration: Histogram,
 }
 
 /// What a new subscriber missed, decided under the publish lock so that the
@@ -125,7 +136,7 @@ struct Inner {
     history: Mutex<History>,
     tx: broadcast::Sender<Arc<Event>>,
     runs: RunStore,
-    stats: Mutex<(Counts, Option<LastReload>)>,
+    stats: Mutex<Stats>,
     watch: OnceLock<WatchHandle>,
     commands: mpsc::Sender<Command>,
 }
@@ -146,6 +157,16 @@ impl Engine {
     /// Opens `root` (and its git repository, if it is one) and loads every
     /// file: revision 1, cause `startup`. Blocking: reads the whole tree.
     pub fn load(root: &Path, env: SharedEnv) -> Result<(Engine, Worker), EngineError> {
+        Self::load_with_capacity(root, env, BROADCAST_CAPACITY)
+    }
+
+    /// [`Engine::load`] with a broadcast of `capacity` events (how far a
+    /// subscriber may fall behind before it is told it lagged; at least 1).
+    pub fn load_with_capacity(
+        root: &Path,
+        env: SharedEnv,
+        capacity: usize,
+    ) -> Result<(Engine, Worker), EngineError> {
         if !root.is_dir() {
             return Err(EngineError::NotAFolder(root.to_path_buf()));
         }
@@ -167,7 +188,7 @@ impl Engine {
             || Arc::clone(applier.current()),
             |o| Arc::clone(&o.snapshot),
         );
-        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let (tx, _) = broadcast::channel(capacity.max(1));
         let (commands_tx, commands) = mpsc::channel(16);
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -180,7 +201,7 @@ impl Engine {
                 current: ArcSwap::new(snapshot),
                 tx,
                 runs: RunStore::default(),
-                stats: Mutex::new((Counts::default(), None)),
+                stats: Mutex::new(Stats::default()),
                 watch: OnceLock::new(),
                 commands: commands_tx,
             }),
@@ -258,7 +279,11 @@ impl Engine {
     }
 
     pub fn status(&self) -> Status {
-        let (counts, last) = lock(&self.inner.stats).clone();
+        let Stats {
+            counts,
+            last,
+            reload_duration,
+        } = lock(&self.inner.stats).clone();
         Status {
             snapshot: self.snapshot(),
             counts,
@@ -266,6 +291,7 @@ impl Engine {
             watcher: self.inner.watch.get().map(WatchHandle::status),
             root: self.inner.root.clone(),
             git: self.inner.git.is_some(),
+            reload_duration,
         }
     }
 
@@ -301,12 +327,13 @@ impl Engine {
         {
             let mut stats = lock(&self.inner.stats);
             if event.cause.kind != CauseKind::Startup {
-                stats.0.reloads += 1;
+                stats.counts.reloads += 1;
                 if !ok {
-                    stats.0.failures += 1;
+                    stats.counts.failures += 1;
                 }
+                stats.reload_duration.observe(event.timings.apply);
             }
-            stats.1 = Some(LastReload {
+            stats.last = Some(LastReload {
                 revision: event.revision,
                 at: event.at,
                 ok,
@@ -332,7 +359,7 @@ impl Engine {
     }
 
     fn count(&self, f: impl FnOnce(&mut Counts)) {
-        f(&mut lock(&self.inner.stats).0);
+        f(&mut lock(&self.inner.stats).counts);
     }
 
     /// New settings: new globs and timings for the watcher. (The applier

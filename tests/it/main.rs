@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod api;
 mod bad_fixtures;
 mod cli;
 mod engine;
@@ -11,6 +12,8 @@ mod json_patch_props;
 mod page;
 mod secrets;
 mod semantic_diff;
+mod served;
+mod stream;
 mod tidy;
 mod util;
 mod watch;

@@ -9,7 +9,9 @@ use qa_reload::api::page;
 use tower::ServiceExt;
 
 async fn get(path: &str) -> (StatusCode, String, String) {
-    let router: axum::Router = page::routes();
+    let router: axum::Router = axum::Router::new()
+        .route("/", axum::routing::get(|| async { page::index() }))
+        .merge(page::assets());
     let response = router
         .oneshot(Request::get(path).body(Body::empty()).unwrap())
         .await

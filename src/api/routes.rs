@@ -1,0 +1,305 @@
+//! Stage `api`: the HTTP routes of DESIGN §5 and [`router`], which wires
+//! them, the WebSocket stream, the OpenAPI document, `/metrics` and the
+//! request guards into one `Router`.
+//!
+//! Handlers read the snapshot in force (never waiting for a reload), ask the
+//! engine for a manual reload, or touch the run store; they turn domain
+//! values into `wire` types and every refusal into an [`ApiError`]. They do
+//! no file or git I/O and hold no lock across an `.await`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::extract::{Json, Path, Query};
+use super::security::protect;
+use super::state::AppState;
+use super::wire::{
+    ErrorBody, EventList, EventWire, IntegrationList, ReloadResult, RunWire, StatusWire,
+    WorkflowList, WorkflowWire,
+};
+use super::{openapi, ws};
+use crate::engine::RunError;
+use crate::metrics::{self, MetricsView};
+
+pub const STATUS: &str = "/api/v1/dev/hot-reload/status";
+pub const RELOAD: &str = "/api/v1/dev/hot-reload/reload";
+pub const EVENTS: &str = "/api/v1/dev/hot-reload/events";
+pub const STREAM: &str = "/ws/hot-reload";
+pub const WORKFLOWS: &str = "/api/v1/workflows";
+pub const WORKFLOW: &str = "/api/v1/workflows/{id}";
+pub const INTEGRATIONS: &str = "/api/v1/integrations";
+pub const START_RUN: &str = "/api/v1/workflows/{id}/runs";
+pub const RUN: &str = "/api/v1/runs/{id}";
+pub const COMPLETE_STEP: &str = "/api/v1/runs/{id}/steps/{step}/complete";
+pub const OPENAPI: &str = "/api/openapi.json";
+pub const METRICS: &str = "/metrics";
+
+/// Every route, guarded: `Host`, then `Origin`, then the token.
+pub fn router(state: AppState) -> Router {
+    let security = state.security.clone();
+    let routes = Router::new()
+        .route("/", get(page))
+        .merge(super::page::assets())
+        .route(STATUS, get(status))
+        .route(RELOAD, post(reload))
+        .route(EVENTS, get(events))
+        .route(STREAM, get(ws::upgrade))
+        .route(WORKFLOWS, get(workflows))
+        .route(WORKFLOW, get(workflow))
+        .route(INTEGRATIONS, get(integrations))
+        .route(START_RUN, post(start_run))
+        .route(RUN, get(run))
+        .route(COMPLETE_STEP, post(complete_step))
+        .route(OPENAPI, get(openapi::document))
+        .route(METRICS, get(metrics_text))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state);
+    protect(routes, security)
+}
+
+/// `GET /`: the page (embedded in the binary; see `page`).
+#[utoipa::path(get, path = "/", tag = "page",
+    responses((status = 200, description = "the live page", content_type = "text/html")))]
+pub async fn page() -> Response {
+    super::page::index()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found(
+        "route_not_found",
+        "no such route; see /api/openapi.json for the routes this server answers",
+    )
+}
+
+async fn method_not_allowed() -> Response {
+    let body = ErrorBody {
+        code: "method_not_allowed".to_owned(),
+        message: "this route does not take that method; see /api/openapi.json".to_owned(),
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
+/// Revision, last reload, HEAD, watcher, counts, errors and settings.
+#[utoipa::path(get, path = "/api/v1/dev/hot-reload/status", tag = "hot-reload",
+    responses((status = 200, body = StatusWire)))]
+pub async fn status(State(state): State<AppState>) -> Json<StatusWire> {
+    Json(StatusWire::new(
+        &state.engine.status(),
+        state.clients.count(),
+    ))
+}
+
+/// A full rescan now (cause `manual`), through the same path as file events.
+#[utoipa::path(post, path = "/api/v1/dev/hot-reload/reload", tag = "hot-reload",
+    responses(
+        (status = 200, description = "the new revision's event, or `changed: false`", body = ReloadResult),
+        (status = 403, description = "foreign Origin", body = ErrorBody),
+        (status = 503, description = "the engine has stopped", body = ErrorBody),
+    ))]
+pub async fn reload(State(state): State<AppState>) -> Result<Json<ReloadResult>, ApiError> {
+    let event = state.engine.reload().await.map_err(|e| {
+        ApiError::unavailable(
+            "engine_stopped",
+            format!("{e}; the server is shutting down, try again after it restarts"),
+        )
+    })?;
+    Ok(Json(ReloadResult {
+        changed: event.is_some(),
+        revision: event
+            .as_ref()
+            .map_or_else(|| state.engine.snapshot().revision, |e| e.revision),
+        event: event.as_deref().map(EventWire::from),
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct EventsQuery {
+    /// The last revision the client has.
+    pub since: u64,
+}
+
+/// The events after revision `since`, while history still has them.
+#[utoipa::path(get, path = "/api/v1/dev/hot-reload/events", tag = "hot-reload",
+    params(EventsQuery),
+    responses(
+        (status = 200, body = EventList),
+        (status = 400, description = "`since` missing, not a number, or ahead of the revision in force", body = ErrorBody),
+        (status = 410, description = "some events after `since` are no longer in history; fetch a snapshot", body = ErrorBody),
+    ))]
+pub async fn events(
+    State(state): State<AppState>,
+    Query(query): Query<EventsQuery>,
+) -> Result<Json<EventList>, ApiError> {
+    let current = state.engine.snapshot().revision;
+    if query.since > current {
+        return Err(ApiError::bad_request(
+            "revision_ahead",
+            format!(
+                "revision {} has not happened yet (the revision in force is {current}); \
+                 pass a revision you received",
+                query.since
+            ),
+        ));
+    }
+    let Some(events) = state.engine.events_since(query.since) else {
+        return Err(ApiError::gone(
+            "history_gone",
+            format!(
+                "the events after revision {} are no longer in history; fetch \
+                 GET /api/v1/workflows (or reconnect the WebSocket without since) for a snapshot",
+                query.since
+            ),
+        ));
+    };
+    Ok(Json(EventList {
+        revision: events.last().map_or(current, |e| e.revision).max(current),
+        since: query.since,
+        events: events.iter().map(|e| EventWire::from(&**e)).collect(),
+    }))
+}
+
+/// Every workflow in force, all of one revision.
+#[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows",
+    responses((status = 200, body = WorkflowList)))]
+pub async fn workflows(State(state): State<AppState>) -> Json<WorkflowList> {
+    Json(WorkflowList::from(&*state.engine.snapshot()))
+}
+
+/// One workflow in force.
+#[utoipa::path(get, path = "/api/v1/workflows/{id}", tag = "workflows",
+    params(("id" = String, Path, description = "workflow id")),
+    responses(
+        (status = 200, body = WorkflowWire),
+        (status = 404, description = "no such workflow", body = ErrorBody),
+    ))]
+pub async fn workflow(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WorkflowWire>, ApiError> {
+    let snapshot = state.engine.snapshot();
+    let served = snapshot
+        .workflow(&id)
+        .ok_or_else(|| unknown_workflow(&id))?;
+    Ok(Json(WorkflowWire::from(&**served)))
+}
+
+/// Every integration in force, secrets masked.
+#[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations",
+    responses((status = 200, body = IntegrationList)))]
+pub async fn integrations(State(state): State<AppState>) -> Json<IntegrationList> {
+    Json(IntegrationList::from(&*state.engine.snapshot()))
+}
+
+/// Starts a run pinned to the workflow's definition in force.
+#[utoipa::path(post, path = "/api/v1/workflows/{id}/runs", tag = "runs",
+    params(("id" = String, Path, description = "workflow id")),
+    responses(
+        (status = 201, body = RunWire),
+        (status = 404, description = "no such workflow", body = ErrorBody),
+    ))]
+pub async fn start_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<RunWire>), ApiError> {
+    let snapshot = state.engine.snapshot();
+    let run = state
+        .engine
+        .runs()
+        .start(&snapshot, &id)
+        .map_err(run_error)?;
+    let location = format!("/api/v1/runs/{}", run.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(RunWire::new(&run, &snapshot)),
+    ))
+}
+
+/// A run, with whether a newer definition of its workflow is in force.
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs",
+    params(("id" = String, Path, description = "run id")),
+    responses(
+        (status = 200, body = RunWire),
+        (status = 404, description = "no such run", body = ErrorBody),
+    ))]
+pub async fn run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RunWire>, ApiError> {
+    let run = state
+        .engine
+        .runs()
+        .get(&id)
+        .ok_or_else(|| run_error(RunError::UnknownRun(id)))?;
+    Ok(Json(RunWire::new(&run, &state.engine.snapshot())))
+}
+
+/// Marks a step of the run's own definition done.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/steps/{step}/complete", tag = "runs",
+    params(
+        ("id" = String, Path, description = "run id"),
+        ("step" = String, Path, description = "step id in the run's definition"),
+    ),
+    responses(
+        (status = 200, body = RunWire),
+        (status = 404, description = "no such run or step", body = ErrorBody),
+        (status = 409, description = "the step is already completed", body = ErrorBody),
+    ))]
+pub async fn complete_step(
+    State(state): State<AppState>,
+    Path((id, step)): Path<(String, String)>,
+) -> Result<Json<RunWire>, ApiError> {
+    let run = state
+        .engine
+        .runs()
+        .complete_step(&id, &step)
+        .map_err(run_error)?;
+    Ok(Json(RunWire::new(&run, &state.engine.snapshot())))
+}
+
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "metrics",
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
+pub async fn metrics_text(State(state): State<AppState>) -> Response {
+    let status = state.engine.status();
+    let last = status.last.as_ref();
+    let view = MetricsView {
+        reloads_ok: status.counts.reloads - status.counts.failures,
+        reloads_failed: status.counts.failures,
+        last_reload_success: last.is_some_and(|l| l.ok),
+        last_reload_timestamp_seconds: last
+            .and_then(|l| l.at.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0.0, |d| d.as_secs_f64()),
+        reload_duration: status.reload_duration,
+        noop_batches: status.counts.noops,
+        rescans: status.counts.rescans,
+        websocket_clients: state.clients.count(),
+        // Filled from connection tests once the integrations stage reports them.
+        integrations_up: Vec::new(),
+    };
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        metrics::render(&view),
+    )
+        .into_response()
+}
+
+fn unknown_workflow(id: &str) -> ApiError {
+    run_error(RunError::UnknownWorkflow(id.to_owned()))
+}
+
+fn run_error(e: RunError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        RunError::UnknownWorkflow(_) => ApiError::not_found("workflow_not_found", message),
+        RunError::UnknownRun(_) => ApiError::not_found("run_not_found", message),
+        RunError::UnknownStep { .. } => ApiError::not_found("step_not_found", message),
+        RunError::AlreadyCompleted { .. } => ApiError::conflict("step_already_completed", message),
+    }
+}

@@ -1,0 +1,111 @@
+//! Stage `api`: [`AppState`], what every handler and WebSocket connection
+//! shares: the engine handle, the guards, the shutdown signal, the client
+//! count and the cache of serialised frames.
+//!
+//! Plain handles, cheap to clone; nothing here holds a lock across an
+//! `.await` or applies anything (the engine's worker does that).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::security::Security;
+use super::ws::FrameCache;
+use crate::engine::Engine;
+
+/// What every route shares.
+///
+/// To extend: add a cheap handle as a field and set it in [`AppState::new`]
+/// (or a `with_` builder). The integrations stage adds its status handle
+/// here; `routes::integrations` then fills each integration's `status`,
+/// `ws` forwards its `integration_status` frames, and `routes::metrics`
+/// fills `qa_reload_integration_up`.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub security: Arc<Security>,
+    /// Cancelled when the server stops: WebSocket clients get a close frame.
+    pub shutdown: CancellationToken,
+    pub ws: WsConfig,
+    pub clients: Clients,
+    pub frames: Arc<FrameCache>,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, security: Security, shutdown: CancellationToken) -> Self {
+        AppState {
+            engine,
+            security: Arc::new(security),
+            shutdown,
+            ws: WsConfig::default(),
+            clients: Clients::default(),
+            frames: Arc::new(FrameCache::default()),
+        }
+    }
+
+    pub fn with_ws(mut self, ws: WsConfig) -> Self {
+        self.ws = ws;
+        self
+    }
+}
+
+/// WebSocket timings.
+#[derive(Debug, Clone, Copy)]
+pub struct WsConfig {
+    /// A ping is sent this often; a client that answered nothing since the
+    /// previous ping is dead and dropped.
+    pub ping_interval: Duration,
+    /// A frame the client does not take within this time means the client is
+    /// gone (a slow reader gets a snapshot, not a disconnect, well before).
+    pub send_timeout: Duration,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            ping_interval: Duration::from_secs(15),
+            send_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The number of WebSocket clients connected now, observable (for metrics,
+/// status and waiting for the last client to close at shutdown).
+#[derive(Clone)]
+pub struct Clients(Arc<watch::Sender<u64>>);
+
+impl Default for Clients {
+    fn default() -> Self {
+        Clients(Arc::new(watch::Sender::new(0)))
+    }
+}
+
+impl Clients {
+    pub fn count(&self) -> u64 {
+        *self.0.borrow()
+    }
+
+    /// Counts one client until the returned guard is dropped.
+    pub fn connect(&self) -> ClientGuard {
+        self.0.send_modify(|n| *n += 1);
+        ClientGuard(Arc::clone(&self.0))
+    }
+
+    /// Waits until no client is connected.
+    pub async fn wait_none(&self) {
+        let mut rx = self.0.subscribe();
+        // The sender lives in `self`, so the channel cannot close here.
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+}
+
+/// One connected client; uncounted when dropped.
+pub struct ClientGuard(Arc<watch::Sender<u64>>);
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}

@@ -1,0 +1,244 @@
+//! Stage `api`: the WebSocket stream `GET /ws/hot-reload?since=R`.
+//!
+//! Per connection: `hello`, then what the client missed (the events after
+//! `R` while history has them, else a `snapshot`), then every live `reload`.
+//! The backlog and the live feed come from one `Engine::attach`, decided
+//! under the publish lock, so nothing is missed or sent twice. A client that
+//! falls behind the broadcast is re-attached and sent a fresh `snapshot`; a
+//! client that answers no ping, or takes no frame for `send_timeout`, is
+//! dropped. It only reads the engine: it never applies or changes anything.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
+
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::response::Response;
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::error::ApiError;
+use super::extract::Query;
+use super::state::AppState;
+use super::wire::{EventWire, Frame, HelloWire, PROTOCOL, SnapshotWire};
+use crate::engine::{Backlog, Event, Snapshot};
+
+/// Frames kept serialised: one event is sent to every client, so it is
+/// written to JSON once, not once per client.
+const CACHED_FRAMES: usize = 64;
+
+/// Largest message a client may send (it has nothing to send but pongs).
+const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StreamQuery {
+    /// The last revision the client has; the events after it are sent if
+    /// history still has them, else a snapshot.
+    pub since: Option<u64>,
+}
+
+/// `GET /ws/hot-reload`: upgrades to the stream.
+#[utoipa::path(
+    get,
+    path = "/ws/hot-reload",
+    tag = "stream",
+    params(StreamQuery),
+    responses(
+        (status = 101, description = "WebSocket upgrade; text frames are `Frame` JSON objects", body = Frame),
+        (status = 400, description = "not a WebSocket request or a bad `since`", body = super::wire::ErrorBody),
+        (status = 403, description = "foreign Host or Origin", body = super::wire::ErrorBody),
+    )
+)]
+pub async fn upgrade(
+    State(state): State<AppState>,
+    query: Result<Query<StreamQuery>, ApiError>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query?;
+    let ws = ws.map_err(|e| {
+        ApiError::bad_request(
+            "websocket_required",
+            format!(
+                "this route is a WebSocket stream ({}); connect with a WebSocket client",
+                e.body_text().to_lowercase()
+            ),
+        )
+    })?;
+    Ok(ws
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| connection(socket, state, query.since)))
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+/// Why a connection ended.
+enum End {
+    /// The client closed, vanished or stopped answering.
+    Client,
+    /// The server is stopping.
+    Shutdown,
+}
+
+async fn connection(socket: WebSocket, state: AppState, since: Option<u64>) {
+    let _counted = state.clients.connect();
+    let (mut sink, mut stream) = socket.split();
+    let end = run(&mut sink, &mut stream, &state, since).await;
+    if let End::Shutdown = end {
+        let close = Message::Close(Some(CloseFrame {
+            code: close_code::AWAY,
+            reason: Utf8Bytes::from_static("server shutting down"),
+        }));
+        let _ = tokio::time::timeout(state.ws.send_timeout, sink.send(close)).await;
+    }
+    // Dropping both halves closes the socket and frees its buffers.
+}
+
+async fn run(
+    sink: &mut Sink,
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    state: &AppState,
+    since: Option<u64>,
+) -> End {
+    let attach = state.engine.attach(since);
+    let mut receiver = attach.receiver;
+    let hello = Frame::Hello(HelloWire {
+        revision: attach.revision,
+        protocol: PROTOCOL,
+    });
+    if !send(sink, state, text(&hello)).await {
+        return End::Client;
+    }
+    match attach.backlog {
+        Backlog::Events(events) => {
+            for event in events {
+                if !send(sink, state, state.frames.reload(&event)).await {
+                    return End::Client;
+                }
+            }
+        }
+        Backlog::Snapshot(snapshot) => {
+            if !send(sink, state, state.frames.snapshot(&snapshot)).await {
+                return End::Client;
+            }
+        }
+    }
+
+    let mut ping = tokio::time::interval(state.ws.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await; // the first tick is immediate
+    let mut answered = true;
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => return End::Shutdown,
+            received = receiver.recv() => {
+                let frame = match received {
+                    Ok(event) => state.frames.reload(&event),
+                    Err(RecvError::Lagged(missed)) => {
+                        // Re-attach: the new receiver starts right after the
+                        // snapshot it comes with, so nothing is lost or doubled.
+                        let again = state.engine.attach(None);
+                        receiver = again.receiver;
+                        tracing::debug!(missed, revision = again.revision, "a WebSocket client lagged; sending a snapshot");
+                        match again.backlog {
+                            Backlog::Snapshot(s) => state.frames.snapshot(&s),
+                            Backlog::Events(_) => state.frames.snapshot(&state.engine.snapshot()),
+                        }
+                    }
+                    Err(RecvError::Closed) => return End::Shutdown,
+                };
+                if !send(sink, state, frame).await {
+                    return End::Client;
+                }
+            }
+            message = stream.next() => match message {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return End::Client,
+                // Anything the client sends (pongs included) shows it is alive.
+                Some(Ok(_)) => answered = true,
+            },
+            _ = ping.tick() => {
+                if !answered {
+                    tracing::debug!("a WebSocket client answered no ping; dropping it");
+                    return End::Client;
+                }
+                answered = false;
+                if !send_message(sink, state, Message::Ping(Default::default())).await {
+                    return End::Client;
+                }
+            }
+        }
+    }
+}
+
+fn text(frame: &Frame) -> Utf8Bytes {
+    Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default())
+}
+
+async fn send(sink: &mut Sink, state: &AppState, frame: Utf8Bytes) -> bool {
+    send_message(sink, state, Message::Text(frame)).await
+}
+
+/// Sends one message; `false` when the client is gone or took longer than
+/// `send_timeout` to take it.
+async fn send_message(sink: &mut Sink, state: &AppState, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(state.ws.send_timeout, sink.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Serialised `reload` and `snapshot` frames of the latest revisions.
+#[derive(Default)]
+pub struct FrameCache {
+    entries: Mutex<VecDeque<(Kind, u64, Utf8Bytes)>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Reload,
+    Snapshot,
+}
+
+impl FrameCache {
+    /// The `reload` frame of `event`.
+    pub fn reload(&self, event: &Event) -> Utf8Bytes {
+        self.get_or(Kind::Reload, event.revision, || {
+            Frame::Reload(EventWire::from(event))
+        })
+    }
+
+    /// The `snapshot` frame of `snapshot`.
+    pub fn snapshot(&self, snapshot: &Snapshot) -> Utf8Bytes {
+        self.get_or(Kind::Snapshot, snapshot.revision, || {
+            Frame::Snapshot(SnapshotWire::from(snapshot))
+        })
+    }
+
+    fn get_or(&self, kind: Kind, revision: u64, frame: impl FnOnce() -> Frame) -> Utf8Bytes {
+        if let Some(hit) = self
+            .lock()
+            .iter()
+            .find(|(k, r, _)| *k == kind && *r == revision)
+        {
+            return hit.2.clone();
+        }
+        // Serialised outside the lock: two clients may both build a frame
+        // for a new revision, which costs time but never a wrong frame.
+        let built = text(&frame());
+        let mut entries = self.lock();
+        if !entries.iter().any(|(k, r, _)| *k == kind && *r == revision) {
+            entries.push_back((kind, revision, built.clone()));
+            while entries.len() > CACHED_FRAMES {
+                entries.pop_front();
+            }
+        }
+        built
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Kind, u64, Utf8Bytes)>> {
+        // One push or scan per lock; a panic cannot leave it half-written.
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
