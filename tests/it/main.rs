@@ -4,6 +4,7 @@
 
 mod api;
 mod bad_fixtures;
+mod browser;
 mod cli;
 mod engine;
 mod example_config;
