@@ -97,8 +97,8 @@ test('the page follows edits, errors, fixes, a branch switch and a restart witho
   assert.equal(await errorToast.getAttribute('role'), 'alert');
   assert.equal(await errorToast.locator('code.pos').textContent(), `workflows/regression.yaml:${badLine}:4`);
   assert.match(await errorToast.locator('p.message').textContent(), /invalid YAML/);
-  const excerpt = errorToast.locator('pre.excerpt code');
-  if ((await excerpt.count()) > 0) assert.equal(await excerpt.textContent(), '   estimated_minutes: 80');
+  assert.equal(await errorToast.locator('pre.excerpt code').textContent(), '   estimated_minutes: 80', 'the offending line');
+  assert.equal(await errorToast.locator('pre.excerpt .ln').textContent(), String(badLine).padStart(4));
   assert.equal(await page.locator('#errors li').count(), 1);
   assert.match(await page.locator('#errors li').textContent(), new RegExp(`workflows/regression.yaml:${badLine}:4`));
   assert.equal(await regression.locator('[data-step="full"] .minutes').textContent(), '75 min', 'the last good version stays');
