@@ -81,6 +81,13 @@ fn no_env() -> SharedEnv {
     Arc::new(|_| None)
 }
 
+/// The watcher and engine on `root`, as `qa-reload serve` starts them.
+async fn start(root: &Path) -> app::App {
+    let mut options = Options::new(root);
+    options.env = no_env();
+    app::start(options).await.expect("start")
+}
+
 /// Figure 1: one changed file, batch ready → event published.
 fn per_file(n: usize, iterations: usize) -> (Duration, Duration) {
     let dir = repo(n);
@@ -154,9 +161,7 @@ fn figure_checkout(rt: &tokio::runtime::Runtime) {
     git(&root, &["checkout", "-q", "main"]);
 
     rt.block_on(async {
-        let mut options = Options::new(&root);
-        options.env = no_env();
-        let app = app::start(options).await.expect("start");
+        let app = start(&root).await;
         let mut rx = app.engine.subscribe();
         let mut times = Vec::new();
         let mut revisions = Vec::new();
@@ -274,9 +279,7 @@ fn figure_save_latency(rt: &tokio::runtime::Runtime) {
     let dir = repo(100);
     let root = dir.path().to_path_buf();
     rt.block_on(async {
-        let mut options = Options::new(&root);
-        options.env = no_env();
-        let app = app::start(options).await.expect("start");
+        let app = start(&root).await;
         let mut rx = app.engine.subscribe();
         let mut times = Vec::new();
         let mut extra = 0;

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! watch::spawn ──Batch──► engine::Worker ──Event──► broadcast ──► api (HTTP, WebSocket)
+//!                                                    └──► integrations supervisor ──► statuses ──► api
 //! ```
 //!
 //! No logic of its own: what a worker does lives in its module.
@@ -19,6 +20,7 @@ use crate::api::security::{Security, check_bind};
 use crate::api::server::{self, BindError};
 use crate::api::{self, AppState};
 use crate::engine::{Engine, EngineError, SharedEnv};
+use crate::integrations::Integrations;
 use crate::watch::{self, WatchConfig};
 
 /// Batches the watcher may queue before it waits for the applier.
@@ -65,6 +67,7 @@ impl Options {
 /// The running program.
 pub struct App {
     pub engine: Engine,
+    pub integrations: Integrations,
     tasks: JoinSet<()>,
     shutdown: CancellationToken,
 }
@@ -101,8 +104,11 @@ pub async fn start(options: Options) -> Result<App, EngineError> {
 
     let mut tasks = JoinSet::new();
     tasks.spawn(worker.run(batches, shutdown.child_token()));
+    let (integrations, supervisor) = Integrations::start(engine.clone(), shutdown.child_token());
+    tasks.spawn(supervisor);
     Ok(App {
         engine,
+        integrations,
         tasks,
         shutdown,
     })
@@ -158,7 +164,8 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
     })?;
     let security = Security::new(local, options.token.as_deref(), &options.allowed_hosts);
     let mut app = start(options).await?;
-    let state = AppState::new(app.engine.clone(), security, app.shutdown_token());
+    let state = AppState::new(app.engine.clone(), security, app.shutdown_token())
+        .with_integrations(app.integrations.clone());
     let requires_token = state.security.requires_token();
     app.spawn(server::run(
         listener,

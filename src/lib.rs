@@ -9,8 +9,11 @@
 //! git      read config files at a revision or in the working tree (gix)
 //! engine   apply a batch as one revision (Snapshot, arc-swap); publish events
 //!          (broadcast + history); runs pinned to their definition
-//! api      wire shapes, ApiError, request guards (Host/Origin/token)
-//! app      the wiring: watcher -> engine worker, one shutdown signal
+//! integrations  on an integration patch: rebuild its client (reqwest),
+//!          test the connection, publish the status (masked)
+//! api      HTTP routes, WebSocket stream, OpenAPI, metrics route; wire shapes,
+//!          ApiError, request guards (Host/Origin/token), bind and serve
+//! app      the wiring: watcher -> engine worker -> server, one shutdown signal
 //! cli      the `check`, `diff` and `serve` commands
 //! ```
 //!
@@ -25,6 +28,7 @@ pub mod diagnostic;
 pub mod diff;
 pub mod engine;
 pub mod git;
+pub mod integrations;
 pub mod load;
 pub mod metrics;
 pub mod model;

@@ -22,7 +22,7 @@ use super::{routes, wire, ws};
                        status, manual reload, resumable event stream, runs.\n\n\
                        The WebSocket stream `/ws/hot-reload` sends JSON text frames \
                        (`Frame`): `hello`, then the missed `reload` events or a `snapshot`, \
-                       then live `reload` frames."
+                       then live `reload` and `integration_status` frames."
     ),
     paths(
         routes::page,
@@ -33,6 +33,7 @@ use super::{routes, wire, ws};
         routes::workflows,
         routes::workflow,
         routes::integrations,
+        routes::test_integration,
         routes::start_run,
         routes::run,
         routes::complete_step,
@@ -44,6 +45,7 @@ use super::{routes, wire, ws};
         wire::HelloWire,
         wire::SnapshotWire,
         wire::EventWire,
+        wire::IntegrationStatusWire,
         wire::PatchWire,
         wire::ConfigErrorWire,
         wire::ErrorBody,

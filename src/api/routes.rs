@@ -19,12 +19,14 @@ use super::extract::{Json, Path, Query};
 use super::security::protect;
 use super::state::AppState;
 use super::wire::{
-    ErrorBody, EventList, EventWire, IntegrationList, ReloadResult, RunWire, StatusWire,
-    WorkflowList, WorkflowWire,
+    ErrorBody, EventList, EventWire, IntegrationList, IntegrationStatusWire, ReloadResult, RunWire,
+    StatusWire, Statuses, WorkflowList, WorkflowWire,
 };
 use super::{openapi, ws};
 use crate::engine::RunError;
+use crate::integrations::{IntegrationError, State as TestState};
 use crate::metrics::{self, MetricsView};
+use crate::model::IntegrationKind;
 
 pub const STATUS: &str = "/api/v1/dev/hot-reload/status";
 pub const RELOAD: &str = "/api/v1/dev/hot-reload/reload";
@@ -33,6 +35,7 @@ pub const STREAM: &str = "/ws/hot-reload";
 pub const WORKFLOWS: &str = "/api/v1/workflows";
 pub const WORKFLOW: &str = "/api/v1/workflows/{id}";
 pub const INTEGRATIONS: &str = "/api/v1/integrations";
+pub const TEST_INTEGRATION: &str = "/api/v1/integrations/{id}/test";
 pub const START_RUN: &str = "/api/v1/workflows/{id}/runs";
 pub const RUN: &str = "/api/v1/runs/{id}";
 pub const COMPLETE_STEP: &str = "/api/v1/runs/{id}/steps/{step}/complete";
@@ -52,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route(WORKFLOWS, get(workflows))
         .route(WORKFLOW, get(workflow))
         .route(INTEGRATIONS, get(integrations))
+        .route(TEST_INTEGRATION, post(test_integration))
         .route(START_RUN, post(start_run))
         .route(RUN, get(run))
         .route(COMPLETE_STEP, post(complete_step))
@@ -168,7 +172,11 @@ pub async fn events(
 #[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows",
     responses((status = 200, body = WorkflowList)))]
 pub async fn workflows(State(state): State<AppState>) -> Json<WorkflowList> {
-    Json(WorkflowList::from(&*state.engine.snapshot()))
+    let statuses = state.statuses();
+    Json(WorkflowList::new(
+        &state.engine.snapshot(),
+        Statuses(&statuses),
+    ))
 }
 
 /// One workflow in force.
@@ -186,14 +194,57 @@ pub async fn workflow(
     let served = snapshot
         .workflow(&id)
         .ok_or_else(|| unknown_workflow(&id))?;
-    Ok(Json(WorkflowWire::from(&**served)))
+    let statuses = state.statuses();
+    Ok(Json(WorkflowWire::new(served, Statuses(&statuses))))
 }
 
-/// Every integration in force, secrets masked.
+/// Every integration in force, secrets masked, with its connection status.
 #[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations",
     responses((status = 200, body = IntegrationList)))]
 pub async fn integrations(State(state): State<AppState>) -> Json<IntegrationList> {
-    Json(IntegrationList::from(&*state.engine.snapshot()))
+    let statuses = state.statuses();
+    Json(IntegrationList::new(
+        &state.engine.snapshot(),
+        Statuses(&statuses),
+    ))
+}
+
+/// Tests the integration's connection now and answers with the result
+/// (a disabled integration answers `disabled` without a test).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/test", tag = "integrations",
+    params(("id" = String, Path, description = "`jira`, `postman` or `testmo`")),
+    responses(
+        (status = 200, body = IntegrationStatusWire),
+        (status = 404, description = "unknown or not configured integration", body = ErrorBody),
+        (status = 503, description = "the server is stopping", body = ErrorBody),
+    ))]
+pub async fn test_integration(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<IntegrationStatusWire>, ApiError> {
+    let kind: IntegrationKind = id.parse().map_err(|()| {
+        ApiError::not_found(
+            "integration_not_found",
+            format!("no integration `{id}`; use one of: jira, postman, testmo"),
+        )
+    })?;
+    let integrations = state.integrations.as_ref().ok_or_else(|| {
+        ApiError::unavailable(
+            "integrations_not_running",
+            "connection tests are not running in this server",
+        )
+    })?;
+    match integrations.test_now(kind).await {
+        Ok(status) => Ok(Json(IntegrationStatusWire::from(&status))),
+        Err(IntegrationError::NotConfigured(_)) => Err(ApiError::not_found(
+            "integration_not_configured",
+            format!("`{id}` is not configured; add {}", kind.config_file()),
+        )),
+        Err(IntegrationError::Stopped) => Err(ApiError::unavailable(
+            "stopping",
+            "the server is stopping; try again when it is back",
+        )),
+    }
 }
 
 /// Starts a run pinned to the workflow's definition in force.
@@ -280,8 +331,11 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
         noop_batches: status.counts.noops,
         rescans: status.counts.rescans,
         websocket_clients: state.clients.count(),
-        // Filled from connection tests once the integrations stage reports them.
-        integrations_up: Vec::new(),
+        integrations_up: state
+            .statuses()
+            .iter()
+            .map(|s| (s.id.as_str().to_owned(), s.status == TestState::Ok))
+            .collect(),
     };
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],

@@ -14,14 +14,12 @@ use tokio_util::sync::CancellationToken;
 use super::security::Security;
 use super::ws::FrameCache;
 use crate::engine::Engine;
+use crate::integrations::{IntegrationStatus, Integrations};
 
 /// What every route shares.
 ///
 /// To extend: add a cheap handle as a field and set it in [`AppState::new`]
-/// (or a `with_` builder). The integrations stage adds its status handle
-/// here; `routes::integrations` then fills each integration's `status`,
-/// `ws` forwards its `integration_status` frames, and `routes::metrics`
-/// fills `qa_reload_integration_up`.
+/// (or a `with_` builder).
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
@@ -31,6 +29,9 @@ pub struct AppState {
     pub ws: WsConfig,
     pub clients: Clients,
     pub frames: Arc<FrameCache>,
+    /// Connection statuses; `None` when no integrations supervisor runs
+    /// (tests of the API alone).
+    pub integrations: Option<Integrations>,
 }
 
 impl AppState {
@@ -42,7 +43,21 @@ impl AppState {
             ws: WsConfig::default(),
             clients: Clients::default(),
             frames: Arc::new(FrameCache::default()),
+            integrations: None,
         }
+    }
+
+    pub fn with_integrations(mut self, integrations: Integrations) -> Self {
+        self.integrations = Some(integrations);
+        self
+    }
+
+    /// Every integration's current connection status.
+    pub fn statuses(&self) -> Vec<IntegrationStatus> {
+        self.integrations
+            .as_ref()
+            .map(Integrations::statuses)
+            .unwrap_or_default()
     }
 
     pub fn with_ws(mut self, ws: WsConfig) -> Self {

@@ -23,7 +23,8 @@ use crate::engine::{
     Cause, Counts, DefinitionStatus, Event, LastReload, Run, Served, Snapshot, Status, Timings,
 };
 use crate::git::Head;
-use crate::model::{Integration, Workflow};
+use crate::integrations::IntegrationStatus;
+use crate::model::{Integration, IntegrationKind, Workflow};
 use crate::watch::WatchStatus;
 
 /// The WebSocket protocol version announced in `hello`.
@@ -191,15 +192,49 @@ pub struct SnapshotWire {
 }
 
 /// A WebSocket frame, tagged by `type`.
-///
-/// The integrations stage will add its `integration_status` frame as a
-/// variant here.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Frame {
     Hello(HelloWire),
     Snapshot(SnapshotWire),
     Reload(EventWire),
+    IntegrationStatus(IntegrationStatusWire),
+}
+
+/// An integration's connection status: the body of an `integration_status`
+/// frame, the `status` of each integration, and the answer of
+/// `POST /api/v1/integrations/{id}/test`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IntegrationStatusWire {
+    /// The revision that applied the configuration tested (for `removed`,
+    /// the revision that removed it).
+    pub revision: u64,
+    /// `jira`, `postman` or `testmo`.
+    pub id: String,
+    /// `testing`, `ok`, `failed`, `disabled` or `removed`.
+    pub status: String,
+    /// Time to the answer (ok) or to the failure (failed).
+    pub latency_ms: Option<u64>,
+    /// Why it failed, with a short excerpt of the answer; secrets masked.
+    pub detail: Option<String>,
+    /// The HTTP status the service answered with, when it answered.
+    pub http_status: Option<u16>,
+    /// `dns`, `connect`, `tls`, `timeout`, `http`, `config` or `other`.
+    pub failure: Option<String>,
+    /// RFC 3339, UTC: when this status was reached.
+    pub at: String,
+}
+
+/// A workflow step that names an integration, with that integration's
+/// connection status now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StepIntegrationWire {
+    pub step: String,
+    pub integration: String,
+    /// The integration's status (`ok`, `failed`, ...); `None` when it has
+    /// none (not configured, or no test result yet).
+    pub status: Option<String>,
+    pub detail: Option<String>,
 }
 
 /// A workflow as served: its id, source file, the revision that applied
@@ -213,11 +248,11 @@ pub struct WorkflowWire {
     /// The entity document (the one JSON Patches apply to).
     #[schema(value_type = Object)]
     pub definition: Value,
+    /// The steps that use an integration, with its connection status.
+    pub step_integrations: Vec<StepIntegrationWire>,
 }
 
-/// An integration as served, secrets masked.
-///
-/// The integrations stage will add the connection `status` here.
+/// An integration as served, secrets masked, with its connection status.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct IntegrationWire {
     /// `jira`, `postman` or `testmo`.
@@ -228,6 +263,8 @@ pub struct IntegrationWire {
     /// The entity document, every secret masked (`••••••` and a fingerprint).
     #[schema(value_type = Object)]
     pub config: Value,
+    /// The last connection test's result; `None` before the first.
+    pub status: Option<IntegrationStatusWire>,
 }
 
 /// `GET /api/v1/workflows`: one revision's workflows, never a mix.
@@ -510,63 +547,109 @@ impl From<&Event> for EventWire {
     }
 }
 
-impl From<&Served<Workflow>> for WorkflowWire {
-    fn from(s: &Served<Workflow>) -> Self {
+/// The connection statuses to join into workflows and integrations.
+#[derive(Debug, Clone, Copy)]
+pub struct Statuses<'a>(pub &'a [IntegrationStatus]);
+
+impl Statuses<'_> {
+    fn get(&self, kind: IntegrationKind) -> Option<&IntegrationStatus> {
+        self.0.iter().find(|s| s.id == kind)
+    }
+
+    fn named(&self, name: &str) -> Option<&IntegrationStatus> {
+        name.parse().ok().and_then(|kind| self.get(kind))
+    }
+}
+
+impl From<&IntegrationStatus> for IntegrationStatusWire {
+    fn from(s: &IntegrationStatus) -> Self {
+        IntegrationStatusWire {
+            revision: s.revision,
+            id: s.id.as_str().to_owned(),
+            status: s.status.as_str().to_owned(),
+            latency_ms: s.latency_ms,
+            detail: s.detail.clone(),
+            http_status: s.http_status,
+            failure: s.failure.map(|f| f.as_str().to_owned()),
+            at: rfc3339(s.at),
+        }
+    }
+}
+
+impl WorkflowWire {
+    pub fn new(s: &Served<Workflow>, statuses: Statuses<'_>) -> Self {
+        let step_integrations = s
+            .value
+            .steps
+            .iter()
+            .filter_map(|step| {
+                let name = step.integration.as_ref()?;
+                let status = statuses.named(name);
+                Some(StepIntegrationWire {
+                    step: step.id.clone(),
+                    integration: name.clone(),
+                    status: status.map(|st| st.status.as_str().to_owned()),
+                    detail: status.and_then(|st| st.detail.clone()),
+                })
+            })
+            .collect();
         WorkflowWire {
             id: s.value.id.clone(),
             file: s.file.to_string(),
             revision: s.revision,
             definition: to_value(&*s.value),
+            step_integrations,
         }
     }
 }
 
-impl From<&Served<Integration>> for IntegrationWire {
-    fn from(s: &Served<Integration>) -> Self {
+impl IntegrationWire {
+    pub fn new(s: &Served<Integration>, statuses: Statuses<'_>) -> Self {
         IntegrationWire {
             id: s.value.id.as_str().to_owned(),
             file: s.file.to_string(),
             revision: s.revision,
             enabled: s.value.enabled,
             config: to_value(&*s.value),
+            status: statuses.get(s.value.id).map(IntegrationStatusWire::from),
         }
     }
 }
 
-impl From<&Snapshot> for WorkflowList {
-    fn from(s: &Snapshot) -> Self {
+impl WorkflowList {
+    pub fn new(s: &Snapshot, statuses: Statuses<'_>) -> Self {
         WorkflowList {
             revision: s.revision,
             workflows: s
                 .workflows
                 .values()
-                .map(|w| WorkflowWire::from(&**w))
+                .map(|w| WorkflowWire::new(w, statuses))
                 .collect(),
         }
     }
 }
 
-impl From<&Snapshot> for IntegrationList {
-    fn from(s: &Snapshot) -> Self {
+impl IntegrationList {
+    pub fn new(s: &Snapshot, statuses: Statuses<'_>) -> Self {
         IntegrationList {
             revision: s.revision,
             integrations: s
                 .integrations
                 .values()
-                .map(|i| IntegrationWire::from(&**i))
+                .map(|i| IntegrationWire::new(i, statuses))
                 .collect(),
         }
     }
 }
 
-impl From<&Snapshot> for SnapshotWire {
-    fn from(s: &Snapshot) -> Self {
+impl SnapshotWire {
+    pub fn new(s: &Snapshot, statuses: Statuses<'_>) -> Self {
         SnapshotWire {
             revision: s.revision,
             at: rfc3339(s.at),
             head: s.head.as_ref().map(HeadWire::from),
-            workflows: WorkflowList::from(s).workflows,
-            integrations: IntegrationList::from(s).integrations,
+            workflows: WorkflowList::new(s, statuses).workflows,
+            integrations: IntegrationList::new(s, statuses).integrations,
             errors: errors(&s.errors),
         }
     }

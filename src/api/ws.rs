@@ -9,6 +9,7 @@
 //! dropped. It only reads the engine: it never applies or changes anything.
 
 use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
 use std::sync::{Mutex, PoisonError};
 
 use axum::extract::State;
@@ -18,13 +19,17 @@ use axum::response::Response;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::error::ApiError;
 use super::extract::Query;
 use super::state::AppState;
-use super::wire::{EventWire, Frame, HelloWire, PROTOCOL, SnapshotWire};
+use super::wire::{
+    EventWire, Frame, HelloWire, IntegrationStatusWire, PROTOCOL, SnapshotWire, Statuses,
+};
 use crate::engine::{Backlog, Event, Snapshot};
+use crate::integrations::{IntegrationStatus, Integrations};
 
 /// Frames kept serialised: one event is sent to every client, so it is
 /// written to JSON once, not once per client.
@@ -102,6 +107,8 @@ async fn run(
     state: &AppState,
     since: Option<u64>,
 ) -> End {
+    // Subscribed before the snapshot is read, so no status is missed.
+    let mut statuses = state.integrations.as_ref().map(Integrations::subscribe);
     let attach = state.engine.attach(since);
     let mut receiver = attach.receiver;
     let hello = Frame::Hello(HelloWire {
@@ -118,9 +125,14 @@ async fn run(
                     return End::Client;
                 }
             }
+            // Statuses are not events: a resuming client gets the current ones.
+            if !send_statuses(sink, state).await {
+                return End::Client;
+            }
         }
         Backlog::Snapshot(snapshot) => {
-            if !send(sink, state, state.frames.snapshot(&snapshot)).await {
+            let frame = state.frames.snapshot(&snapshot, &state.statuses());
+            if !send(sink, state, frame).await {
                 return End::Client;
             }
         }
@@ -142,14 +154,29 @@ async fn run(
                         let again = state.engine.attach(None);
                         receiver = again.receiver;
                         tracing::debug!(missed, revision = again.revision, "a WebSocket client lagged; sending a snapshot");
-                        match again.backlog {
-                            Backlog::Snapshot(s) => state.frames.snapshot(&s),
-                            Backlog::Events(_) => state.frames.snapshot(&state.engine.snapshot()),
-                        }
+                        let snapshot = match again.backlog {
+                            Backlog::Snapshot(s) => s,
+                            Backlog::Events(_) => state.engine.snapshot(),
+                        };
+                        state.frames.snapshot(&snapshot, &state.statuses())
                     }
                     Err(RecvError::Closed) => return End::Shutdown,
                 };
                 if !send(sink, state, frame).await {
+                    return End::Client;
+                }
+            }
+            status = next_status(&mut statuses) => {
+                let sent = match status {
+                    Ok(status) => send(sink, state, status_frame(&status)).await,
+                    // Missed some: the current ones say all there is to know.
+                    Err(RecvError::Lagged(_)) => send_statuses(sink, state).await,
+                    Err(RecvError::Closed) => {
+                        statuses = None;
+                        true
+                    }
+                };
+                if !sent {
                     return End::Client;
                 }
             }
@@ -172,6 +199,31 @@ async fn run(
     }
 }
 
+async fn next_status(
+    statuses: &mut Option<broadcast::Receiver<IntegrationStatus>>,
+) -> Result<IntegrationStatus, RecvError> {
+    match statuses {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn status_frame(status: &IntegrationStatus) -> Utf8Bytes {
+    text(&Frame::IntegrationStatus(IntegrationStatusWire::from(
+        status,
+    )))
+}
+
+/// Every current connection status, one `integration_status` frame each.
+async fn send_statuses(sink: &mut Sink, state: &AppState) -> bool {
+    for status in state.statuses() {
+        if !send(sink, state, status_frame(&status)).await {
+            return false;
+        }
+    }
+    true
+}
+
 fn text(frame: &Frame) -> Utf8Bytes {
     Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default())
 }
@@ -192,10 +244,14 @@ async fn send_message(sink: &mut Sink, state: &AppState, message: Message) -> bo
 /// Serialised `reload` and `snapshot` frames of the latest revisions.
 #[derive(Default)]
 pub struct FrameCache {
-    entries: Mutex<VecDeque<(Kind, u64, Utf8Bytes)>>,
+    entries: Mutex<VecDeque<(Key, Utf8Bytes)>>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// A cached frame: its kind, revision and, for snapshots, which connection
+/// statuses it carries.
+type Key = (Kind, u64, u64);
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
     Reload,
     Snapshot,
@@ -204,32 +260,32 @@ enum Kind {
 impl FrameCache {
     /// The `reload` frame of `event`.
     pub fn reload(&self, event: &Event) -> Utf8Bytes {
-        self.get_or(Kind::Reload, event.revision, || {
+        self.get_or((Kind::Reload, event.revision, 0), || {
             Frame::Reload(EventWire::from(event))
         })
     }
 
-    /// The `snapshot` frame of `snapshot`.
-    pub fn snapshot(&self, snapshot: &Snapshot) -> Utf8Bytes {
-        self.get_or(Kind::Snapshot, snapshot.revision, || {
-            Frame::Snapshot(SnapshotWire::from(snapshot))
+    /// The `snapshot` frame of `snapshot` with the connection `statuses`.
+    pub fn snapshot(&self, snapshot: &Snapshot, statuses: &[IntegrationStatus]) -> Utf8Bytes {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for s in statuses {
+            (s.id, s.revision, s.status, s.at).hash(&mut hasher);
+        }
+        self.get_or((Kind::Snapshot, snapshot.revision, hasher.finish()), || {
+            Frame::Snapshot(SnapshotWire::new(snapshot, Statuses(statuses)))
         })
     }
 
-    fn get_or(&self, kind: Kind, revision: u64, frame: impl FnOnce() -> Frame) -> Utf8Bytes {
-        if let Some(hit) = self
-            .lock()
-            .iter()
-            .find(|(k, r, _)| *k == kind && *r == revision)
-        {
-            return hit.2.clone();
+    fn get_or(&self, key: Key, frame: impl FnOnce() -> Frame) -> Utf8Bytes {
+        if let Some(hit) = self.lock().iter().find(|(k, _)| *k == key) {
+            return hit.1.clone();
         }
         // Serialised outside the lock: two clients may both build a frame
         // for a new revision, which costs time but never a wrong frame.
         let built = text(&frame());
         let mut entries = self.lock();
-        if !entries.iter().any(|(k, r, _)| *k == kind && *r == revision) {
-            entries.push_back((kind, revision, built.clone()));
+        if !entries.iter().any(|(k, _)| *k == key) {
+            entries.push_back((key, built.clone()));
             while entries.len() > CACHED_FRAMES {
                 entries.pop_front();
             }
@@ -237,7 +293,7 @@ impl FrameCache {
         built
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Kind, u64, Utf8Bytes)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Key, Utf8Bytes)>> {
         // One push or scan per lock; a panic cannot leave it half-written.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -307,6 +307,7 @@ async fn openapi_documents_every_route_and_the_frames() {
         ("get", routes::WORKFLOWS),
         ("get", routes::WORKFLOW),
         ("get", routes::INTEGRATIONS),
+        ("post", routes::TEST_INTEGRATION),
         ("post", routes::START_RUN),
         ("get", routes::RUN),
         ("post", routes::COMPLETE_STEP),
@@ -329,7 +330,7 @@ async fn openapi_documents_every_route_and_the_frames() {
         .collect();
     assert_eq!(
         documented, expected,
-        "documented routes differ from DESIGN §5"
+        "documented routes differ from DESIGN §5 (plus the integration test route of issue 6)"
     );
     // Every documented route is routed (answers something but route_not_found).
     for (method, path) in &expected {
@@ -350,11 +351,12 @@ async fn openapi_documents_every_route_and_the_frames() {
         "PatchWire",
         "ConfigErrorWire",
         "ErrorBody",
+        "IntegrationStatusWire",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
     let frame = serde_json::to_string(&schemas["Frame"]).unwrap();
-    for tag in ["hello", "snapshot", "reload"] {
+    for tag in ["hello", "snapshot", "reload", "integration_status"] {
         assert!(
             frame.contains(&format!("\"{tag}\"")),
             "Frame lacks {tag}: {frame}"
@@ -569,4 +571,68 @@ async fn concurrent_reads_during_500_reloads_see_whole_snapshots() {
     );
     Arc::try_unwrap(server).ok().unwrap().stop().await;
     fed.shutdown.cancel();
+}
+
+/// `qa-reload serve` as a user runs it: prints the URL, serves, and on
+/// SIGTERM closes its WebSocket clients and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_prints_the_url_and_stops_gracefully_on_sigterm() {
+    use tokio::io::AsyncBufReadExt;
+    let repo = served::repo(256);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_qa-reload"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--repo"])
+        .arg(&repo.root)
+        .env("RUST_LOG", "off")
+        .env_remove("QA_RELOAD_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(served::GUARD, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = line
+        .split(" at ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let ws_url = format!("{}ws/hot-reload", url.replace("http://", "ws://"));
+    let mut ws = served::ws_connect(&ws_url, &[]).await.unwrap();
+    assert_eq!(served::next_frame(&mut ws).await["type"], "hello");
+    served::next_frame(&mut ws).await;
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Integration statuses may still arrive first; then the close frame.
+    let message = loop {
+        let message = tokio::time::timeout(served::GUARD, futures_util::StreamExt::next(&mut ws))
+            .await
+            .unwrap();
+        match &message {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
+                served::assert_no_secret(t);
+            }
+            _ => break message,
+        }
+    };
+    assert!(
+        matches!(
+            message,
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(_))))
+        ),
+        "{message:?}"
+    );
+    let status = tokio::time::timeout(served::GUARD, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
 }

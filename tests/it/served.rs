@@ -66,10 +66,11 @@ pub fn repo(history: usize) -> TestRepo {
 }
 
 /// A valid Jira config whose literal `api_token` is `literal` (a secret by
-/// its key) and whose `${VAR}` secret is read from [`env`].
+/// its key). Enabled, so it is tested: its URL is a closed port on
+/// loopback, so the test fails at once and nothing leaves the machine.
 pub fn jira_config(literal: &str) -> String {
     format!(
-        "enabled: true\nbase_url: https://jira.example.com\nemail: qa@example.com\napi_token: {literal}\nproject_key: QA\n"
+        "enabled: true\nbase_url: http://127.0.0.1:9\nemail: qa@example.com\napi_token: {literal}\nproject_key: QA\n"
     )
 }
 

@@ -1,0 +1,429 @@
+//! Benchmark: the API under load, release build, one process (server and
+//! clients share the machine's 2 cores).
+//!
+//! 1. 1,000 WebSocket clients: every client receives every frame; p50/p99
+//!    from publish (the engine's broadcast) to receipt; RSS per idle client.
+//! 2. `GET /api/v1/workflows` latency p50/p99 idle and during continuous
+//!    reloads, and the error count.
+//! 3. Save → `reload` frame received, 100 saves, default settings (real
+//!    watcher, 50 ms debounce).
+//!
+//! Run: `cargo bench --bench api`. Prints figures; asserts nothing.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use qa_reload::api::security::Security;
+use qa_reload::api::{self, AppState};
+use qa_reload::app::{self, Options};
+use qa_reload::engine::Engine;
+use qa_reload::watch::Batch;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+const CLIENTS: usize = 1000;
+const FRAMES: u64 = 50;
+const READS: usize = 3000;
+const SAVES: usize = 100;
+
+fn workflow(name: &str, minutes: u32) -> String {
+    format!(
+        "name: {name}\ndescription: benchmark workflow\nsteps:\n  - id: first\n    name: First step\n    estimated_minutes: {minutes}\n    checklist: [a, b, c]\n  - id: second\n    name: Second step\n    estimated_minutes: 5\n"
+    )
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=Bench",
+            "-c",
+            "user.email=bench@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(ok, "git {args:?} failed");
+}
+
+/// A git repo with `n` workflows.
+fn repo(n: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("workflows")).unwrap();
+    for i in 0..n {
+        std::fs::write(
+            root.join(format!("workflows/w{i}.yaml")),
+            workflow(&format!("W{i}"), 10),
+        )
+        .unwrap();
+    }
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "bench"]);
+    dir
+}
+
+/// An engine fed batches by the bench, and a server for it.
+struct Rig {
+    engine: Engine,
+    batches: mpsc::Sender<Batch>,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    root: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Rig {
+    async fn start(workflows: usize) -> Rig {
+        let dir = repo(workflows);
+        let root = dir.path().to_path_buf();
+        let r = root.clone();
+        let (engine, worker) =
+            tokio::task::spawn_blocking(move || Engine::load(&r, Arc::new(|_: &str| None)))
+                .await
+                .unwrap()
+                .unwrap();
+        let (batches, rx) = mpsc::channel(16);
+        let shutdown = CancellationToken::new();
+        tokio::spawn(worker.run(rx, shutdown.clone()));
+        let addr = serve(engine.clone(), shutdown.clone()).await;
+        Rig {
+            engine,
+            batches,
+            addr,
+            shutdown,
+            root,
+            _dir: dir,
+        }
+    }
+
+    /// Rewrites `workflows/w0.yaml` and applies it as one batch.
+    async fn change(&self, generation: u32) {
+        let path = self.root.join("workflows/w0.yaml");
+        let tmp = self.root.join("workflows/w0.yaml.tmp");
+        std::fs::write(
+            &tmp,
+            workflow(&format!("W0 gen {generation}"), 10 + generation % 100),
+        )
+        .unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        let batch = Batch {
+            paths: BTreeSet::from(["workflows/w0.yaml".to_owned()]),
+            git_changed: false,
+            rescan: None,
+            first_event_at: Instant::now(),
+        };
+        self.batches.send(batch).await.unwrap();
+    }
+}
+
+async fn serve(engine: Engine, shutdown: CancellationToken) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState::new(engine, Security::new(addr, None, &[]), shutdown.clone());
+    tokio::spawn(api::server::run(
+        listener,
+        api::router(state.clone()),
+        shutdown,
+        state.clients.clone(),
+    ));
+    addr
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:8.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn revision_of(text: &str) -> Option<u64> {
+    let rest = &text[text.find("\"revision\":")? + 11..];
+    rest[..rest.find(|c: char| !c.is_ascii_digit())?]
+        .parse()
+        .ok()
+}
+
+async fn websocket_clients() {
+    let rig = Rig::start(20).await;
+    let url = format!("ws://{}/ws/hot-reload", rig.addr);
+    let before = rss_kib();
+    let (ready_tx, mut ready_rx) = mpsc::channel(CLIENTS);
+    let start_revision = rig.engine.snapshot().revision;
+    let mut tasks = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        let url = url.clone();
+        let ready = ready_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+                .await
+                .unwrap();
+            // hello + snapshot
+            for _ in 0..2 {
+                ws.next().await.unwrap().unwrap();
+            }
+            ready.send(()).await.unwrap();
+            let mut got = Vec::with_capacity(FRAMES as usize);
+            while (got.len() as u64) < FRAMES {
+                match ws.next().await {
+                    Some(Ok(Message::Text(t))) => {
+                        got.push((revision_of(&t).unwrap(), Instant::now()));
+                    }
+                    Some(Ok(_)) => {}
+                    _ => break,
+                }
+            }
+            got
+        }));
+    }
+    for _ in 0..CLIENTS {
+        ready_rx.recv().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = rss_kib();
+    let mut publish = rig.engine.subscribe();
+    let mut published = std::collections::HashMap::new();
+    for g in 1..=FRAMES {
+        rig.change(g as u32).await;
+        let event = publish.recv().await.unwrap();
+        published.insert(event.revision, Instant::now());
+        // Spaced so each frame is measured on its own, not queued behind the last.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut latencies = Vec::new();
+    let mut complete = 0;
+    for task in tasks {
+        let got = task.await.unwrap();
+        let revisions: Vec<u64> = got.iter().map(|(r, _)| *r).collect();
+        let expected: Vec<u64> = (start_revision + 1..=start_revision + FRAMES).collect();
+        if revisions == expected {
+            complete += 1;
+        }
+        for (revision, at) in got {
+            if let Some(p) = published.get(&revision) {
+                latencies.push(at.saturating_duration_since(*p));
+            }
+        }
+    }
+    latencies.sort();
+    println!("1,000 WebSocket clients, {FRAMES} reload frames each");
+    println!("  clients that received every frame, in order: {complete} / {CLIENTS}");
+    println!(
+        "  publish -> receipt: p50 {}  p99 {}  max {}   (target p99 <= 50 ms)",
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(*latencies.last().unwrap_or(&Duration::ZERO))
+    );
+    println!(
+        "  RSS per idle client (server and client side together, one process): {:.1} KiB",
+        (idle.saturating_sub(before)) as f64 / CLIENTS as f64
+    );
+    rig.shutdown.cancel();
+}
+
+/// One keep-alive GET; `Err` on anything but a whole 200.
+async fn get(conn: &mut BufReader<TcpStream>, path: &str) -> Result<(), String> {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    conn.get_mut()
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    conn.read_line(&mut line).await.map_err(|e| e.to_string())?;
+    let ok = line.starts_with("HTTP/1.1 200");
+    let mut length = 0;
+    loop {
+        line.clear();
+        conn.read_line(&mut line).await.map_err(|e| e.to_string())?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some(v) = l.strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    conn.read_exact(&mut body)
+        .await
+        .map_err(|e| e.to_string())?;
+    if ok {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&body).into_owned())
+    }
+}
+
+async fn read_latency(addr: SocketAddr, readers: usize) -> (Vec<Duration>, usize) {
+    let mut tasks = Vec::new();
+    for _ in 0..readers {
+        tasks.push(tokio::spawn(async move {
+            let mut conn = BufReader::new(TcpStream::connect(addr).await.unwrap());
+            let mut times = Vec::new();
+            let mut errors = 0;
+            for _ in 0..READS / readers {
+                let t = Instant::now();
+                if get(&mut conn, "/api/v1/workflows").await.is_err() {
+                    errors += 1;
+                }
+                times.push(t.elapsed());
+            }
+            (times, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (times, e) = t.await.unwrap();
+        all.extend(times);
+        errors += e;
+    }
+    all.sort();
+    (all, errors)
+}
+
+async fn http_reads() {
+    let rig = Arc::new(Rig::start(100).await);
+    const READERS: usize = 4;
+    // Warm up.
+    read_latency(rig.addr, READERS).await;
+    let (idle, idle_errors) = read_latency(rig.addr, READERS).await;
+    let stop = CancellationToken::new();
+    let reloader = {
+        let (rig, stop) = (rig.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut events = rig.engine.subscribe();
+            let mut n = 0u32;
+            while !stop.is_cancelled() {
+                n += 1;
+                rig.change(n).await;
+                let _ = events.recv().await;
+            }
+            n
+        })
+    };
+    let (busy, busy_errors) = read_latency(rig.addr, READERS).await;
+    stop.cancel();
+    let reloads = reloader.await.unwrap();
+    println!(
+        "GET /api/v1/workflows (100 workflows), {READERS} keep-alive readers, {READS} requests each phase"
+    );
+    println!(
+        "  idle:             p50 {}  p99 {}  errors {idle_errors}",
+        ms(percentile(&idle, 0.5)),
+        ms(percentile(&idle, 0.99))
+    );
+    println!(
+        "  during reloads:   p50 {}  p99 {}  errors {busy_errors}  ({reloads} reloads meanwhile)",
+        ms(percentile(&busy, 0.5)),
+        ms(percentile(&busy, 0.99))
+    );
+    println!(
+        "  p99 during / p99 idle = {:.2}   (target <= 2, 0 errors)",
+        percentile(&busy, 0.99).as_secs_f64() / percentile(&idle, 0.99).as_secs_f64()
+    );
+    rig.shutdown.cancel();
+}
+
+async fn save_to_frame() {
+    let dir = repo(20);
+    let root = dir.path().to_path_buf();
+    let mut options = Options::new(&root);
+    options.env = Arc::new(|_: &str| None);
+    let app = app::start(options).await.unwrap();
+    let shutdown = CancellationToken::new();
+    let addr = serve(app.engine.clone(), shutdown.clone()).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/hot-reload"))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        ws.next().await.unwrap().unwrap();
+    }
+    let path = root.join("workflows/w1.yaml");
+    let mut times = Vec::new();
+    for i in 0..SAVES {
+        let t = Instant::now();
+        std::fs::write(
+            &path,
+            workflow(&format!("W1 save {i}"), 10 + (i % 50) as u32),
+        )
+        .unwrap();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Text(_)))) => break,
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("no frame for save {i}: {other:?}"),
+            }
+        }
+        times.push(t.elapsed());
+        // Past the 300 ms cap, so the next save is a batch of its own.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+    }
+    times.sort();
+    println!(
+        "save -> reload frame received, {SAVES} saves, default settings (50 ms debounce, inotify)"
+    );
+    println!(
+        "  p50 {}  p99 {}   (target <= 60 / 80 ms)",
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.99))
+    );
+    shutdown.cancel();
+    app.stop().await;
+    drop(ws);
+}
+
+fn main() {
+    let limit = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    println!("open-file limit (ulimit -n): {limit}; 1,000 clients need about 2,100 descriptors");
+    if limit.parse::<u64>().is_ok_and(|l| l < 2200) {
+        println!("  the limit is too low for 1,000 clients: run `ulimit -n 4096` first");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        websocket_clients().await;
+        http_reads().await;
+        save_to_frame().await;
+    });
+}

@@ -1,0 +1,450 @@
+//! Stage `integrations`: masking of secrets in text that leaves a connection
+//! test (details, body excerpts, error messages, log lines).
+//!
+//! Pure string work, no I/O, never panics. Three layers, so a secret that
+//! one of them misses is caught by another: the integration's own secret
+//! values (and the Basic credential made from them) are replaced wherever
+//! they appear; URL userinfo (`https://user:pass@host`) is masked; and the
+//! value after a secret-looking key (`api_key=…`, `"token": "…"`,
+//! `Authorization: Bearer …`) or an auth scheme (`Bearer …`) is masked.
+
+use crate::model::{Integration, IntegrationFields, Setting};
+use crate::secret::{self, MASK};
+
+/// How long a body excerpt may be, in characters.
+pub const EXCERPT_CHARS: usize = 200;
+
+/// Masks one integration's secrets (and anything that looks like one).
+#[derive(Clone, Default)]
+pub struct Redactor {
+    /// Raw secret values, longest first so a secret that contains another is
+    /// masked whole.
+    secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactor({} secrets)", self.secrets.len())
+    }
+}
+
+impl Redactor {
+    /// A redactor that knows no values; it still masks userinfo and the
+    /// values after secret keys and auth schemes.
+    pub fn new() -> Self {
+        Redactor::default()
+    }
+
+    /// Knows every masked setting of `integration` (secret keys and `${VAR}`
+    /// values), the userinfo of its base URL, and for Jira the Basic
+    /// credential `base64(email:token)`.
+    pub fn for_integration(integration: &Integration) -> Self {
+        let mut r = Redactor::new();
+        r.add_setting(&integration.base_url);
+        if let Some(url) = integration.base_url.expose() {
+            for part in userinfo(url) {
+                r.add(part);
+            }
+        }
+        match &integration.fields {
+            IntegrationFields::Jira {
+                email,
+                api_token,
+                project_key,
+            } => {
+                r.add_setting(email);
+                r.add_setting(api_token);
+                if let Some(p) = project_key {
+                    r.add_setting(p);
+                }
+                if let (Some(e), Some(t)) = (email.expose(), api_token.expose()) {
+                    r.add(&base64(format!("{e}:{t}").as_bytes()));
+                }
+            }
+            IntegrationFields::Postman {
+                api_key,
+                workspace_id,
+            } => {
+                r.add_setting(api_key);
+                if let Some(w) = workspace_id {
+                    r.add_setting(w);
+                }
+            }
+            IntegrationFields::Testmo {
+                api_token,
+                project_id,
+            } => {
+                r.add_setting(api_token);
+                if let Some(p) = project_id {
+                    r.add_setting(p);
+                }
+            }
+        }
+        r
+    }
+
+    fn add_setting(&mut self, s: &Setting) {
+        if s.masked
+            && let Some(v) = s.expose()
+        {
+            self.add(v);
+        }
+    }
+
+    /// Adds a raw secret value to mask wherever it appears.
+    pub fn add(&mut self, value: &str) {
+        if value.is_empty() || self.secrets.iter().any(|s| s == value) {
+            return;
+        }
+        self.secrets.push(value.to_string());
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+
+    /// `text` with every secret masked.
+    pub fn redact(&self, text: &str) -> String {
+        let known = self.mask_known(text);
+        let urls = mask_userinfo(&known);
+        mask_after_keys(&urls)
+    }
+
+    /// A short excerpt of a response body: JSON values under secret keys
+    /// masked, secrets masked, whitespace collapsed, at most
+    /// [`EXCERPT_CHARS`] characters (`…` when cut).
+    pub fn excerpt(&self, body: &[u8]) -> String {
+        let text = String::from_utf8_lossy(body);
+        let text = match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(mut json) => {
+                mask_json(&mut json);
+                json.to_string()
+            }
+            Err(_) => text.into_owned(),
+        };
+        let redacted = self.redact(&text);
+        let collapsed = redacted.split_whitespace().collect::<Vec<_>>().join(" ");
+        truncate(&collapsed, EXCERPT_CHARS)
+    }
+
+    /// One pass, left to right, longest secret first at each position, so a
+    /// mask just written is never searched again.
+    fn mask_known(&self, text: &str) -> String {
+        if self.secrets.is_empty() {
+            return text.to_string();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        'outer: while let Some(c) = rest.chars().next() {
+            for s in &self.secrets {
+                if rest.starts_with(s.as_str()) {
+                    out.push_str(&secret::mask(s));
+                    rest = &rest[s.len()..];
+                    continue 'outer;
+                }
+            }
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+        out
+    }
+}
+
+/// `s` cut to at most `max` characters, with `…` when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}…", &s[..i]),
+    }
+}
+
+/// The user and password of a URL's userinfo, if it has any.
+fn userinfo(url: &str) -> Vec<&str> {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return Vec::new();
+    };
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let authority = &url[start..authority_end];
+    match authority.rfind('@') {
+        Some(at) => authority[..at]
+            .split(':')
+            .filter(|p| !p.is_empty())
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Masks the userinfo of every URL in `text`: `https://u:p@host` becomes
+/// `https://••••••@host`.
+pub fn mask_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let start = i + 3;
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`' | ')')
+                    || c.is_whitespace()
+            })
+            .unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            out.push_str(MASK);
+            rest = &rest[at..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Auth schemes whose next word is a credential.
+const SCHEMES: [&str; 3] = ["bearer", "basic", "token"];
+
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Where a credential value ends.
+fn is_value_end(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '"' | '\'' | ',' | '&' | ';' | '}' | ']' | ')' | '<' | '>'
+        )
+}
+
+/// Masks the value after a secret-looking key followed by `:` or `=`
+/// (`api_key=abc`, `"token": "abc"`, `Authorization: Bearer abc`) and the
+/// credential after an auth scheme (`Bearer abc123…`).
+pub fn mask_after_keys(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let rest = &text[i..];
+        let Some(c) = rest.chars().next() else { break };
+        let at_word_start = !text[..i].chars().next_back().is_some_and(is_word_char);
+        if !(is_word_char(c) && at_word_start) {
+            out.push(c);
+            i += c.len_utf8();
+            continue;
+        }
+        let word_len = rest.find(|c: char| !is_word_char(c)).unwrap_or(rest.len());
+        let word = &rest[..word_len];
+        out.push_str(word);
+        i += word_len;
+        if secret::is_secret_key(word) {
+            if let Some(skip) = separator(&text[i..]) {
+                out.push_str(&text[i..i + skip]);
+                i += skip;
+                i += mask_value(&text[i..], &mut out, true);
+            }
+        } else if SCHEMES.contains(&word.to_ascii_lowercase().as_str())
+            && text[i..].starts_with(' ')
+        {
+            let value = &text[i + 1..];
+            let len = value.find(is_value_end).unwrap_or(value.len());
+            if looks_like_credential(&value[..len]) {
+                out.push(' ');
+                out.push_str(MASK);
+                i += 1 + len;
+            }
+        }
+    }
+    out
+}
+
+/// The length of `"`/`'` + spaces + `:` or `=` + spaces + opening quote
+/// after a key, or `None` when the key is not followed by a separator.
+fn separator(s: &str) -> Option<usize> {
+    let mut chars = s.char_indices().peekable();
+    while let Some(&(_, c)) = chars.peek() {
+        if c == '"' || c == '\'' || c == ' ' {
+            chars.next();
+        } else {
+            break;
+        }
+    }
+    match chars.next() {
+        Some((_, ':' | '=')) => {}
+        _ => return None,
+    }
+    let mut end = s.len();
+    for (j, c) in chars {
+        if c != ' ' && c != '"' && c != '\'' {
+            end = j;
+            break;
+        }
+    }
+    Some(end)
+}
+
+/// Masks the value at the start of `s` (an auth scheme and its credential
+/// count as one value); returns how many bytes it took.
+fn mask_value(s: &str, out: &mut String, allow_scheme: bool) -> usize {
+    let len = s.find(is_value_end).unwrap_or(s.len());
+    if len == 0 {
+        return 0;
+    }
+    let word = &s[..len];
+    if allow_scheme
+        && SCHEMES.contains(&word.to_ascii_lowercase().as_str())
+        && s[len..].starts_with(' ')
+    {
+        out.push_str(word);
+        out.push(' ');
+        return len + 1 + mask_value(&s[len + 1..], out, false);
+    }
+    out.push_str(MASK);
+    len
+}
+
+/// Whether the word after `Bearer`/`Basic` is a credential rather than
+/// prose ("Basic authentication failed").
+fn looks_like_credential(word: &str) -> bool {
+    word.len() >= 20 || (word.len() >= 8 && word.chars().any(|c| c.is_ascii_digit() || c == '='))
+}
+
+/// Masks, in place, every string value under a secret key.
+fn mask_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if secret::is_secret_key(k) && !v.is_object() && !v.is_array() && !v.is_null() {
+                    *v = serde_json::Value::String(MASK.to_string());
+                } else {
+                    mask_json(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_json),
+        _ => {}
+    }
+}
+
+/// Standard base64 with padding: the Basic credential the client sends and
+/// the redactor must recognise.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (k, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if k <= chunk.len() {
+                out.push(char::from(TABLE[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::IntegrationKind;
+
+    fn jira() -> Integration {
+        Integration {
+            id: IntegrationKind::Jira,
+            enabled: true,
+            base_url: Setting::literal("https://admin:hunter22@jira.example.com"),
+            timeout_ms: 1000,
+            fields: IntegrationFields::Jira {
+                email: Setting::literal("qa@example.com"),
+                api_token: Setting::new(
+                    Some("tok-SECRET-123".into()),
+                    vec!["JIRA_API_TOKEN".into()],
+                    true,
+                ),
+                project_key: None,
+            },
+        }
+    }
+
+    #[test]
+    fn base64_matches_the_standard_alphabet_and_padding() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("qa@example.com:tok", "cWFAZXhhbXBsZS5jb206dG9r"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn masks_secrets_in_every_form() {
+        let r = Redactor::for_integration(&jira());
+        let basic = base64(b"qa@example.com:tok-SECRET-123");
+        let secrets = ["tok-SECRET-123", "hunter22", "admin", basic.as_str()];
+        // (text, what must still be there)
+        let cases = [
+            ("invalid token tok-SECRET-123 given", "invalid token ••••••"),
+            (
+                "see https://admin:hunter22@jira.example.com/x",
+                "https://••••••",
+            ),
+            (
+                "see https://someone:pw9@other.example/x",
+                "https://••••••@other.example/x",
+            ),
+            (
+                &format!("Authorization: Basic {basic}") as &str,
+                "Authorization: Basic ••••••",
+            ),
+            (
+                "Authorization: Bearer abcdefgh12345678",
+                "Authorization: Bearer ••••••",
+            ),
+            ("header X-Api-Key: PMAK-abc123 refused", "X-Api-Key: ••••••"),
+            ("GET /x?api_key=zz9&user=bob", "api_key=••••••&user=bob"),
+            (r#"{"token": "zz9yy8"}"#, r#""token": "••••••""#),
+            (
+                "Bearer eyJhbGciOiJIUzI1NiJ9 rejected",
+                "Bearer •••••• rejected",
+            ),
+            ("Basic authentication failed", "Basic authentication failed"),
+            ("the token is invalid", "the token is invalid"),
+        ];
+        for (text, keep) in cases {
+            let out = r.redact(text);
+            for s in secrets {
+                assert!(!out.contains(s), "{text:?} -> {out:?} shows {s}");
+            }
+            assert!(!out.contains("zz9"), "{out}");
+            assert!(!out.contains("PMAK-abc123"), "{out}");
+            assert!(!out.contains("abcdefgh12345678"), "{out}");
+            assert!(out.contains(keep), "{text:?} -> {out:?}, expected {keep:?}");
+        }
+    }
+
+    #[test]
+    fn excerpt_masks_json_secrets_collapses_and_cuts() {
+        let r = Redactor::for_integration(&jira());
+        let body = br#"{"errorMessages": ["Client must be authenticated"],
+              "echo": {"apiKey": "k-777"}, "note": "tok-SECRET-123"}"#;
+        let e = r.excerpt(body);
+        assert!(e.contains("Client must be authenticated"), "{e}");
+        assert!(!e.contains("k-777") && !e.contains("tok-SECRET-123"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        let long = "x".repeat(500);
+        let e = r.excerpt(long.as_bytes());
+        assert_eq!(e.chars().count(), EXCERPT_CHARS + 1);
+        assert!(e.ends_with('…'));
+        assert_eq!(r.excerpt(b"\xff\xfe oops"), "�� oops");
+    }
+
+    #[test]
+    fn truncate_counts_characters_not_bytes() {
+        assert_eq!(truncate("ééé", 2), "éé…");
+        assert_eq!(truncate("ab", 2), "ab");
+    }
+}

@@ -1,0 +1,310 @@
+//! Stage `integrations`: the supervisor. It follows the engine's events,
+//! rebuilds the client of each integration whose configuration changed, and
+//! runs its connection test as a task of its own.
+//!
+//! It never blocks the engine (it only reads snapshots and a broadcast) and
+//! never waits for a test: a test is a spawned task with a deadline, and a
+//! result is published only while its generation is still the current one,
+//! so a newer configuration (or a manual test) silently wins over an older
+//! test. No JSON, no HTTP routes.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::diagnostic::EntityKind;
+use crate::engine::{Engine, Event, Served, Snapshot};
+use crate::integrations::client::IntegrationClient;
+use crate::integrations::status::{FailureKind, IntegrationStatus, State};
+use crate::model::{Integration, IntegrationKind};
+
+/// Statuses a subscriber may fall behind by before it is told it lagged
+/// (and should read [`super::Integrations::statuses`] again).
+pub const STATUS_CAPACITY: usize = 256;
+
+/// How long past `timeout_ms` a test may run before the supervisor gives up
+/// on it (reqwest's own deadline should always fire first).
+const GRACE: Duration = Duration::from_secs(2);
+
+/// The state the handle and the supervisor share.
+pub(super) struct Shared {
+    pub(super) engine: Engine,
+    /// The one HTTP client (and connection pool) every integration uses, or
+    /// why it could not be built.
+    http: Result<reqwest::Client, String>,
+    /// The client in force per kind, swapped whole; a request in flight
+    /// keeps the `Arc` of the client it started on.
+    clients: [ArcSwapOption<IntegrationClient>; 3],
+    pub(super) slots: Mutex<BTreeMap<IntegrationKind, Slot>>,
+    pub(super) tx: broadcast::Sender<IntegrationStatus>,
+    pub(super) shutdown: CancellationToken,
+}
+
+/// One configured integration.
+pub(super) struct Slot {
+    /// Grows with every configuration and every test started; a result
+    /// carrying another generation is stale and dropped.
+    generation: u64,
+    /// The configuration in force (the engine's last good version).
+    pub(super) served: Arc<Served<Integration>>,
+    pub(super) status: IntegrationStatus,
+    running: Option<AbortHandle>,
+}
+
+impl Slot {
+    /// Makes every running test of this slot stale, and stops it.
+    fn supersede(&mut self) -> u64 {
+        self.generation += 1;
+        if let Some(task) = self.running.take() {
+            task.abort();
+        }
+        self.generation
+    }
+}
+
+pub(super) fn index(kind: IntegrationKind) -> usize {
+    match kind {
+        IntegrationKind::Jira => 0,
+        IntegrationKind::Postman => 1,
+        IntegrationKind::Testmo => 2,
+    }
+}
+
+impl Shared {
+    pub(super) fn new(
+        engine: Engine,
+        http: Result<reqwest::Client, String>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let (tx, _) = broadcast::channel(STATUS_CAPACITY);
+        Shared {
+            engine,
+            http,
+            clients: Default::default(),
+            slots: Mutex::new(BTreeMap::new()),
+            tx,
+            shutdown,
+        }
+    }
+
+    pub(super) fn client(&self, kind: IntegrationKind) -> Option<Arc<IntegrationClient>> {
+        self.clients[index(kind)].load_full()
+    }
+
+    /// Brings `kinds` in line with `snapshot`: a new configuration gets a new
+    /// client and a test; one that is gone is published as removed; one that
+    /// is the same `Served` (unchanged, or its file is now invalid and the
+    /// last good version stays) keeps its client and status.
+    pub(super) fn reconcile(
+        self: &Arc<Self>,
+        snapshot: &Snapshot,
+        kinds: impl IntoIterator<Item = IntegrationKind>,
+    ) {
+        let mut slots = lock(&self.slots);
+        for kind in kinds {
+            let current = slots.get(&kind).map(|slot| Arc::clone(&slot.served));
+            match (snapshot.integrations.get(&kind), current) {
+                (None, None) => {}
+                (None, Some(_)) => {
+                    if let Some(mut slot) = slots.remove(&kind) {
+                        slot.supersede();
+                    }
+                    self.clients[index(kind)].store(None);
+                    let status = IntegrationStatus::new(kind, snapshot.revision, State::Removed);
+                    tracing::info!(integration = %kind, revision = snapshot.revision, "integration removed");
+                    let _ = self.tx.send(status);
+                }
+                (Some(served), Some(current)) if Arc::ptr_eq(served, &current) => {}
+                (Some(served), _) => self.configure(&mut slots, served),
+            }
+        }
+    }
+
+    /// A new configuration: supersede the old test, swap the client, test.
+    fn configure(
+        self: &Arc<Self>,
+        slots: &mut BTreeMap<IntegrationKind, Slot>,
+        served: &Arc<Served<Integration>>,
+    ) {
+        let integration = &served.value;
+        let kind = integration.id;
+        let revision = served.revision;
+        let slot = slots.entry(kind).or_insert_with(|| Slot {
+            generation: 0,
+            served: Arc::clone(served),
+            status: IntegrationStatus::new(kind, revision, State::Testing),
+            running: None,
+        });
+        slot.supersede();
+        slot.served = Arc::clone(served);
+        if !integration.enabled {
+            self.clients[index(kind)].store(None);
+            self.settle(
+                slot,
+                IntegrationStatus::new(kind, revision, State::Disabled),
+            );
+            return;
+        }
+        let built = match &self.http {
+            Ok(http) => IntegrationClient::new(integration, http).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("the HTTP client could not be built: {e}")),
+        };
+        match built {
+            Ok(client) => {
+                let client = Arc::new(client);
+                self.clients[index(kind)].store(Some(Arc::clone(&client)));
+                self.start_test(slot, client, None);
+            }
+            Err(why) => {
+                self.clients[index(kind)].store(None);
+                let mut status = IntegrationStatus::new(kind, revision, State::Failed);
+                status.failure = Some(FailureKind::Config);
+                status.detail = Some(format!("{}: {why}", kind.config_file()));
+                self.settle(slot, status);
+            }
+        }
+    }
+
+    /// Publishes `testing` and spawns the test; its result is published
+    /// (and sent to `reply`) only if nothing superseded it meanwhile.
+    pub(super) fn start_test(
+        self: &Arc<Self>,
+        slot: &mut Slot,
+        client: Arc<IntegrationClient>,
+        reply: Option<oneshot::Sender<IntegrationStatus>>,
+    ) {
+        let generation = slot.supersede();
+        let kind = client.kind();
+        let revision = slot.served.revision;
+        self.publish(slot, IntegrationStatus::new(kind, revision, State::Testing));
+        let shared = Arc::clone(self);
+        let shutdown = self.shutdown.clone();
+        let task = tokio::spawn(async move {
+            let deadline = client.timeout() + GRACE;
+            let status = tokio::select! {
+                () = shutdown.cancelled() => return,
+                tested = tokio::time::timeout(deadline, client.test(revision)) => match tested {
+                    Ok(status) => status,
+                    Err(_) => {
+                        let mut s = IntegrationStatus::new(kind, revision, State::Failed);
+                        s.failure = Some(FailureKind::Timeout);
+                        s.latency_ms = u64::try_from(deadline.as_millis()).ok();
+                        s.detail = Some(format!(
+                            "no answer from {} within {} ms; check that the service is up, or raise `timeout_ms`",
+                            client.test_url(),
+                            client.timeout().as_millis()
+                        ));
+                        s
+                    }
+                },
+            };
+            shared.finish(kind, generation, status, reply);
+        });
+        slot.running = Some(task.abort_handle());
+    }
+
+    /// A test's result: published if its generation is still current,
+    /// dropped otherwise (a newer configuration or test owns the slot).
+    fn finish(
+        &self,
+        kind: IntegrationKind,
+        generation: u64,
+        status: IntegrationStatus,
+        reply: Option<oneshot::Sender<IntegrationStatus>>,
+    ) {
+        let mut slots = lock(&self.slots);
+        let Some(slot) = slots.get_mut(&kind) else {
+            return;
+        };
+        if slot.generation != generation {
+            tracing::debug!(integration = %kind, revision = status.revision, "dropping a superseded test result");
+            return;
+        }
+        slot.running = None;
+        self.settle(slot, status.clone());
+        if let Some(reply) = reply {
+            let _ = reply.send(status);
+        }
+    }
+
+    /// Publishes a final status, and logs it.
+    fn settle(&self, slot: &mut Slot, status: IntegrationStatus) {
+        match status.status {
+            State::Failed => tracing::warn!(
+                integration = %status.id,
+                revision = status.revision,
+                failure = status.failure.map(FailureKind::as_str),
+                http_status = status.http_status,
+                latency_ms = status.latency_ms,
+                "connection test failed: {}",
+                status.detail.as_deref().unwrap_or("")
+            ),
+            _ => tracing::info!(
+                integration = %status.id,
+                revision = status.revision,
+                latency_ms = status.latency_ms,
+                "integration {}",
+                status.status
+            ),
+        }
+        self.publish(slot, status);
+    }
+
+    /// Records and broadcasts a status, under the slots lock so the order on
+    /// the channel is the order of the records.
+    fn publish(&self, slot: &mut Slot, status: IntegrationStatus) {
+        slot.status = status.clone();
+        // No receiver is not an error: nobody is watching yet.
+        let _ = self.tx.send(status);
+    }
+
+    fn abort_all(&self) {
+        for slot in lock(&self.slots).values_mut() {
+            slot.supersede();
+        }
+    }
+}
+
+/// The supervisor task: reconciles on every event that patches an
+/// integration (and on everything after a lag), until `shutdown`.
+pub(super) async fn run(shared: Arc<Shared>, mut events: broadcast::Receiver<Arc<Event>>) {
+    loop {
+        let event = tokio::select! {
+            () = shared.shutdown.cancelled() => break,
+            event = events.recv() => event,
+        };
+        match event {
+            Ok(event) => {
+                let kinds: Vec<IntegrationKind> = event
+                    .patches
+                    .iter()
+                    .filter(|p| p.kind == EntityKind::Integration)
+                    .filter_map(|p| p.id.parse().ok())
+                    .collect();
+                if !kinds.is_empty() {
+                    shared.reconcile(&shared.engine.snapshot(), kinds);
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(
+                    missed,
+                    "integrations fell behind the engine; checking every integration"
+                );
+                shared.reconcile(&shared.engine.snapshot(), IntegrationKind::ALL);
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        }
+    }
+    shared.abort_all();
+}
+
+/// The slots guard plain data changed in one step; a panic elsewhere cannot
+/// leave it half-written, so a poisoned lock is still usable.
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
