@@ -86,6 +86,9 @@ pub struct ConfigError {
     pub severity: Severity,
     pub message: String,
     pub entity: Option<EntityRef>,
+    /// The source line the position is on, secrets masked, when the file's
+    /// text was at hand (so a reader sees what to fix without opening it).
+    pub excerpt: Option<String>,
 }
 
 impl ConfigError {
@@ -103,7 +106,14 @@ impl ConfigError {
             severity: Severity::Error,
             message: message.into(),
             entity: None,
+            excerpt: None,
         }
+    }
+
+    /// Attaches the offending line (already masked by the caller).
+    pub fn with_excerpt(mut self, excerpt: Option<String>) -> Self {
+        self.excerpt = excerpt;
+        self
     }
 
     pub fn warning(mut self) -> Self {

@@ -9,6 +9,7 @@
 //! wire      JSON shapes of DESIGN §5 (frames, bodies, ConfigError, Patch)
 //! error     ApiError: every refusal as {"code","message"} with its status
 //! extract   Json/Path/Query extractors that reject with ApiError
+//! page      the page at `/` and its static files, embedded (ui/, hooks/client.js)
 //! security  Host/Origin/token guards as axum middleware, check_bind
 //! state     AppState: engine handle, guards, shutdown, clients, frame cache
 //! routes    the HTTP routes and `router(state)`
@@ -20,6 +21,7 @@
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod page;
 pub mod routes;
 pub mod security;
 pub mod server;

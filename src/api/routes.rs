@@ -10,7 +10,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
     let security = state.security.clone();
     let routes = Router::new()
         .route("/", get(page))
+        .merge(super::page::assets())
         .route(STATUS, get(status))
         .route(RELOAD, post(reload))
         .route(EVENTS, get(events))
@@ -66,11 +67,11 @@ pub fn router(state: AppState) -> Router {
     protect(routes, security)
 }
 
-/// `GET /`: the page. Until the page is built, the status document.
+/// `GET /`: the page (embedded in the binary; see `page`).
 #[utoipa::path(get, path = "/", tag = "page",
-    responses((status = 307, description = "redirect to the status document")))]
-pub async fn page() -> Redirect {
-    Redirect::temporary(STATUS)
+    responses((status = 200, description = "the live page", content_type = "text/html")))]
+pub async fn page() -> Response {
+    super::page::index()
 }
 
 async fn not_found() -> ApiError {

@@ -24,7 +24,8 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 
 /// Paths anyone who passed the `Host` check may fetch without the token:
-/// the page, which reads the token from its own URL and passes it on.
+/// the page, which reads the token from its own URL and passes it on (its
+/// script and style files are public too: `page::is_public`).
 /// Everything else (`/api/…`, `/ws/…`, `/metrics`, and any path not yet
 /// routed) needs it, so a new route is protected unless listed here.
 const PUBLIC_PATHS: &[&str] = &["/"];
@@ -181,7 +182,7 @@ impl Security {
         let Some(expected) = &self.token else {
             return Ok(());
         };
-        if PUBLIC_PATHS.contains(&uri.path()) {
+        if PUBLIC_PATHS.contains(&uri.path()) || super::page::is_public(uri.path()) {
             return Ok(());
         }
         let presented = bearer_token(headers).or_else(|| query_token(uri));

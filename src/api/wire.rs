@@ -53,6 +53,9 @@ pub struct ConfigErrorWire {
     pub severity: String,
     pub message: String,
     pub entity: Option<EntityRefWire>,
+    /// The source line at `line`, secrets masked; `None` when the error is
+    /// not about one file's text (e.g. a cross-file reference).
+    pub excerpt: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -415,6 +418,7 @@ impl From<&ConfigError> for ConfigErrorWire {
             .to_owned(),
             message: e.message.clone(),
             entity: e.entity.as_ref().map(EntityRefWire::from),
+            excerpt: e.excerpt.clone(),
         }
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use sha2::{Digest, Sha256};
 
 use crate::diagnostic::{ConfigError, EntityKind, ErrorKind};
-use crate::diff::patch::{self, Patch, PatchKind, Version};
+use crate::diff::patch::{self, LineMasker, Patch, PatchKind, Version};
 use crate::engine::event::{Cause, CauseKind, Event, Timings, summarize};
 use crate::engine::snapshot::{Served, Snapshot};
 use crate::git::GitRepo;
@@ -715,6 +715,31 @@ impl Applier {
 }
 
 /// Reads nothing: turns one read into the file's new state.
+/// The longest excerpt kept: enough to recognise the line, bounded so a
+/// minified one-line file does not ride along in every frame.
+const EXCERPT_CHARS: usize = 200;
+
+/// Each error with the line it points at, masked like the text diff (secret
+/// values known from the tree, and `secret_key: value` lines even in a file
+/// that did not parse).
+fn with_excerpts(errors: Vec<ConfigError>, text: &str, tree: Option<&Node>) -> Vec<ConfigError> {
+    if errors.is_empty() {
+        return errors;
+    }
+    let masker = LineMasker::new([tree]);
+    errors
+        .into_iter()
+        .map(|e| {
+            let line = (e.line as usize)
+                .checked_sub(1)
+                .and_then(|i| text.lines().nth(i));
+            let excerpt =
+                line.map(|l| masker.mask(&l.chars().take(EXCERPT_CHARS).collect::<String>()));
+            e.with_excerpt(excerpt)
+        })
+        .collect()
+}
+
 fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send + Sync)) -> Fresh {
     let fingerprint = read.fingerprint();
     let Some(role) = FileRole::of(path) else {
@@ -763,6 +788,7 @@ fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send
         Ok(s) => Arc::from(s),
         Err(e) => Arc::from(String::from_utf8_lossy(e.as_bytes()).as_ref()),
     };
+    let errors = with_excerpts(errors, &text, tree.as_ref());
     Fresh {
         state: Some(FileState {
             fingerprint: fingerprint.unwrap_or_default(),

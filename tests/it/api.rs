@@ -439,7 +439,9 @@ async fn foreign_host_origin_and_missing_token_are_refused() {
     let metrics = conn.request("GET", routes::METRICS, &[]).await;
     assert_eq!(metrics.status, 401);
     let page = conn.request("GET", "/", &[]).await;
-    assert_eq!(page.status, 307);
+    assert_eq!(page.status, 200);
+    let script = conn.request("GET", "/hooks/client.js", &[]).await;
+    assert_eq!(script.status, 200);
     match served::ws_connect(&locked.ws_url(""), &[]).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 401)

@@ -465,6 +465,7 @@ async fn invalid_edit_keeps_the_last_good_version_until_fixed() {
         (err.file.as_str(), err.line, err.column),
         ("workflows/smoke.yaml", 5, 24)
     );
+    assert_eq!(err.excerpt.as_deref(), Some("    estimated_minutes: lots"));
     assert!(e.failed());
     // Still served: the last good version.
     let served = s.engine().snapshot().workflow("smoke").cloned().unwrap();
@@ -485,6 +486,27 @@ async fn invalid_edit_keeps_the_last_good_version_until_fixed() {
     );
     assert!(s.engine().snapshot().errors.is_empty());
     assert_serves_disk(s.engine(), &repo.root);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_excerpt_of_a_broken_secret_line_is_masked() {
+    let repo = repo_with_smoke();
+    let mut s = Served::start(&repo).await;
+    repo.write(
+        "config/jira_config.yaml",
+        "enabled: false\nbase_url: https://example.atlassian.net\napi_token: hunter2-secret: oops\n",
+    );
+    let broken = s.settle(true).await;
+    let err = broken
+        .iter()
+        .flat_map(|e| e.errors.iter())
+        .find(|e| e.file == "config/jira_config.yaml")
+        .expect("an error in the broken file");
+    assert_eq!(err.line, 3, "{err}");
+    let excerpt = err.excerpt.as_deref().expect("an excerpt");
+    assert!(excerpt.starts_with("api_token: ••••••"), "{excerpt}");
+    assert!(!excerpt.contains("hunter2"), "{excerpt}");
     s.stop().await;
 }
 

@@ -4,12 +4,14 @@
 
 mod api;
 mod bad_fixtures;
+mod browser;
 mod cli;
 mod engine;
 mod example_config;
 mod git;
 mod integrations;
 mod json_patch_props;
+mod page;
 mod secrets;
 mod semantic_diff;
 mod served;

@@ -1,0 +1,178 @@
+// Shared by the JS tests: the qa-reload binary under test, temporary git
+// repositories, and `qa-reload serve` processes on ports the OS picks.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CHROMIUM = process.env.QA_RELOAD_CHROMIUM ?? '/usr/bin/chromium';
+export const OUTPUT = process.env.QA_RELOAD_TEST_OUTPUT ?? join(ROOT, 'target', 'browser-test-output');
+
+/** The binary `cargo test` built (tests/it/browser.rs passes its path). */
+export function binary() {
+  const bin = process.env.QA_RELOAD_BIN;
+  if (!bin || !existsSync(bin)) {
+    throw new Error('QA_RELOAD_BIN must name the built qa-reload binary; run these tests with `cargo test`');
+  }
+  return bin;
+}
+
+const GIT_ENV = {
+  ...process.env,
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_AUTHOR_NAME: 'QA Tester',
+  GIT_AUTHOR_EMAIL: 'qa@example.com',
+  GIT_COMMITTER_NAME: 'QA Tester',
+  GIT_COMMITTER_EMAIL: 'qa@example.com',
+};
+
+export const REGRESSION = `id: regression
+name: Regression Suite
+description: Run before every release
+steps:
+  - id: smoke
+    name: Run the smoke pack
+    estimated_minutes: 10
+    integration: jira
+  - id: full
+    name: Run the full regression pack
+    estimated_minutes: 60
+    checklist: [All suites green]
+`;
+
+export const JIRA = `enabled: false
+base_url: https://qa-team.atlassian.net
+email: qa@example.com
+api_token: not-a-real-token
+project_key: QA
+timeout_ms: 5000
+`;
+
+export const SMOKE = `id: smoke
+name: Release Smoke
+steps:
+  - id: login
+    name: Log in and out
+    estimated_minutes: 5
+`;
+
+export const EXPLORATORY = `id: exploratory
+name: Exploratory Session
+steps:
+  - id: charter
+    name: Agree the charter
+    estimated_minutes: 15
+`;
+
+/** A temp git repository on `main`, with a `feature/x` branch that changes two workflows. */
+export class Repo {
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'qa-reload-js-'));
+    this.git('init', '-q', '-b', 'main');
+    this.write('workflows/regression.yaml', REGRESSION);
+    this.write('workflows/smoke.yaml', SMOKE);
+    this.write('config/jira_config.yaml', JIRA);
+    this.commitAll('two workflows');
+    this.git('checkout', '-q', '-b', 'feature/x');
+    this.write('workflows/smoke.yaml', SMOKE.replace('Release Smoke', 'Release Smoke (feature x)'));
+    this.write('workflows/exploratory.yaml', EXPLORATORY);
+    this.commitAll('feature x');
+    this.git('checkout', '-q', 'main');
+  }
+
+  git(...args) {
+    return execFileSync('git', ['-c', 'commit.gpgsign=false', ...args], { cwd: this.dir, env: GIT_ENV }).toString().trim();
+  }
+
+  commitAll(message) {
+    this.git('add', '-A');
+    this.git('commit', '-q', '-m', message);
+  }
+
+  write(path, text) {
+    const full = join(this.dir, path);
+    mkdirSync(dirname(full), { recursive: true });
+    writeFileSync(full, text);
+  }
+
+  read(path) {
+    return readFileSync(join(this.dir, path), 'utf8');
+  }
+
+  remove() {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Starts `qa-reload serve` on `bind` (default: a port the OS picks) and
+ * resolves once it prints the URL it serves.
+ */
+export function startServer(repo, bind = '127.0.0.1:0') {
+  const proc = spawn(binary(), ['serve', '--repo', repo.dir, '--bind', bind], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+  });
+  let stderr = '';
+  proc.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`qa-reload serve printed no URL in 20 s\nstdout: ${out}\nstderr: ${stderr}`));
+    }, 20_000);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`qa-reload serve exited with ${code} before serving\nstderr: ${stderr}`));
+    });
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = /at (http:\/\/[^\s]+?)\/?\s/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        proc.removeAllListeners('exit');
+        const url = new URL(m[1]);
+        resolve({
+          url: url.origin,
+          port: Number(url.port),
+          proc,
+          stderr: () => stderr,
+          stop: () =>
+            new Promise((done) => {
+              if (proc.exitCode !== null) return done();
+              proc.once('exit', () => done());
+              proc.kill('SIGTERM');
+            }),
+        });
+      }
+    });
+  });
+}
+
+/** Polls `check` until it returns a truthy value, or fails after `ms`. */
+export async function eventually(check, ms = 5000, what = 'condition') {
+  const until = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export async function getJson(base, path) {
+  const r = await fetch(base + path);
+  if (!r.ok) throw new Error(`${path}: ${r.status}`);
+  return r.json();
+}

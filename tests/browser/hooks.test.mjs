@@ -1,0 +1,336 @@
+// The client core (hooks/client.js) and the React hook (hooks/useHotReload.ts)
+// against a real `qa-reload serve`: patches applied in place match what the
+// API serves, a dropped connection resumes with `since` (missed events, not a
+// snapshot), a restarted server is caught up from a snapshot, a hidden tab
+// pauses, and the hook hands React the live state and the toast callbacks.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
+import WebSocket from 'ws';
+
+import { REGRESSION, ROOT, Repo, eventually, getJson, startServer } from './helpers.mjs';
+
+const core = await import(pathToFileURL(join(ROOT, 'hooks', 'client.js')).href);
+const { applyJsonPatch, backoffDelay, createClient, PatchError } = core;
+
+/** A WebSocket class that records every URL it is asked to open. */
+function recordingWebSocket() {
+  const urls = [];
+  class Recording extends WebSocket {
+    constructor(url, ...rest) {
+      super(url, ...rest);
+      urls.push(url);
+    }
+  }
+  return { Recording, urls };
+}
+
+/** A TCP relay in front of the server whose connections can be cut. */
+async function relay(port) {
+  const sockets = new Set();
+  let server;
+  const listen = (at) =>
+    new Promise((resolve) => {
+      server = net.createServer((client) => {
+        const upstream = net.connect(port, '127.0.0.1');
+        for (const s of [client, upstream]) {
+          sockets.add(s);
+          s.on('close', () => sockets.delete(s));
+          s.on('error', () => {});
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      server.listen(at, '127.0.0.1', () => resolve(server.address().port));
+    });
+  const own = await listen(0);
+  return {
+    url: `http://127.0.0.1:${own}`,
+    async cut() {
+      const closed = new Promise((r) => server.close(r));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+    restore: () => listen(own),
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+test('backoff grows from 0.5 s to 10 s with jitter', () => {
+  assert.equal(backoffDelay(0, 0), 500);
+  assert.equal(backoffDelay(0, 0.999), 500);
+  assert.equal(backoffDelay(1, 0), 500);
+  assert.equal(backoffDelay(1, 0.999), 1000);
+  assert.equal(backoffDelay(3, 0.5), 3000);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    for (const r of [0, 0.25, 0.5, 0.75, 0.999]) {
+      const d = backoffDelay(attempt, r);
+      assert.ok(d >= 500 && d <= 10_000, `attempt ${attempt}: ${d}`);
+    }
+  }
+  assert.equal(backoffDelay(30, 1), 10_000);
+  assert.notEqual(backoffDelay(6, 0.1), backoffDelay(6, 0.9), 'jitter spreads clients out');
+});
+
+test('JSON Patch applies RFC 6902 ops without touching the original and refuses misfits', () => {
+  const doc = { steps: [{ id: 'a', m: 1 }, { id: 'b', m: 2 }], name: 'x' };
+  const out = applyJsonPatch(doc, [
+    { op: 'replace', path: '/steps/1/m', value: 3 },
+    { op: 'add', path: '/steps/-', value: { id: 'c', m: 4 } },
+    { op: 'move', from: '/steps/0', path: '/steps/2' },
+    { op: 'remove', path: '/name' },
+    { op: 'add', path: '/a~1b', value: true },
+    { op: 'test', path: '/steps/0/id', value: 'b' },
+  ]);
+  assert.deepEqual(out, { steps: [{ id: 'b', m: 3 }, { id: 'c', m: 4 }, { id: 'a', m: 1 }], 'a/b': true });
+  assert.deepEqual(doc, { steps: [{ id: 'a', m: 1 }, { id: 'b', m: 2 }], name: 'x' });
+  assert.deepEqual(applyJsonPatch(null, [{ op: 'replace', path: '', value: { id: 'new' } }]), { id: 'new' });
+  assert.throws(() => applyJsonPatch(doc, [{ op: 'remove', path: '/missing' }]), PatchError);
+  assert.throws(() => applyJsonPatch(doc, [{ op: 'replace', path: '/steps/9/m', value: 1 }]), PatchError);
+});
+
+test('the core applies each reload in place, equal to what the API serves', { timeout: 30_000 }, async (t) => {
+  const repo = new Repo();
+  const server = await startServer(repo);
+  const frames = [];
+  const client = createClient({ baseUrl: server.url, WebSocket, document: null, onFrame: (f) => f.type !== 'integration_status' && frames.push(f.type) });
+  t.after(async () => {
+    client.stop();
+    await server.stop();
+    repo.remove();
+  });
+  client.start();
+  await eventually(() => client.getState().status === 'open' && client.getState().revision === 1, 5000, 'the first snapshot');
+  assert.deepEqual(frames, ['hello', 'snapshot']);
+  assert.deepEqual(client.getState().workflows.map((w) => w.id), ['regression', 'smoke']);
+
+  repo.write('workflows/regression.yaml', REGRESSION.replace('estimated_minutes: 60', 'estimated_minutes: 90').replace('Run before every release', 'Run before each release'));
+  repo.write('workflows/added.yaml', 'name: Added later\nsteps:\n  - id: one\n    name: One\n    estimated_minutes: 1\n');
+  await eventually(() => client.getState().workflows.length === 3, 3000, 'the added workflow');
+  const state = client.getState();
+  const served = await getJson(server.url, '/api/v1/workflows');
+  assert.equal(state.revision, served.revision);
+  assert.deepEqual(
+    state.workflows.map((w) => [w.id, w.definition]),
+    served.workflows.map((w) => [w.id, w.definition]).sort(),
+  );
+  assert.equal(state.lastEvent.type, 'reload');
+  assert.ok(state.lastEvent.patches.some((p) => p.id === 'regression' && p.changes.length === 2));
+
+  repo.write('workflows/added.yaml', 'name: Added later\nsteps: [\n');
+  await eventually(() => client.getState().errors.length === 1, 3000, 'the error');
+  assert.equal(client.getState().errors[0].file, 'workflows/added.yaml');
+  assert.equal(client.getState().workflows.length, 3, 'the last good version stays');
+  execFileSync('rm', [join(repo.dir, 'workflows/added.yaml')]);
+  await eventually(() => client.getState().workflows.length === 2 && client.getState().errors.length === 0, 3000, 'the removal');
+});
+
+test('a dropped connection resumes with since=<last revision> and gets only the missed events', { timeout: 30_000 }, async (t) => {
+  const repo = new Repo();
+  const server = await startServer(repo);
+  const proxy = await relay(server.port);
+  const { Recording, urls } = recordingWebSocket();
+  const frames = [];
+  const statuses = [];
+  const client = createClient({
+    baseUrl: proxy.url,
+    WebSocket: Recording,
+    document: null,
+    onFrame: (f) => f.type !== 'integration_status' && frames.push(f.type),
+    onStatus: (s) => statuses.push(s),
+  });
+  t.after(async () => {
+    client.stop();
+    proxy.close();
+    await server.stop();
+    repo.remove();
+  });
+  client.start();
+  await eventually(() => client.getState().status === 'open', 5000, 'open');
+  repo.write('workflows/smoke.yaml', repo.read('workflows/smoke.yaml').replace('estimated_minutes: 5', 'estimated_minutes: 6'));
+  await eventually(() => client.getState().revision === 2, 3000, 'revision 2');
+
+  await proxy.cut();
+  await eventually(() => client.getState().status === 'reconnecting', 3000, 'reconnecting');
+  assert.ok(client.getState().disconnectedSince !== null);
+  // Two revisions happen while the client is away.
+  repo.write('workflows/smoke.yaml', repo.read('workflows/smoke.yaml').replace('estimated_minutes: 6', 'estimated_minutes: 7'));
+  await eventually(async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).revision === 3, 3000, 'revision 3');
+  repo.write('workflows/regression.yaml', REGRESSION.replace('Regression Suite', 'Regression Suite v2'));
+  await eventually(async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).revision === 4, 3000, 'revision 4');
+  frames.length = 0;
+  await proxy.restore();
+
+  await eventually(() => client.getState().revision === 4, 15_000, 'caught up to revision 4');
+  assert.match(urls.at(-1), /[?&]since=2(&|$)/, urls.at(-1));
+  assert.deepEqual(frames, ['hello', 'reload', 'reload'], 'resumed with the missed events, not a snapshot');
+  const smoke = client.getState().workflows.find((w) => w.id === 'smoke');
+  assert.equal(smoke.definition.steps[0].estimated_minutes, 7);
+  assert.equal(client.getState().workflows.find((w) => w.id === 'regression').definition.name, 'Regression Suite v2');
+  assert.equal(client.getState().attempt, 0);
+  assert.ok(statuses.includes('reconnecting') && statuses.at(-1) === 'open', statuses.join());
+});
+
+test('after a server restart the core resyncs from a snapshot', { timeout: 30_000 }, async (t) => {
+  const repo = new Repo();
+  let server = await startServer(repo);
+  const frames = [];
+  const client = createClient({ baseUrl: server.url, WebSocket, document: null, onFrame: (f) => f.type !== 'integration_status' && frames.push(f.type) });
+  t.after(async () => {
+    client.stop();
+    await server.stop();
+    repo.remove();
+  });
+  client.start();
+  for (const minutes of [6, 7, 8]) {
+    repo.write('workflows/smoke.yaml', repo.read('workflows/smoke.yaml').replace(/estimated_minutes: \d+/, `estimated_minutes: ${minutes}`));
+    await eventually(() => client.getState().workflows.find((w) => w.id === 'smoke')?.definition.steps[0].estimated_minutes === minutes, 3000, `${minutes}`);
+  }
+  assert.equal(client.getState().revision, 4);
+  const port = server.port;
+  await server.stop();
+  repo.git('checkout', '-q', '--', 'workflows/smoke.yaml');
+  frames.length = 0;
+  server = await startServer(repo, `127.0.0.1:${port}`);
+  await eventually(() => client.getState().revision === 1 && client.getState().status === 'open', 15_000, 'the new server');
+  assert.deepEqual(frames, ['hello', 'snapshot']);
+  assert.equal(client.getState().workflows.find((w) => w.id === 'smoke').definition.steps[0].estimated_minutes, 5);
+});
+
+test('a hidden tab pauses the connection and a visible one resumes it', { timeout: 30_000 }, async (t) => {
+  const repo = new Repo();
+  const server = await startServer(repo);
+  const listeners = new Set();
+  const doc = {
+    visibilityState: 'visible',
+    addEventListener: (_type, f) => listeners.add(f),
+    removeEventListener: (_type, f) => listeners.delete(f),
+  };
+  const setVisibility = (v) => {
+    doc.visibilityState = v;
+    for (const f of listeners) f();
+  };
+  const { Recording, urls } = recordingWebSocket();
+  const client = createClient({ baseUrl: server.url, WebSocket: Recording, document: doc });
+  t.after(async () => {
+    client.stop();
+    await server.stop();
+    repo.remove();
+  });
+  const clients = async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).websocket_clients;
+  client.start();
+  await eventually(() => client.getState().status === 'open', 5000, 'open');
+  await eventually(async () => (await clients()) === 1, 3000, 'one client');
+  setVisibility('hidden');
+  assert.equal(client.getState().status, 'paused');
+  await eventually(async () => (await clients()) === 0, 3000, 'the socket closed while hidden');
+  repo.write('workflows/smoke.yaml', repo.read('workflows/smoke.yaml').replace('estimated_minutes: 5', 'estimated_minutes: 9'));
+  await eventually(async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).revision === 2, 3000, 'revision 2');
+  await new Promise((r) => setTimeout(r, 700));
+  assert.equal(urls.length, 1, 'no reconnect attempt while hidden');
+  setVisibility('visible');
+  await eventually(() => client.getState().revision === 2, 5000, 'caught up when visible');
+  assert.match(urls.at(-1), /since=1/);
+});
+
+// ---- the React hook -------------------------------------------------------
+
+async function loadHook() {
+  const esbuild = await import('esbuild');
+  const { readFileSync } = await import('node:fs');
+  const source = readFileSync(join(ROOT, 'hooks', 'useHotReload.ts'), 'utf8');
+  const { code } = esbuild.transformSync(source, { loader: 'ts', format: 'esm', target: 'es2022' });
+  const coreUrl = pathToFileURL(join(ROOT, 'hooks', 'client.js')).href;
+  assert.ok(code.includes('"./client.js"'), 'the hook imports the shared core');
+  const dir = join(ROOT, 'tests', 'browser', '.build');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'useHotReload.mjs');
+  writeFileSync(file, code.replace('"./client.js"', JSON.stringify(coreUrl)));
+  return import(pathToFileURL(file).href);
+}
+
+test('useHotReload gives React the live state and calls back for toasts', { timeout: 30_000 }, async (t) => {
+  const require = createRequire(import.meta.url);
+  const React = require('react');
+  const { act, create } = require('react-test-renderer');
+  globalThis.IS_REACT_ACT_ENVIRONMENT = true;
+  const { useHotReload } = await loadHook();
+
+  const repo = new Repo();
+  const server = await startServer(repo);
+  t.after(async () => {
+    await server.stop();
+    repo.remove();
+  });
+  const seen = { reloads: [], errors: [], fixed: [], renders: 0, latest: null };
+  function Probe() {
+    const live = useHotReload({
+      baseUrl: server.url,
+      client: { WebSocket, document: null },
+      onReload: (frame) => seen.reloads.push(frame.summary),
+      onError: (errors) => seen.errors.push(...errors),
+      onFixed: (files) => seen.fixed.push(...files),
+    });
+    seen.renders += 1;
+    seen.latest = live;
+    return React.createElement('ul', null, live.workflows.map((w) => React.createElement('li', { key: w.id }, `${w.definition.name}: ${w.definition.steps.length} steps`)));
+  }
+  let renderer;
+  await act(async () => {
+    renderer = create(React.createElement(Probe));
+  });
+  const waitFor = async (check, what) => {
+    await eventually(async () => {
+      await act(async () => {
+        await new Promise((r) => setTimeout(r, 20));
+      });
+      return check();
+    }, 5000, what);
+  };
+  await waitFor(() => seen.latest.status === 'open' && seen.latest.revision === 1, 'open');
+  assert.deepEqual(Object.keys(seen.latest).sort(), ['errors', 'integrations', 'lastEvent', 'revision', 'status', 'workflows']);
+  assert.deepEqual(renderer.toJSON().children.map((li) => li.children.join('')), ['Regression Suite: 2 steps', 'Release Smoke: 1 steps']);
+  assert.deepEqual(seen.latest.integrations.map((i) => [i.id, i.enabled]), [['jira', false]]);
+  assert.equal(seen.latest.lastEvent, null);
+
+  repo.write('workflows/smoke.yaml', repo.read('workflows/smoke.yaml') + '  - id: logout\n    name: Log out\n    estimated_minutes: 2\n');
+  await waitFor(() => seen.latest.revision === 2, 'the reload');
+  assert.deepEqual(seen.reloads, ['smoke: 1 change']);
+  assert.equal(seen.latest.lastEvent.summary, 'smoke: 1 change');
+  assert.equal(renderer.toJSON().children[1].children.join(''), 'Release Smoke: 2 steps');
+
+  repo.write('workflows/smoke.yaml', 'id: smoke\nname: Release Smoke\nsteps:\n  - id: login\n    name: Log in\n   estimated_minutes: 5\n');
+  await waitFor(() => seen.errors.length === 1, 'the error callback');
+  assert.equal(seen.errors[0].file, 'workflows/smoke.yaml');
+  assert.equal(seen.errors[0].line, 6);
+  assert.equal(seen.latest.errors.length, 1);
+  assert.equal(renderer.toJSON().children[1].children.join(''), 'Release Smoke: 2 steps', 'the last good version stays');
+
+  repo.write('workflows/smoke.yaml', 'id: smoke\nname: Release Smoke\nsteps:\n  - id: login\n    name: Log in\n    estimated_minutes: 5\n');
+  await waitFor(() => seen.fixed.length === 1, 'the fixed callback');
+  assert.deepEqual(seen.fixed, ['workflows/smoke.yaml']);
+  assert.deepEqual(seen.latest.errors, []);
+
+  const clients = async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).websocket_clients;
+  assert.equal(await clients(), 1, 'one socket however often it rendered');
+  assert.ok(seen.renders > 3);
+  await act(async () => renderer.unmount());
+  await eventually(async () => (await clients()) === 0, 3000, 'the socket closed on unmount');
+});
+
+test('the hook and the frame types type-check', { timeout: 60_000 }, () => {
+  const tsc = join(ROOT, 'tests', 'browser', 'node_modules', 'typescript', 'bin', 'tsc');
+  try {
+    execFileSync(process.execPath, [tsc, '--noEmit', '-p', join(ROOT, 'tests', 'browser', 'tsconfig.json')], { encoding: 'utf8' });
+  } catch (e) {
+    assert.fail(`tsc found errors:\n${e.stdout}${e.stderr}`);
+  }
+});

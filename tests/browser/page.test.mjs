@@ -1,0 +1,169 @@
+// End to end in a real browser (Debian's Chromium through playwright-core):
+// the page served by `qa-reload serve` on a temp git repo changes in place
+// after edits, a broken file, its fix, a branch switch and a server restart,
+// and is never reloaded. A screenshot of each state is saved under
+// target/browser-test-output/.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+import { CHROMIUM, OUTPUT, REGRESSION, Repo, eventually, startServer } from './helpers.mjs';
+
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+
+test('the page follows edits, errors, fixes, a branch switch and a restart without reloading', { timeout: 120_000 }, async (t) => {
+  mkdirSync(OUTPUT, { recursive: true });
+  const shot = (page, name) => page.screenshot({ path: join(OUTPUT, `${name}.png`), fullPage: false });
+  const repo = new Repo();
+  let server = await startServer(repo);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  t.after(async () => {
+    await browser.close();
+    await server.stop();
+    repo.remove();
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, reducedMotion: 'reduce' });
+  const page = await context.newPage();
+  const consoleErrors = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  let navigations = 0;
+  page.on('framenavigated', (f) => {
+    if (f === page.mainFrame()) navigations += 1;
+  });
+
+  await page.goto(`${server.url}/`);
+  const pill = page.locator('#connection');
+  await page.waitForFunction(() => document.querySelector('#connection')?.textContent === 'live');
+  const regression = page.locator('article.workflow[data-id="regression"]');
+  await regression.waitFor();
+  assert.equal(await page.locator('#branch').textContent(), 'main');
+  assert.equal(await regression.locator('[data-step="full"] .minutes').textContent(), '60 min');
+  assert.equal(await page.locator('article.workflow').count(), 2);
+  await eventually(async () => (await page.locator('#repo').textContent()) === repo.dir, 3000, 'the repository path in the header');
+  // A marker on `window` survives only as long as the page is never reloaded.
+  await page.evaluate(() => {
+    window.__qaMarker = 'still here';
+  });
+  await shot(page, '01-loaded');
+
+  // 1. Edit a workflow: a toast names it within 1 s; its diff highlights the changed line.
+  const toasts = page.locator('#toasts > .toast');
+  const started = Date.now();
+  repo.write('workflows/regression.yaml', REGRESSION.replace('estimated_minutes: 60', 'estimated_minutes: 75'));
+  const editToast = toasts.filter({ hasText: 'regression: 1 change' });
+  await editToast.waitFor({ timeout: 1000 });
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed < 1000, `toast after ${elapsed} ms`);
+  assert.equal(await editToast.getAttribute('role'), 'status');
+  assert.match(await editToast.locator('.toast-title').textContent(), /^regression: 1 change · rev \d+$/);
+  assert.equal(await regression.locator('[data-step="full"] .minutes').textContent(), '75 min');
+  assert.match(await regression.locator('[data-step="full"]').getAttribute('class'), /changed/);
+  await editToast.locator('button.expand').click();
+  assert.equal(await editToast.locator('button.expand').getAttribute('aria-expanded'), 'true');
+  assert.equal(await editToast.locator('.changes code.path').first().textContent(), 'steps[id=full].estimated_minutes');
+  const inserted = editToast.locator('table.diff tr.insert');
+  const deleted = editToast.locator('table.diff tr.delete');
+  assert.equal(await inserted.count(), 1);
+  assert.equal(await deleted.count(), 1);
+  const lineOf75 = repo.read('workflows/regression.yaml').split('\n').indexOf('    estimated_minutes: 75') + 1;
+  assert.equal(await inserted.locator('td.new').textContent(), String(lineOf75));
+  assert.equal(await inserted.locator('td.text').textContent(), '    estimated_minutes: 75');
+  assert.equal(await deleted.locator('td.old').textContent(), String(lineOf75));
+  assert.equal(await deleted.locator('td.text').textContent(), '    estimated_minutes: 60');
+  // The highlight is visible: added and removed lines have different backgrounds from context lines.
+  const bg = (loc) => loc.evaluate((n) => getComputedStyle(n).backgroundColor);
+  const context0 = editToast.locator('table.diff tr.equal').first();
+  assert.notEqual(await bg(inserted), await bg(context0));
+  assert.notEqual(await bg(deleted), await bg(context0));
+  assert.notEqual(await bg(inserted), await bg(deleted));
+  await shot(page, '02-edit-diff-toast');
+  assert.equal(await page.evaluate(() => window.__qaMarker), 'still here');
+
+  // Escape dismisses toasts, newest first.
+  while ((await toasts.count()) > 0) await page.keyboard.press('Escape');
+
+  // 2. Invalid YAML: an error toast with file:line:col and the message; the last good version stays.
+  const broken = REGRESSION.replace('estimated_minutes: 60', 'estimated_minutes: 80').replace('    estimated_minutes: 80', '   estimated_minutes: 80');
+  const badLine = broken.split('\n').indexOf('   estimated_minutes: 80') + 1;
+  repo.write('workflows/regression.yaml', broken);
+  const errorToast = toasts.filter({ hasText: 'workflows/regression.yaml: 1 error' });
+  await errorToast.waitFor({ timeout: 1000 });
+  assert.equal(await errorToast.getAttribute('role'), 'alert');
+  assert.equal(await errorToast.locator('code.pos').textContent(), `workflows/regression.yaml:${badLine}:4`);
+  assert.match(await errorToast.locator('p.message').textContent(), /invalid YAML/);
+  assert.equal(await errorToast.locator('pre.excerpt code').textContent(), '   estimated_minutes: 80', 'the offending line');
+  assert.equal(await errorToast.locator('pre.excerpt .ln').textContent(), String(badLine).padStart(4));
+  assert.equal(await page.locator('#errors li').count(), 1);
+  assert.match(await page.locator('#errors li').textContent(), new RegExp(`workflows/regression.yaml:${badLine}:4`));
+  assert.equal(await regression.locator('[data-step="full"] .minutes').textContent(), '75 min', 'the last good version stays');
+  await shot(page, '03-error-toast');
+
+  // 3. Fix it: a success toast, the error toast and the error list clear, the new value shows.
+  repo.write('workflows/regression.yaml', REGRESSION.replace('estimated_minutes: 60', 'estimated_minutes: 80'));
+  const fixedToast = toasts.filter({ hasText: 'fixed: workflows/regression.yaml' });
+  await fixedToast.waitFor({ timeout: 1000 });
+  assert.equal(await fixedToast.getAttribute('role'), 'status');
+  assert.match(await fixedToast.getAttribute('class'), /\bok\b/);
+  await errorToast.waitFor({ state: 'detached', timeout: 1000 });
+  assert.equal(await page.locator('#errors li').count(), 0);
+  assert.equal(await regression.locator('[data-step="full"] .minutes').textContent(), '80 min');
+  await shot(page, '04-fixed-toast');
+
+  // 4. Commit, then switch branch: exactly one toast, naming the branch.
+  repo.commitAll('full pack takes 80 minutes');
+  await eventually(async () => (await toasts.filter({ hasText: 'branch main' }).count()) === 1, 3000, 'the commit toast');
+  while ((await toasts.count()) > 0) await page.keyboard.press('Escape');
+  repo.git('checkout', '-q', 'feature/x');
+  const branchToast = toasts.filter({ hasText: 'branch feature/x' });
+  await branchToast.waitFor({ timeout: 1500 });
+  await page.waitForTimeout(1000); // anything that would split the switch into more toasts has arrived by now
+  assert.equal(await toasts.count(), 1, `toasts: ${await toasts.allTextContents()}`);
+  assert.equal(await page.locator('#branch').textContent(), 'feature/x');
+  assert.equal(await page.locator('article.workflow').count(), 3);
+  assert.equal(await page.locator('article.workflow[data-id="smoke"] h3').textContent(), 'Release Smoke (feature x)');
+  assert.equal(await regression.locator('[data-step="full"] .minutes').textContent(), '60 min');
+  await branchToast.locator('button.expand').click();
+  assert.ok((await branchToast.locator('section.patch').count()) >= 3, 'the diff lists every changed workflow');
+  await shot(page, '05-branch-switch');
+  await branchToast.locator('button.close').click();
+  assert.equal(await toasts.count(), 0, 'a click on × dismisses');
+
+  // 5. Restart the server: a banner while it is down, then it catches up without a reload.
+  const port = server.port;
+  await server.stop();
+  await page.locator('#banner').waitFor({ state: 'visible', timeout: 3000 });
+  assert.match(await page.locator('#banner-text').textContent(), /Disconnected/);
+  assert.equal(await page.locator('#banner').getAttribute('role'), 'alert');
+  assert.notEqual(await pill.textContent(), 'live');
+  await shot(page, '06-disconnected');
+  repo.write('workflows/smoke.yaml', repo.read('workflows/smoke.yaml').replace('Release Smoke (feature x)', 'Release Smoke (edited while down)'));
+  server = await startServer(repo, `127.0.0.1:${port}`);
+  await page.waitForFunction(() => document.querySelector('#connection')?.textContent === 'live', null, { timeout: 15_000 });
+  await page.locator('#banner').waitFor({ state: 'hidden', timeout: 1000 });
+  await eventually(
+    async () => (await page.locator('article.workflow[data-id="smoke"] h3').textContent()) === 'Release Smoke (edited while down)',
+    3000,
+    'the edit made while the server was down',
+  );
+  assert.equal(await page.evaluate(() => window.__qaMarker), 'still here');
+  assert.match(await page.locator('#log').textContent(), /reconnected/);
+  await shot(page, '07-reconnected');
+
+  // And it is live again after the restart.
+  repo.write('workflows/regression.yaml', repo.read('workflows/regression.yaml').replace('estimated_minutes: 60', 'estimated_minutes: 45'));
+  await toasts.filter({ hasText: 'regression: 1 change' }).waitFor({ timeout: 1000 });
+  assert.equal(await regression.locator('[data-step="full"] .minutes').textContent(), '45 min');
+
+  assert.equal(navigations, 1, 'the page navigated after it first loaded');
+  assert.equal(await page.evaluate(() => performance.getEntriesByType('navigation').length), 1);
+  assert.deepEqual(
+    consoleErrors.filter((e) => !/WebSocket connection|ERR_CONNECTION_REFUSED|Failed to load resource/.test(e)),
+    [],
+  );
+});
