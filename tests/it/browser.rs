@@ -3,12 +3,12 @@
 //! client core and the React hook, all against the `qa-reload` binary cargo
 //! built. They need Node, the npm packages in `tests/browser/` and
 //! Chromium; when any is missing this test fails and says how to install
-//! them (`.ci/run` does it), rather than passing without running.
+//! them (`scripts/test` does it), rather than passing without running.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SETUP: &str = "run `.ci/run` once, or install by hand: \
+const SETUP: &str = "run the tests with `scripts/test`, which installs them, or by hand: \
     `apt-get install -y nodejs npm chromium` and `npm ci --prefix tests/browser`";
 
 fn browser_dir() -> PathBuf {
