@@ -714,7 +714,6 @@ impl Applier {
     }
 }
 
-/// Reads nothing: turns one read into the file's new state.
 /// The longest excerpt kept: enough to recognise the line, bounded so a
 /// minified one-line file does not ride along in every frame.
 const EXCERPT_CHARS: usize = 200;
@@ -733,13 +732,14 @@ fn with_excerpts(errors: Vec<ConfigError>, text: &str, tree: Option<&Node>) -> V
             let line = (e.line as usize)
                 .checked_sub(1)
                 .and_then(|i| text.lines().nth(i));
-            let excerpt =
-                line.map(|l| masker.mask(&l.chars().take(EXCERPT_CHARS).collect::<String>()));
+            // Masked whole, then cut: a cut first could split a secret.
+            let excerpt = line.map(|l| masker.mask(l).chars().take(EXCERPT_CHARS).collect());
             e.with_excerpt(excerpt)
         })
         .collect()
 }
 
+/// Reads nothing: turns one read into the file's new state.
 fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send + Sync)) -> Fresh {
     let fingerprint = read.fingerprint();
     let Some(role) = FileRole::of(path) else {
