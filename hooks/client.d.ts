@@ -86,5 +86,10 @@ export function applyReload(state: HotReloadState, frame: ReloadFrame): HotReloa
 export function applyIntegrationStatus(state: HotReloadState, frame: IntegrationStatusFrame): HotReloadState;
 export function errorsIntroduced(frame: ReloadFrame): ConfigError[];
 export function filesFixed(before: ReadonlyArray<ConfigError>, frame: ReloadFrame): string[];
-export function streamUrl(baseUrl: string, since: number | null, token?: string | null): string;
+export function streamUrl(
+  baseUrl: string,
+  since: number | null,
+  token?: string | null,
+  instance?: string | null,
+): string;
 export function createClient(options?: ClientOptions): HotReloadClient;

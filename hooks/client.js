@@ -297,15 +297,20 @@ export function filesFixed(before, frame) {
 // ---- connection -----------------------------------------------------------
 
 /**
- * The WebSocket URL of the stream at `baseUrl`, resuming after `since`.
+ * The WebSocket URL of the stream at `baseUrl`, resuming after `since` of
+ * server run `instance` (a restarted server answers with a snapshot).
  * @param {string} baseUrl  e.g. `http://127.0.0.1:7878`
  * @param {number|null} since
  * @param {string|null} [token]
+ * @param {string|null} [instance]
  */
-export function streamUrl(baseUrl, since, token) {
+export function streamUrl(baseUrl, since, token, instance) {
   const url = new URL(STREAM_PATH, baseUrl);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  if (since !== null && since !== undefined) url.searchParams.set('since', String(since));
+  if (since !== null && since !== undefined) {
+    url.searchParams.set('since', String(since));
+    if (instance) url.searchParams.set('instance', instance);
+  }
   if (token) url.searchParams.set('token', token);
   return url.toString();
 }
@@ -339,6 +344,8 @@ export function createClient(options = {}) {
   let timer = null;
   let running = false;
   let resumable = true;
+  /** The server run the held revision came from (from its `hello`). */
+  let instance = null;
 
   function set(next) {
     const statusChanged = next.status !== state.status;
@@ -370,7 +377,7 @@ export function createClient(options = {}) {
     set({ ...state, status: first ? 'connecting' : 'reconnecting', retryAt: null });
     let ws;
     try {
-      ws = new WebSocketImpl(streamUrl(baseUrl, since, options.token));
+      ws = new WebSocketImpl(streamUrl(baseUrl, since, options.token, instance));
     } catch {
       scheduleRetry();
       return;
@@ -425,6 +432,7 @@ export function createClient(options = {}) {
     switch (frame.type) {
       case 'hello':
         resumable = true;
+        instance = frame.instance ?? null;
         set({ ...state, status: 'open', serverRevision: frame.revision, attempt: 0, retryAt: null, disconnectedSince: null });
         break;
       case 'snapshot':

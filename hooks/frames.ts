@@ -147,6 +147,8 @@ export interface HelloFrame {
   type: 'hello';
   revision: number;
   protocol: number;
+  /** This server run's id; sent back with `since` when resuming. */
+  instance: string;
 }
 
 /** Everything in force at one revision (sent when resuming is impossible). */

@@ -177,6 +177,10 @@ pub struct EventWire {
 pub struct HelloWire {
     pub revision: u64,
     pub protocol: u32,
+    /// This server run's id: pass it back as `instance` with `since` when
+    /// resuming, so revisions of an earlier run are never mistaken for
+    /// this one's.
+    pub instance: String,
 }
 
 /// Everything in force at one revision: the body of a `snapshot` frame.

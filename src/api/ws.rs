@@ -47,6 +47,9 @@ pub struct StreamQuery {
     /// The last revision the client has; the events after it are sent if
     /// history still has them, else a snapshot.
     pub since: Option<u64>,
+    /// The `instance` of the hello that revision came from; when it is not
+    /// this server run's, `since` is ignored and a snapshot is sent.
+    pub instance: Option<String>,
 }
 
 /// `GET /ws/hot-reload`: upgrades to the stream.
@@ -67,6 +70,10 @@ pub async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
+    let since = match &query.instance {
+        Some(instance) if instance != state.engine.instance() => None,
+        _ => query.since,
+    };
     let ws = ws.map_err(|e| {
         ApiError::bad_request(
             "websocket_required",
@@ -79,7 +86,7 @@ pub async fn upgrade(
     Ok(ws
         .max_message_size(MAX_CLIENT_MESSAGE)
         .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| connection(socket, state, query.since)))
+        .on_upgrade(move |socket| connection(socket, state, since)))
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -119,6 +126,7 @@ async fn run(
     let hello = Frame::Hello(HelloWire {
         revision: attach.revision,
         protocol: PROTOCOL,
+        instance: state.engine.instance().to_owned(),
     });
     if !send(sink, state, text(&hello)).await {
         return End::Client;

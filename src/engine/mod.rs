@@ -139,6 +139,8 @@ struct Inner {
     stats: Mutex<Stats>,
     watch: OnceLock<WatchHandle>,
     commands: mpsc::Sender<Command>,
+    /// Names this run of the engine: revisions restart at 1 in the next one.
+    instance: String,
 }
 
 struct History {
@@ -204,6 +206,7 @@ impl Engine {
                 stats: Mutex::new(Stats::default()),
                 watch: OnceLock::new(),
                 commands: commands_tx,
+                instance: instance_id(),
             }),
         };
         if let Some(o) = outcome {
@@ -222,6 +225,13 @@ impl Engine {
     /// The snapshot in force. Never waits.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.inner.current.load_full()
+    }
+
+    /// An id of this run of the engine. Revision numbers only mean
+    /// something within one instance: a client that resumes after a restart
+    /// names the instance its revision came from.
+    pub fn instance(&self) -> &str {
+        &self.inner.instance
     }
 
     pub fn root(&self) -> &Path {
@@ -467,6 +477,19 @@ fn events_after(
             .cloned()
             .collect(),
     )
+}
+
+/// 16 hex digits from the clock and the process id: unique per start.
+fn instance_id() -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    h.update(now.as_nanos().to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    let digest = h.finalize();
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

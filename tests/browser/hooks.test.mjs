@@ -17,7 +17,7 @@ import WebSocket from 'ws';
 import { REGRESSION, ROOT, Repo, eventually, getJson, startServer } from './helpers.mjs';
 
 const core = await import(pathToFileURL(join(ROOT, 'hooks', 'client.js')).href);
-const { applyJsonPatch, backoffDelay, createClient, PatchError } = core;
+const { applyJsonPatch, backoffDelay, createClient, PatchError, streamUrl } = core;
 
 /** A WebSocket class that records every URL it is asked to open. */
 function recordingWebSocket() {
@@ -63,6 +63,17 @@ async function relay(port) {
     },
   };
 }
+
+test('a resume names the server run its revision came from', () => {
+  const fresh = new URL(streamUrl('http://127.0.0.1:7878', null, null, 'abc'));
+  assert.equal(fresh.protocol, 'ws:');
+  assert.equal(fresh.search, '', 'nothing to resume: no since, no instance');
+  const resume = new URL(streamUrl('https://qa.example:8443', 41, 't0k', 'abc'));
+  assert.equal(resume.protocol, 'wss:');
+  assert.equal(resume.searchParams.get('since'), '41');
+  assert.equal(resume.searchParams.get('instance'), 'abc');
+  assert.equal(resume.searchParams.get('token'), 't0k');
+});
 
 test('backoff grows from 0.5 s to 10 s with jitter', () => {
   assert.equal(backoffDelay(0, 0), 500);

@@ -152,6 +152,17 @@ async fn reconnecting_with_since_gets_exactly_the_missed_events_or_a_snapshot() 
     );
     served::close(ws).await;
 
+    // A revision from another server run (another instance) is not resumed.
+    let mut ws = served::ws_connect(
+        &server.ws_url(&format!("?since={}&instance=0123456789abcdef", since + 3)),
+        &[],
+    )
+    .await
+    .unwrap();
+    hello(&mut ws).await;
+    assert_eq!(next_frame(&mut ws).await["type"], "snapshot");
+    served::close(ws).await;
+
     // History keeps 3: revision `since + 1` is gone, so `since` gets a snapshot.
     let mut ws = served::ws_connect(&server.ws_url(&format!("?since={since}")), &[])
         .await
