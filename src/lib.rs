@@ -33,4 +33,6 @@ pub mod load;
 pub mod metrics;
 pub mod model;
 pub mod secret;
+#[cfg(test)]
+mod test_support;
 pub mod watch;

@@ -277,10 +277,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::test_support::Captured;
     use http_body_util::BodyExt;
     use serde_json::Value;
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
 
     async fn body_of(response: Response) -> (StatusCode, Option<String>, Value) {
         let status = response.status();
@@ -355,20 +354,6 @@ mod tests {
         assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
     }
 
-    /// A `MakeWriter` that appends every log line to a shared buffer.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn internal_error_logs_its_detail_and_answers_a_generic_message() {
         let log = Captured::default();
@@ -385,7 +370,7 @@ mod tests {
         assert_eq!(body["code"], "internal");
         assert_eq!(body["message"], INTERNAL_MESSAGE);
         assert!(!body.to_string().contains("poisoned"));
-        let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        let logged = log.text();
         assert!(
             logged.contains("snapshot lock poisoned at src/state.rs:42"),
             "{logged}"

@@ -376,12 +376,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::test_support::Captured;
     use axum::body::Body;
     use axum::http::StatusCode;
     use axum::routing::get;
     use http_body_util::BodyExt;
-    use std::io::Write;
-    use std::sync::Mutex;
     use tower::ServiceExt;
 
     const TOKEN: &str = "s3cret-t0ken";
@@ -786,20 +785,6 @@ mod tests {
         }
     }
 
-    /// A `MakeWriter` that appends every log line to a shared buffer.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn the_token_is_never_logged_nor_echoed() {
         let log = Captured::default();
@@ -850,7 +835,7 @@ mod tests {
             assert!(!answer.body.contains(TOKEN), "{}", answer.body);
             refusals += 1;
         }
-        let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        let logged = log.text();
         assert_eq!(logged.lines().count(), refusals, "{logged}");
         assert!(!logged.contains(TOKEN), "{logged}");
     }
