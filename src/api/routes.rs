@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::extract::{Json, Path, Query};
 use super::security::protect;
-use super::state::AppState;
+use super::state::{AppState, statuses_tag};
 use super::wire::{
     ErrorBody, EventList, EventWire, IntegrationList, IntegrationStatusWire, ReloadResult, RunWire,
     StatusWire, Statuses, WorkflowList, WorkflowWire,
@@ -171,12 +171,26 @@ pub async fn events(
 /// Every workflow in force, all of one revision.
 #[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows",
     responses((status = 200, body = WorkflowList)))]
-pub async fn workflows(State(state): State<AppState>) -> Json<WorkflowList> {
+pub async fn workflows(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        workflows_body(&state),
+    )
+        .into_response()
+}
+
+/// The `GET /api/v1/workflows` body in force, serialised once per revision
+/// and set of connection statuses.
+fn workflows_body(state: &AppState) -> axum::body::Bytes {
     let statuses = state.statuses();
-    Json(WorkflowList::new(
-        &state.engine.snapshot(),
-        Statuses(&statuses),
-    ))
+    let snapshot = state.engine.snapshot();
+    state
+        .workflows_body
+        .get_or(snapshot.revision, statuses_tag(&statuses), || {
+            // Plain structs with string keys: serialising cannot fail.
+            serde_json::to_vec(&WorkflowList::new(&snapshot, Statuses(&statuses)))
+                .unwrap_or_default()
+        })
 }
 
 /// One workflow in force.

@@ -5,8 +5,11 @@
 //! Plain handles, cheap to clone; nothing here holds a lock across an
 //! `.await` or applies anything (the engine's worker does that).
 
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use axum::body::Bytes;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +32,8 @@ pub struct AppState {
     pub ws: WsConfig,
     pub clients: Clients,
     pub frames: Arc<FrameCache>,
+    /// The serialised `GET /api/v1/workflows` body of the latest revision.
+    pub workflows_body: Arc<BodyCache>,
     /// Connection statuses; `None` when no integrations supervisor runs
     /// (tests of the API alone).
     pub integrations: Option<Integrations>,
@@ -43,6 +48,7 @@ impl AppState {
             ws: WsConfig::default(),
             clients: Clients::default(),
             frames: Arc::new(FrameCache::default()),
+            workflows_body: Arc::new(BodyCache::default()),
             integrations: None,
         }
     }
@@ -63,6 +69,46 @@ impl AppState {
     pub fn with_ws(mut self, ws: WsConfig) -> Self {
         self.ws = ws;
         self
+    }
+}
+
+/// A tag for a set of connection statuses: equal sets, equal tags. Keys
+/// cached bodies and frames that embed statuses.
+pub fn statuses_tag(statuses: &[IntegrationStatus]) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for s in statuses {
+        (s.id, s.revision, s.status, s.at).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// One serialised response body, kept for as long as its revision and
+/// statuses are current: readers in a burst share one serialisation
+/// instead of each building the same JSON.
+#[derive(Default)]
+pub struct BodyCache(Mutex<Option<(u64, u64, Bytes)>>);
+
+impl BodyCache {
+    /// The body for (`revision`, `tag`), built by `build` on a miss.
+    pub fn get_or(&self, revision: u64, tag: u64, build: impl FnOnce() -> Vec<u8>) -> Bytes {
+        if let Some((r, t, body)) = &*self.lock()
+            && (*r, *t) == (revision, tag)
+        {
+            return body.clone();
+        }
+        // Built outside the lock; two readers may both build a new revision's
+        // body, which costs time but never serves a wrong one.
+        let body = Bytes::from(build());
+        let mut cached = self.lock();
+        if cached.as_ref().is_none_or(|(r, _, _)| *r <= revision) {
+            *cached = Some((revision, tag, body.clone()));
+        }
+        body
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(u64, u64, Bytes)>> {
+        // Replaced whole under the lock; a panic cannot leave it half-written.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

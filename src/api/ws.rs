@@ -9,7 +9,6 @@
 //! dropped. It only reads the engine: it never applies or changes anything.
 
 use std::collections::VecDeque;
-use std::hash::{Hash, Hasher};
 use std::sync::{Mutex, PoisonError};
 
 use axum::extract::State;
@@ -24,7 +23,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::error::ApiError;
 use super::extract::Query;
-use super::state::AppState;
+use super::state::{AppState, statuses_tag};
 use super::wire::{
     EventWire, Frame, HelloWire, IntegrationStatusWire, PROTOCOL, SnapshotWire, Statuses,
 };
@@ -280,13 +279,10 @@ impl FrameCache {
 
     /// The `snapshot` frame of `snapshot` with the connection `statuses`.
     pub fn snapshot(&self, snapshot: &Snapshot, statuses: &[IntegrationStatus]) -> Utf8Bytes {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        for s in statuses {
-            (s.id, s.revision, s.status, s.at).hash(&mut hasher);
-        }
-        self.get_or((Kind::Snapshot, snapshot.revision, hasher.finish()), || {
-            Frame::Snapshot(SnapshotWire::new(snapshot, Statuses(statuses)))
-        })
+        self.get_or(
+            (Kind::Snapshot, snapshot.revision, statuses_tag(statuses)),
+            || Frame::Snapshot(SnapshotWire::new(snapshot, Statuses(statuses))),
+        )
     }
 
     fn get_or(&self, key: Key, frame: impl FnOnce() -> Frame) -> Utf8Bytes {
