@@ -8,7 +8,8 @@
 //! 3. cold start of `qa-reload serve` on 10,000 workflows (≤ 1 s) and its
 //!    RSS (≤ 150 MB);
 //! 4. save → event published over 100 saves at default settings
-//!    (p50 ≤ 60 ms, p99 ≤ 80 ms).
+//!    (p50 ≤ 60 ms, p99 ≤ 80 ms), and as a peer the same saves seen by
+//!    chokidar with a 50 ms quiet period (`npm ci --prefix benches/peer`).
 //!
 //! Run: `cargo bench --bench engine` (release build). Pass a figure's
 //! number (`cargo bench --bench engine -- 2`) to run only that one.
@@ -302,13 +303,45 @@ fn figure_save_latency(rt: &tokio::runtime::Runtime) {
         app.stop().await;
         times.sort();
         println!("4. save -> event published, 100 saves, default settings (debounce 50 ms, max wait 300 ms)");
+        let (p50, p99) = (ms(percentile(&times, 0.5)), ms(percentile(&times, 0.99)));
         println!(
-            "   p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  extra revisions: {extra}  (targets: p50 <= 60 ms, p99 <= 80 ms)",
-            ms(percentile(&times, 0.5)),
-            ms(percentile(&times, 0.99)),
+            "   p50 {p50:.1} ms  p99 {p99:.1} ms  max {:.1} ms  extra revisions: {extra}  (targets: p50 <= 60 ms, p99 <= 80 ms)",
             ms(*times.last().expect("saves"))
         );
+        match chokidar_peer() {
+            Ok((peer50, peer99)) => println!(
+                "   peer: chokidar with a 50 ms quiet period, same saves: p50 {peer50:.1} ms  p99 {peer99:.1} ms; ours / peer: p50 {:.2}  p99 {:.2}",
+                p50 / peer50,
+                p99 / peer99
+            ),
+            Err(why) => println!("   peer: not run ({why})"),
+        }
     });
+}
+
+/// Runs `benches/peer/chokidar-latency.mjs` (a watcher only: no reading,
+/// parsing or diffing) and returns its p50 and p99 in milliseconds.
+fn chokidar_peer() -> Result<(f64, f64), String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peer");
+    if !dir.join("node_modules/chokidar").is_dir() {
+        return Err("install it with `npm ci --prefix benches/peer`".to_string());
+    }
+    let out = Command::new("node")
+        .arg(dir.join("chokidar-latency.mjs"))
+        .output()
+        .map_err(|e| format!("cannot run node: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let numbers: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match numbers.as_slice() {
+        [p50, p99] if out.status.success() => Ok((*p50, *p99)),
+        _ => Err(format!(
+            "unexpected output: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )),
+    }
 }
 
 /// Runs `git checkout -q <branch>` to completion: the time measured starts
