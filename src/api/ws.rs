@@ -156,7 +156,28 @@ async fn run(
     let mut answered = true;
     loop {
         tokio::select! {
+            // In this order: the client's own messages and the ping first
+            // (rare, and a flood of revisions must not starve them), then
+            // revisions before statuses, so a status published after a
+            // revision (its connection test) never overtakes that revision's
+            // reload frame, which is already queued when the status arrives.
+            biased;
             () = state.shutdown.cancelled() => return End::Shutdown,
+            message = stream.next() => match message {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return End::Client,
+                // Anything the client sends (pongs included) shows it is alive.
+                Some(Ok(_)) => answered = true,
+            },
+            _ = ping.tick() => {
+                if !answered {
+                    tracing::debug!("a WebSocket client answered no ping; dropping it");
+                    return End::Client;
+                }
+                answered = false;
+                if !send_message(sink, state, Message::Ping(Default::default())).await {
+                    return End::Client;
+                }
+            }
             received = receiver.recv() => {
                 let frame = match received {
                     Ok(event) => state.frames.reload(&event),
@@ -189,21 +210,6 @@ async fn run(
                     }
                 };
                 if !sent {
-                    return End::Client;
-                }
-            }
-            message = stream.next() => match message {
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return End::Client,
-                // Anything the client sends (pongs included) shows it is alive.
-                Some(Ok(_)) => answered = true,
-            },
-            _ = ping.tick() => {
-                if !answered {
-                    tracing::debug!("a WebSocket client answered no ping; dropping it");
-                    return End::Client;
-                }
-                answered = false;
-                if !send_message(sink, state, Message::Ping(Default::default())).await {
                     return End::Client;
                 }
             }

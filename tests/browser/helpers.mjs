@@ -109,13 +109,14 @@ export class Repo {
 }
 
 /**
- * Starts `qa-reload serve` on `bind` (default: a port the OS picks) and
- * resolves once it prints the URL it serves.
+ * Starts `qa-reload serve` on `bind` (default: a port the OS picks), with
+ * `env` added to its environment, and resolves once it prints the URL it
+ * serves.
  */
-export function startServer(repo, bind = '127.0.0.1:0') {
+export function startServer(repo, bind = '127.0.0.1:0', env = {}) {
   const proc = spawn(binary(), ['serve', '--repo', repo.dir, '--bind', bind], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...env },
   });
   let stderr = '';
   proc.stderr.on('data', (d) => {

@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -166,4 +167,47 @@ test('the page follows edits, errors, fixes, a branch switch and a restart witho
     consoleErrors.filter((e) => !/WebSocket connection|ERR_CONNECTION_REFUSED|Failed to load resource/.test(e)),
     [],
   );
+});
+
+test('a connection test shows as a badge and a toast, and a bad token flips it to failed', { timeout: 60_000 }, async (t) => {
+  const GOOD = 'jira-good-S3CRET-4711';
+  const BAD = 'jira-bad-S3CRET-0815';
+  // A stand-in for Jira on loopback: 200 for the right basic credentials at
+  // the connection-test path, 401 with a JSON body otherwise.
+  const expected = `Basic ${Buffer.from(`qa@example.com:${GOOD}`).toString('base64')}`;
+  const jira = http.createServer((req, res) => {
+    const ok = req.url === '/rest/api/3/myself' && req.headers.authorization === expected;
+    res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+    res.end(ok ? '{"accountId":"qa"}' : '{"errorMessages":["Client must be authenticated to access this resource."]}');
+  });
+  await new Promise((resolve) => jira.listen(0, '127.0.0.1', resolve));
+  const config = (variable) =>
+    `enabled: true\nbase_url: http://127.0.0.1:${jira.address().port}\nemail: qa@example.com\napi_token: \${${variable}}\nproject_key: QA\ntimeout_ms: 3000\n`;
+  const repo = new Repo();
+  repo.write('config/jira_config.yaml', config('JIRA_TEST_TOKEN'));
+  repo.commitAll('enable jira');
+  const server = await startServer(repo, '127.0.0.1:0', { JIRA_TEST_TOKEN: GOOD, JIRA_BAD_TOKEN: BAD });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  t.after(async () => {
+    await browser.close();
+    await server.stop();
+    jira.close();
+    repo.remove();
+  });
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, reducedMotion: 'reduce' })).newPage();
+  await page.goto(`${server.url}/`);
+  const badge = page.locator('#integrations tr[data-id="jira"] .badge.status');
+  await eventually(async () => (await badge.textContent()) === 'ok', 10_000, 'the jira badge to read ok');
+  assert.match(await page.locator('#integrations tr[data-id="jira"] .detail').textContent(), /\d+ ms/);
+
+  repo.write('config/jira_config.yaml', config('JIRA_BAD_TOKEN'));
+  const failed = page.locator('#toasts > .toast[role="alert"]').filter({ hasText: 'jira: connection failed' });
+  await failed.waitFor({ timeout: 10_000 });
+  assert.match(await failed.locator('.toast-title').textContent(), /HTTP 401/);
+  assert.match(await failed.textContent(), /Client must be authenticated/);
+  await eventually(async () => (await badge.textContent()) === 'failed', 5000, 'the jira badge to read failed');
+  await page.screenshot({ path: join(OUTPUT, '08-integration-failed.png') });
+
+  const shown = await page.content();
+  for (const secret of [GOOD, BAD]) assert.ok(!shown.includes(secret), 'a token reached the page');
 });
