@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod engine;
 mod example_config;
+mod frames;
 mod git;
 mod integrations;
 mod json_patch_props;
