@@ -164,10 +164,13 @@ function renderIntegrations(state) {
     ...state.integrations.map((i) => {
       const st = i.status;
       const label = st?.status ?? (i.enabled ? 'not tested yet' : 'disabled');
+      // A failure's detail already names the HTTP status and the time.
       const detail = st
-        ? [st.http_status ? `HTTP ${st.http_status}` : null, st.latency_ms != null ? `${st.latency_ms} ms` : null, st.detail]
+        ? st.detail ||
+          [st.http_status ? `HTTP ${st.http_status}` : null, st.latency_ms != null ? `${st.latency_ms} ms` : null]
             .filter(Boolean)
-            .join(' · ') || '—'
+            .join(' · ') ||
+          '—'
         : i.enabled
           ? 'waiting for the first connection test'
           : 'enable it in its config file to test the connection';
