@@ -129,24 +129,32 @@ struct Fresh {
     tree: Option<Node>,
 }
 
-/// A read of one file.
+/// A read of one file, with the fingerprint of what was read (hashed once,
+/// when read).
 enum Read {
     Absent,
-    Bytes(Vec<u8>, Option<Stamp>),
-    Refused(ConfigError),
+    Bytes(Vec<u8>, Option<Stamp>, [u8; 32]),
+    Refused(ConfigError, [u8; 32]),
 }
 
 impl Read {
+    fn bytes(bytes: Vec<u8>, stamp: Option<Stamp>) -> Read {
+        let fingerprint = Sha256::digest(&bytes).into();
+        Read::Bytes(bytes, stamp, fingerprint)
+    }
+
+    fn refused(e: ConfigError) -> Read {
+        let mut h = Sha256::new();
+        h.update(b"\0refused\0");
+        h.update(e.message.as_bytes());
+        let fingerprint = h.finalize().into();
+        Read::Refused(e, fingerprint)
+    }
+
     fn fingerprint(&self) -> Option<[u8; 32]> {
         match self {
             Read::Absent => None,
-            Read::Bytes(bytes, _) => Some(Sha256::digest(bytes).into()),
-            Read::Refused(e) => {
-                let mut h = Sha256::new();
-                h.update(b"\0refused\0");
-                h.update(e.message.as_bytes());
-                Some(h.finalize().into())
-            }
+            Read::Bytes(_, _, fingerprint) | Read::Refused(_, fingerprint) => Some(*fingerprint),
         }
     }
 }
@@ -471,7 +479,7 @@ impl Applier {
     /// globs differ from those in force (a deleted file means the defaults).
     fn new_filter(&self) -> Option<PathFilter> {
         let settings = match self.read(SETTINGS_FILE) {
-            Read::Bytes(bytes, _) => {
+            Read::Bytes(bytes, _, _) => {
                 let load = config::load_file(FileRole::Settings, SETTINGS_FILE, &bytes, &*self.env);
                 match load.entity {
                     Some(Entity::Settings(s)) => s,
@@ -479,7 +487,7 @@ impl Applier {
                 }
             }
             Read::Absent => Settings::default(),
-            Read::Refused(_) => return None,
+            Read::Refused(..) => return None,
         };
         let now = &self.current.settings;
         if settings.watch == now.watch && settings.ignore == now.ignore {
@@ -494,9 +502,9 @@ impl Applier {
         }
         let stamp = fs::stamp(&self.root, path);
         match fs::read_file(&self.root, path) {
-            Ok(Some(bytes)) => Read::Bytes(bytes, stamp),
+            Ok(Some(bytes)) => Read::bytes(bytes, stamp),
             Ok(None) => Read::Absent,
-            Err(e) => Read::Refused(e),
+            Err(e) => Read::refused(e),
         }
     }
 
@@ -755,7 +763,7 @@ fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send
                 tree: None,
             };
         }
-        Read::Refused(e) => {
+        Read::Refused(e, _) => {
             let e = match role {
                 FileRole::Integration(kind) => e.for_entity(EntityKind::Integration, kind.as_str()),
                 FileRole::Settings => e.for_entity(EntityKind::Settings, "hot_reload"),
@@ -772,7 +780,7 @@ fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send
                 tree: None,
             };
         }
-        Read::Bytes(bytes, stamp) => (bytes, stamp),
+        Read::Bytes(bytes, stamp, _) => (bytes, stamp),
     };
     let FileLoad {
         tree,
