@@ -88,7 +88,8 @@ impl FromStr for IntegrationKind {
 }
 
 /// A string setting of an integration. Values read from `${VAR}` and values
-/// of secret keys are masked whenever they are serialised or printed.
+/// of secret keys are masked whenever they are serialised or printed, and so
+/// is the userinfo of a URL in any other value.
 #[derive(Clone, PartialEq)]
 pub struct Setting {
     /// The value in force; `None` when it names an unset variable.
@@ -119,7 +120,7 @@ impl Setting {
     /// What may be shown to a person.
     pub fn shown(&self) -> String {
         match (&self.value, self.masked) {
-            (Some(v), false) => v.clone(),
+            (Some(v), false) => secret::mask_userinfo(v),
             (Some(v), true) => secret::mask(v),
             (None, _) => format!("(unset: ${{{}}})", self.env.join("}, ${")),
         }

@@ -1,7 +1,11 @@
-//! Secrets: which keys hold them, and how they are shown.
+//! Secrets: which keys hold them, how they are shown, and the URL userinfo
+//! rule every stage shares.
 //!
-//! Masking happens at the source (model serialisation, diff output), so no
-//! later stage can leak a secret by forgetting to mask. No I/O.
+//! A secret is the value of any key whose name looks like one (misspelt and
+//! unknown keys included), any `${VAR}`-substituted value, and the userinfo
+//! of any URL. Masking happens at the source (model serialisation, diff
+//! output, error messages), so no later stage can leak a secret by
+//! forgetting to mask. No I/O.
 
 use std::sync::OnceLock;
 
@@ -10,22 +14,34 @@ use sha2::{Digest, Sha256};
 /// What a masked value starts with.
 pub const MASK: &str = "••••••";
 
-/// Whether a key names a secret: any key containing `token`, `secret`,
-/// `password`, `passwd`, `api_key`, `apikey`, `api-key` or `authorization`,
-/// in any case.
+/// Whether a key names a secret: any key containing `token`, `tokn`,
+/// `secret`, `passw`, `pwd`, `api_key`/`apikey`/`api-key`,
+/// `private_key`/`privatekey`/`private-key`, `credential`, or `auth` (but
+/// not as part of `author`; `authorization` counts), in any case.
 pub fn is_secret_key(key: &str) -> bool {
-    const NEEDLES: [&str; 8] = [
+    const NEEDLES: [&str; 12] = [
         "token",
+        "tokn",
         "secret",
-        "password",
-        "passwd",
+        "passw",
+        "pwd",
         "api_key",
         "apikey",
         "api-key",
-        "authorization",
+        "private_key",
+        "privatekey",
+        "private-key",
+        "credential",
     ];
     let key = key.to_ascii_lowercase();
     NEEDLES.iter().any(|n| key.contains(n))
+        || key.match_indices("auth").any(|(i, _)| {
+            let rest = &key[i..];
+            // `author` names a person; `authorization` is a credential.
+            !rest.starts_with("author")
+                || rest.starts_with("authoriz")
+                || rest.starts_with("authoris")
+        })
 }
 
 /// Whether a raw value reads the environment (`${VAR}` anywhere in it).
@@ -33,6 +49,29 @@ pub fn has_env_reference(value: &str) -> bool {
     value
         .find("${")
         .is_some_and(|start| value[start..].contains('}'))
+}
+
+/// Whether a raw value is nothing but `${NAME}` references (and spaces):
+/// it names where a secret comes from, and the name is not the secret.
+pub fn is_only_env_references(value: &str) -> bool {
+    let mut rest = value.trim();
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let Some(after) = rest.strip_prefix("${") else {
+            return false;
+        };
+        let Some(end) = after.find('}') else {
+            return false;
+        };
+        let name = &after[..end];
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return false;
+        }
+        rest = after[end + 1..].trim_start();
+    }
+    true
 }
 
 /// The masked form of a secret: the mask plus a short fingerprint, so that a
@@ -47,6 +86,57 @@ pub fn mask(value: &str) -> String {
     let digest = hasher.finalize();
     let fp: String = digest[..3].iter().map(|b| format!("{b:02x}")).collect();
     format!("{MASK}{fp}")
+}
+
+/// The byte range of the userinfo (`user:pass`) of the URL whose `://` ends
+/// at byte `authority` of `text`, if it has one. The authority ends at the
+/// first `/ ? #`, quote, bracket or whitespace.
+fn userinfo_at(text: &str, authority: usize) -> Option<std::ops::Range<usize>> {
+    let rest = &text[authority..];
+    let end = rest
+        .find(|c: char| {
+            matches!(
+                c,
+                '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`' | ')' | ']' | '}' | ','
+            ) || c.is_whitespace()
+        })
+        .unwrap_or(rest.len());
+    let at = rest[..end].rfind('@')?;
+    (at > 0).then(|| authority..authority + at)
+}
+
+/// The byte ranges of every URL userinfo in `text`.
+pub fn userinfo_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = text[from..].find("://") {
+        let authority = from + i + 3;
+        if let Some(r) = userinfo_at(text, authority) {
+            from = r.end;
+            out.push(r);
+        } else {
+            from = authority;
+        }
+    }
+    out
+}
+
+/// `text` with the userinfo of every URL masked: `https://u:p@host` becomes
+/// `https://••••••@host`.
+pub fn mask_userinfo(text: &str) -> String {
+    let ranges = userinfo_ranges(text);
+    if ranges.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for r in ranges {
+        out.push_str(&text[last..r.start]);
+        out.push_str(MASK);
+        last = r.end;
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 fn salt() -> &'static [u8; 16] {
@@ -73,15 +163,32 @@ mod tests {
     fn secret_keys() {
         for k in [
             "api_token",
+            "api_tokn",
             "API_KEY",
             "apikey",
             "client_secret",
             "password",
+            "passwd",
+            "db_pwd",
+            "private_key",
+            "credentials",
             "Authorization",
+            "auth",
+            "oauth_client",
+            "author_auth",
         ] {
             assert!(is_secret_key(k), "{k}");
         }
-        for k in ["base_url", "email", "project_key", "timeout_ms", "name"] {
+        for k in [
+            "base_url",
+            "email",
+            "project_key",
+            "timeout_ms",
+            "name",
+            "author",
+            "authors",
+            "author_name",
+        ] {
             assert!(!is_secret_key(k), "{k}");
         }
     }
@@ -100,5 +207,26 @@ mod tests {
         assert!(has_env_reference("${JIRA_API_TOKEN}"));
         assert!(has_env_reference("Bearer ${T}"));
         assert!(!has_env_reference("$HOME"));
+        assert!(is_only_env_references("${JIRA_API_TOKEN}"));
+        assert!(is_only_env_references(" ${A}${B} "));
+        assert!(!is_only_env_references("Bearer ${T}"));
+        assert!(!is_only_env_references("${A}x"));
+        assert!(!is_only_env_references("${}"));
+        assert!(!is_only_env_references("${A B}"));
+        assert!(!is_only_env_references(""));
+    }
+
+    #[test]
+    fn userinfo_is_masked_in_every_url_and_nothing_else() {
+        assert_eq!(
+            mask_userinfo("see https://admin:PASSWORD@jira.example.com/x and http://u@h"),
+            format!("see https://{MASK}@jira.example.com/x and http://{MASK}@h")
+        );
+        assert_eq!(
+            mask_userinfo("https://jira.example.com/a@b"),
+            "https://jira.example.com/a@b"
+        );
+        assert_eq!(mask_userinfo("mail a@b.c"), "mail a@b.c");
+        assert_eq!(mask_userinfo("x://@h"), "x://@h");
     }
 }

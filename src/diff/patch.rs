@@ -2,18 +2,17 @@
 //! changes, the JSON Patch between its JSON documents, and the line diff.
 //!
 //! Secrets are masked here, at the source: the changes mask secret values,
-//! the entity JSON is masked by the model, and every text-diff line goes
-//! through [`LineMasker`]. Pure: no I/O, never panics.
+//! the entity JSON is masked by the model, and both texts are masked whole
+//! by [`Masker`] before the line diff. Pure: no I/O, never panics.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::diagnostic::EntityKind;
 use crate::diff::json_patch::{self, PatchOp};
 use crate::diff::semantic::{self, Change};
 use crate::diff::text::{self, TextDiff};
-use crate::load::node::{Node, Value};
-use crate::secret;
+use crate::load::mask::Masker;
+use crate::load::node::Node;
 
 /// How long a text diff may take before it settles for a coarser answer.
 pub const TEXT_DIFF_DEADLINE: Duration = Duration::from_millis(50);
@@ -87,13 +86,17 @@ pub fn entity_patch(
         // The new version is invalid: the entity keeps its last good JSON.
         _ => Vec::new(),
     };
-    let masker = LineMasker::new([old.and_then(|v| v.tree), new.and_then(|v| v.tree)]);
+    // Each side is masked whole before the line diff: a secret can span
+    // lines, and only the whole text with its tree knows where it ends.
+    let masker = Masker::new([old.and_then(|v| v.tree), new.and_then(|v| v.tree)]);
+    let masked =
+        |v: Option<Version<'_>>| v.map_or(String::new(), |v| masker.mask_text(v.text, v.tree));
     let text = text::diff(
-        old.map_or("", |v| v.text),
-        new.map_or("", |v| v.text),
+        &masked(old),
+        &masked(new),
         file,
         file,
-        &|line| masker.mask(line),
+        &str::to_string,
         TEXT_DIFF_DEADLINE,
     );
     Some(Patch {
@@ -106,131 +109,4 @@ pub fn entity_patch(
         text,
         differs_from_head: None,
     })
-}
-
-/// Masks secrets in lines of YAML text: every value known from the parsed
-/// trees to be secret, and the value of any `key: value` line whose key is
-/// secret (which also covers files that did not parse).
-pub struct LineMasker {
-    secrets: Vec<String>,
-}
-
-impl LineMasker {
-    pub fn new<'a>(trees: impl IntoIterator<Item = Option<&'a Node>>) -> Self {
-        let mut found = BTreeSet::new();
-        for tree in trees.into_iter().flatten() {
-            collect_secrets(tree, false, &mut found);
-        }
-        // Longest first, so a secret that contains another is masked whole.
-        let mut secrets: Vec<String> = found.into_iter().collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        LineMasker { secrets }
-    }
-
-    pub fn mask(&self, line: &str) -> String {
-        let mut out = line.to_string();
-        for s in &self.secrets {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), &secret::mask(s));
-            }
-        }
-        mask_secret_key_value(&out)
-    }
-}
-
-fn collect_secrets(node: &Node, under_secret: bool, out: &mut BTreeSet<String>) {
-    match &node.value {
-        Value::Map(entries) => {
-            for e in entries {
-                let key_secret = e.key.as_str().is_some_and(secret::is_secret_key);
-                collect_secrets(&e.value, under_secret || key_secret, out);
-            }
-        }
-        Value::Seq(items) => {
-            for item in items {
-                collect_secrets(item, under_secret, out);
-            }
-        }
-        _ => {
-            // Very short values would mask unrelated text; the key rule below
-            // still hides them on their own line.
-            if under_secret
-                && let Some(text) = node.scalar_text()
-                && text.chars().count() >= 4
-            {
-                out.insert(text);
-            }
-        }
-    }
-}
-
-/// `  api_token: value` → `  api_token: ••••••ab12cd` (also in `- key: v`
-/// list items and with quoted keys). Lines already masked are left alone.
-fn mask_secret_key_value(line: &str) -> String {
-    let body = line.trim_start();
-    let body = body.strip_prefix("- ").unwrap_or(body).trim_start();
-    let Some(colon) = body.find(':') else {
-        return line.to_string();
-    };
-    let key = body[..colon].trim().trim_matches(['"', '\'']);
-    let value = body[colon + 1..].trim();
-    let value = match value.find(" #") {
-        Some(i) => value[..i].trim_end(),
-        None => value,
-    };
-    if !secret::is_secret_key(key)
-        || value.is_empty()
-        || value.starts_with(secret::MASK)
-        || value.contains(secret::MASK)
-    {
-        return line.to_string();
-    }
-    let start = line.len() - body.len() + colon + 1;
-    let rest = &line[start..];
-    let offset = rest.find(value).unwrap_or(0);
-    let value_start = start + offset;
-    let value_end = value_start + value.len();
-    format!(
-        "{}{}{}",
-        &line[..value_start],
-        secret::mask(value.trim_matches(['"', '\''])),
-        &line[value_end..]
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-    use crate::load::yaml::{Limits, parse};
-
-    #[test]
-    fn key_value_lines_are_masked() {
-        for line in [
-            "api_token: abc",
-            "  api_key: \"abc\"  # comment",
-            "- password: abc",
-            "'client_secret': abc",
-        ] {
-            let masked = mask_secret_key_value(line);
-            assert!(!masked.contains("abc"), "{line} -> {masked}");
-            assert!(masked.contains(secret::MASK));
-        }
-        assert_eq!(mask_secret_key_value("name: abc"), "name: abc");
-        assert_eq!(mask_secret_key_value("api_token:"), "api_token:");
-    }
-
-    #[test]
-    fn secret_values_are_masked_wherever_they_appear() {
-        let (tree, _) = parse(
-            b"auth: {api_token: swordfish-99}\nnote: uses swordfish-99\n",
-            "t",
-            &Limits::default(),
-        );
-        let masker = LineMasker::new([tree.as_ref()]);
-        let line = masker.mask("auth: {api_token: swordfish-99}");
-        assert!(!line.contains("swordfish"), "{line}");
-        assert!(!masker.mask("note: uses swordfish-99").contains("swordfish"));
-    }
 }

@@ -407,11 +407,15 @@ fn line_of(value: &Node, collection_line: u32) -> u32 {
 }
 
 /// Masks secret values inside `value`: every string and number when
-/// `secret`, any string holding `${`, and everything under a secret key.
-/// Null and booleans stay visible; they cannot carry a credential.
+/// `secret`, everything under a secret key, and the userinfo of any URL.
+/// `${NAME}` references are shown as written (the name is not the secret);
+/// null and booleans stay visible, they cannot carry a credential.
 fn masked(value: Json, secret: bool) -> Json {
     match value {
-        Json::String(s) if secret || s.contains("${") => Json::String(secret::mask(&s)),
+        Json::String(s) if secret && !secret::is_only_env_references(&s) => {
+            Json::String(secret::mask(&s))
+        }
+        Json::String(s) => Json::String(secret::mask_userinfo(&s)),
         Json::Number(n) if secret => Json::String(secret::mask(&n.to_string())),
         Json::Array(items) => Json::Array(items.into_iter().map(|v| masked(v, secret)).collect()),
         Json::Object(map) => Json::Object(

@@ -17,12 +17,13 @@ use std::time::{Duration, Instant, SystemTime};
 use sha2::{Digest, Sha256};
 
 use crate::diagnostic::{ConfigError, EntityKind, ErrorKind};
-use crate::diff::patch::{self, LineMasker, Patch, PatchKind, Version};
+use crate::diff::patch::{self, Patch, PatchKind, Version};
 use crate::engine::event::{Cause, CauseKind, Event, Timings, summarize};
 use crate::engine::snapshot::{Served, Snapshot};
 use crate::git::GitRepo;
 use crate::load::config::{self, Entity, FileLoad, FileRole};
 use crate::load::fs::{self, Stamp};
+use crate::load::mask::Masker;
 use crate::load::node::Node;
 use crate::load::yaml::{self, Limits};
 use crate::model::{Integration, IntegrationKind, SETTINGS_FILE, Settings, Workflow};
@@ -726,22 +727,21 @@ impl Applier {
 /// minified one-line file does not ride along in every frame.
 const EXCERPT_CHARS: usize = 200;
 
-/// Each error with the line it points at, masked like the text diff (secret
-/// values known from the tree, and `secret_key: value` lines even in a file
-/// that did not parse).
+/// Each error with the line it points at, masked like the text diff (by
+/// the secrets' spans in the tree, and by the lexical rule in a file that
+/// did not parse). The text is masked once, whole: a secret can span lines.
 fn with_excerpts(errors: Vec<ConfigError>, text: &str, tree: Option<&Node>) -> Vec<ConfigError> {
     if errors.is_empty() {
         return errors;
     }
-    let masker = LineMasker::new([tree]);
+    let masked = Masker::new([tree]).mask_text(text, tree);
+    let lines: Vec<&str> = masked.lines().collect();
     errors
         .into_iter()
         .map(|e| {
-            let line = (e.line as usize)
-                .checked_sub(1)
-                .and_then(|i| text.lines().nth(i));
+            let line = (e.line as usize).checked_sub(1).and_then(|i| lines.get(i));
             // Masked whole, then cut: a cut first could split a secret.
-            let excerpt = line.map(|l| masker.mask(l).chars().take(EXCERPT_CHARS).collect());
+            let excerpt = line.map(|l| l.chars().take(EXCERPT_CHARS).collect());
             e.with_excerpt(excerpt)
         })
         .collect()

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnostic::{ConfigError, EntityKind, ErrorKind};
+use crate::load::mask::Masker;
 use crate::load::node::Node;
 use crate::load::schema::{self, Env};
 use crate::load::yaml::{self, Limits};
@@ -89,6 +90,13 @@ pub fn load_file(role: FileRole, path: &str, bytes: &[u8], env: Env<'_>) -> File
         }
         None
     };
+    // Messages name keys and types, not values; should one still carry a
+    // secret value or a URL's userinfo, it is masked here, where every
+    // diagnostic of a file passes.
+    let masker = Masker::new([tree.as_ref()]);
+    for e in &mut errors {
+        e.message = masker.mask_line(&e.message);
+    }
     FileLoad {
         tree,
         entity,
@@ -192,8 +200,9 @@ pub fn workflow_references(
                 step.id,
                 kind.config_file()
             ),
+            // The unknown name is not repeated: messages quote names, not values.
             Err(()) => format!(
-                "step `{}` uses integration `{name}`, which is not known; use one of: jira, postman, testmo",
+                "step `{}` names an integration that is not known; use one of: jira, postman, testmo",
                 step.id
             ),
         };

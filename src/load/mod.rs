@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod fs;
+pub mod mask;
 pub mod node;
 pub mod schema;
 pub mod yaml;

@@ -11,6 +11,22 @@ use crate::diagnostic::Pos;
 pub struct Node {
     pub value: Value,
     pub pos: Pos,
+    /// Where a scalar's text lies in the source (for an alias: where its
+    /// anchor's text lies), so a secret can be masked over every line it
+    /// spans. `None` for lists and mappings.
+    pub source: Option<Source>,
+}
+
+/// The stretch of source text a scalar was read from: 1-based lines,
+/// 0-based character columns, `end` exclusive. It starts at the scalar's
+/// anchor or tag when it has one; a quoted scalar's stretch may run past its
+/// closing quote (over spaces and a comment), so `quote` says which quote
+/// ends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source {
+    pub start: (u32, u32),
+    pub end: (u32, u32),
+    pub quote: Option<char>,
 }
 
 /// A resolved YAML value (YAML 1.2 core schema).
@@ -37,7 +53,16 @@ pub struct Entry {
 
 impl Node {
     pub fn new(value: Value, pos: Pos) -> Self {
-        Node { value, pos }
+        Node {
+            value,
+            pos,
+            source: None,
+        }
+    }
+
+    pub fn with_source(mut self, source: Option<Source>) -> Self {
+        self.source = source;
+        self
     }
 
     /// The entry for `key` when this is a mapping with a string key of that name.

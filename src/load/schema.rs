@@ -51,7 +51,7 @@ pub fn workflow(root: Option<&Node>, file: &str) -> (Option<Workflow>, Vec<Confi
                     r.error(
                         e.value.pos,
                         ErrorKind::Schema,
-                        format!("workflow id `{id}` is not valid: {ID_RULE}"),
+                        format!("`id` is not a valid workflow id: {ID_RULE}"),
                     );
                 }
                 (Some(id), e.value.pos)
@@ -154,11 +154,10 @@ pub fn integration(
         && let Some(v) = url.expose()
         && let Err(why) = check_url(v)
     {
-        let shown = url.shown();
         r.error(
             e.value.pos,
             ErrorKind::Schema,
-            format!("`base_url` `{shown}` is not valid: {why}"),
+            format!("`base_url` is not a valid URL: {why}"),
         );
     }
     let timeout_ms = match r.optional(entries, "timeout_ms") {
@@ -245,7 +244,7 @@ pub fn settings(root: Option<&Node>, file: &str) -> (Option<Settings>, Vec<Confi
         r.error(
             e.value.pos,
             ErrorKind::Schema,
-            format!("`max_wait_ms` ({m}) must not be less than `debounce_ms` ({d})"),
+            "`max_wait_ms` must not be less than `debounce_ms`",
         );
     }
     let globs = |r: &mut Reader, key: &str, default: Vec<String>| match r.optional(entries, key) {
@@ -260,7 +259,7 @@ pub fn settings(root: Option<&Node>, file: &str) -> (Option<Settings>, Vec<Confi
                     r.error(
                         item.pos,
                         ErrorKind::Schema,
-                        format!("`{key}` item {glob:?} is not a valid glob: {}", e.kind()),
+                        format!("an item of `{key}` is not a valid glob: {}", e.kind()),
                     );
                     ok = false;
                 }
@@ -478,11 +477,11 @@ impl<'f> Reader<'f> {
     fn int_in(&mut self, node: &Node, key: &str, lo: i64, hi: i64) -> Option<i64> {
         match node.value {
             Value::Int(i) if (lo..=hi).contains(&i) => Some(i),
-            Value::Int(i) => {
+            Value::Int(_) => {
                 self.error(
                     node.pos,
                     ErrorKind::Schema,
-                    format!("`{key}` is {i}, but must be between {lo} and {hi}"),
+                    format!("`{key}` must be between {lo} and {hi}"),
                 );
                 None
             }
@@ -528,7 +527,7 @@ impl<'f> Reader<'f> {
                 self.error(
                     n.pos,
                     ErrorKind::Schema,
-                    format!("step id `{id}` is not valid: {ID_RULE}"),
+                    format!("`id` is not a valid step id: {ID_RULE}"),
                 );
             } else if let Some((_, first)) = seen.iter().find(|(s, _)| *s == id) {
                 let line = first.line;

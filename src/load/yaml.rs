@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 
 use crate::diagnostic::{ConfigError, ErrorKind, Pos};
-use crate::load::node::{Entry, Node, Value};
+use crate::load::node::{Entry, Node, Source, Value};
 
 /// Budgets that keep hostile input cheap to refuse.
 #[derive(Debug, Clone, Copy)]
@@ -129,6 +129,24 @@ fn span_pos(span: &Span) -> Pos {
     marker_pos(span.start.line(), span.start.col())
 }
 
+fn scalar_source(span: &Span, style: ScalarStyle) -> Source {
+    let at = |line: usize, col: usize| {
+        (
+            u32::try_from(line).unwrap_or(u32::MAX),
+            u32::try_from(col).unwrap_or(u32::MAX),
+        )
+    };
+    Source {
+        start: at(span.start.line(), span.start.col()),
+        end: at(span.end.line(), span.end.col()),
+        quote: match style {
+            ScalarStyle::SingleQuoted => Some('\''),
+            ScalarStyle::DoubleQuoted => Some('"'),
+            _ => None,
+        },
+    }
+}
+
 /// The 0-based column of the first tab in the indentation of `line`: the
 /// parser reports the character after it, the person needs the tab itself.
 fn tab_column(text: &str, line: usize) -> Option<usize> {
@@ -220,8 +238,9 @@ impl<'l> Builder<'l> {
                     )
                 })?;
                 self.count(node.size(), pos)?;
-                // The alias stands where it is used; its contents keep their own positions.
-                let node = Node::new(node.value, pos);
+                // The alias stands where it is used; its contents keep their
+                // own positions, and a scalar keeps where its text lies.
+                let node = Node::new(node.value, pos).with_source(node.source);
                 if matches!(node.value, Value::Seq(_) | Value::Map(_)) {
                     self.complete(node, 0, pos)?;
                 } else {
@@ -233,7 +252,8 @@ impl<'l> Builder<'l> {
                 self.count(1, pos)?;
                 let value = resolve_scalar(&text, style, tag.as_deref(), pos)?;
                 let plain_merge = style == ScalarStyle::Plain && text == "<<";
-                self.complete_scalar(Node::new(value, pos), anchor, plain_merge, pos)?;
+                let node = Node::new(value, pos).with_source(Some(scalar_source(&span, style)));
+                self.complete_scalar(node, anchor, plain_merge, pos)?;
             }
             Event::SequenceStart(anchor, tag) => {
                 check_collection_tag(tag.as_deref(), "seq", pos)?;
@@ -433,12 +453,7 @@ fn resolve_scalar(
             || (tag.handle == "!" && tag.suffix.starts_with("!"))
             || tag.handle == "!!";
         let suffix = tag.suffix.trim_start_matches('!');
-        let wrong = || {
-            Problem::syntax(
-                pos,
-                format!("value `{text}` does not match its tag `{tag}`"),
-            )
-        };
+        let wrong = || Problem::syntax(pos, format!("the value does not match its tag `{tag}`"));
         return match (core, suffix) {
             (true, "str") => Ok(Value::Str(text.to_string())),
             (true, "null") => match plain_value(text) {

@@ -471,17 +471,27 @@ fn lists_under_a_secret_key_do_not_show_ids_in_paths() {
 }
 
 #[test]
-fn env_references_are_masked_on_both_sides() {
+fn env_reference_names_are_shown_and_url_userinfo_is_masked() {
     let got = changes(
         "base_url: ${JIRA_URL}\n",
-        "base_url: https://literal.example\n",
+        "base_url: https://admin:hunter22@literal.example\n",
     );
     assert_eq!(got.len(), 1);
     let text = format!("{got:?}");
+    assert!(text.contains("${JIRA_URL}"), "{text}");
+    assert!(text.contains("@literal.example"), "{text}");
     assert!(
-        !text.contains("JIRA_URL") && !text.contains("literal"),
+        !text.contains("hunter22") && !text.contains("admin"),
         "{text}"
     );
+}
+
+#[test]
+fn secret_values_are_masked_but_their_env_reference_names_are_not() {
+    let got = changes("api_token: ${OLD_TOKEN}\n", "api_token: literal-hunter22\n");
+    let text = format!("{got:?}");
+    assert!(text.contains("${OLD_TOKEN}"), "{text}");
+    assert!(!text.contains("hunter22"), "{text}");
 }
 
 #[test]
