@@ -370,12 +370,14 @@ impl Differ {
         line: u32,
         secret: bool,
     ) {
-        // An environment reference on either side hides both sides: the
-        // other one is likely the value it stood for.
+        // A `${NAME}` reference on either side hides the other side: it is
+        // likely the value the variable stood for. The reference itself is
+        // shown (`masked` keeps it); text that merely mentions `${…}` hides
+        // nothing.
         let env = [old, new]
             .iter()
             .flatten()
-            .any(|n| n.as_str().is_some_and(|s| s.contains("${")));
+            .any(|n| n.as_str().is_some_and(secret::is_only_env_references));
         let secret = secret || env;
         self.out.push(Change {
             path: path.to_string(),

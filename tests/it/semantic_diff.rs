@@ -471,19 +471,27 @@ fn lists_under_a_secret_key_do_not_show_ids_in_paths() {
 }
 
 #[test]
-fn env_reference_names_are_shown_and_url_userinfo_is_masked() {
+fn env_reference_names_are_shown_and_the_value_they_stood_for_is_masked() {
     let got = changes(
         "base_url: ${JIRA_URL}\n",
-        "base_url: https://admin:hunter22@literal.example\n",
+        "base_url: https://literal.example\n",
     );
     assert_eq!(got.len(), 1);
     let text = format!("{got:?}");
     assert!(text.contains("${JIRA_URL}"), "{text}");
-    assert!(text.contains("@literal.example"), "{text}");
-    assert!(
-        !text.contains("hunter22") && !text.contains("admin"),
-        "{text}"
+    assert!(!text.contains("literal"), "{text}");
+}
+
+#[test]
+fn url_userinfo_is_masked_and_text_mentioning_env_syntax_is_shown() {
+    let got = changes(
+        "base_url: https://a.example\nchecklist:\n  - set ${BASE_URL} first\n",
+        "base_url: https://admin:hunter22@b.example\nchecklist:\n  - set ${BASE_URL} now\n",
     );
+    let text = format!("{got:?}");
+    assert!(text.contains("@b.example"), "{text}");
+    assert!(!text.contains("hunter22") && !text.contains("admin"), "{text}");
+    assert!(text.contains("set ${BASE_URL} now"), "{text}");
 }
 
 #[test]
