@@ -48,6 +48,8 @@ pub struct Options {
     pub token: Option<String>,
     /// Host names besides loopback that requests may name (`--allow-host`).
     pub allowed_hosts: Vec<String>,
+    /// Name resolution for connection tests; `None` is the system's.
+    pub resolver: Option<crate::integrations::Resolver>,
 }
 
 impl Options {
@@ -60,6 +62,7 @@ impl Options {
             bind: DEFAULT_BIND,
             token: None,
             allowed_hosts: Vec::new(),
+            resolver: None,
         }
     }
 }
@@ -104,7 +107,11 @@ pub async fn start(options: Options) -> Result<App, EngineError> {
 
     let mut tasks = JoinSet::new();
     tasks.spawn(worker.run(batches, shutdown.child_token()));
-    let (integrations, supervisor) = Integrations::start(engine.clone(), shutdown.child_token());
+    let (integrations, supervisor) = Integrations::start(
+        engine.clone(),
+        options.resolver.clone(),
+        shutdown.child_token(),
+    );
     tasks.spawn(supervisor);
     Ok(App {
         engine,

@@ -17,7 +17,8 @@
 //! cli      the `check`, `diff` and `serve` commands
 //! ```
 //!
-//! `metrics` renders counters and a histogram in Prometheus text format.
+//! `metrics` renders counters and a histogram in Prometheus text format;
+//! `logging` caps the HTTP stack's own log lines, which may quote secrets.
 //!
 //! `diagnostic` holds the one error type every stage reports and survives.
 
@@ -30,6 +31,7 @@ pub mod engine;
 pub mod git;
 pub mod integrations;
 pub mod load;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod secret;

@@ -26,13 +26,23 @@ const BODY_CAP: usize = 4096;
 
 /// The HTTP client every integration shares: rustls, the qa-reload user
 /// agent, no redirects (a test must not carry credentials to another host,
-/// and DESIGN counts anything but 2xx as a failure).
-pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+/// and anything but 2xx counts as a failure).
+///
+/// `resolver` replaces the system's name resolution when given (tests use
+/// one that answers for their own host names, so nothing leaves loopback).
+pub fn http_client(resolver: Option<Resolver>) -> Result<reqwest::Client, reqwest::Error> {
+    let builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+        .redirect(reqwest::redirect::Policy::none());
+    match resolver {
+        Some(resolver) => builder.dns_resolver(resolver),
+        None => builder,
+    }
+    .build()
 }
+
+/// Name resolution for connection tests, when not the system's.
+pub type Resolver = std::sync::Arc<dyn reqwest::dns::Resolve>;
 
 /// Why a client could not be built from a configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,7 +66,8 @@ pub struct IntegrationClient {
     /// sensitive), cloned for every test.
     test: Request,
     timeout: Duration,
-    /// The test URL without userinfo, query or fragment: safe to show.
+    /// The test URL without userinfo, query or fragment, and masked whole
+    /// when `base_url` is a secret (read from `${VAR}`): safe to show.
     shown_url: String,
     redactor: Redactor,
 }
@@ -110,12 +121,17 @@ impl IntegrationClient {
             reqwest::header::ACCEPT,
             HeaderValue::from_static("application/json"),
         );
+        let shown_url = if integration.base_url.masked {
+            format!("{}/{path}", integration.base_url.shown())
+        } else {
+            url.to_string()
+        };
         Ok(IntegrationClient {
             kind: integration.id,
             http: http.clone(),
             test: request,
             timeout,
-            shown_url: url.to_string(),
+            shown_url,
             redactor,
         })
     }
@@ -218,27 +234,27 @@ impl IntegrationClient {
         self.redactor.redact(&detail)
     }
 
+    /// What a transport failure says: the step that failed and the URL as
+    /// it may be shown, never the host on its own (a host read from
+    /// `${VAR}` is a secret).
     fn transport_detail(&self, kind: FailureKind, e: &reqwest::Error, elapsed_ms: u64) -> String {
         let cause = root_cause(e);
-        let host = self.test.url().host_str().unwrap_or_default().to_string();
+        let url = &self.shown_url;
         let detail = match kind {
             FailureKind::Timeout => format!(
-                "no answer from {} within {} ms; check that the service is up, or raise `timeout_ms`",
-                self.shown_url,
+                "no answer from {url} within {} ms; check that the service is up, or raise `timeout_ms`",
                 self.timeout.as_millis()
             ),
             FailureKind::Dns => {
-                format!("cannot resolve host `{host}` ({cause}); check `base_url`")
+                format!("cannot resolve the host of {url} ({cause}); check `base_url`")
             }
-            FailureKind::Connect => format!(
-                "cannot connect to {host}:{} after {elapsed_ms} ms: {cause}",
-                self.test.url().port_or_known_default().unwrap_or_default()
-            ),
-            FailureKind::Tls => format!("TLS handshake with {host} failed: {cause}"),
-            FailureKind::Http | FailureKind::Config | FailureKind::Other => format!(
-                "request to {} failed after {elapsed_ms} ms: {e}: {cause}",
-                self.shown_url
-            ),
+            FailureKind::Connect => {
+                format!("cannot connect to {url} after {elapsed_ms} ms: {cause}")
+            }
+            FailureKind::Tls => format!("TLS handshake for {url} failed: {cause}"),
+            FailureKind::Http | FailureKind::Config | FailureKind::Other => {
+                format!("request to {url} failed after {elapsed_ms} ms: {e}: {cause}")
+            }
         };
         self.redactor.redact(&detail)
     }
@@ -375,7 +391,7 @@ mod tests {
 
     #[test]
     fn test_request_per_kind_url_auth_and_timeout() {
-        let http = http_client().expect("client");
+        let http = http_client(None).expect("client");
         let cases = [
             (
                 IntegrationKind::Jira,
@@ -414,7 +430,7 @@ mod tests {
 
     #[test]
     fn a_token_with_a_line_break_is_a_config_error_naming_the_key() {
-        let http = http_client().expect("client");
+        let http = http_client(None).expect("client");
         let mut i = integration(IntegrationKind::Postman, "https://x.example");
         i.fields = IntegrationFields::Postman {
             api_key: Setting::new(Some("a\nb".into()), vec![], true),

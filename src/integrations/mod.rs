@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::Engine;
 use crate::model::IntegrationKind;
 
-pub use client::{ClientError, IntegrationClient, USER_AGENT};
+pub use client::{ClientError, IntegrationClient, Resolver, USER_AGENT};
 pub use status::{FailureKind, IntegrationStatus, State};
 pub use supervisor::STATUS_CAPACITY;
 
@@ -66,9 +66,11 @@ impl Integrations {
     /// the engine until `shutdown`. Call it within a Tokio runtime.
     pub fn start(
         engine: Engine,
+        resolver: Option<client::Resolver>,
         shutdown: CancellationToken,
     ) -> (Integrations, impl Future<Output = ()> + Send + 'static) {
-        let http = client::http_client().map_err(|e| redact::mask_userinfo(&e.to_string()));
+        let http =
+            client::http_client(resolver).map_err(|e| crate::secret::mask_userinfo(&e.to_string()));
         if let Err(e) = &http {
             tracing::error!(
                 "the HTTP client for integration tests could not be built: {e}; every enabled integration reports it"

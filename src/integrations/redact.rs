@@ -4,9 +4,12 @@
 //! Pure string work, no I/O, never panics. Three layers, so a secret that
 //! one of them misses is caught by another: the integration's own secret
 //! values (and the Basic credential made from them) are replaced wherever
-//! they appear; URL userinfo (`https://user:pass@host`) is masked; and the
-//! value after a secret-looking key (`api_key=…`, `"token": "…"`,
+//! they appear, in any case, raw, URL-encoded or base64-encoded (also inside
+//! a longer base64 text); URL userinfo (`https://user:pass@host`) is masked;
+//! and the value after a secret-looking key (`api_key=…`, `"token": "…"`,
 //! `Authorization: Bearer …`) or an auth scheme (`Bearer …`) is masked.
+//! A base URL read from `${VAR}` is a secret too: its host and its forms as
+//! a URL parser rewrites it (lower case, default port dropped) are masked.
 
 use crate::model::{Integration, IntegrationFields, Setting};
 use crate::secret::{self, MASK};
@@ -17,14 +20,15 @@ pub const EXCERPT_CHARS: usize = 200;
 /// Masks one integration's secrets (and anything that looks like one).
 #[derive(Clone, Default)]
 pub struct Redactor {
-    /// Raw secret values, longest first so a secret that contains another is
-    /// masked whole.
-    secrets: Vec<String>,
+    /// Every form a secret may take in text, lower-cased (ASCII) for a
+    /// case-insensitive match, with the value whose fingerprint replaces it;
+    /// longest first, so a secret that contains another is masked whole.
+    needles: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Redactor({} secrets)", self.secrets.len())
+        write!(f, "Redactor({} forms)", self.needles.len())
     }
 }
 
@@ -44,6 +48,9 @@ impl Redactor {
         if let Some(url) = integration.base_url.expose() {
             for part in userinfo(url) {
                 r.add(part);
+            }
+            if integration.base_url.masked {
+                r.add_url(url);
             }
         }
         match &integration.fields {
@@ -91,19 +98,48 @@ impl Redactor {
         }
     }
 
-    /// Adds a raw secret value to mask wherever it appears.
+    /// Adds a raw secret value to mask wherever it appears, in any case,
+    /// raw, URL-encoded (`+` or `%20` for a space) and base64-encoded.
     pub fn add(&mut self, value: &str) {
-        if value.is_empty() || self.secrets.iter().any(|s| s == value) {
+        if value.is_empty() {
             return;
         }
-        self.secrets.push(value.to_string());
-        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let mut forms = vec![value.to_string()];
+        forms.push(url_encode(value, false));
+        forms.push(url_encode(value, true));
+        forms.push(percent_encode_all(value));
+        forms.extend(base64_forms(value.as_bytes()));
+        for form in forms {
+            let form = form.to_ascii_lowercase();
+            if !form.is_empty() && !self.needles.iter().any(|(n, _)| *n == form) {
+                self.needles.push((form, value.to_string()));
+            }
+        }
+        self.needles
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+    }
+
+    /// Adds a secret URL: the text as written, its host, and the URL as a
+    /// parser rewrites it (lower-case scheme and host, default port gone),
+    /// since error messages quote it that way.
+    fn add_url(&mut self, raw: &str) {
+        let Ok(url) = reqwest::Url::parse(raw) else {
+            return;
+        };
+        if let Some(host) = url.host_str() {
+            self.add(host);
+            if let Some(port) = url.port() {
+                self.add(&format!("{host}:{port}"));
+            }
+        }
+        self.add(url.as_str());
+        self.add(url.as_str().trim_end_matches('/'));
     }
 
     /// `text` with every secret masked.
     pub fn redact(&self, text: &str) -> String {
         let known = self.mask_known(text);
-        let urls = mask_userinfo(&known);
+        let urls = secret::mask_userinfo(&known);
         mask_after_keys(&urls)
     }
 
@@ -124,19 +160,25 @@ impl Redactor {
         truncate(&collapsed, EXCERPT_CHARS)
     }
 
-    /// One pass, left to right, longest secret first at each position, so a
+    /// One pass, left to right, longest form first at each position, so a
     /// mask just written is never searched again.
     fn mask_known(&self, text: &str) -> String {
-        if self.secrets.is_empty() {
+        if self.needles.is_empty() {
             return text.to_string();
         }
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         'outer: while let Some(c) = rest.chars().next() {
-            for s in &self.secrets {
-                if rest.starts_with(s.as_str()) {
-                    out.push_str(&secret::mask(s));
-                    rest = &rest[s.len()..];
+            for (needle, value) in &self.needles {
+                // An ASCII-case-insensitive match of valid UTF-8 ends on a
+                // character boundary, as the needle does.
+                if rest
+                    .as_bytes()
+                    .get(..needle.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(needle.as_bytes()))
+                {
+                    out.push_str(&secret::mask(value));
+                    rest = &rest[needle.len()..];
                     continue 'outer;
                 }
             }
@@ -145,6 +187,71 @@ impl Redactor {
         }
         out
     }
+}
+
+/// `value` percent-encoded as in a URL query or form: unreserved characters
+/// kept, a space as `+` when `plus`, everything else `%XX`.
+fn url_encode(value: &str, plus: bool) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b));
+            }
+            b' ' if plus => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// `value` with every byte but ASCII letters and digits as `%XX`, as some
+/// encoders write even `-`, `.`, `_` and `~`.
+fn percent_encode_all(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The base64 forms of `bytes` (standard and URL-safe alphabets): the whole
+/// encoding, and for each of the three alignments it can have inside a
+/// longer encoded text (such as `base64(email:token)`), the characters that
+/// depend on `bytes` alone. Forms under 4 characters are left out: they
+/// would mask unrelated text.
+fn base64_forms(bytes: &[u8]) -> Vec<String> {
+    let mut out = vec![base64(bytes)];
+    for offset in 0..3usize {
+        let mut padded = vec![0u8; offset];
+        padded.extend_from_slice(bytes);
+        let encoded = base64(&padded);
+        // Bits of `bytes` run from 8·offset to 8·(offset + len); a character
+        // covers 6 bits.
+        let first = (8 * offset).div_ceil(6);
+        let end = (8 * (offset + bytes.len())) / 6;
+        if let Some(stable) = encoded.get(first..end)
+            && stable.len() >= 4
+        {
+            out.push(stable.to_string());
+        }
+    }
+    let url_safe: Vec<String> = out
+        .iter()
+        .map(|s| {
+            s.replace('+', "-")
+                .replace('/', "_")
+                .trim_end_matches('=')
+                .to_string()
+        })
+        .collect();
+    out.extend(url_safe);
+    out
 }
 
 /// `s` cut to at most `max` characters, with `…` when cut.
@@ -171,30 +278,6 @@ fn userinfo(url: &str) -> Vec<&str> {
             .collect(),
         None => Vec::new(),
     }
-}
-
-/// Masks the userinfo of every URL in `text`: `https://u:p@host` becomes
-/// `https://••••••@host`.
-pub fn mask_userinfo(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let start = i + 3;
-        out.push_str(&rest[..start]);
-        rest = &rest[start..];
-        let end = rest
-            .find(|c: char| {
-                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`' | ')')
-                    || c.is_whitespace()
-            })
-            .unwrap_or(rest.len());
-        if let Some(at) = rest[..end].rfind('@') {
-            out.push_str(MASK);
-            rest = &rest[at..];
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Auth schemes whose next word is a credential.
@@ -423,6 +506,56 @@ mod tests {
             assert!(!out.contains("PMAK-abc123"), "{out}");
             assert!(!out.contains("abcdefgh12345678"), "{out}");
             assert!(out.contains(keep), "{text:?} -> {out:?}, expected {keep:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_masked_encoded_in_any_case_and_inside_longer_base64() {
+        let mut r = Redactor::new();
+        r.add("tok SECRET/123+x");
+        let value = "tok SECRET/123+x";
+        let forms = [
+            value.to_string(),
+            value.to_lowercase(),
+            value.to_uppercase(),
+            url_encode(value, false),
+            url_encode(value, false).to_lowercase(),
+            url_encode(value, true),
+            base64(value.as_bytes()),
+            base64(format!("qa@example.com:{value}").as_bytes()),
+            base64(format!("a:{value}").as_bytes()),
+            base64(format!("ab:{value}").as_bytes()),
+            base64(format!("abc:{value}").as_bytes())
+                .replace('+', "-")
+                .replace('/', "_"),
+        ];
+        for form in forms {
+            let out = r.redact(&format!("echo [{form}] done"));
+            assert!(!out.contains(&form), "{form} -> {out}");
+            assert!(out.contains(MASK), "{form} -> {out}");
+            assert!(
+                out.starts_with("echo [") && out.ends_with("] done"),
+                "{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_secret_base_url_hides_its_host_in_every_spelling() {
+        let mut i = jira();
+        i.base_url = Setting::new(
+            Some("HTTPS://Secret-Tenant.example:443/jira".into()),
+            vec!["JIRA_URL".into()],
+            true,
+        );
+        let r = Redactor::for_integration(&i);
+        for text in [
+            "error sending request for url (https://secret-tenant.example/jira)",
+            "cannot resolve SECRET-TENANT.EXAMPLE",
+            "dns error: secret-tenant.example: no such host",
+        ] {
+            let out = r.redact(text);
+            assert!(!out.to_lowercase().contains("secret-tenant"), "{out}");
         }
     }
 

@@ -313,10 +313,14 @@ pub fn file_stem(file: &str) -> &str {
 }
 
 fn check_url(url: &str) -> Result<(), &'static str> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
+    // Schemes are case-insensitive (`HTTPS://` is an https URL).
+    let scheme_end = url
+        .find("://")
         .ok_or("it must start with http:// or https://")?;
+    if !["http", "https"].contains(&url[..scheme_end].to_ascii_lowercase().as_str()) {
+        return Err("it must start with http:// or https://");
+    }
+    let rest = &url[scheme_end + 3..];
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = host.rsplit('@').next().unwrap_or(host);
     if host.is_empty() || host.starts_with(':') {

@@ -33,6 +33,10 @@ const JIRA_BAD_TOKEN: &str = "jira-SECRET-bad-9999";
 const POSTMAN_KEY: &str = "PMAK-SECRET-key-0815";
 const POSTMAN_OTHER_KEY: &str = "PMAK-SECRET-other-2222";
 const TESTMO_TOKEN: &str = "testmo-SECRET-tok-1234";
+/// A base URL read from the environment: a secret, host included, in
+/// whatever case a URL parser rewrites it to.
+const TENANT_URL: &str = "HTTPS://Secret-Tenant-Host.invalid:443/jira";
+const TENANT_HOST: &str = "secret-tenant-host";
 const SECRETS: [&str; 5] = [
     JIRA_TOKEN,
     JIRA_BAD_TOKEN,
@@ -293,6 +297,7 @@ fn env(name: &str) -> Option<String> {
         "POSTMAN_KEY" => POSTMAN_KEY,
         "POSTMAN_OTHER_KEY" => POSTMAN_OTHER_KEY,
         "TESTMO_TOKEN" => TESTMO_TOKEN,
+        "TENANT_URL" => TENANT_URL,
         _ => return None,
     };
     Some(value.to_string())
@@ -317,10 +322,27 @@ fn repo(configs: &[(IntegrationKind, String)]) -> TestRepo {
 }
 
 async fn start(repo: &TestRepo) -> App {
+    start_with(repo, None).await
+}
+
+async fn start_with(repo: &TestRepo, resolver: Option<qa_reload::integrations::Resolver>) -> App {
     captured_logs();
     let mut options = Options::new(&repo.root);
     options.env = Arc::new(env);
+    options.resolver = resolver;
     app::start(options).await.expect("app starts")
+}
+
+/// A resolver that knows no name and says which one it was asked for (as a
+/// real resolver's error does), so nothing is asked of the machine's
+/// resolver and a leaked host name would show.
+struct NoSuchHost;
+
+impl reqwest::dns::Resolve for NoSuchHost {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move { Err(format!("no such host: {host}").into()) })
+    }
 }
 
 // ---------------------------------------------------------------- waiting
@@ -390,12 +412,20 @@ async fn run_scenario(
     base_url: impl Fn(IntegrationKind) -> String,
     timeout_ms: u64,
 ) -> Vec<IntegrationStatus> {
+    run_scenario_with(base_url, timeout_ms, None).await
+}
+
+async fn run_scenario_with(
+    base_url: impl Fn(IntegrationKind) -> String,
+    timeout_ms: u64,
+    resolver: Option<qa_reload::integrations::Resolver>,
+) -> Vec<IntegrationStatus> {
     let configs: Vec<_> = IntegrationKind::ALL
         .into_iter()
         .map(|k| (k, config(k, &base_url(k), timeout_ms)))
         .collect();
     let repo = repo(&configs);
-    let app = start(&repo).await;
+    let app = start_with(&repo, resolver).await;
     let mut out = Vec::new();
     for kind in IntegrationKind::ALL {
         let s = settled(&app.integrations, kind).await;
@@ -520,7 +550,7 @@ async fn a_refused_connection_fails_with_connect() {
         );
         let detail = s.detail.unwrap();
         assert!(
-            detail.contains(&format!("cannot connect to 127.0.0.1:{port}")),
+            detail.contains(&format!("cannot connect to http://127.0.0.1:{port}/")),
             "{detail}"
         );
     }
@@ -529,19 +559,101 @@ async fn a_refused_connection_fails_with_connect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unresolvable_host_fails_with_dns() {
     // A long timeout, so the resolver's answer (not the deadline) decides.
-    for s in run_scenario(|_| "http://something.invalid".into(), 10_000).await {
+    let resolver: qa_reload::integrations::Resolver = Arc::new(NoSuchHost);
+    for s in run_scenario_with(
+        |_| "http://something.invalid".into(),
+        10_000,
+        Some(resolver.clone()),
+    )
+    .await
+    {
         assert_eq!(
             (s.status, s.failure),
             (State::Failed, Some(FailureKind::Dns)),
             "{s}"
         );
+        let detail = s.detail.as_deref().unwrap();
         assert!(
-            s.detail
-                .as_deref()
-                .unwrap()
-                .contains("cannot resolve host `something.invalid`"),
-            "{s:?}"
+            detail.contains("cannot resolve the host of http://something.invalid/"),
+            "{detail}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_base_url_from_the_environment_never_shows_its_host() {
+    let logs = captured_logs();
+    let resolver: qa_reload::integrations::Resolver = Arc::new(NoSuchHost);
+    let statuses = run_scenario_with(|_| "${TENANT_URL}".into(), 10_000, Some(resolver)).await;
+    for s in statuses {
+        assert_eq!(
+            (s.status, s.failure),
+            (State::Failed, Some(FailureKind::Dns)),
+            "{s}"
+        );
+        let shown = format!("{s:?} {s}").to_lowercase();
+        assert!(!shown.contains(TENANT_HOST), "{shown}");
+        let detail = s.detail.unwrap();
+        assert!(
+            detail.starts_with("cannot resolve the host of ••••••"),
+            "{detail}"
+        );
+    }
+    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_lowercase();
+    assert!(
+        !logged.contains(TENANT_HOST),
+        "the log shows the host: {logged}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_echoing_the_credential_in_other_encodings_is_masked() {
+    fn encodings(secret: &str) -> Vec<String> {
+        let url_encoded: String = secret
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => char::from(b).to_string(),
+                _ => format!("%{b:02x}"),
+            })
+            .collect();
+        vec![
+            secret.to_string(),
+            secret.to_lowercase(),
+            secret.to_uppercase(),
+            url_encoded,
+            base64(secret.as_bytes()),
+            base64(format!("x{secret}").as_bytes()),
+        ]
+    }
+    let echo = || {
+        StandIn::start(|req| {
+            let got = req
+                .header("x-api-key")
+                .or(req.header("authorization"))
+                .unwrap_or("")
+                .to_string();
+            let secret = got.rsplit(' ').next().unwrap_or("").to_string();
+            // For Basic, the secret is inside the base64 credential: echo
+            // the decoded token's forms too.
+            let token = [JIRA_TOKEN, POSTMAN_KEY, TESTMO_TOKEN]
+                .into_iter()
+                .find(|t| got.contains(t) || secret == base64(format!("{EMAIL}:{t}").as_bytes()))
+                .unwrap_or(secret.as_str())
+                .to_string();
+            let body = encodings(&token).join(" | ");
+            Reply::Status(401, format!("rejected {got} and {body}"))
+        })
+    };
+    let servers = [echo().await, echo().await, echo().await];
+    for s in run_scenario(|k| servers[k as usize].url(), 5000).await {
+        assert_eq!(s.http_status, Some(401), "{s}");
+        let detail = s.detail.unwrap();
+        assert!(detail.contains("rejected"), "{detail}");
+        for token in [JIRA_TOKEN, POSTMAN_KEY, TESTMO_TOKEN] {
+            for form in encodings(token) {
+                assert!(!detail.contains(&form), "{form} shows in {detail}");
+            }
+        }
     }
 }
 
@@ -572,7 +684,7 @@ async fn https_to_a_plain_http_server_fails_with_tls() {
             s.detail
                 .as_deref()
                 .unwrap()
-                .starts_with("TLS handshake with 127.0.0.1 failed"),
+                .starts_with(&format!("TLS handshake for https://{addr}/")),
             "{s}"
         );
     }
@@ -828,8 +940,9 @@ fn captured_logs() -> &'static LogBuffer {
     LOGS.get_or_init(|| {
         let logs = LogBuffer::default();
         let writer = logs.clone();
+        // The filter `serve` uses, at its most verbose.
         let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
+            .with_env_filter(qa_reload::logging::filter(Some("trace"), "trace"))
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();

@@ -490,7 +490,10 @@ fn url_userinfo_is_masked_and_text_mentioning_env_syntax_is_shown() {
     );
     let text = format!("{got:?}");
     assert!(text.contains("@b.example"), "{text}");
-    assert!(!text.contains("hunter22") && !text.contains("admin"), "{text}");
+    assert!(
+        !text.contains("hunter22") && !text.contains("admin"),
+        "{text}"
+    );
     assert!(text.contains("set ${BASE_URL} now"), "{text}");
 }
 
