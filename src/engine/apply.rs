@@ -23,7 +23,6 @@ use crate::engine::snapshot::{Served, Snapshot};
 use crate::git::GitRepo;
 use crate::load::config::{self, Entity, FileLoad, FileRole};
 use crate::load::fs::{self, Stamp};
-use crate::load::mask::Masker;
 use crate::load::node::Node;
 use crate::load::yaml::{self, Limits};
 use crate::model::{Integration, IntegrationKind, SETTINGS_FILE, Settings, Workflow};
@@ -723,30 +722,6 @@ impl Applier {
     }
 }
 
-/// The longest excerpt kept: enough to recognise the line, bounded so a
-/// minified one-line file does not ride along in every frame.
-const EXCERPT_CHARS: usize = 200;
-
-/// Each error with the line it points at, masked like the text diff (by
-/// the secrets' spans in the tree, and by the lexical rule in a file that
-/// did not parse). The text is masked once, whole: a secret can span lines.
-fn with_excerpts(errors: Vec<ConfigError>, text: &str, tree: Option<&Node>) -> Vec<ConfigError> {
-    if errors.is_empty() {
-        return errors;
-    }
-    let masked = Masker::new([tree]).mask_text(text, tree);
-    let lines: Vec<&str> = masked.lines().collect();
-    errors
-        .into_iter()
-        .map(|e| {
-            let line = (e.line as usize).checked_sub(1).and_then(|i| lines.get(i));
-            // Masked whole, then cut: a cut first could split a secret.
-            let excerpt = line.map(|l| l.chars().take(EXCERPT_CHARS).collect());
-            e.with_excerpt(excerpt)
-        })
-        .collect()
-}
-
 /// Reads nothing: turns one read into the file's new state.
 fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send + Sync)) -> Fresh {
     let fingerprint = read.fingerprint();
@@ -796,7 +771,6 @@ fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send
         Ok(s) => Arc::from(s),
         Err(e) => Arc::from(String::from_utf8_lossy(e.as_bytes()).as_ref()),
     };
-    let errors = with_excerpts(errors, &text, tree.as_ref());
     Fresh {
         state: Some(FileState {
             fingerprint: fingerprint.unwrap_or_default(),

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnostic::{ConfigError, EntityKind, ErrorKind};
-use crate::load::mask::Masker;
+use crate::load::mask::{self, Masker};
 use crate::load::node::Node;
 use crate::load::schema::{self, Env};
 use crate::load::yaml::{self, Limits};
@@ -97,6 +97,7 @@ pub fn load_file(role: FileRole, path: &str, bytes: &[u8], env: Env<'_>) -> File
     for e in &mut errors {
         e.message = masker.mask_line(&e.message);
     }
+    let errors = mask::with_excerpts(errors, &String::from_utf8_lossy(bytes), tree.as_ref());
     FileLoad {
         tree,
         entity,

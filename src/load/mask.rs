@@ -19,6 +19,7 @@
 
 use std::ops::Range;
 
+use crate::diagnostic::ConfigError;
 use crate::load::node::{Node, Source, Value};
 use crate::secret::{self, MASK};
 
@@ -160,6 +161,33 @@ impl Masker {
             }
         }
     }
+}
+
+/// The longest excerpt kept: enough to recognise the line, bounded so a
+/// minified one-line file does not ride along in every frame.
+pub const EXCERPT_CHARS: usize = 200;
+
+/// Each error with the line it points at (masked as the text diff is,
+/// then cut to [`EXCERPT_CHARS`]; masked first, so a cut cannot split a
+/// secret). The text is masked once, whole: a secret can span lines.
+pub fn with_excerpts(
+    errors: Vec<ConfigError>,
+    text: &str,
+    tree: Option<&Node>,
+) -> Vec<ConfigError> {
+    if errors.is_empty() {
+        return errors;
+    }
+    let masked = Masker::new([tree]).mask_text(text, tree);
+    let lines: Vec<&str> = masked.lines().collect();
+    errors
+        .into_iter()
+        .map(|e| {
+            let line = (e.line as usize).checked_sub(1).and_then(|i| lines.get(i));
+            let excerpt = line.map(|l| l.chars().take(EXCERPT_CHARS).collect());
+            e.with_excerpt(excerpt)
+        })
+        .collect()
 }
 
 /// Calls `f` on every scalar that is a secret: under a secret-looking key
