@@ -77,7 +77,16 @@ pub fn entity_patch(
         (Some(o), Some(n)) if o.text == n.text => return None,
         (Some(_), Some(_)) => PatchKind::Modified,
     };
-    let changes = semantic::diff(old.and_then(|v| v.tree), new.and_then(|v| v.tree));
+    let masker = Masker::new([old.and_then(|v| v.tree), new.and_then(|v| v.tree)]);
+    // The semantic diff masks by key; a secret's value written again under
+    // an ordinary key (through an alias, say) is caught by value here.
+    let mut changes = semantic::diff(old.and_then(|v| v.tree), new.and_then(|v| v.tree));
+    for c in &mut changes {
+        c.path = masker.mask_line(&c.path);
+        for value in [&mut c.old, &mut c.new].into_iter().flatten() {
+            mask_strings(value, &masker);
+        }
+    }
     let null = serde_json::Value::Null;
     let json_patch = match (old.and_then(|v| v.json), new.and_then(|v| v.json)) {
         (Some(a), Some(b)) => json_patch::diff(a, b),
@@ -109,4 +118,14 @@ pub fn entity_patch(
         text,
         differs_from_head: None,
     })
+}
+
+/// Masks known secret values and URL userinfo in every string of `value`.
+fn mask_strings(value: &mut serde_json::Value, masker: &Masker) {
+    match value {
+        serde_json::Value::String(s) => *s = masker.mask_line(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| mask_strings(v, masker)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| mask_strings(v, masker)),
+        _ => {}
+    }
 }

@@ -30,9 +30,10 @@ const MIN_NEEDLE_CHARS: usize = 4;
 /// Masks the secrets of one file, whose versions' trees it was built from.
 #[derive(Debug, Default)]
 pub struct Masker {
-    /// Secret values and their single lines, lower-cased (ASCII), longest
-    /// first.
-    needles: Vec<String>,
+    /// Secret values and their single lines: lower-cased (ASCII) for a
+    /// case-insensitive search, and as written (for the fingerprint);
+    /// longest first.
+    needles: Vec<(String, String)>,
 }
 
 /// What a masked stretch becomes.
@@ -72,13 +73,13 @@ impl Masker {
                 for piece in std::iter::once(text.as_str()).chain(text.split(['\n', '\r'])) {
                     let piece = piece.trim();
                     if piece.chars().count() >= MIN_NEEDLE_CHARS && !piece.contains('\n') {
-                        needles.push(piece.to_ascii_lowercase());
+                        needles.push((piece.to_ascii_lowercase(), piece.to_string()));
                     }
                 }
             });
         }
-        needles.sort_by(|a: &String, b: &String| b.len().cmp(&a.len()).then(a.cmp(b)));
-        needles.dedup();
+        needles.sort_by(|a: &(String, String), b| b.0.len().cmp(&a.0.len()).then(a.cmp(b)));
+        needles.dedup_by(|a, b| a.0 == b.0);
         Masker { needles }
     }
 
@@ -151,12 +152,12 @@ impl Masker {
             return;
         }
         let lower = line.to_ascii_lowercase();
-        for needle in &self.needles {
+        for (needle, value) in &self.needles {
             let mut from = 0;
             while let Some(i) = lower[from..].find(needle.as_str()) {
                 let start = from + i;
                 let end = start + needle.len();
-                out.push((start..end, Fill::Value(needle.clone())));
+                out.push((start..end, Fill::Value(value.clone())));
                 from = end;
             }
         }
@@ -188,6 +189,20 @@ pub fn with_excerpts(
             e.with_excerpt(excerpt)
         })
         .collect()
+}
+
+/// The text of every secret scalar of `tree` that is long enough to be
+/// searched for elsewhere.
+pub fn secret_values(tree: &Node) -> Vec<String> {
+    let mut out = Vec::new();
+    visit_secrets(tree, false, &mut |node| {
+        if let Some(text) = node.scalar_text()
+            && text.trim().chars().count() >= MIN_NEEDLE_CHARS
+        {
+            out.push(text.trim().to_string());
+        }
+    });
+    out
 }
 
 /// Calls `f` on every scalar that is a secret: under a secret-looking key
@@ -368,23 +383,20 @@ fn lexical(lines: &[Line<'_>], i: usize, plan: &mut [Vec<(Range<usize>, Fill)>])
         at += indent(&content[at..]);
     }
     if let Some((value, key_col)) = secret_key_value(content, at) {
-        let to = content.len();
-        let value_text = &content[value..to];
-        if !value_text.trim().is_empty() && !is_reference_value(value_text) {
-            plan[i].push(keep_quotes(content, value..to));
-        }
-        if !comment {
-            for (j, line) in lines.iter().enumerate().skip(i + 1) {
-                let c = line.content;
-                if c.trim().is_empty() {
-                    continue;
-                }
-                let width = c[..indent(c)].chars().count();
-                if width <= key_col {
-                    break;
-                }
-                plan[j].push((indent(c)..c.len(), Fill::Plain));
+        let value_text = content[value..].trim();
+        if let Some(alias) = value_text.strip_prefix('*') {
+            // The secret is written where its anchor is (every definition
+            // of that name: one may redefine another).
+            for (j, from) in find_anchors(lines, alias) {
+                let anchor_col = lines[j].content[..indent(lines[j].content)].chars().count();
+                mask_rest(lines, j, from, anchor_col, plan);
             }
+        } else if comment {
+            if !value_text.is_empty() && !is_reference_value(value_text) {
+                plan[i].push(keep_quotes(content, value..content.len()));
+            }
+        } else {
+            mask_rest(lines, i, value, key_col, plan);
         }
     }
     // Keys inside a flow mapping on this line: `{user: a, api_token: b}`.
@@ -402,6 +414,56 @@ fn lexical(lines: &[Line<'_>], i: usize, plan: &mut [Vec<(Range<usize>, Fill)>])
             }
         }
     }
+}
+
+/// Masks line `i` from byte `value` to its end (unless that is empty or
+/// only `${NAME}` references), and the following lines indented deeper than
+/// character column `key_col` (a value continued over several lines).
+fn mask_rest(
+    lines: &[Line<'_>],
+    i: usize,
+    value: usize,
+    key_col: usize,
+    plan: &mut [Vec<(Range<usize>, Fill)>],
+) {
+    let content = lines[i].content;
+    let value_text = &content[value..];
+    if !value_text.trim().is_empty() && !is_reference_value(value_text) {
+        plan[i].push(keep_quotes(content, value..content.len()));
+    }
+    for (j, line) in lines.iter().enumerate().skip(i + 1) {
+        let c = line.content;
+        if c.trim().is_empty() {
+            continue;
+        }
+        let width = c[..indent(c)].chars().count();
+        if width <= key_col {
+            break;
+        }
+        plan[j].push((indent(c)..c.len(), Fill::Plain));
+    }
+}
+
+/// The line and byte offset of the value after each `&name` (the anchor
+/// an alias `*name` refers to).
+fn find_anchors(lines: &[Line<'_>], alias: &str) -> Vec<(usize, usize)> {
+    let name: String = alias.chars().take_while(|c| !c.is_whitespace()).collect();
+    if name.is_empty() {
+        return Vec::new();
+    }
+    let token = format!("&{name}");
+    let mut out = Vec::new();
+    for (j, line) in lines.iter().enumerate() {
+        let c = line.content;
+        for (b, _) in c.match_indices(&token) {
+            let before_ok = c[..b].chars().next_back().is_none_or(char::is_whitespace);
+            let after = &c[b + token.len()..];
+            if before_ok && after.chars().next().is_none_or(char::is_whitespace) {
+                out.push((j, c.len() - after.trim_start().len()));
+            }
+        }
+    }
+    out
 }
 
 /// When a secret-looking key starts at byte `at` of `line`: where its value
@@ -606,6 +668,7 @@ mod tests {
             ("x: {a: 1, api_key: sec1}\n[", "sec1"),
             ("# api_token: sec1\nname: [", "sec1"),
             ("base_url: https://admin:sec1@host\n[", "sec1"),
+            ("defaults: &s sec1\napi_token: *s\n[", "sec1"),
         ] {
             let out = masker.mask_text(src, None);
             for part in secret.split(' ') {

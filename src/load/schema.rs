@@ -6,6 +6,7 @@
 //! in as a function, no I/O, never panics.
 
 use crate::diagnostic::{ConfigError, EntityKind, EntityRef, ErrorKind, Pos};
+use crate::load::mask;
 use crate::load::node::{Entry, Node, Value};
 use crate::model::{
     Integration, IntegrationFields, IntegrationKind, Setting, Settings, Step, Workflow,
@@ -204,17 +205,44 @@ pub fn integration(
         }
     };
     match (enabled, base_url, timeout_ms, fields, r.has_errors()) {
-        (Some(enabled), Some(base_url), Some(timeout_ms), Some(fields), false) => (
-            Some(Integration {
+        (Some(enabled), Some(base_url), Some(timeout_ms), Some(fields), false) => {
+            let mut integration = Integration {
                 id: kind,
                 enabled,
                 base_url,
                 timeout_ms,
                 fields,
-            }),
-            r.errors,
-        ),
+            };
+            mask_settings_holding_secrets(&mut integration, &mask::secret_values(root));
+            (Some(integration), r.errors)
+        }
         _ => (None, r.errors),
+    }
+}
+
+/// Marks as masked every setting whose value holds a secret value of the
+/// same file (an alias of a secret under an ordinary key, say): a secret's
+/// value is secret wherever it is written.
+fn mask_settings_holding_secrets(integration: &mut Integration, secrets: &[String]) {
+    let holds_secret = |s: &Setting| {
+        s.expose()
+            .is_some_and(|v| secrets.iter().any(|secret| v.contains(secret.as_str())))
+    };
+    let mut settings: Vec<&mut Setting> = vec![&mut integration.base_url];
+    match &mut integration.fields {
+        IntegrationFields::Jira {
+            email, project_key, ..
+        } => {
+            settings.push(email);
+            settings.extend(project_key.as_mut());
+        }
+        IntegrationFields::Postman { workspace_id, .. } => settings.extend(workspace_id.as_mut()),
+        IntegrationFields::Testmo { project_id, .. } => settings.extend(project_id.as_mut()),
+    }
+    for s in settings {
+        if !s.masked && holds_secret(s) {
+            s.masked = true;
+        }
     }
 }
 
@@ -444,9 +472,11 @@ impl<'f> Reader<'f> {
         found
     }
 
+    /// A non-empty string. A URL's userinfo in it is masked here, so the
+    /// entity never holds it (workflow text is shown as it is kept).
     fn string(&mut self, node: &Node, key: &str) -> Option<String> {
         match &node.value {
-            Value::Str(s) if !s.trim().is_empty() => Some(s.clone()),
+            Value::Str(s) if !s.trim().is_empty() => Some(secret::mask_userinfo(s)),
             Value::Str(_) => {
                 self.error(
                     node.pos,

@@ -13,6 +13,7 @@ mod git;
 mod integrations;
 mod json_patch_props;
 mod page;
+mod secret_shapes;
 mod secrets;
 mod semantic_diff;
 mod served;
