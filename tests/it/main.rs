@@ -15,6 +15,7 @@ mod json_patch_props;
 mod page;
 mod secret_shapes;
 mod secrets;
+mod secrets_served;
 mod semantic_diff;
 mod served;
 mod stream;
