@@ -211,3 +211,61 @@ test('a connection test shows as a badge and a toast, and a bad token flips it t
   const shown = await page.content();
   for (const secret of [GOOD, BAD]) assert.ok(!shown.includes(secret), 'a token reached the page');
 });
+
+test('planted secrets in every shape never reach the page, whatever it shows', { timeout: 60_000 }, async (t) => {
+  const TOKEN = 'QzPageTok+en/4417x';
+  const BLOCK = ['QzPageBlockOne5512', 'QzPageBlockTwo6623'];
+  const BLOCK_NEW = ['QzPageBlockThree7734', 'QzPageBlockFour8845'];
+  const USERINFO = 'QzPageUserPw9956x';
+  const NO_COLON = 'QzPageNoColon1167x';
+  const planted = [TOKEN, ...BLOCK, ...BLOCK_NEW, USERINFO, NO_COLON];
+  const forms = (s) => [
+    s,
+    s.toLowerCase(),
+    s.toUpperCase(),
+    [...Buffer.from(s)].map((b) => (/[A-Za-z0-9]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join(''),
+    Buffer.from(s).toString('base64'),
+  ];
+  // A Jira stand-in that refuses and echoes the token in several encodings.
+  const jira = http.createServer((req, res) => {
+    res.writeHead(401, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ errorMessages: ['rejected'], got: req.headers.authorization, echo: forms(TOKEN).join(' ') }));
+  });
+  await new Promise((resolve) => jira.listen(0, '127.0.0.1', resolve));
+  const testmo = (block) =>
+    `enabled: false\nbase_url: https://admin:${USERINFO}@testmo.example.com\napi_token: |\n  ${block[0]}\n  ${block[1]}\nproject_id: 7\n`;
+  const repo = new Repo();
+  repo.write('config/jira_config.yaml', `enabled: true\nbase_url: http://127.0.0.1:${jira.address().port}\nemail: qa@example.com\napi_token: \${PAGE_TOKEN}\nproject_key: QA\ntimeout_ms: 3000\n`);
+  repo.write('config/testmo_config.yaml', testmo(BLOCK));
+  repo.commitAll('plant secrets');
+  const server = await startServer(repo, '127.0.0.1:0', { PAGE_TOKEN: TOKEN });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  t.after(async () => {
+    await browser.close();
+    await server.stop();
+    jira.close();
+    repo.remove();
+  });
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, reducedMotion: 'reduce' })).newPage();
+  await page.goto(`${server.url}/`);
+  const badge = page.locator('#integrations tr[data-id="jira"] .badge.status');
+  await eventually(async () => (await badge.textContent()) === 'failed', 10_000, 'the jira badge to read failed');
+
+  // A new multi-line secret: its toast's diff, opened, shows masked lines.
+  repo.write('config/testmo_config.yaml', testmo(BLOCK_NEW));
+  const toast = page.locator('#toasts > .toast').filter({ hasText: 'testmo' });
+  await toast.first().waitFor({ timeout: 10_000 });
+  await toast.first().locator('button.expand').click();
+  await eventually(async () => (await page.content()).includes('••••••'), 5000, 'the masked diff lines');
+  // A broken file with a secret line without a separator: its error toast.
+  repo.write('config/postman_config.yaml', `enabled: false\nbase_url: https://api.example.com\napi_key ${NO_COLON}\n`);
+  await page.locator('#toasts > .toast[role="alert"]').filter({ hasText: 'postman_config.yaml' }).first().waitFor({ timeout: 10_000 });
+  await page.screenshot({ path: join(OUTPUT, '09-planted-secrets.png') });
+
+  const shown = await page.content();
+  for (const secret of planted) {
+    for (const form of forms(secret)) {
+      assert.ok(!shown.toLowerCase().includes(form.toLowerCase()), `a form of a planted secret reached the page: ${form}`);
+    }
+  }
+});
