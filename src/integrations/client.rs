@@ -176,7 +176,8 @@ impl IntegrationClient {
                         .headers()
                         .get(reqwest::header::LOCATION)
                         .and_then(|v| v.to_str().ok())
-                        .map(|l| self.redactor.redact(&redact::truncate(l, 120)));
+                        // Masked whole, then cut: a cut first could split a secret.
+                        .map(|l| redact::truncate(&self.redactor.redact(l), 120));
                     let body = read_capped(response).await;
                     status.failure = Some(FailureKind::Http);
                     status.detail = Some(self.http_detail(
