@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use crate::served::{self, Conn, GUARD};
-use crate::util::TestRepo;
+use crate::util::{TestRepo, secret_forms};
 
 const TOKEN: &str = "QzJiraTok+en/7731x";
 const USERINFO: &str = "QzUserPw4512x";
@@ -36,49 +36,10 @@ fn planted() -> Vec<&'static str> {
     all
 }
 
-fn forms(secret: &str) -> Vec<String> {
-    let percent: String = secret
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    vec![
-        secret.to_string(),
-        secret.to_lowercase(),
-        secret.to_uppercase(),
-        percent,
-        base64(secret.as_bytes()),
-    ]
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(char::from(T[((n >> (18 - 6 * k)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn assert_hidden(what: &str, text: &str) {
     let lower = text.to_lowercase();
     for secret in planted() {
-        for form in forms(secret) {
+        for form in secret_forms(secret) {
             assert!(
                 !lower.contains(&form.to_lowercase()),
                 "`{form}` (a form of a planted secret) shows in {what}:\n{text}"
@@ -111,7 +72,7 @@ async fn echoing_jira() -> SocketAddr {
                 }
                 let body = format!(
                     r#"{{"message":"rejected","got":"{auth}","echo":"{}"}}"#,
-                    forms(TOKEN).join(" ")
+                    secret_forms(TOKEN).join(" ")
                 );
                 let head = format!(
                     "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
