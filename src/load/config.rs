@@ -93,11 +93,13 @@ pub fn load_file(role: FileRole, path: &str, bytes: &[u8], env: Env<'_>) -> File
     // Messages name keys and types, not values; should one still carry a
     // secret value or a URL's userinfo, it is masked here, where every
     // diagnostic of a file passes.
-    let masker = Masker::new([tree.as_ref()]);
-    for e in &mut errors {
-        e.message = masker.mask_line(&e.message);
+    if !errors.is_empty() {
+        let masker = Masker::new([tree.as_ref()]);
+        for e in &mut errors {
+            e.message = masker.mask_line(&e.message);
+        }
+        errors = mask::with_excerpts(errors, &String::from_utf8_lossy(bytes), tree.as_ref());
     }
-    let errors = mask::with_excerpts(errors, &String::from_utf8_lossy(bytes), tree.as_ref());
     FileLoad {
         tree,
         entity,
