@@ -507,7 +507,8 @@ impl<'f> Reader<'f> {
             return None;
         }
         let mut steps = Vec::with_capacity(items.len());
-        let mut seen: Vec<(String, Pos)> = Vec::new();
+        // Step id → where it first appeared (a map: a scan is quadratic).
+        let mut seen: std::collections::HashMap<String, Pos> = std::collections::HashMap::new();
         let mut ok = true;
         for item in items {
             match self.step(item, &mut seen) {
@@ -518,7 +519,11 @@ impl<'f> Reader<'f> {
         ok.then_some(steps)
     }
 
-    fn step(&mut self, node: &Node, seen: &mut Vec<(String, Pos)>) -> Option<Step> {
+    fn step(
+        &mut self,
+        node: &Node,
+        seen: &mut std::collections::HashMap<String, Pos>,
+    ) -> Option<Step> {
         let entries = self.mapping(node, "a step")?;
         let errors_before = self.errors.len();
         self.unknown_keys(entries, STEP_KEYS, "a step");
@@ -530,7 +535,7 @@ impl<'f> Reader<'f> {
                     ErrorKind::Schema,
                     format!("step id `{id}` is not valid: {ID_RULE}"),
                 );
-            } else if let Some((_, first)) = seen.iter().find(|(s, _)| *s == id) {
+            } else if let Some(first) = seen.get(&id) {
                 let line = first.line;
                 self.error(
                     n.pos,
@@ -538,7 +543,7 @@ impl<'f> Reader<'f> {
                     format!("duplicate step id `{id}` (first at line {line}); step ids must be unique within a workflow"),
                 );
             } else {
-                seen.push((id.clone(), n.pos));
+                seen.insert(id.clone(), n.pos);
             }
             Some(id)
         });

@@ -5,12 +5,12 @@
 //! enforced while the tree grows (an alias bomb is refused before it expands).
 //! Pure: no I/O, never panics, reports problems as [`ConfigError`]s.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 
 use crate::diagnostic::{ConfigError, ErrorKind, Pos};
-use crate::load::node::{Entry, Node, Value};
+use crate::load::node::{Entry, Node, ScalarKey, Value};
 
 /// Budgets that keep hostile input cheap to refuse.
 #[derive(Debug, Clone, Copy)]
@@ -169,6 +169,9 @@ enum Frame {
         pos: Pos,
         anchor: usize,
         entries: Vec<Entry>,
+        /// Each key written so far → its index in `entries` (duplicate keys
+        /// are found by lookup, not by a scan).
+        keys: HashMap<ScalarKey, usize>,
         /// A key waiting for its value; `true` when it is a plain `<<`.
         key: Option<(Node, bool)>,
         /// Mappings pulled in with `<<`, in the order they were named.
@@ -253,6 +256,7 @@ impl<'l> Builder<'l> {
                         pos,
                         anchor,
                         entries: Vec::new(),
+                        keys: HashMap::new(),
                         key: None,
                         merges: Vec::new(),
                     },
@@ -352,6 +356,7 @@ impl<'l> Builder<'l> {
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map {
                 entries,
+                keys,
                 key,
                 merges,
                 ..
@@ -364,15 +369,19 @@ impl<'l> Builder<'l> {
                 }
                 Some((_, true)) => merges.extend(merge_sources(node)?),
                 Some((key, false)) => {
-                    if let Some(first) = entries.iter().find(|e| e.key.same_value(&key)) {
-                        return Err(Problem::syntax(
-                            key.pos,
-                            format!(
-                                "duplicate key `{}` (first at line {}); remove one of them",
-                                key.scalar_text().unwrap_or_default(),
-                                first.key.pos.line
-                            ),
-                        ));
+                    // Keys are scalars (a collection key is refused above).
+                    if let Some(id) = key.scalar_key() {
+                        if let Some(first) = keys.get(&id).and_then(|&i| entries.get(i)) {
+                            return Err(Problem::syntax(
+                                key.pos,
+                                format!(
+                                    "duplicate key `{}` (first at line {}); remove one of them",
+                                    key.scalar_text().unwrap_or_default(),
+                                    first.key.pos.line
+                                ),
+                            ));
+                        }
+                        keys.insert(id, entries.len());
                     }
                     entries.push(Entry { key, value: node });
                 }
@@ -398,10 +407,16 @@ fn merge_sources(node: Node) -> Result<Vec<Node>, Problem> {
 /// Keys written in the mapping win over merged ones; earlier merge sources win
 /// over later ones (YAML merge-key semantics).
 fn apply_merges(entries: &mut Vec<Entry>, merges: Vec<Node>) {
+    if merges.is_empty() {
+        return;
+    }
+    let mut present: HashSet<ScalarKey> =
+        entries.iter().filter_map(|e| e.key.scalar_key()).collect();
     for source in merges {
         if let Value::Map(merged) = source.value {
             for entry in merged {
-                if !entries.iter().any(|e| e.key.same_value(&entry.key)) {
+                let new = entry.key.scalar_key().is_none_or(|k| present.insert(k));
+                if new {
                     entries.push(entry);
                 }
             }
