@@ -510,7 +510,7 @@ impl Applier {
 
     /// Walks the tree: the config files on disk, and the folders whose
     /// problems (unreadable, a submodule, a link to a folder, a loop)
-    /// changed since the last walk. Each new problem is logged once.
+    /// changed since the last walk.
     fn walk(&mut self) -> (Vec<String>, BTreeSet<String>) {
         let walk = fs::walk(&self.root);
         let mut problems: BTreeMap<String, Vec<ConfigError>> = BTreeMap::new();
@@ -521,9 +521,6 @@ impl Applier {
         for (folder, now) in &problems {
             if self.folder_problems.get(folder) != Some(now) {
                 changed.insert(folder.clone());
-                for e in now {
-                    tracing::warn!("{e}");
-                }
             }
         }
         for folder in self.folder_problems.keys() {

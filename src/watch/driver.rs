@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::debounce::{DebounceSettings, Debouncer, Hint};
 use super::filter::{PathFilter, TREES, in_tree};
 use super::source::{Events, Layout, Source, describe, needs_polling};
-use super::status::{Control, WatchHandle, WatchStatus, lock};
+use super::status::{Control, GitWait, SLOW_HOLD, WatchHandle, WatchStatus, lock};
 use super::{Batch, PERIODIC_RESCAN, RescanReason, WatchConfig, WatchError};
 use crate::load::fs;
 
@@ -163,8 +163,17 @@ impl Driver {
     /// The deadline passed: check git, and send the batch unless held.
     fn fire(&mut self, now: Instant) -> Option<Batch> {
         let busy = self.git_busy();
-        self.debouncer.set_hold(now, busy);
+        self.debouncer.set_hold(now, busy.is_some());
+        self.note_hold(now, busy.as_deref());
         let mut batch = self.debouncer.take(now)?;
+        if let Some(held) = busy {
+            // Taken although git still looks busy: the hold ran out.
+            tracing::warn!(
+                "`{held}` looked stale: it held the batch for {} s; applying it",
+                self.debouncer.settings().hold_max.as_secs()
+            );
+            lock(&self.status).waiting_for_git = None;
+        }
         let root = self.source.layout().root.clone();
         for dir in mem::take(&mut self.new_dirs) {
             let Some(rel) = dir.strip_prefix(&root).ok().and_then(to_slash) else {
@@ -187,12 +196,12 @@ impl Driver {
         Some(batch)
     }
 
-    /// A lock or an operation in progress: git is still writing.
-    fn git_busy(&self) -> bool {
-        let Some(git_dir) = &self.source.layout().git_dir else {
-            return false;
-        };
-        [
+    /// A lock or an operation in progress: git is still writing. Names
+    /// the first one found, from the repository root (`.git/index.lock`).
+    fn git_busy(&self) -> Option<String> {
+        let layout = self.source.layout();
+        let git_dir = layout.git_dir.as_ref()?;
+        let found = [
             "index.lock",
             "HEAD.lock",
             "rebase-merge",
@@ -200,7 +209,29 @@ impl Driver {
             "MERGE_HEAD",
         ]
         .iter()
-        .any(|name| git_dir.join(name).symlink_metadata().is_ok())
+        .map(|name| git_dir.join(name))
+        .find(|path| path.symlink_metadata().is_ok())?;
+        let shown = found.strip_prefix(&layout.root).unwrap_or(&found);
+        Some(shown.display().to_string())
+    }
+
+    /// While a batch is held for git longer than `SLOW_HOLD`, the status
+    /// says so, and the log says it once per hold.
+    fn note_hold(&mut self, now: Instant, busy: Option<&str>) {
+        let wait = match (busy, self.debouncer.held_since()) {
+            (Some(held), Some(since)) if now.duration_since(since) >= SLOW_HOLD => Some(GitWait {
+                lock: held.to_string(),
+                since,
+            }),
+            _ => None,
+        };
+        let mut status = lock(&self.status);
+        if let Some(wait) = &wait
+            && status.waiting_for_git.is_none()
+        {
+            tracing::warn!("{}; the batch is held until it goes", wait.describe());
+        }
+        status.waiting_for_git = wait;
     }
 
     fn on_event(&mut self, now: Instant, event: notify::Result<notify::Event>) {
