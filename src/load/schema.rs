@@ -648,8 +648,12 @@ fn substitute(raw: &str, env: Env<'_>) -> (String, Vec<String>, Vec<String>) {
 
 /// The allowed key closest to a typo, when one is close enough.
 fn suggest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    let len = key.chars().count();
     allowed
         .iter()
+        // The distance is at least the difference in length: most keys of
+        // a file full of unknown ones need no table at all.
+        .filter(|a| len.abs_diff(a.len()) <= 2.max(a.len() / 4))
         .map(|a| (levenshtein(key, a), *a))
         .filter(|(d, a)| *d <= 2.max(a.len() / 4) && *d < a.len())
         .min_by_key(|(d, _)| *d)
