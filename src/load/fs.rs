@@ -364,4 +364,42 @@ mod tests {
         assert_eq!(errors[0].file, "workflows/evil.yaml");
         assert!(errors[0].message.contains("leaves the repository"));
     }
+
+    #[test]
+    fn walk_follows_no_folder_link_and_skips_nested_repositories() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("workflows/team/.git")).unwrap();
+        std::fs::create_dir_all(root.join("workflows/real")).unwrap();
+        std::fs::write(root.join("workflows/a.yaml"), "a").unwrap();
+        std::fs::write(root.join("workflows/real/b.yaml"), "b").unwrap();
+        std::fs::write(root.join("workflows/team/c.yaml"), "c").unwrap();
+        std::os::unix::fs::symlink(".", root.join("workflows/loop")).unwrap();
+        std::os::unix::fs::symlink("/usr", root.join("workflows/usr")).unwrap();
+        std::os::unix::fs::symlink("real/b.yaml", root.join("workflows/b-link.yaml")).unwrap();
+        let walk = walk(root);
+        assert_eq!(
+            walk.files,
+            [
+                "workflows/a.yaml",
+                "workflows/b-link.yaml",
+                "workflows/real/b.yaml"
+            ]
+        );
+        assert_eq!(walk.dirs, ["workflows", "workflows/real"]);
+        let mut skipped: Vec<&str> = walk.problems.iter().map(|e| e.file.as_str()).collect();
+        skipped.sort();
+        assert_eq!(
+            skipped,
+            ["workflows/loop", "workflows/team", "workflows/usr"]
+        );
+        assert!(walk.problems.iter().all(|e| !e.is_error()));
+        // Nor can a path through a link or into the nested repository be read.
+        assert_eq!(read_file(root, "workflows/loop/a.yaml").unwrap(), None);
+        assert_eq!(read_file(root, "workflows/team/c.yaml").unwrap(), None);
+        assert_eq!(
+            read_file(root, "workflows/b-link.yaml").unwrap().as_deref(),
+            Some(&b"b"[..])
+        );
+    }
 }
