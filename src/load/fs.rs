@@ -102,7 +102,9 @@ pub fn walk_below(root: &Path, rel: &str) -> Walk {
     };
     if ROOTS.contains(&rel) {
         walker.top(rel);
-    } else if rel.starts_with("workflows/") {
+    } else if rel.starts_with("workflows/") && reachable(root, rel) {
+        // (Not inside a nested repository, nor below a link: a `.git`
+        // folder made by `git init` there is none of ours.)
         let depth = rel.matches('/').count();
         walker.folder(rel, depth);
     }
@@ -394,6 +396,10 @@ mod tests {
             ["workflows/loop", "workflows/team", "workflows/usr"]
         );
         assert!(walk.problems.iter().all(|e| !e.is_error()));
+        // A folder appearing inside the nested repository is not walked.
+        std::fs::create_dir_all(root.join("workflows/team/.git/objects")).unwrap();
+        assert!(walk_below(root, "workflows/team/.git").dirs.is_empty());
+        assert_eq!(walk_below(root, "workflows/real").dirs, ["workflows/real"]);
         // Nor can a path through a link or into the nested repository be read.
         assert_eq!(read_file(root, "workflows/loop/a.yaml").unwrap(), None);
         assert_eq!(read_file(root, "workflows/team/c.yaml").unwrap(), None);
