@@ -435,11 +435,22 @@ function loadRepository() {
     .then((s) => {
       $('repo').textContent = s.root ?? '—';
       $('repo').title = s.watcher ? `watcher: ${s.watcher.backend}${s.watcher.healthy ? '' : ' (unhealthy)'}` : '';
+      showGitWait(s.watcher?.waiting_for_git);
     })
     .catch(() => {
       // The header keeps what it had; the connection pill tells the story.
     });
 }
+
+// A save held behind a git lock makes no frame: the page asks the status
+// every few seconds, while visible, so "waiting for git" shows.
+function showGitWait(text) {
+  $('git-wait').hidden = !text;
+  $('git-wait').textContent = text ? `${text}: changes apply when git finishes` : '';
+}
+setInterval(() => {
+  if (document.visibilityState === 'visible') loadRepository();
+}, 2000);
 
 const client = createClient({
   baseUrl: location.origin,

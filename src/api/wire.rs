@@ -380,6 +380,9 @@ pub struct WatcherWire {
     pub batches: u64,
     pub rescans: u64,
     pub last_error: Option<String>,
+    /// While a batch has been held for git more than 2 s: ``waiting for git
+    /// (`.git/index.lock`, 3 s)``.
+    pub waiting_for_git: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -741,6 +744,7 @@ impl From<&WatchStatus> for WatcherWire {
             batches: w.batches,
             rescans: w.rescans,
             last_error: w.last_error.clone(),
+            waiting_for_git: w.waiting_for_git.as_ref().map(|g| g.describe()),
         }
     }
 }

@@ -36,10 +36,11 @@ pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<
     errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     let failed = errors.iter().filter(|e| e.is_error()).count();
     let warnings = errors.len() - failed;
-    // Files that could not be read are still files that were checked.
+    // Files that could not be read are still files that were checked
+    // (folders that could not be walked are not files).
     let unread = errors
         .iter()
-        .filter(|e| !files.contains_key(&e.file))
+        .filter(|e| !files.contains_key(&e.file) && config::FileRole::of(&e.file).is_some())
         .map(|e| &e.file)
         .collect::<std::collections::BTreeSet<_>>()
         .len();

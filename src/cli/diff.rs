@@ -46,7 +46,7 @@ pub fn run(args: &Args<'_>, out: &mut dyn Write) -> std::io::Result<u8> {
         }
     };
     let old_rev = args.old.unwrap_or("HEAD");
-    let old = match git.read_files_at(old_rev, &ROOTS) {
+    let (old, mut refused) = match git.read_files_at(old_rev, &ROOTS) {
         Ok(files) => files,
         Err(e) => {
             writeln!(out, "error: {e}")?;
@@ -55,7 +55,10 @@ pub fn run(args: &Args<'_>, out: &mut dyn Write) -> std::io::Result<u8> {
     };
     let new = match args.new {
         Some(rev) => match git.read_files_at(rev, &ROOTS) {
-            Ok(files) => files,
+            Ok((files, more)) => {
+                refused.extend(more);
+                files
+            }
             Err(e) => {
                 writeln!(out, "error: {e}")?;
                 return Ok(EXIT_USAGE);
@@ -66,7 +69,9 @@ pub fn run(args: &Args<'_>, out: &mut dyn Write) -> std::io::Result<u8> {
             fs::read_tree(git.workdir(), &skip).0
         }
     };
-    let (patches, errors) = diff_files(&old, &new, &process_env);
+    let (patches, mut errors) = diff_files(&old, &new, &process_env);
+    // Blobs too large to read, on either side.
+    errors.extend(refused);
     let new_name = args.new.unwrap_or("working tree");
     match args.format {
         Format::Json => {

@@ -174,6 +174,8 @@ pub struct Applier {
     derived: HashMap<String, Vec<ConfigError>>,
     /// Every diagnostic in force, per file (files without any are absent).
     errors: BTreeMap<String, Vec<ConfigError>>,
+    /// Folders the last walk could not read or skipped, with why.
+    folder_problems: BTreeMap<String, Vec<ConfigError>>,
     /// Integration kinds whose config file exists (valid or not).
     configured: BTreeSet<IntegrationKind>,
     settings: Option<Arc<Served<Settings>>>,
@@ -199,6 +201,7 @@ impl Applier {
             served_ids: HashMap::new(),
             derived: HashMap::new(),
             errors: BTreeMap::new(),
+            folder_problems: BTreeMap::new(),
             configured: BTreeSet::new(),
             settings: None,
             current: Arc::new(Snapshot::empty()),
@@ -247,20 +250,27 @@ impl Applier {
         }
 
         // 2. Which files to look at.
-        let reconcile = input.scope == Scope::Reconcile;
+        let mut reconcile = input.scope == Scope::Reconcile;
+        let mut folders_changed = BTreeSet::new();
         if input.scope != Scope::Paths {
-            candidates.extend(fs::list_tree(&self.root));
+            let (files, changed) = self.walk();
+            candidates.extend(files);
+            folders_changed = changed;
             candidates.extend(self.files.keys().cloned());
         }
         // New watch/ignore globs decide what the rest of this batch may
         // load: with them, every file is looked at again, in this revision.
-        if input.scope == Scope::Paths
-            && candidates.contains(SETTINGS_FILE)
+        // (A rescan already names every file, but must not skip one whose
+        // stamp is unchanged: the globs, not the file, changed.)
+        if candidates.contains(SETTINGS_FILE)
             && let Some(filter) = self.new_filter()
         {
             self.filter = filter;
-            candidates.extend(fs::list_tree(&self.root));
-            candidates.extend(self.files.keys().cloned());
+            reconcile = false;
+            if input.scope == Scope::Paths {
+                candidates.extend(fs::list_tree(&self.root));
+                candidates.extend(self.files.keys().cloned());
+            }
         }
         let candidates: Vec<String> = candidates
             .into_iter()
@@ -287,7 +297,7 @@ impl Applier {
         if !startup {
             self.reread_suspicious(&mut fresh);
         }
-        if fresh.is_empty() && previous_head.is_none() && !startup {
+        if fresh.is_empty() && previous_head.is_none() && !startup && folders_changed.is_empty() {
             return None;
         }
 
@@ -363,6 +373,7 @@ impl Applier {
         }
 
         // 6. Diagnostics in force.
+        dirty.extend(folders_changed);
         for file in &dirty {
             let mut all: Vec<ConfigError> = self
                 .files
@@ -370,6 +381,7 @@ impl Applier {
                 .map(|f| f.errors.clone())
                 .unwrap_or_default();
             all.extend(self.derived.get(file).cloned().unwrap_or_default());
+            all.extend(self.folder_problems.get(file).cloned().unwrap_or_default());
             all.sort_by_key(|e| (e.line, e.column));
             if all.is_empty() {
                 self.errors.remove(file);
@@ -494,6 +506,32 @@ impl Applier {
             return None;
         }
         PathFilter::new(&settings.watch, &settings.ignore).ok()
+    }
+
+    /// Walks the tree: the config files on disk, and the folders whose
+    /// problems (unreadable, a submodule, a link to a folder, a loop)
+    /// changed since the last walk.
+    fn walk(&mut self) -> (Vec<String>, BTreeSet<String>) {
+        let walk = fs::walk(&self.root);
+        let mut problems: BTreeMap<String, Vec<ConfigError>> = BTreeMap::new();
+        for e in walk.problems {
+            problems.entry(e.file.clone()).or_default().push(e);
+        }
+        let mut changed = BTreeSet::new();
+        for (folder, now) in &problems {
+            if self.folder_problems.get(folder) != Some(now) {
+                changed.insert(folder.clone());
+            }
+        }
+        for folder in self.folder_problems.keys() {
+            if !problems.contains_key(folder) {
+                changed.insert(folder.clone());
+            }
+        }
+        self.folder_problems = problems;
+        let mut files = walk.files;
+        files.retain(|p| FileRole::of(p).is_some());
+        (files, changed)
     }
 
     fn read(&self, path: &str) -> Read {

@@ -11,23 +11,31 @@ use gix::objs::TreeRefIter;
 use gix::objs::tree::EntryMode;
 
 use super::{GitError, GitRepo, path_components, resolve_commit};
+use crate::diagnostic::ConfigError;
+use crate::load::yaml::{Limits, size_error};
+
+/// Files by repository-relative path: their bytes.
+pub type Files = BTreeMap<String, Vec<u8>>;
 
 impl GitRepo {
     /// Every blob under the top-level folders `roots` (e.g. `["workflows",
     /// "config"]`) in the commit `rev` names, keyed by repo-relative path with
     /// `/`. `rev` is any rev-spec: `HEAD`, a branch, a tag, a short hash,
     /// `HEAD~1`. Symlinks and submodules are skipped; a missing root is empty.
+    /// A blob over the file size limit is not read (its size is in the
+    /// object's header): it comes back as an error for its path instead.
     pub fn read_files_at(
         &self,
         rev: &str,
         roots: &[&str],
-    ) -> Result<BTreeMap<String, Vec<u8>>, GitError> {
+    ) -> Result<(Files, Vec<ConfigError>), GitError> {
         let repo = self.local();
         let commit = resolve_commit(&repo, rev)?;
         let tree = commit
             .tree()
             .map_err(GitError::read(format!("the tree of {rev:?}")))?;
         let mut files = BTreeMap::new();
+        let mut refused = Vec::new();
         for root in roots {
             let root_path = path_components(root)?.join("/");
             let entry = tree
@@ -36,12 +44,17 @@ impl GitRepo {
             let Some(entry) = entry else { continue };
             let (mode, id) = (entry.mode(), entry.object_id());
             if mode.is_tree() {
-                collect_blobs(&repo, id, &root_path, &mut files)?;
+                collect_blobs(&repo, id, &root_path, &mut files, &mut refused)?;
             } else if mode.is_blob() {
-                files.insert(root_path.clone(), read_blob(&repo, id, &root_path)?);
+                match read_blob(&repo, id, &root_path)? {
+                    Ok(data) => {
+                        files.insert(root_path.clone(), data);
+                    }
+                    Err(e) => refused.push(e),
+                }
             }
         }
-        Ok(files)
+        Ok((files, refused))
     }
 
     /// The paths of blobs under `roots` that differ between two commits
@@ -97,44 +110,59 @@ impl GitRepo {
     }
 }
 
-/// Depth-first walk of `tree_id`, reading every blob below it.
+/// Every blob below `tree_id`, with an explicit stack rather than
+/// recursion: a commit can nest trees 30,000 deep, far past the call stack.
 fn collect_blobs(
     repo: &gix::Repository,
     tree_id: gix::ObjectId,
     prefix: &str,
     out: &mut BTreeMap<String, Vec<u8>>,
+    refused: &mut Vec<ConfigError>,
 ) -> Result<(), GitError> {
-    let tree = repo
-        .find_tree(tree_id)
-        .map_err(GitError::read(format!("the folder {prefix:?}")))?;
-    let mut children = Vec::new();
-    for entry in tree.iter() {
-        let entry = entry.map_err(GitError::read(format!("the folder {prefix:?}")))?;
-        children.push((
-            entry.mode(),
-            entry.object_id(),
-            join(prefix, entry.filename()),
-        ));
-    }
-    drop(tree);
-    for (mode, id, path) in children {
-        if mode.is_tree() {
-            collect_blobs(repo, id, &path, out)?;
-        } else if mode.is_blob() {
-            let data = read_blob(repo, id, &path)?;
-            out.insert(path, data);
+    let mut pending = vec![(tree_id, prefix.to_string())];
+    while let Some((tree_id, prefix)) = pending.pop() {
+        let tree = repo
+            .find_tree(tree_id)
+            .map_err(GitError::read(format!("the folder {prefix:?}")))?;
+        for entry in tree.iter() {
+            let entry = entry.map_err(GitError::read(format!("the folder {prefix:?}")))?;
+            let (mode, id) = (entry.mode(), entry.object_id());
+            let path = join(&prefix, entry.filename());
+            if mode.is_tree() {
+                pending.push((id, path));
+            } else if mode.is_blob() {
+                match read_blob(repo, id, &path)? {
+                    Ok(data) => {
+                        out.insert(path, data);
+                    }
+                    Err(e) => refused.push(e),
+                }
+            }
+            // Symlinks are skipped (they may point outside the repository);
+            // submodules (commits) have no content here.
         }
-        // Symlinks are skipped (they may point outside the repository);
-        // submodules (commits) have no content here.
     }
     Ok(())
 }
 
-fn read_blob(repo: &gix::Repository, id: gix::ObjectId, path: &str) -> Result<Vec<u8>, GitError> {
+/// The blob's bytes, or the size error when its header says it is over the
+/// limit (then it is not read at all).
+fn read_blob(
+    repo: &gix::Repository,
+    id: gix::ObjectId,
+    path: &str,
+) -> Result<Result<Vec<u8>, ConfigError>, GitError> {
+    let header = repo
+        .find_header(id)
+        .map_err(GitError::read(format!("the file {path:?}")))?;
+    let size = usize::try_from(header.size()).unwrap_or(usize::MAX);
+    if let Some(e) = size_error(path, size, &Limits::default()) {
+        return Ok(Err(e));
+    }
     let mut blob = repo
         .find_blob(id)
         .map_err(GitError::read(format!("the file {path:?}")))?;
-    Ok(blob.take_data())
+    Ok(Ok(blob.take_data()))
 }
 
 /// Diff two (possibly absent) subtrees found at `prefix` and push changed blob paths.

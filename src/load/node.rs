@@ -4,6 +4,8 @@
 //! Aliases and `<<` merge keys are already resolved here, so consumers see
 //! plain data. Pure data: no I/O.
 
+use std::collections::HashMap;
+
 use crate::diagnostic::Pos;
 
 /// One YAML value with the position of its first character.
@@ -103,6 +105,26 @@ impl Node {
         }
     }
 
+    /// A hashable stand-in for a scalar, equal exactly when `same_value` is
+    /// (so mapping keys can be looked up in a map, not by a scan); `None`
+    /// for a list or mapping.
+    pub fn scalar_key(&self) -> Option<ScalarKey> {
+        Some(match &self.value {
+            Value::Null => ScalarKey::Null,
+            Value::Bool(b) => ScalarKey::Bool(*b),
+            Value::Int(i) => ScalarKey::Int(*i),
+            Value::Float(f) => ScalarKey::Float(if f.is_nan() {
+                f64::NAN.to_bits()
+            } else if *f == 0.0 {
+                0
+            } else {
+                f.to_bits()
+            }),
+            Value::Str(s) => ScalarKey::Str(s.clone()),
+            Value::Seq(_) | Value::Map(_) => return None,
+        })
+    }
+
     /// Semantic equality: positions, comments and formatting are ignored;
     /// mapping key order is ignored; `1` and `1.0` and `"1"` are all different.
     pub fn same_value(&self, other: &Node) -> bool {
@@ -143,12 +165,28 @@ impl Value {
             (Value::Seq(a), Value::Seq(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_value(y))
             }
-            (Value::Map(a), Value::Map(b)) => {
+            (Value::Map(a), Value::Map(b)) if a.len() <= SMALL_MAP => {
                 a.len() == b.len()
                     && a.iter().all(|ea| {
                         b.iter()
                             .any(|eb| ea.key.same_value(&eb.key) && ea.value.same_value(&eb.value))
                     })
+            }
+            (Value::Map(a), Value::Map(b)) => {
+                // Keys are scalars and unique within a mapping: look each up.
+                if a.len() != b.len() {
+                    return false;
+                }
+                let by_key: HashMap<ScalarKey, &Node> = b
+                    .iter()
+                    .filter_map(|e| Some((e.key.scalar_key()?, &e.value)))
+                    .collect();
+                a.iter().all(|ea| {
+                    ea.key
+                        .scalar_key()
+                        .and_then(|k| by_key.get(&k))
+                        .is_some_and(|v| ea.value.same_value(v))
+                })
             }
             _ => false,
         }
@@ -165,6 +203,20 @@ impl Value {
             Value::Map(_) => "a mapping",
         }
     }
+}
+
+/// Up to this many entries, mappings are compared by a scan (no allocation).
+const SMALL_MAP: usize = 16;
+
+/// A scalar in a form that hashes: floats by their bits, with every NaN one
+/// value and `-0.0` the same as `0.0`, as `same_value` has it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ScalarKey {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    Str(String),
 }
 
 fn format_float(f: f64) -> String {

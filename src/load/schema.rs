@@ -540,7 +540,8 @@ impl<'f> Reader<'f> {
             return None;
         }
         let mut steps = Vec::with_capacity(items.len());
-        let mut seen: Vec<(String, Pos)> = Vec::new();
+        // Step id → where it first appeared (a map: a scan is quadratic).
+        let mut seen: std::collections::HashMap<String, Pos> = std::collections::HashMap::new();
         let mut ok = true;
         for item in items {
             match self.step(item, &mut seen) {
@@ -551,7 +552,11 @@ impl<'f> Reader<'f> {
         ok.then_some(steps)
     }
 
-    fn step(&mut self, node: &Node, seen: &mut Vec<(String, Pos)>) -> Option<Step> {
+    fn step(
+        &mut self,
+        node: &Node,
+        seen: &mut std::collections::HashMap<String, Pos>,
+    ) -> Option<Step> {
         let entries = self.mapping(node, "a step")?;
         let errors_before = self.errors.len();
         self.unknown_keys(entries, STEP_KEYS, "a step");
@@ -563,7 +568,7 @@ impl<'f> Reader<'f> {
                     ErrorKind::Schema,
                     format!("`id` is not a valid step id: {ID_RULE}"),
                 );
-            } else if let Some((_, first)) = seen.iter().find(|(s, _)| *s == id) {
+            } else if let Some(first) = seen.get(&id) {
                 let line = first.line;
                 self.error(
                     n.pos,
@@ -571,7 +576,7 @@ impl<'f> Reader<'f> {
                     format!("duplicate step id `{id}` (first at line {line}); step ids must be unique within a workflow"),
                 );
             } else {
-                seen.push((id.clone(), n.pos));
+                seen.insert(id.clone(), n.pos);
             }
             Some(id)
         });
@@ -676,8 +681,12 @@ fn substitute(raw: &str, env: Env<'_>) -> (String, Vec<String>, Vec<String>) {
 
 /// The allowed key closest to a typo, when one is close enough.
 fn suggest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    let len = key.chars().count();
     allowed
         .iter()
+        // The distance is at least the difference in length: most keys of
+        // a file full of unknown ones need no table at all.
+        .filter(|a| len.abs_diff(a.len()) <= 2.max(a.len() / 4))
         .map(|a| (levenshtein(key, a), *a))
         .filter(|(d, a)| *d <= 2.max(a.len() / 4) && *d < a.len())
         .min_by_key(|(d, _)| *d)

@@ -5,12 +5,12 @@
 //! enforced while the tree grows (an alias bomb is refused before it expands).
 //! Pure: no I/O, never panics, reports problems as [`ConfigError`]s.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 
 use crate::diagnostic::{ConfigError, ErrorKind, Pos};
-use crate::load::node::{Entry, Node, Source, Value};
+use crate::load::node::{Entry, Node, ScalarKey, Source, Value};
 
 /// Budgets that keep hostile input cheap to refuse.
 #[derive(Debug, Clone, Copy)]
@@ -66,15 +66,19 @@ impl Problem {
 /// The error for a file of `len` bytes when that is over the budget.
 pub fn size_error(file: &str, len: usize, limits: &Limits) -> Option<ConfigError> {
     (len > limits.max_bytes).then(|| {
+        let (mut size, mut limit) = (human_size(len), human_size(limits.max_bytes));
+        // Just over the limit, both round the same: say it in bytes.
+        if size == limit {
+            (size, limit) = (
+                format!("{len} bytes"),
+                format!("{} bytes", limits.max_bytes),
+            );
+        }
         ConfigError::new(
             file,
             Pos::START,
             ErrorKind::Io,
-            format!(
-                "file is {}, too large: the limit is {}; split it or shorten it",
-                human_size(len),
-                human_size(limits.max_bytes)
-            ),
+            format!("file is {size}, too large: the limit is {limit}; split it or shorten it"),
         )
     })
 }
@@ -103,7 +107,27 @@ fn parse_inner(bytes: &[u8], file: &str, limits: &Limits) -> Result<Option<Node>
 /// UTF-8 text without a byte-order mark; invalid bytes are a syntax error at
 /// the position of the first one.
 fn decode(bytes: &[u8]) -> Result<&str, Problem> {
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        return Err(Problem::syntax(
+            Pos::START,
+            "file is UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8",
+        ));
+    }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        // Text never holds NUL: UTF-16 without a mark has one beside every
+        // ASCII character; otherwise it is binary data.
+        let prefix = String::from_utf8_lossy(&bytes[..at]);
+        let line = prefix.matches('\n').count() + 1;
+        let col = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count());
+        let nuls = bytes.iter().take(64).filter(|&&b| b == 0).count();
+        let what = if nuls * 3 >= bytes.len().min(64) {
+            "file looks like UTF-16 text (a NUL byte beside each character); save it as UTF-8"
+        } else {
+            "file holds a NUL byte (0x00), so it is binary data, not YAML text"
+        };
+        return Err(Problem::syntax(marker_pos(line, col), what));
+    }
     std::str::from_utf8(bytes).map_err(|e| {
         let valid = &bytes[..e.valid_up_to()];
         // The prefix is valid by construction; fall back to lossy just in case.
@@ -187,6 +211,9 @@ enum Frame {
         pos: Pos,
         anchor: usize,
         entries: Vec<Entry>,
+        /// Each key written so far → its index in `entries` (duplicate keys
+        /// are found by lookup, not by a scan).
+        keys: HashMap<ScalarKey, usize>,
         /// A key waiting for its value; `true` when it is a plain `<<`.
         key: Option<(Node, bool)>,
         /// Mappings pulled in with `<<`, in the order they were named.
@@ -273,6 +300,7 @@ impl<'l> Builder<'l> {
                         pos,
                         anchor,
                         entries: Vec::new(),
+                        keys: HashMap::new(),
                         key: None,
                         merges: Vec::new(),
                     },
@@ -372,6 +400,7 @@ impl<'l> Builder<'l> {
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map {
                 entries,
+                keys,
                 key,
                 merges,
                 ..
@@ -384,15 +413,19 @@ impl<'l> Builder<'l> {
                 }
                 Some((_, true)) => merges.extend(merge_sources(node)?),
                 Some((key, false)) => {
-                    if let Some(first) = entries.iter().find(|e| e.key.same_value(&key)) {
-                        return Err(Problem::syntax(
-                            key.pos,
-                            format!(
-                                "duplicate key `{}` (first at line {}); remove one of them",
-                                key.scalar_text().unwrap_or_default(),
-                                first.key.pos.line
-                            ),
-                        ));
+                    // Keys are scalars (a collection key is refused above).
+                    if let Some(id) = key.scalar_key() {
+                        if let Some(first) = keys.get(&id).and_then(|&i| entries.get(i)) {
+                            return Err(Problem::syntax(
+                                key.pos,
+                                format!(
+                                    "duplicate key `{}` (first at line {}); remove one of them",
+                                    key.scalar_text().unwrap_or_default(),
+                                    first.key.pos.line
+                                ),
+                            ));
+                        }
+                        keys.insert(id, entries.len());
                     }
                     entries.push(Entry { key, value: node });
                 }
@@ -418,10 +451,16 @@ fn merge_sources(node: Node) -> Result<Vec<Node>, Problem> {
 /// Keys written in the mapping win over merged ones; earlier merge sources win
 /// over later ones (YAML merge-key semantics).
 fn apply_merges(entries: &mut Vec<Entry>, merges: Vec<Node>) {
+    if merges.is_empty() {
+        return;
+    }
+    let mut present: HashSet<ScalarKey> =
+        entries.iter().filter_map(|e| e.key.scalar_key()).collect();
     for source in merges {
         if let Value::Map(merged) = source.value {
             for entry in merged {
-                if !entries.iter().any(|e| e.key.same_value(&entry.key)) {
+                let new = entry.key.scalar_key().is_none_or(|k| present.insert(k));
+                if new {
                     entries.push(entry);
                 }
             }
@@ -687,6 +726,33 @@ mod tests {
         let e = err(&big);
         assert_eq!(e.kind, ErrorKind::Io);
         assert!(e.message.contains("2.0 MiB"), "{}", e.message);
+    }
+
+    #[test]
+    fn nul_and_utf16_input_say_what_they_are() {
+        let e = err(b"name: a\nid: \x00x\n");
+        assert_eq!((e.line, e.column), (2, 5), "{e}");
+        assert!(e.message.contains("NUL byte"), "{}", e.message);
+        let utf16: Vec<u8> = "name: a\n".bytes().flat_map(|b| [b, 0]).collect();
+        let e = err(&utf16);
+        assert!(e.message.contains("UTF-16"), "{}", e.message);
+        let mut marked = vec![0xFF, 0xFE];
+        marked.extend(&utf16);
+        let e = err(&marked);
+        assert!(e.message.contains("UTF-16"), "{}", e.message);
+        for e in [err(b"a: \x00"), err(&utf16)] {
+            assert!(!e.message.contains("tabs"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_file_just_over_the_limit_gives_sizes_that_differ() {
+        let e = err(&vec![b'#'; 1024 * 1024 + 1]);
+        assert!(
+            e.message.contains("1048577 bytes") && e.message.contains("limit is 1048576 bytes"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -149,6 +149,11 @@ impl Debouncer {
         }
     }
 
+    /// Since when the pending batch is held for git, while it is.
+    pub fn held_since(&self) -> Option<Instant> {
+        self.pending.as_ref().filter(|p| p.held)?.held_since
+    }
+
     /// When the driver should next look at the batch: to emit it, or, while
     /// held, to check again whether git is still busy.
     pub fn deadline(&self) -> Option<Instant> {

@@ -20,12 +20,9 @@ use tokio_util::sync::CancellationToken;
 use super::debounce::{DebounceSettings, Debouncer, Hint};
 use super::filter::{PathFilter, TREES, in_tree};
 use super::source::{Events, Layout, Source, describe, needs_polling};
-use super::status::{Control, WatchHandle, WatchStatus, lock};
+use super::status::{Control, GitWait, SLOW_HOLD, WatchHandle, WatchStatus, lock};
 use super::{Batch, PERIODIC_RESCAN, RescanReason, WatchConfig, WatchError};
-
-/// Deepest directory level listed when a new directory is scanned; deeper
-/// ones are left to the periodic reconciliation.
-const MAX_SCAN_DEPTH: usize = 32;
+use crate::load::fs;
 
 pub(crate) fn spawn(
     config: WatchConfig,
@@ -63,14 +60,8 @@ pub(crate) fn spawn(
         ..WatchStatus::default()
     }));
     let (control_tx, control_rx) = mpsc::unbounded_channel();
-    let mut dirs = HashSet::new();
-    for tree in TREES {
-        let tree = source.layout().root.join(tree);
-        if tree.is_dir() {
-            list(&tree, 0, &mut dirs, &mut |_| {});
-            dirs.insert(tree);
-        }
-    }
+    let root = source.layout().root.clone();
+    let dirs: HashSet<PathBuf> = fs::walk(&root).dirs.iter().map(|d| root.join(d)).collect();
     let driver = Driver {
         source,
         filter,
@@ -172,19 +163,27 @@ impl Driver {
     /// The deadline passed: check git, and send the batch unless held.
     fn fire(&mut self, now: Instant) -> Option<Batch> {
         let busy = self.git_busy();
-        self.debouncer.set_hold(now, busy);
+        self.debouncer.set_hold(now, busy.is_some());
+        self.note_hold(now, busy.as_deref());
         let mut batch = self.debouncer.take(now)?;
+        if let Some(held) = busy {
+            // Taken although git still looks busy: the hold ran out.
+            tracing::warn!(
+                "`{held}` looked stale: it held the batch for {} s; applying it",
+                self.debouncer.settings().hold_max.as_secs()
+            );
+            lock(&self.status).waiting_for_git = None;
+        }
         let root = self.source.layout().root.clone();
         for dir in mem::take(&mut self.new_dirs) {
-            let filter = &self.filter;
-            list(&dir, 0, &mut self.dirs, &mut |path| {
-                let rel = path.strip_prefix(&root).ok().and_then(to_slash);
-                if let Some(rel) = rel
-                    && filter.matches(&rel)
-                {
-                    batch.paths.insert(rel);
-                }
-            });
+            let Some(rel) = dir.strip_prefix(&root).ok().and_then(to_slash) else {
+                continue;
+            };
+            let found = fs::walk_below(&root, &rel);
+            self.dirs.extend(found.dirs.iter().map(|d| root.join(d)));
+            batch
+                .paths
+                .extend(found.files.into_iter().filter(|f| self.filter.matches(f)));
         }
         if batch.is_empty() {
             return None;
@@ -197,12 +196,12 @@ impl Driver {
         Some(batch)
     }
 
-    /// A lock or an operation in progress: git is still writing.
-    fn git_busy(&self) -> bool {
-        let Some(git_dir) = &self.source.layout().git_dir else {
-            return false;
-        };
-        [
+    /// A lock or an operation in progress: git is still writing. Names
+    /// the first one found, from the repository root (`.git/index.lock`).
+    fn git_busy(&self) -> Option<String> {
+        let layout = self.source.layout();
+        let git_dir = layout.git_dir.as_ref()?;
+        let found = [
             "index.lock",
             "HEAD.lock",
             "rebase-merge",
@@ -210,7 +209,29 @@ impl Driver {
             "MERGE_HEAD",
         ]
         .iter()
-        .any(|name| git_dir.join(name).symlink_metadata().is_ok())
+        .map(|name| git_dir.join(name))
+        .find(|path| path.symlink_metadata().is_ok())?;
+        let shown = found.strip_prefix(&layout.root).unwrap_or(&found);
+        Some(shown.display().to_string())
+    }
+
+    /// While a batch is held for git longer than `SLOW_HOLD`, the status
+    /// says so, and the log says it once per hold.
+    fn note_hold(&mut self, now: Instant, busy: Option<&str>) {
+        let wait = match (busy, self.debouncer.held_since()) {
+            (Some(held), Some(since)) if now.duration_since(since) >= SLOW_HOLD => Some(GitWait {
+                lock: held.to_string(),
+                since,
+            }),
+            _ => None,
+        };
+        let mut status = lock(&self.status);
+        if let Some(wait) = &wait
+            && status.waiting_for_git.is_none()
+        {
+            tracing::warn!("{}; the batch is held until it goes", wait.describe());
+        }
+        status.waiting_for_git = wait;
     }
 
     fn on_event(&mut self, now: Instant, event: notify::Result<notify::Event>) {
@@ -265,6 +286,14 @@ impl Driver {
 
     fn on_error(&mut self, now: Instant, e: notify::Error) {
         let message = describe(&e);
+        if vanished(&e) {
+            // A watched folder went (the poll watcher says so before the
+            // event for its parent arrives): look again, nothing is broken.
+            tracing::debug!(error = %message, "a watched folder vanished");
+            self.debouncer
+                .event(now, Hint::Rescan(RescanReason::NewDirectory));
+            return;
+        }
         tracing::warn!(error = %message, backend = self.source.backend(), "file watcher error");
         {
             let mut status = lock(&self.status);
@@ -318,17 +347,23 @@ impl Driver {
         match seen {
             Seen::Appeared if path.is_symlink() => self.symlink_swapped(now, path),
             Seen::Appeared if path.is_dir() => {
-                if top_level {
-                    let root = path.to_path_buf();
-                    if let Err(e) = self.source.watch_tree(&root) {
-                        return self.on_error(now, e);
-                    }
+                if let Err(e) = self.source.watch_below(&rel) {
+                    return self.on_error(now, e);
                 }
                 self.dirs.insert(path.to_path_buf());
                 self.new_dirs.insert(path.to_path_buf());
-                self.debouncer.event(now, Hint::Activity);
+                // A root that appears may replace a file of that name (or
+                // come back empty): what was served from it must go now,
+                // not at the next periodic rescan.
+                let hint = if top_level {
+                    Hint::Rescan(RescanReason::NewDirectory)
+                } else {
+                    Hint::Activity
+                };
+                self.debouncer.event(now, hint);
             }
             Seen::Removed | Seen::MovedAway if self.dirs.contains(path) => {
+                self.source.unwatch_below(path);
                 self.dirs.retain(|d| !d.starts_with(path));
                 self.new_dirs.retain(|d| !d.starts_with(path));
                 // A removed directory was empty (its files were reported one
@@ -414,29 +449,6 @@ impl Driver {
     }
 }
 
-/// Walks a directory: records its subdirectories in `dirs` and hands every
-/// other entry to `file`. Symlinks are not followed: the loader decides about
-/// those.
-fn list(dir: &Path, depth: usize, dirs: &mut HashSet<PathBuf>, file: &mut dyn FnMut(&Path)) {
-    if depth > MAX_SCAN_DEPTH {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => {
-                list(&path, depth + 1, dirs, file);
-                dirs.insert(path);
-            }
-            Ok(_) => file(&path),
-            Err(_) => {}
-        }
-    }
-}
-
 /// A relative path with `/` separators; `None` if it is not UTF-8.
 fn to_slash(rel: &Path) -> Option<String> {
     let mut out = String::new();
@@ -447,4 +459,13 @@ fn to_slash(rel: &Path) -> Option<String> {
         out.push_str(part.as_os_str().to_str()?);
     }
     Some(out)
+}
+
+/// A path not found: a folder that went between two looks.
+fn vanished(e: &notify::Error) -> bool {
+    match &e.kind {
+        notify::ErrorKind::PathNotFound => true,
+        notify::ErrorKind::Io(io) => io.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
 }

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use debounce::{DebounceSettings, Debouncer, Hint};
 pub use filter::{DEFAULT_WATCH, PathFilter, is_editor_temp};
 pub use source::POLL_INTERVAL;
-pub use status::{WatchHandle, WatchStatus};
+pub use status::{GitWait, SLOW_HOLD, WatchHandle, WatchStatus};
 
 /// How often a reconciliation batch (`rescan: Periodic`) is made, as a safety
 /// net for events that no backend reported.

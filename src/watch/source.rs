@@ -1,9 +1,11 @@
 //! watch stage: the notify watcher itself, and the fallback to polling.
 //!
-//! Owns the OS watcher and the set of directories it watches; hands raw
-//! events to the driver through a bounded queue. It never filters, debounces
+//! Owns the OS watcher and the set of directories it watches (the folders
+//! the loader walks, each watched on its own: links to folders are never
+//! followed); hands raw events to the driver through a bounded queue. It never filters, debounces
 //! or reads file contents.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +15,6 @@ use notify::{Config, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use super::WatchError;
-use super::filter::TREES;
 
 /// How often the poll fallback looks at the disk.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -68,6 +69,9 @@ pub struct Source {
     backend: &'static str,
     layout: Layout,
     sink: Sink,
+    /// The folders under the trees watched now (each on its own, never
+    /// recursively: links are not followed and submodules are skipped).
+    folders: HashSet<PathBuf>,
 }
 
 /// What the driver reads raw events from.
@@ -92,13 +96,15 @@ impl Source {
         };
         let events = Events { rx, overflowed };
         if !force_poll {
-            match RecommendedWatcher::new(sink.handler(), Config::default()) {
+            let config = Config::default().with_follow_symlinks(false);
+            match RecommendedWatcher::new(sink.handler(), config) {
                 Ok(watcher) => {
                     let mut source = Source {
                         watcher: Box::new(watcher),
                         backend: native_name(),
                         layout: layout.clone(),
                         sink: sink.clone(),
+                        folders: HashSet::new(),
                     };
                     match source.watch_all() {
                         Ok(()) => return Ok((source, events, None)),
@@ -123,7 +129,11 @@ impl Source {
     }
 
     fn poll(layout: Layout, sink: Sink) -> Result<Source, WatchError> {
-        let config = Config::default().with_poll_interval(POLL_INTERVAL);
+        // Not following links: a link to `/usr` is one entry, not a tree
+        // to walk every 500 ms.
+        let config = Config::default()
+            .with_poll_interval(POLL_INTERVAL)
+            .with_follow_symlinks(false);
         let watcher = PollWatcher::new(sink.handler(), config)
             .map_err(|e| WatchError::Notify(describe(&e)))?;
         let mut source = Source {
@@ -131,6 +141,7 @@ impl Source {
             backend: "poll",
             layout,
             sink,
+            folders: HashSet::new(),
         };
         source
             .watch_all()
@@ -154,10 +165,45 @@ impl Source {
         &self.layout
     }
 
-    /// Watches a tree (`workflows/`, `config/`) recursively, e.g. once it has
-    /// been created after start. A tree that vanished again is no error.
-    pub fn watch_tree(&mut self, dir: &Path) -> notify::Result<()> {
-        ignore_missing(self.watcher.watch(dir, RecursiveMode::Recursive))
+    /// Watches the folders the loader walks below `rel` (a root or a folder
+    /// under `workflows/` that just appeared), each on its own. A folder
+    /// that vanished, or cannot be read, is no error here: the loader
+    /// reports it.
+    pub fn watch_below(&mut self, rel: &str) -> notify::Result<()> {
+        for dir in crate::load::fs::walk_below(&self.layout.root, rel).dirs {
+            self.watch_folder(self.layout.root.join(dir))?;
+        }
+        Ok(())
+    }
+
+    fn watch_folder(&mut self, dir: PathBuf) -> notify::Result<()> {
+        if self.folders.contains(&dir) {
+            return Ok(());
+        }
+        match self.watcher.watch(&dir, RecursiveMode::NonRecursive) {
+            Err(e) if needs_polling(&e) => return Err(e),
+            Err(e) => tracing::debug!(error = %describe(&e), "folder not watched"),
+            Ok(()) => {}
+        }
+        self.folders.insert(dir);
+        Ok(())
+    }
+
+    /// Stops watching `dir` and the folders below it (it was removed or
+    /// moved away; the poll watcher would otherwise report it missing on
+    /// every pass).
+    pub fn unwatch_below(&mut self, dir: &Path) {
+        let gone: Vec<PathBuf> = self
+            .folders
+            .iter()
+            .filter(|f| f.starts_with(dir))
+            .cloned()
+            .collect();
+        for folder in gone {
+            // Already gone with the folder (inotify drops it itself).
+            let _ = self.watcher.unwatch(&folder);
+            self.folders.remove(&folder);
+        }
     }
 
     fn watch_all(&mut self) -> notify::Result<()> {
@@ -165,11 +211,9 @@ impl Source {
         // The root must be watchable; the rest may be missing.
         self.watcher
             .watch(&layout.root, RecursiveMode::NonRecursive)?;
-        for tree in TREES {
-            let dir = layout.root.join(tree);
-            if dir.is_dir() {
-                self.watch_tree(&dir)?;
-            }
+        self.folders.clear();
+        for dir in crate::load::fs::walk(&layout.root).dirs {
+            self.watch_folder(layout.root.join(dir))?;
         }
         if let Some(git_dir) = &layout.git_dir {
             ignore_missing(self.watcher.watch(git_dir, RecursiveMode::NonRecursive))?;

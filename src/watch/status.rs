@@ -29,6 +29,32 @@ pub struct WatchStatus {
     pub rescans: u64,
     /// The last watcher error, in words.
     pub last_error: Option<String>,
+    /// Set while a batch has been held for git longer than
+    /// [`SLOW_HOLD`]: which lock, and since when.
+    pub waiting_for_git: Option<GitWait>,
+}
+
+/// A hold is reported (status, page, log) once it lasts this long.
+pub const SLOW_HOLD: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A batch waiting for git to finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitWait {
+    /// The lock or marker that holds it, as a path from the repository root
+    /// (`.git/index.lock`).
+    pub lock: String,
+    pub since: std::time::Instant,
+}
+
+impl GitWait {
+    /// `waiting for git (`.git/index.lock`, 3 s)`
+    pub fn describe(&self) -> String {
+        format!(
+            "waiting for git (`{}`, {} s)",
+            self.lock,
+            self.since.elapsed().as_secs()
+        )
+    }
 }
 
 /// Messages from the handle to the driver task.

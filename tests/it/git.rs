@@ -93,7 +93,8 @@ fn read_files_at_revisions() {
 
     let head = git
         .read_files_at("HEAD", &["workflows", "config"])
-        .expect("HEAD");
+        .expect("HEAD")
+        .0;
     let keys: Vec<&str> = head.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
@@ -106,13 +107,17 @@ fn read_files_at_revisions() {
     );
     assert_eq!(head["workflows/a.yaml"], b"a: 2\n");
 
-    let previous = git.read_files_at("HEAD~2", &["workflows"]).expect("HEAD~2");
+    let previous = git
+        .read_files_at("HEAD~2", &["workflows"])
+        .expect("HEAD~2")
+        .0;
     assert_eq!(previous["workflows/a.yaml"], b"a: 1\n");
     assert!(!previous.contains_key("workflows/c.yaml"));
 
     let branch = git
         .read_files_at("old", &["workflows", "missing"])
-        .expect("branch");
+        .expect("branch")
+        .0;
     assert_eq!(branch, previous);
 
     let short = repo.git(&["rev-parse", "--short", "HEAD"]);
@@ -120,7 +125,8 @@ fn read_files_at_revisions() {
     workflows_only.remove("config/jira_config.yaml");
     assert_eq!(
         git.read_files_at(&short, &["workflows"])
-            .expect("short hash"),
+            .expect("short hash")
+            .0,
         workflows_only
     );
 
@@ -378,7 +384,7 @@ fn linked_worktree_is_discovered_and_its_head_read() {
     assert!(git.git_dir().starts_with(git.common_dir()), "{git:?}");
     assert!(repo.root.join(".git").is_dir() && linked.join(".git").is_file());
     assert_eq!(
-        git.read_files_at("HEAD", &["workflows"]).expect("read")["workflows/a.yaml"],
+        git.read_files_at("HEAD", &["workflows"]).expect("read").0["workflows/a.yaml"],
         b"a: 1\n"
     );
 

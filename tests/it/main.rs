@@ -10,6 +10,7 @@ mod engine;
 mod example_config;
 mod frames;
 mod git;
+mod hostile;
 mod integrations;
 mod json_patch_props;
 mod page;
