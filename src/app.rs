@@ -16,9 +16,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::AppState;
+use crate::api::conn::HttpLimits;
 use crate::api::security::{Security, check_bind};
 use crate::api::server::{self, BindError};
-use crate::api::{self, AppState};
 use crate::engine::{Engine, EngineError, SharedEnv};
 use crate::integrations::Integrations;
 use crate::watch::{self, WatchConfig};
@@ -48,6 +49,11 @@ pub struct Options {
     pub token: Option<String>,
     /// Host names besides loopback that requests may name (`--allow-host`).
     pub allowed_hosts: Vec<String>,
+    /// Origins besides the request's own host that pages may call from
+    /// (`--allow-origin`).
+    pub allowed_origins: Vec<String>,
+    /// Deadlines and the cap of HTTP connections.
+    pub http: HttpLimits,
 }
 
 impl Options {
@@ -60,6 +66,8 @@ impl Options {
             bind: DEFAULT_BIND,
             token: None,
             allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            http: HttpLimits::default(),
         }
     }
 }
@@ -142,7 +150,8 @@ impl App {
 /// What stops `serve` before it serves.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// A non-loopback bind without a token.
+    /// A non-loopback bind without a token, a token too short, an origin
+    /// that is not one.
     #[error("{0}")]
     Insecure(String),
     #[error(transparent)]
@@ -162,17 +171,16 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
         addr: options.bind,
         source,
     })?;
-    let security = Security::new(local, options.token.as_deref(), &options.allowed_hosts);
+    let security = Security::new(local, options.token.as_deref(), &options.allowed_hosts)
+        .with_allowed_origins(&options.allowed_origins)
+        .map_err(ServeError::Insecure)?;
+    let http = options.http;
     let mut app = start(options).await?;
     let state = AppState::new(app.engine.clone(), security, app.shutdown_token())
-        .with_integrations(app.integrations.clone());
+        .with_integrations(app.integrations.clone())
+        .with_http_limits(http);
     let requires_token = state.security.requires_token();
-    app.spawn(server::run(
-        listener,
-        api::router(state.clone()),
-        app.shutdown_token(),
-        state.clients.clone(),
-    ));
+    app.spawn(server::run(listener, state));
     let status = app.engine.status();
     let snapshot = &status.snapshot;
     tracing::info!(

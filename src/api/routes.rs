@@ -96,6 +96,7 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusWire> {
     Json(StatusWire::new(
         &state.engine.status(),
         state.clients.count(),
+        &state.connections.stats(),
     ))
 }
 
@@ -334,6 +335,7 @@ pub async fn complete_step(
 pub async fn metrics_text(State(state): State<AppState>) -> Response {
     let status = state.engine.status();
     let last = status.last.as_ref();
+    let http = state.connections.stats();
     let view = MetricsView {
         reloads_ok: status.counts.reloads - status.counts.failures,
         reloads_failed: status.counts.failures,
@@ -345,6 +347,11 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
         noop_batches: status.counts.noops,
         rescans: status.counts.rescans,
         websocket_clients: state.clients.count(),
+        http_connections: http.open,
+        http_connections_max: http.max_connections,
+        http_refused: http.refused,
+        http_header_timeouts: http.header_timeouts,
+        http_idle_timeouts: http.idle_timeouts,
         integrations_up: state
             .statuses()
             .iter()

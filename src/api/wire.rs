@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::conn::HttpStats;
 use crate::diagnostic::{ConfigError, EntityRef, Severity};
 use crate::diff::json_patch;
 use crate::diff::patch::Patch;
@@ -357,6 +358,46 @@ pub struct StatusWire {
     #[schema(value_type = Object)]
     pub settings: Value,
     pub websocket_clients: u64,
+    /// HTTP connections: open now, the limits, and how many the limits closed.
+    pub http: HttpWire,
+}
+
+/// The connection layer's limits and counters.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HttpWire {
+    /// Connections open now, WebSockets included.
+    pub open_connections: u64,
+    /// The cap (`--max-connections`); one more is answered 503.
+    pub max_connections: u64,
+    /// Connections accepted since start.
+    pub accepted: u64,
+    /// Connections answered 503 because the cap was met.
+    pub refused_over_cap: u64,
+    /// Connections closed for not sending a request head in time.
+    pub header_timeouts: u64,
+    /// Keep-alive connections closed after being idle too long.
+    pub idle_timeouts: u64,
+    pub header_read_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+}
+
+impl From<&HttpStats> for HttpWire {
+    fn from(h: &HttpStats) -> Self {
+        HttpWire {
+            open_connections: h.open,
+            max_connections: h.max_connections,
+            accepted: h.accepted,
+            refused_over_cap: h.refused,
+            header_timeouts: h.header_timeouts,
+            idle_timeouts: h.idle_timeouts,
+            header_read_timeout_ms: duration_ms(h.header_read_timeout),
+            idle_timeout_ms: duration_ms(h.idle_timeout),
+        }
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -700,7 +741,7 @@ impl From<&CompletedStep> for CompletedStepWire {
 }
 
 impl StatusWire {
-    pub fn new(status: &Status, websocket_clients: u64) -> Self {
+    pub fn new(status: &Status, websocket_clients: u64, http: &HttpStats) -> Self {
         let s = &status.snapshot;
         StatusWire {
             revision: s.revision,
@@ -714,6 +755,7 @@ impl StatusWire {
             errors: errors(&s.errors),
             settings: to_value(&*s.settings),
             websocket_clients,
+            http: HttpWire::from(http),
         }
     }
 }
