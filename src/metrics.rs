@@ -102,6 +102,9 @@ pub struct MetricsView {
     pub http_header_timeouts: u64,
     /// Keep-alive connections closed for being idle too long.
     pub http_idle_timeouts: u64,
+    /// Events in the resume history and the bytes they hold.
+    pub history_events: u64,
+    pub history_bytes: u64,
     /// `(integration id, last connection test passed)`, in display order.
     pub integrations_up: Vec<(String, bool)>,
 }
@@ -275,6 +278,27 @@ pub fn render(view: &MetricsView) -> String {
 
     header(
         &mut out,
+        "qa_reload_history_events",
+        "gauge",
+        "Events kept for clients to resume from",
+    );
+    sample(
+        &mut out,
+        "qa_reload_history_events",
+        &[],
+        view.history_events,
+    );
+
+    header(
+        &mut out,
+        "qa_reload_history_bytes",
+        "gauge",
+        "Bytes the resume history holds, roughly (bounded by history_bytes)",
+    );
+    sample(&mut out, "qa_reload_history_bytes", &[], view.history_bytes);
+
+    header(
+        &mut out,
         "qa_reload_integration_up",
         "gauge",
         "1 if the integration's last connection test passed, else 0",
@@ -375,6 +399,8 @@ mod tests {
             http_refused: 9,
             http_header_timeouts: 2,
             http_idle_timeouts: 5,
+            history_events: 6,
+            history_bytes: 70_000,
             integrations_up: vec![("jira".to_owned(), true), ("postman".to_owned(), false)],
         };
         let expected = "\
@@ -426,6 +452,12 @@ qa_reload_http_connections_refused_total 9
 # TYPE qa_reload_http_connections_timed_out_total counter
 qa_reload_http_connections_timed_out_total{reason=\"header\"} 2
 qa_reload_http_connections_timed_out_total{reason=\"idle\"} 5
+# HELP qa_reload_history_events Events kept for clients to resume from
+# TYPE qa_reload_history_events gauge
+qa_reload_history_events 6
+# HELP qa_reload_history_bytes Bytes the resume history holds, roughly (bounded by history_bytes)
+# TYPE qa_reload_history_bytes gauge
+qa_reload_history_bytes 70000
 # HELP qa_reload_integration_up 1 if the integration's last connection test passed, else 0
 # TYPE qa_reload_integration_up gauge
 qa_reload_integration_up{integration=\"jira\"} 1
@@ -441,8 +473,8 @@ qa_reload_integration_up{integration=\"postman\"} 0
             text.ends_with("# TYPE qa_reload_integration_up gauge\n"),
             "{text}"
         );
-        assert_eq!(text.matches("# HELP ").count(), 12);
-        assert_eq!(text.matches("# TYPE ").count(), 12);
+        assert_eq!(text.matches("# HELP ").count(), 14);
+        assert_eq!(text.matches("# TYPE ").count(), 14);
         assert!(text.contains("qa_reload_reload_duration_seconds_bucket{le=\"+Inf\"} 0\n"));
         assert!(text.contains("qa_reload_reload_duration_seconds_sum 0\n"));
         assert!(text.contains("qa_reload_last_reload_success 0\n"));

@@ -172,8 +172,6 @@ pub struct Applier {
     served_ids: HashMap<String, String>,
     /// Cross-file diagnostics (references, duplicate ids) per file.
     derived: HashMap<String, Vec<ConfigError>>,
-    /// Every diagnostic in force, per file (files without any are absent).
-    errors: BTreeMap<String, Vec<ConfigError>>,
     /// Integration kinds whose config file exists (valid or not).
     configured: BTreeSet<IntegrationKind>,
     settings: Option<Arc<Served<Settings>>>,
@@ -198,7 +196,6 @@ impl Applier {
             id_files: HashMap::new(),
             served_ids: HashMap::new(),
             derived: HashMap::new(),
-            errors: BTreeMap::new(),
             configured: BTreeSet::new(),
             settings: None,
             current: Arc::new(Snapshot::empty()),
@@ -362,7 +359,9 @@ impl Applier {
             self.filter = filter;
         }
 
-        // 6. Diagnostics in force.
+        // 6. Diagnostics in force: only the dirty files' lists are new; the
+        // rest stay shared with the revision before.
+        let mut errors = self.current.errors.clone();
         for file in &dirty {
             let mut all: Vec<ConfigError> = self
                 .files
@@ -370,18 +369,8 @@ impl Applier {
                 .map(|f| f.errors.clone())
                 .unwrap_or_default();
             all.extend(self.derived.get(file).cloned().unwrap_or_default());
-            all.sort_by_key(|e| (e.line, e.column));
-            if all.is_empty() {
-                self.errors.remove(file);
-            } else {
-                self.errors.insert(file.clone(), all);
-            }
+            errors.set(file, all);
         }
-        let errors: Arc<[ConfigError]> = if dirty.is_empty() {
-            Arc::clone(&self.current.errors)
-        } else {
-            self.errors.values().flatten().cloned().collect()
-        };
 
         // 7. Patches: every entity whose version in force changed.
         let mut jobs: Vec<PatchJob> = Vec::new();
@@ -426,10 +415,11 @@ impl Applier {
             head: head.clone(),
             previous_head,
         };
-        let new_errors = errors
+        let new_errors = touched
             .iter()
-            .filter(|e| e.is_error() && touched.contains(&e.file))
-            .count();
+            .filter_map(|file| errors.file(file))
+            .map(|d| d.errors)
+            .sum();
         let summary = summarize(&cause, &patches, &touched, new_errors);
         let at = SystemTime::now();
         let snapshot = Arc::new(Snapshot {
@@ -438,7 +428,7 @@ impl Applier {
             workflows,
             integrations,
             settings,
-            errors: Arc::clone(&errors),
+            errors: errors.clone(),
             head,
         });
         let event = Arc::new(Event {
@@ -452,7 +442,7 @@ impl Applier {
             },
             summary,
             patches,
-            errors,
+            errors: errors.heads(),
             files: touched,
         });
         self.current = Arc::clone(&snapshot);

@@ -294,3 +294,155 @@ async fn ip_literal_origin_on_open_bind_is_refused() {
     server.stop().await;
     fed.shutdown.cancel();
 }
+
+/// A workflow with `n` steps, each with an invalid `estimated_minutes`: `n`
+/// schema errors in one file.
+fn broken_workflow(n: usize) -> String {
+    let mut text = String::from("name: Broken\nsteps:\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "  - id: s{i}\n    name: Step {i}\n    estimated_minutes: lots\n"
+        ));
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_errors_do_not_grow_every_frame() {
+    const ERRORS: usize = 2_500;
+    const BIG: &str = "workflows/big.yaml";
+    let repo = served::repo(256);
+    repo.commit(
+        &[(BIG, &broken_workflow(ERRORS))],
+        "a file with thousands of errors",
+    );
+    let mut fed = Fed::start(repo, 1024).await;
+    let total = fed.engine.snapshot().errors.len();
+    assert!(total >= ERRORS, "{total}");
+    let server = Server::start(fed.engine.clone(), None, WsConfig::default()).await;
+    let mut ws = served::ws_connect(&server.ws_url(""), &[]).await.unwrap();
+    assert_eq!(served::next_frame(&mut ws).await["type"], "hello");
+    let snapshot = served::next_frame(&mut ws).await;
+    assert_eq!(snapshot["type"], "snapshot");
+    assert_eq!(snapshot["errors"].as_array().unwrap().len(), 100);
+    assert_eq!(snapshot["errors_total"], total);
+    assert_eq!(snapshot["errors_truncated"], true);
+
+    // Saves of another file: each frame carries the same capped list, and
+    // every event shares the big file's list instead of copying it.
+    let mut lists = Vec::new();
+    for minutes in 11..16 {
+        let event = fed
+            .change(&[("workflows/other.yaml", &served::workflow("Other", minutes))])
+            .await;
+        let frame = loop {
+            let frame = served::next_frame(&mut ws).await;
+            if frame["type"] == "reload" {
+                break frame;
+            }
+        };
+        assert_eq!(frame["revision"], event.revision);
+        let text = frame.to_string();
+        assert!(
+            text.len() < 100_000,
+            "a reload frame of {} bytes",
+            text.len()
+        );
+        assert_eq!(frame["errors"].as_array().unwrap().len(), 100);
+        assert_eq!(frame["errors_total"], total);
+        assert_eq!(frame["errors_truncated"], true);
+        let big = event.errors.file(BIG).unwrap();
+        assert_eq!(big.total, ERRORS);
+        lists.push(std::ptr::from_ref(big));
+    }
+    assert!(
+        lists.windows(2).all(|w| w[0] == w[1]),
+        "each event holds its own copy of the big file's errors"
+    );
+
+    // The status is capped the same way; `errors=all` lists every one.
+    let status = server.get(routes::STATUS).await.json();
+    assert_eq!(status["errors"].as_array().unwrap().len(), 100);
+    assert_eq!(status["errors_truncated"], true);
+    let all = server
+        .get(&format!("{}?errors=all", routes::STATUS))
+        .await
+        .json();
+    assert_eq!(all["errors"].as_array().unwrap().len(), total);
+    assert_eq!(all["errors_truncated"], false);
+    let bad = server.get(&format!("{}?errors=some", routes::STATUS)).await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    served::close(ws).await;
+    server.stop().await;
+    fed.shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_bounded_in_bytes() {
+    const BUDGET: usize = 64 * 1024;
+    let repo = crate::util::TestRepo::new();
+    let described = |generation: usize| {
+        // Every line changes in every generation: a patch of some 30 KB.
+        let mut text = String::from("name: Long\ndescription: |\n");
+        for line in 0..60 {
+            text.push_str(&format!(
+                "  generation {generation} line {line} of a long description\n"
+            ));
+        }
+        text.push_str("steps:\n  - id: a\n    name: A\n    estimated_minutes: 1\n");
+        text
+    };
+    repo.commit(
+        &[
+            ("workflows/long.yaml", &described(0)),
+            (
+                "config/hot_reload.yaml",
+                &format!("history: 1000\nhistory_bytes: {BUDGET}\n"),
+            ),
+        ],
+        "a long workflow and a small history budget",
+    );
+    let mut fed = Fed::start(repo, 1024).await;
+    let first = fed.engine.snapshot().revision;
+    let mut last = first;
+    for generation in 1..=20 {
+        last = fed
+            .change(&[("workflows/long.yaml", &described(generation))])
+            .await
+            .revision;
+    }
+    let server = Server::start(fed.engine.clone(), None, WsConfig::default()).await;
+    let history = server.get(routes::STATUS).await.json()["history"].clone();
+    assert!(
+        history["bytes"].as_u64().unwrap() <= BUDGET as u64,
+        "{history}"
+    );
+    assert_eq!(history["max_bytes"], BUDGET, "{history}");
+    let kept = history["events"].as_u64().unwrap();
+    assert!((1..20).contains(&kept), "{history}");
+
+    // Resuming from before what is kept: a snapshot, over HTTP and WebSocket.
+    let gone = server
+        .get(&format!("{}?since={first}", routes::EVENTS))
+        .await;
+    assert_eq!(gone.status, 410, "{}", gone.body);
+    assert_eq!(gone.json()["code"], "history_gone");
+    let instance = fed.engine.instance().to_owned();
+    let mut ws = served::ws_connect(
+        &server.ws_url(&format!("?since={first}&instance={instance}")),
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(served::next_frame(&mut ws).await["type"], "hello");
+    assert_eq!(served::next_frame(&mut ws).await["type"], "snapshot");
+    served::close(ws).await;
+    // The latest revisions are still there to resume from.
+    let recent = server
+        .get(&format!("{}?since={}", routes::EVENTS, last - 1))
+        .await;
+    assert_eq!(recent.status, 200, "{}", recent.body);
+    assert_eq!(recent.json()["events"].as_array().unwrap().len(), 1);
+    server.stop().await;
+    fed.shutdown.cancel();
+}
