@@ -139,13 +139,8 @@ impl Rig {
 async fn serve(engine: Engine, shutdown: CancellationToken) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState::new(engine, Security::new(addr, None, &[]), shutdown.clone());
-    tokio::spawn(api::server::run(
-        listener,
-        api::router(state.clone()),
-        shutdown,
-        state.clients.clone(),
-    ));
+    let state = AppState::new(engine, Security::new(addr, None, &[]), shutdown);
+    tokio::spawn(api::server::run(listener, state));
     addr
 }
 

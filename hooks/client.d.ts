@@ -31,7 +31,12 @@ export interface HotReloadState {
   head: Head | null;
   workflows: Workflow[];
   integrations: Integration[];
+  /** The diagnostics in force, at most 100 per file. */
   errors: ConfigError[];
+  /** How many diagnostics are in force, held in `errors` or not. */
+  errorsTotal: number;
+  /** Whether `errors` leaves some out. */
+  errorsTruncated: boolean;
   lastEvent: ReloadFrame | null;
   /** Failed attempts since the last `hello`. */
   attempt: number;

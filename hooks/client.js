@@ -168,6 +168,8 @@ export function initialState() {
     workflows: [],
     integrations: [],
     errors: [],
+    errorsTotal: 0,
+    errorsTruncated: false,
     lastEvent: null,
     attempt: 0,
     retryAt: null,
@@ -211,7 +213,16 @@ export function applySnapshot(state, frame) {
     head: frame.head ?? state.head,
     workflows: [...frame.workflows].sort(byId),
     integrations: frame.integrations.map(integrationFromWire).sort(byId),
+    ...errorsOf(frame),
+  };
+}
+
+/** The errors a snapshot or reload frame carries, with their totals. */
+function errorsOf(frame) {
+  return {
     errors: frame.errors,
+    errorsTotal: frame.errors_total ?? frame.errors.length,
+    errorsTruncated: frame.errors_truncated ?? false,
   };
 }
 
@@ -254,7 +265,7 @@ export function applyReload(state, frame) {
     head: frame.cause?.head ?? state.head,
     workflows,
     integrations,
-    errors: frame.errors,
+    ...errorsOf(frame),
     lastEvent: frame,
   };
 }

@@ -160,7 +160,12 @@ export interface SnapshotFrame {
   workflows: Workflow[];
   /** As sent; `status` may be missing, a state string or an object. */
   integrations: Array<Omit<Integration, 'status'> & { status?: IntegrationStatus | ConnectionState | null }>;
+  /** The diagnostics in force: the first 100 of each file. */
   errors: ConfigError[];
+  /** How many diagnostics are in force, listed in `errors` or not. */
+  errors_total: number;
+  /** Whether `errors` leaves some out (all of them: `GET /api/v1/dev/hot-reload/status?errors=all`). */
+  errors_truncated: boolean;
 }
 
 /** One applied revision. */
@@ -175,8 +180,12 @@ export interface ReloadFrame {
   /** e.g. `regression: 2 changes · branch feature/x`. */
   summary: string;
   patches: Patch[];
-  /** Every diagnostic in force after this revision. */
+  /** The diagnostics in force after this revision: the first 100 of each file. */
   errors: ConfigError[];
+  /** How many diagnostics are in force, listed in `errors` or not. */
+  errors_total: number;
+  /** Whether `errors` leaves some out (all of them: `GET /api/v1/dev/hot-reload/status?errors=all`). */
+  errors_truncated: boolean;
   /** Files this revision read anew. */
   files?: string[];
 }

@@ -16,9 +16,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::AppState;
+use crate::api::conn::HttpLimits;
 use crate::api::security::{Security, check_bind};
 use crate::api::server::{self, BindError};
-use crate::api::{self, AppState};
 use crate::engine::{Engine, EngineError, SharedEnv};
 use crate::integrations::Integrations;
 use crate::watch::{self, WatchConfig};
@@ -50,6 +51,11 @@ pub struct Options {
     pub allowed_hosts: Vec<String>,
     /// Name resolution for connection tests; `None` is the system's.
     pub resolver: Option<crate::integrations::Resolver>,
+    /// Origins besides the request's own host that pages may call from
+    /// (`--allow-origin`).
+    pub allowed_origins: Vec<String>,
+    /// Deadlines and the cap of HTTP connections.
+    pub http: HttpLimits,
 }
 
 impl Options {
@@ -63,6 +69,8 @@ impl Options {
             token: None,
             allowed_hosts: Vec::new(),
             resolver: None,
+            allowed_origins: Vec::new(),
+            http: HttpLimits::default(),
         }
     }
 }
@@ -149,7 +157,8 @@ impl App {
 /// What stops `serve` before it serves.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// A non-loopback bind without a token.
+    /// A non-loopback bind without a token, a token too short, an origin
+    /// that is not one.
     #[error("{0}")]
     Insecure(String),
     #[error(transparent)]
@@ -169,17 +178,16 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
         addr: options.bind,
         source,
     })?;
-    let security = Security::new(local, options.token.as_deref(), &options.allowed_hosts);
+    let security = Security::new(local, options.token.as_deref(), &options.allowed_hosts)
+        .with_allowed_origins(&options.allowed_origins)
+        .map_err(ServeError::Insecure)?;
+    let http = options.http;
     let mut app = start(options).await?;
     let state = AppState::new(app.engine.clone(), security, app.shutdown_token())
-        .with_integrations(app.integrations.clone());
+        .with_integrations(app.integrations.clone())
+        .with_http_limits(http);
     let requires_token = state.security.requires_token();
-    app.spawn(server::run(
-        listener,
-        api::router(state.clone()),
-        app.shutdown_token(),
-        state.clients.clone(),
-    ));
+    app.spawn(server::run(listener, state));
     let status = app.engine.status();
     let snapshot = &status.snapshot;
     tracing::info!(

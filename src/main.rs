@@ -5,8 +5,10 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use qa_reload::api::conn::HttpLimits;
 use qa_reload::app;
 use qa_reload::cli::{self, Format};
 
@@ -48,6 +50,19 @@ enum Command {
         /// Another host name requests may use (besides localhost); repeatable
         #[arg(long = "allow-host", value_name = "NAME")]
         allow_hosts: Vec<String>,
+        /// Another page origin (scheme://host[:port]) that may make changes and
+        /// open the WebSocket; repeatable
+        #[arg(long = "allow-origin", value_name = "ORIGIN")]
+        allow_origins: Vec<String>,
+        /// Milliseconds a client has to send a request's headers
+        #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+        header_read_timeout_ms: u64,
+        /// Milliseconds a keep-alive connection may stay idle between requests
+        #[arg(long, value_name = "MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+        idle_timeout_ms: u64,
+        /// HTTP connections (WebSockets included) open at once; more get 503
+        #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        max_connections: u64,
     },
     /// Show the semantic diff between two revisions (default: HEAD and the working tree)
     Diff {
@@ -83,6 +98,8 @@ struct ServeArgs {
     bind: SocketAddr,
     token: Option<String>,
     allow_hosts: Vec<String>,
+    allow_origins: Vec<String>,
+    http: HttpLimits,
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
@@ -98,6 +115,8 @@ fn serve(args: ServeArgs) -> ExitCode {
     options.bind = args.bind;
     options.token = args.token;
     options.allowed_hosts = args.allow_hosts;
+    options.allowed_origins = args.allow_origins;
+    options.http = args.http;
     match runtime.block_on(app::serve(options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -139,6 +158,10 @@ fn main() -> ExitCode {
             bind,
             token,
             allow_hosts,
+            allow_origins,
+            header_read_timeout_ms,
+            idle_timeout_ms,
+            max_connections,
         } => {
             return serve(ServeArgs {
                 repo,
@@ -146,6 +169,12 @@ fn main() -> ExitCode {
                 bind,
                 token,
                 allow_hosts,
+                allow_origins,
+                http: HttpLimits {
+                    header_read_timeout: Duration::from_millis(header_read_timeout_ms),
+                    idle_timeout: Duration::from_millis(idle_timeout_ms),
+                    max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+                },
             });
         }
         Command::Check { repo, format } => cli::check::run(&repo, format.into(), &mut stdout),

@@ -93,6 +93,18 @@ pub struct MetricsView {
     pub rescans: u64,
     /// WebSocket clients connected now.
     pub websocket_clients: u64,
+    /// HTTP connections open now (WebSockets included) and the cap.
+    pub http_connections: u64,
+    pub http_connections_max: u64,
+    /// Connections answered `503` because the cap was met.
+    pub http_refused: u64,
+    /// Connections closed for sending their request head too slowly.
+    pub http_header_timeouts: u64,
+    /// Keep-alive connections closed for being idle too long.
+    pub http_idle_timeouts: u64,
+    /// Events in the resume history and the bytes they hold.
+    pub history_events: u64,
+    pub history_bytes: u64,
     /// `(integration id, last connection test passed)`, in display order.
     pub integrations_up: Vec<(String, bool)>,
 }
@@ -207,6 +219,86 @@ pub fn render(view: &MetricsView) -> String {
 
     header(
         &mut out,
+        "qa_reload_http_connections",
+        "gauge",
+        "HTTP connections open now, WebSockets included",
+    );
+    sample(
+        &mut out,
+        "qa_reload_http_connections",
+        &[],
+        view.http_connections,
+    );
+
+    header(
+        &mut out,
+        "qa_reload_http_connections_max",
+        "gauge",
+        "The cap on open HTTP connections (--max-connections)",
+    );
+    sample(
+        &mut out,
+        "qa_reload_http_connections_max",
+        &[],
+        view.http_connections_max,
+    );
+
+    header(
+        &mut out,
+        "qa_reload_http_connections_refused_total",
+        "counter",
+        "Connections answered 503 because the cap was met",
+    );
+    sample(
+        &mut out,
+        "qa_reload_http_connections_refused_total",
+        &[],
+        view.http_refused,
+    );
+
+    let name = "qa_reload_http_connections_timed_out_total";
+    header(
+        &mut out,
+        name,
+        "counter",
+        "Connections closed by a deadline: header (request head too slow) or idle (keep-alive unused)",
+    );
+    sample(
+        &mut out,
+        name,
+        &[("reason", "header")],
+        view.http_header_timeouts,
+    );
+    sample(
+        &mut out,
+        name,
+        &[("reason", "idle")],
+        view.http_idle_timeouts,
+    );
+
+    header(
+        &mut out,
+        "qa_reload_history_events",
+        "gauge",
+        "Events kept for clients to resume from",
+    );
+    sample(
+        &mut out,
+        "qa_reload_history_events",
+        &[],
+        view.history_events,
+    );
+
+    header(
+        &mut out,
+        "qa_reload_history_bytes",
+        "gauge",
+        "Bytes the resume history holds, roughly (bounded by history_bytes)",
+    );
+    sample(&mut out, "qa_reload_history_bytes", &[], view.history_bytes);
+
+    header(
+        &mut out,
         "qa_reload_integration_up",
         "gauge",
         "1 if the integration's last connection test passed, else 0",
@@ -302,6 +394,13 @@ mod tests {
             noop_batches: 7,
             rescans: 1,
             websocket_clients: 3,
+            http_connections: 4,
+            http_connections_max: 512,
+            http_refused: 9,
+            http_header_timeouts: 2,
+            http_idle_timeouts: 5,
+            history_events: 6,
+            history_bytes: 70_000,
             integrations_up: vec![("jira".to_owned(), true), ("postman".to_owned(), false)],
         };
         let expected = "\
@@ -340,6 +439,25 @@ qa_reload_rescans_total 1
 # HELP qa_reload_websocket_clients WebSocket clients connected now
 # TYPE qa_reload_websocket_clients gauge
 qa_reload_websocket_clients 3
+# HELP qa_reload_http_connections HTTP connections open now, WebSockets included
+# TYPE qa_reload_http_connections gauge
+qa_reload_http_connections 4
+# HELP qa_reload_http_connections_max The cap on open HTTP connections (--max-connections)
+# TYPE qa_reload_http_connections_max gauge
+qa_reload_http_connections_max 512
+# HELP qa_reload_http_connections_refused_total Connections answered 503 because the cap was met
+# TYPE qa_reload_http_connections_refused_total counter
+qa_reload_http_connections_refused_total 9
+# HELP qa_reload_http_connections_timed_out_total Connections closed by a deadline: header (request head too slow) or idle (keep-alive unused)
+# TYPE qa_reload_http_connections_timed_out_total counter
+qa_reload_http_connections_timed_out_total{reason=\"header\"} 2
+qa_reload_http_connections_timed_out_total{reason=\"idle\"} 5
+# HELP qa_reload_history_events Events kept for clients to resume from
+# TYPE qa_reload_history_events gauge
+qa_reload_history_events 6
+# HELP qa_reload_history_bytes Bytes the resume history holds, roughly (bounded by history_bytes)
+# TYPE qa_reload_history_bytes gauge
+qa_reload_history_bytes 70000
 # HELP qa_reload_integration_up 1 if the integration's last connection test passed, else 0
 # TYPE qa_reload_integration_up gauge
 qa_reload_integration_up{integration=\"jira\"} 1
@@ -355,8 +473,8 @@ qa_reload_integration_up{integration=\"postman\"} 0
             text.ends_with("# TYPE qa_reload_integration_up gauge\n"),
             "{text}"
         );
-        assert_eq!(text.matches("# HELP ").count(), 8);
-        assert_eq!(text.matches("# TYPE ").count(), 8);
+        assert_eq!(text.matches("# HELP ").count(), 14);
+        assert_eq!(text.matches("# TYPE ").count(), 14);
         assert!(text.contains("qa_reload_reload_duration_seconds_bucket{le=\"+Inf\"} 0\n"));
         assert!(text.contains("qa_reload_reload_duration_seconds_sum 0\n"));
         assert!(text.contains("qa_reload_last_reload_success 0\n"));

@@ -179,7 +179,11 @@ pub struct Settings {
     pub max_wait_ms: u64,
     pub watch: Vec<String>,
     pub ignore: Vec<String>,
+    /// Events kept for resume, at most.
     pub history: usize,
+    /// Bytes the kept events may hold, at most (roughly: patches, summaries
+    /// and the diagnostics they do not share).
+    pub history_bytes: usize,
 }
 
 impl Default for Settings {
@@ -194,6 +198,7 @@ impl Default for Settings {
             ],
             ignore: Vec::new(),
             history: 256,
+            history_bytes: 32 * 1024 * 1024,
         }
     }
 }

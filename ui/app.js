@@ -107,8 +107,16 @@ function renderBanner(state) {
 function renderErrors(state) {
   const list = $('errors');
   const errors = state.errors;
-  $('error-count').textContent = String(errors.length);
+  $('error-count').textContent = String(state.errorsTotal ?? errors.length);
   $('errors-empty').hidden = errors.length > 0;
+  const truncated = $('errors-truncated');
+  truncated.hidden = !state.errorsTruncated;
+  if (state.errorsTruncated) {
+    truncated.replaceChildren(
+      `Showing ${errors.length} of ${state.errorsTotal} (the first 100 of each file). Every one: `,
+      el('code', { text: 'GET /api/v1/dev/hot-reload/status?errors=all' }),
+    );
+  }
   list.replaceChildren(
     ...errors.map((e) =>
       el(

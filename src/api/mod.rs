@@ -15,9 +15,11 @@
 //! routes    the HTTP routes and `router(state)`
 //! ws        the WebSocket stream (hello, backlog or snapshot, live reloads)
 //! openapi   the OpenAPI 3.1 document (utoipa)
-//! server    bind, serve until shutdown, close WebSocket clients
+//! conn      per-connection deadlines (head, idle), the connection cap, counters
+//! server    bind, accept loop, serve until shutdown, close WebSocket clients
 //! ```
 
+pub mod conn;
 pub mod error;
 pub mod extract;
 pub mod openapi;

@@ -19,8 +19,8 @@ use super::extract::{Json, Path, Query};
 use super::security::protect;
 use super::state::{AppState, statuses_tag};
 use super::wire::{
-    ErrorBody, EventList, EventWire, IntegrationList, IntegrationStatusWire, ReloadResult, RunWire,
-    StatusWire, Statuses, WorkflowList, WorkflowWire,
+    ErrorBody, ErrorsShown, EventList, EventWire, IntegrationList, IntegrationStatusWire,
+    ReloadResult, RunWire, StatusWire, Statuses, WorkflowList, WorkflowWire,
 };
 use super::{openapi, ws};
 use crate::engine::RunError;
@@ -89,13 +89,42 @@ async fn method_not_allowed() -> Response {
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 
-/// Revision, last reload, HEAD, watcher, counts, errors and settings.
+/// Which diagnostics the status lists.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorsParam {
+    /// Every diagnostic in force, however many.
+    All,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StatusQuery {
+    /// `all` lists every diagnostic in force; without it, the first 100 of
+    /// each file (`errors_truncated` says when some are left out).
+    pub errors: Option<ErrorsParam>,
+}
+
+/// Revision, last reload, HEAD, watcher, counts, HTTP connections, errors
+/// and settings.
 #[utoipa::path(get, path = "/api/v1/dev/hot-reload/status", tag = "hot-reload",
-    responses((status = 200, body = StatusWire)))]
-pub async fn status(State(state): State<AppState>) -> Json<StatusWire> {
+    params(StatusQuery),
+    responses(
+        (status = 200, body = StatusWire),
+        (status = 400, description = "`errors` is not `all`", body = ErrorBody),
+    ))]
+pub async fn status(
+    State(state): State<AppState>,
+    Query(query): Query<StatusQuery>,
+) -> Json<StatusWire> {
+    let shown = match query.errors {
+        Some(ErrorsParam::All) => ErrorsShown::All,
+        None => ErrorsShown::Capped,
+    };
     Json(StatusWire::new(
         &state.engine.status(),
         state.clients.count(),
+        &state.connections.stats(),
+        shown,
     ))
 }
 
@@ -334,6 +363,7 @@ pub async fn complete_step(
 pub async fn metrics_text(State(state): State<AppState>) -> Response {
     let status = state.engine.status();
     let last = status.last.as_ref();
+    let http = state.connections.stats();
     let view = MetricsView {
         reloads_ok: status.counts.reloads - status.counts.failures,
         reloads_failed: status.counts.failures,
@@ -345,6 +375,13 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
         noop_batches: status.counts.noops,
         rescans: status.counts.rescans,
         websocket_clients: state.clients.count(),
+        http_connections: http.open,
+        http_connections_max: http.max_connections,
+        http_refused: http.refused,
+        http_header_timeouts: http.header_timeouts,
+        http_idle_timeouts: http.idle_timeouts,
+        history_events: status.history.events as u64,
+        history_bytes: status.history.bytes as u64,
         integrations_up: state
             .statuses()
             .iter()

@@ -1,10 +1,12 @@
 //! Stage `api`: the request guards of DESIGN §5 "Security", as axum
 //! middleware, and the bind-address rule the server checks before listening.
 //!
-//! In order: the `Host` must be an allowed name (DNS rebinding); a WebSocket
-//! upgrade or a state-changing request carrying an `Origin` must come from an
-//! allowed host (cross-site WebSocket hijacking); with a token configured,
-//! every path but the page needs it. This module may not log, store or echo
+//! In order: `Host` and `Origin` may each appear once (400 otherwise); the
+//! `Host`, and the authority of an absolute-form target, must be an allowed
+//! name (DNS rebinding); a WebSocket upgrade or a state-changing request
+//! carrying an `Origin` must come from an allowed host, and off loopback from
+//! the request's own host or an `--allow-origin` (cross-site WebSocket
+//! hijacking); with a token configured, every path but the page needs it. This module may not log, store or echo
 //! the token: it keeps only the token's SHA-256, and removes the credential
 //! from the request before the handlers (or any later logging) see it.
 
@@ -34,6 +36,10 @@ const PUBLIC_PATHS: &[&str] = &["/"];
 /// set headers on a WebSocket handshake).
 const TOKEN_PARAM: &str = "token";
 
+/// The shortest token `serve` accepts, counting non-blank characters: a
+/// token guards the API from the whole network, so it must not be guessable.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 /// What the guards allow. Built once at startup from the bind address.
 #[derive(Clone)]
 pub struct Security {
@@ -46,6 +52,12 @@ pub struct Security {
     /// machine, so any IP-literal `Host` is ours. An IP literal cannot be a
     /// DNS rebinding (that needs a name the attacker controls).
     any_ip_host: bool,
+    /// Bound off loopback: an `Origin` must name the request's own host or
+    /// be one of `allowed_origins` (an IP literal alone is not enough).
+    open_bind: bool,
+    /// Normalised origins (`scheme://host[:port]`, default port dropped)
+    /// allowed besides those (`--allow-origin`).
+    allowed_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for Security {
@@ -54,6 +66,8 @@ impl std::fmt::Debug for Security {
             .field("token", &self.token.map(|_| "<set>"))
             .field("allowed_hosts", &self.allowed_hosts)
             .field("any_ip_host", &self.any_ip_host)
+            .field("open_bind", &self.open_bind)
+            .field("allowed_origins", &self.allowed_origins)
             .finish()
     }
 }
@@ -78,7 +92,27 @@ impl Security {
                 .map(|t| Sha256::digest(t.as_bytes()).into()),
             allowed_hosts,
             any_ip_host: ip.is_unspecified(),
+            open_bind: !ip.is_loopback(),
+            allowed_origins: Vec::new(),
         }
+    }
+
+    /// Also allows `origins` (`scheme://host[:port]`, as a browser sends
+    /// them). An origin that is not of that form is refused with a message
+    /// naming it.
+    pub fn with_allowed_origins(mut self, origins: &[String]) -> Result<Self, String> {
+        for origin in origins {
+            let normalised = normalise_origin(origin).ok_or_else(|| {
+                format!(
+                    "--allow-origin {origin:?} is not an origin; write it as a browser sends \
+                     it, scheme and host with an optional port (e.g. http://devbox.lan:3000)"
+                )
+            })?;
+            self.allowed_origins.push(normalised);
+        }
+        self.allowed_origins.sort();
+        self.allowed_origins.dedup();
+        Ok(self)
     }
 
     pub fn requires_token(&self) -> bool {
@@ -111,16 +145,22 @@ impl Security {
     /// matters: a foreign page learns nothing about the token (not even
     /// whether one is needed) because `Host` and `Origin` are refused first.
     pub fn check(&self, parts: &Parts) -> Result<(), ApiError> {
-        self.check_host(&parts.headers, &parts.uri)?;
-        self.check_origin(&parts.method, &parts.headers)?;
+        check_single(&parts.headers)?;
+        let host = self.check_host(&parts.headers, &parts.uri)?;
+        self.check_origin(&parts.method, &parts.headers, &host)?;
         self.check_token(&parts.uri, &parts.headers)
     }
 
-    fn check_host(&self, headers: &HeaderMap, uri: &Uri) -> Result<(), ApiError> {
+    /// The host the request names (normalised), once it is allowed: the
+    /// `Host` header, and the authority of an absolute-form target
+    /// (`GET http://host/ HTTP/1.1`) too, which a server must prefer to
+    /// `Host` (RFC 9112 §3.2.2), so both must pass.
+    fn check_host(&self, headers: &HeaderMap, uri: &Uri) -> Result<String, ApiError> {
+        let target = uri.authority().map(|a| a.as_str());
         // HTTP/2 carries the host in the URI's authority instead.
         let host = match headers.get(header::HOST) {
             Some(value) => value.to_str().ok(),
-            None => uri.authority().map(|a| a.as_str()),
+            None => target,
         };
         let Some(host) = host else {
             return Err(ApiError::forbidden(
@@ -128,6 +168,13 @@ impl Security {
                 "the request has no Host header; send one naming this server (e.g. localhost)",
             ));
         };
+        for named in [Some(host), target].into_iter().flatten() {
+            self.check_host_name(named)?;
+        }
+        Ok(host_of_authority(host).unwrap_or_default())
+    }
+
+    fn check_host_name(&self, host: &str) -> Result<(), ApiError> {
         if self.allows_host(host) {
             return Ok(());
         }
@@ -145,7 +192,12 @@ impl Security {
         ))
     }
 
-    fn check_origin(&self, method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
+    fn check_origin(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        request_host: &str,
+    ) -> Result<(), ApiError> {
         let upgrade = is_websocket_upgrade(headers);
         if !upgrade && !changes_state(method) {
             return Ok(());
@@ -156,7 +208,7 @@ impl Security {
             return Ok(());
         };
         let origin = origin.to_str().unwrap_or("");
-        if origin_host(origin).is_some_and(|h| self.allows_normalised(&h)) {
+        if self.allows_origin(origin, request_host) {
             return Ok(());
         }
         tracing::warn!(
@@ -173,9 +225,29 @@ impl Security {
             "origin_not_allowed",
             format!(
                 "{what} from pages served by {origin:?} are refused (cross-site request \
-                 protection); use the page this server serves, or a page on localhost"
+                 protection); use the page this server serves, or start the server with \
+                 --allow-origin for that page"
             ),
         ))
+    }
+
+    /// On loopback, a page on any allowed host (any port: a dev server on
+    /// `localhost:3000` may use this one). Off loopback, only a page on the
+    /// host the request itself names: any IP literal reaches a server bound
+    /// to `0.0.0.0`, so being an allowed host is not enough. Listed origins
+    /// pass either way.
+    fn allows_origin(&self, origin: &str, request_host: &str) -> bool {
+        if normalise_origin(origin).is_some_and(|o| self.allowed_origins.contains(&o)) {
+            return true;
+        }
+        let Some(host) = origin_host(origin) else {
+            return false;
+        };
+        if self.open_bind {
+            !request_host.is_empty() && same_host(&host, request_host)
+        } else {
+            self.allows_normalised(&host)
+        }
     }
 
     fn check_token(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -207,6 +279,33 @@ impl Security {
     }
 }
 
+/// `Host` and `Origin` name one thing each; two of them (which a proxy and
+/// this server might read differently) are a malformed request.
+fn check_single(headers: &HeaderMap) -> Result<(), ApiError> {
+    for (name, code) in [
+        (header::HOST, "duplicate_host"),
+        (header::ORIGIN, "duplicate_origin"),
+    ] {
+        if headers.get_all(&name).iter().nth(1).is_some() {
+            tracing::warn!(header = %name, "refused a request with the header twice");
+            return Err(ApiError::bad_request(
+                code,
+                format!("the request has more than one {name} header; send it once"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Two normalised hosts name the same machine (IP literals compared as
+/// addresses, so `::ffff:10.0.0.1` is `10.0.0.1`).
+fn same_host(a: &str, b: &str) -> bool {
+    match (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
+        (Ok(a), Ok(b)) => canonical_ip(a) == canonical_ip(b),
+        _ => a == b,
+    }
+}
+
 /// The middleware: `axum::middleware::from_fn_with_state(security, guard)`.
 /// On success the credential is removed from the request (header and query
 /// parameter) so no handler or inner layer can log it; a request-logging
@@ -234,14 +333,67 @@ where
 
 /// Refuses to serve the network without a token: anyone who can reach a
 /// non-loopback address could read the configuration and start runs.
+/// A token, when one is given, must be long enough not to be guessed (and
+/// blank characters do not count).
 pub fn check_bind(addr: SocketAddr, token: Option<&str>) -> Result<(), String> {
-    if canonical_ip(addr.ip()).is_loopback() || token.is_some_and(|t| !t.is_empty()) {
+    if let Some(token) = token {
+        check_token_strength(token)?;
+    }
+    if canonical_ip(addr.ip()).is_loopback() || token.is_some() {
         return Ok(());
     }
     Err(format!(
         "refusing to listen on {addr} without a token, since anyone on the network could \
          use the API; pass --token <secret> or set QA_RELOAD_TOKEN (or bind 127.0.0.1)"
     ))
+}
+
+/// At least [`MIN_TOKEN_CHARS`] non-blank characters, and none at either
+/// end (a header value loses them, so such a token could never match).
+/// The message never shows the token.
+fn check_token_strength(token: &str) -> Result<(), String> {
+    let counted = token.chars().filter(|c| !c.is_whitespace()).count();
+    if counted < MIN_TOKEN_CHARS {
+        return Err(format!(
+            "the token has {counted} non-blank characters; it must have at least \
+             {MIN_TOKEN_CHARS} (pass a long random value with --token or QA_RELOAD_TOKEN, \
+             e.g. the output of `openssl rand -hex 16`)"
+        ));
+    }
+    if token.trim() != token {
+        return Err(
+            "the token starts or ends with a blank character, which a request header cannot \
+             carry; pass it without surrounding blanks"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// An origin as browsers serialise it, lower case, without the scheme's
+/// default port: `http://localhost:3000`. `None` for anything else (a path,
+/// userinfo, `null`, a scheme other than http or https).
+fn normalise_origin(origin: &str) -> Option<String> {
+    let uri: Uri = origin.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let authority = uri.authority()?;
+    if authority.as_str().contains('@')
+        || !matches!(uri.path(), "" | "/")
+        || uri.query().is_some()
+        || origin.ends_with('/')
+    {
+        return None;
+    }
+    let default = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let host = authority.host().to_ascii_lowercase();
+    Some(match authority.port_u16() {
+        Some(port) if port != default => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
 }
 
 /// `::ffff:127.0.0.1` is the IPv4 address it maps.
@@ -383,7 +535,7 @@ mod tests {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
-    const TOKEN: &str = "s3cret-t0ken";
+    const TOKEN: &str = "s3cret-t0ken-long-enough";
 
     fn loopback() -> SocketAddr {
         "127.0.0.1:7878".parse().unwrap()
@@ -715,7 +867,11 @@ mod tests {
             ("/api/v1/workflows", &lower, "passed"),
             ("/metrics", &bearer, "passed"),
             (&in_query, "-", "passed"),
-            ("/ws/hot-reload?token=s3cret%2Dt0ken", "-", "passed"),
+            (
+                "/ws/hot-reload?token=s3cret%2Dt0ken%2Dlong-enough",
+                "-",
+                "passed",
+            ),
         ];
         for (path, auth, expect) in table {
             let mut headers = vec![("host", "localhost")];
@@ -853,6 +1009,14 @@ mod tests {
             ("192.168.1.5:7878", Some(""), false),
             ("192.168.1.5:7878", Some(TOKEN), true),
             ("0.0.0.0:7878", Some(TOKEN), true),
+            // Too short or blank: refused wherever it is used.
+            ("0.0.0.0:7878", Some(" "), false),
+            ("0.0.0.0:7878", Some("                    "), false),
+            ("0.0.0.0:7878", Some("fifteen-chars-x"), false),
+            ("0.0.0.0:7878", Some("sixteen-chars-xy"), true),
+            ("0.0.0.0:7878", Some("fifteen chars xy z w"), true),
+            ("0.0.0.0:7878", Some(" sixteen-chars-xy"), false),
+            ("127.0.0.1:7878", Some("short"), false),
         ];
         for (addr, token, ok) in table {
             let result = check_bind(addr.parse().unwrap(), *token);
@@ -865,6 +1029,148 @@ mod tests {
              could use the API; pass --token <secret> or set QA_RELOAD_TOKEN (or bind 127.0.0.1)"
         );
         assert!(!message.contains('\n'));
+    }
+
+    #[test]
+    fn a_short_token_is_refused_without_showing_it() {
+        let message = check_bind("0.0.0.0:7878".parse().unwrap(), Some("hunter2")).unwrap_err();
+        assert!(message.contains("at least 16"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn host_and_origin_may_appear_only_once() {
+        let security = Security::new(loopback(), None, &[]);
+        let table: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("host", "localhost"), ("host", "evil.example")],
+                "400 duplicate_host",
+            ),
+            (
+                &[("host", "localhost"), ("host", "localhost")],
+                "400 duplicate_host",
+            ),
+            (
+                &[
+                    ("host", "localhost"),
+                    ("origin", "http://localhost"),
+                    ("origin", "http://evil.example"),
+                ],
+                "400 duplicate_origin",
+            ),
+            (
+                &[("host", "localhost"), ("origin", "http://localhost")],
+                "passed",
+            ),
+        ];
+        for (headers, expect) in table {
+            let answer = send(&security, request("POST", "/api/v1/workflows", headers)).await;
+            assert_eq!(answer.outcome(), *expect, "{headers:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_absolute_form_target_must_name_an_allowed_host_too() {
+        let security = Security::new(loopback(), None, &[]);
+        let table = [
+            (
+                "http://localhost:7878/api/v1/workflows",
+                "localhost",
+                "passed",
+            ),
+            (
+                "http://evil.example/api/v1/workflows",
+                "localhost",
+                "403 host_not_allowed",
+            ),
+            (
+                "http://localhost/api/v1/workflows",
+                "evil.example",
+                "403 host_not_allowed",
+            ),
+        ];
+        for (target, host, expect) in table {
+            let answer = send(&security, request("GET", target, &[("host", host)])).await;
+            assert_eq!(answer.outcome(), expect, "{target} Host: {host}");
+        }
+    }
+
+    #[tokio::test]
+    async fn off_loopback_an_origin_must_name_the_requests_own_host_or_be_listed() {
+        let bind = "0.0.0.0:7878".parse().unwrap();
+        let security = Security::new(bind, Some(TOKEN), &["devbox.lan".to_owned()])
+            .with_allowed_origins(&[
+                "HTTP://App.Example:3000".to_owned(),
+                "https://ci.example:443".to_owned(),
+            ])
+            .unwrap();
+        let bearer = format!("Bearer {TOKEN}");
+        // (Host, Origin, expected outcome) of a POST
+        let table = [
+            ("10.0.0.5:7878", "http://10.0.0.5:7878", "passed"),
+            ("10.0.0.5:7878", "http://10.0.0.5:3000", "passed"),
+            ("10.0.0.5:7878", "http://10.0.0.9", "403 origin_not_allowed"),
+            (
+                "10.0.0.5:7878",
+                "http://[fe80::1]",
+                "403 origin_not_allowed",
+            ),
+            (
+                "10.0.0.5:7878",
+                "http://localhost",
+                "403 origin_not_allowed",
+            ),
+            ("devbox.lan:7878", "http://devbox.lan", "passed"),
+            (
+                "devbox.lan:7878",
+                "http://10.0.0.5",
+                "403 origin_not_allowed",
+            ),
+            ("localhost:7878", "http://localhost:3000", "passed"),
+            ("10.0.0.5:7878", "http://app.example:3000", "passed"),
+            (
+                "10.0.0.5:7878",
+                "http://app.example",
+                "403 origin_not_allowed",
+            ),
+            ("10.0.0.5:7878", "https://ci.example", "passed"),
+        ];
+        for (host, origin, expect) in table {
+            let headers = [
+                ("host", host),
+                ("origin", origin),
+                ("authorization", &bearer),
+            ];
+            let answer = send(&security, request("POST", "/api/v1/workflows", &headers)).await;
+            assert_eq!(answer.outcome(), expect, "Host: {host} Origin: {origin}");
+        }
+    }
+
+    #[test]
+    fn allowed_origins_must_be_origins() {
+        let security = Security::new(loopback(), None, &[]);
+        for bad in [
+            "localhost:3000",
+            "http://a.example/path",
+            "http://u@a.example",
+            "null",
+            "ftp://a.example",
+            "http://a.example/",
+        ] {
+            let message = security
+                .clone()
+                .with_allowed_origins(&[bad.to_owned()])
+                .unwrap_err();
+            assert!(message.contains(bad), "{message}");
+        }
+        let table = [
+            ("http://A.example:80", Some("http://a.example")),
+            ("https://a.example:8443", Some("https://a.example:8443")),
+            ("http://[::1]:3000", Some("http://[::1]:3000")),
+        ];
+        for (origin, normalised) in table {
+            assert_eq!(normalise_origin(origin).as_deref(), normalised, "{origin}");
+        }
     }
 
     #[test]

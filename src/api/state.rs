@@ -1,6 +1,7 @@
 //! Stage `api`: [`AppState`], what every handler and WebSocket connection
 //! shares: the engine handle, the guards, the shutdown signal, the client
-//! count and the cache of serialised frames.
+//! count, the connection limits and counters, and the cache of serialised
+//! frames.
 //!
 //! Plain handles, cheap to clone; nothing here holds a lock across an
 //! `.await` or applies anything (the engine's worker does that).
@@ -14,6 +15,7 @@ use axum::body::Bytes;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::conn::{Connections, HttpLimits};
 use super::security::Security;
 use super::ws::FrameCache;
 use crate::engine::Engine;
@@ -31,6 +33,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     pub ws: WsConfig,
     pub clients: Clients,
+    /// The HTTP connection limits and their counters.
+    pub connections: Arc<Connections>,
     pub frames: Arc<FrameCache>,
     /// The serialised `GET /api/v1/workflows` body of the latest revision.
     pub workflows_body: Arc<BodyCache>,
@@ -47,6 +51,7 @@ impl AppState {
             shutdown,
             ws: WsConfig::default(),
             clients: Clients::default(),
+            connections: Arc::new(Connections::default()),
             frames: Arc::new(FrameCache::default()),
             workflows_body: Arc::new(BodyCache::default()),
             integrations: None,
@@ -68,6 +73,13 @@ impl AppState {
 
     pub fn with_ws(mut self, ws: WsConfig) -> Self {
         self.ws = ws;
+        self
+    }
+
+    /// Sets the connection limits (before the server starts: the counters
+    /// start over).
+    pub fn with_http_limits(mut self, limits: HttpLimits) -> Self {
+        self.connections = Arc::new(Connections::new(limits));
         self
     }
 }

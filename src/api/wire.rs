@@ -13,14 +13,17 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::conn::HttpStats;
 use crate::diagnostic::{ConfigError, EntityRef, Severity};
 use crate::diff::json_patch;
 use crate::diff::patch::Patch;
 use crate::diff::semantic::Change;
 use crate::diff::text::{Hunk, Line, LineTag, TextDiff};
+use crate::engine::diagnostics::PER_FILE_IN_EVENTS;
 use crate::engine::runs::CompletedStep;
 use crate::engine::{
-    Cause, Counts, DefinitionStatus, Event, LastReload, Run, Served, Snapshot, Status, Timings,
+    Cause, Counts, DefinitionStatus, Diagnostics, Event, LastReload, Run, Served, Snapshot, Status,
+    Timings,
 };
 use crate::git::Head;
 use crate::integrations::IntegrationStatus;
@@ -166,8 +169,14 @@ pub struct EventWire {
     pub timings: TimingsWire,
     pub summary: String,
     pub patches: Vec<PatchWire>,
-    /// Every diagnostic in force after this revision.
+    /// The diagnostics in force after this revision: the first 100 of each
+    /// file (see `errors_truncated`).
     pub errors: Vec<ConfigErrorWire>,
+    /// How many diagnostics are in force, shown in `errors` or not.
+    pub errors_total: usize,
+    /// Whether `errors` leaves some out; the full list is on
+    /// `GET /api/v1/dev/hot-reload/status?errors=all`.
+    pub errors_truncated: bool,
     /// Files this revision read anew.
     pub files: Vec<String>,
 }
@@ -192,7 +201,10 @@ pub struct SnapshotWire {
     pub head: Option<HeadWire>,
     pub workflows: Vec<WorkflowWire>,
     pub integrations: Vec<IntegrationWire>,
+    /// The diagnostics in force, capped as in a reload frame.
     pub errors: Vec<ConfigErrorWire>,
+    pub errors_total: usize,
+    pub errors_truncated: bool,
 }
 
 /// A WebSocket frame, tagged by `type`.
@@ -351,12 +363,67 @@ pub struct StatusWire {
     pub last_reload: Option<LastReloadWire>,
     pub watcher: Option<WatcherWire>,
     pub counts: CountsWire,
-    /// Every diagnostic in force.
+    /// The diagnostics in force: capped as in a reload frame, or every one
+    /// with `?errors=all`.
     pub errors: Vec<ConfigErrorWire>,
+    pub errors_total: usize,
+    pub errors_truncated: bool,
     /// `config/hot_reload.yaml` in force (or the defaults).
     #[schema(value_type = Object)]
     pub settings: Value,
     pub websocket_clients: u64,
+    /// HTTP connections: open now, the limits, and how many the limits closed.
+    pub http: HttpWire,
+    /// The resume history: what it holds and its bounds.
+    pub history: HistoryWire,
+}
+
+/// The resume history's use and bounds (`history`, `history_bytes`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HistoryWire {
+    pub events: usize,
+    /// Roughly: patches, summaries and the diagnostics not shared.
+    pub bytes: usize,
+    pub max_events: usize,
+    pub max_bytes: usize,
+}
+
+/// The connection layer's limits and counters.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HttpWire {
+    /// Connections open now, WebSockets included.
+    pub open_connections: u64,
+    /// The cap (`--max-connections`); one more is answered 503.
+    pub max_connections: u64,
+    /// Connections accepted since start.
+    pub accepted: u64,
+    /// Connections answered 503 because the cap was met.
+    pub refused_over_cap: u64,
+    /// Connections closed for not sending a request head in time.
+    pub header_timeouts: u64,
+    /// Keep-alive connections closed after being idle too long.
+    pub idle_timeouts: u64,
+    pub header_read_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+}
+
+impl From<&HttpStats> for HttpWire {
+    fn from(h: &HttpStats) -> Self {
+        HttpWire {
+            open_connections: h.open,
+            max_connections: h.max_connections,
+            accepted: h.accepted,
+            refused_over_cap: h.refused,
+            header_timeouts: h.header_timeouts,
+            idle_timeouts: h.idle_timeouts,
+            header_read_timeout_ms: duration_ms(h.header_read_timeout),
+            idle_timeout_ms: duration_ms(h.idle_timeout),
+        }
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -439,8 +506,31 @@ impl From<&EntityRef> for EntityRefWire {
     }
 }
 
-fn errors(list: &[ConfigError]) -> Vec<ConfigErrorWire> {
-    list.iter().map(ConfigErrorWire::from).collect()
+/// Which diagnostics a body carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorsShown {
+    /// The first [`PER_FILE_IN_EVENTS`] of each file: a file with thousands
+    /// of errors must not make every frame megabytes (the first ones say
+    /// what is wrong; the full list is on `GET .../status?errors=all`).
+    /// Every file with diagnostics still appears, so a client can tell
+    /// which files are broken.
+    Capped,
+    All,
+}
+
+/// The diagnostics shown, how many there are, and whether some were left out.
+fn errors(d: &Diagnostics, shown: ErrorsShown) -> (Vec<ConfigErrorWire>, usize, bool) {
+    let per_file = match shown {
+        ErrorsShown::Capped => PER_FILE_IN_EVENTS,
+        ErrorsShown::All => usize::MAX,
+    };
+    let list: Vec<ConfigErrorWire> = d
+        .files()
+        .flat_map(|(_, file)| file.list.iter().take(per_file))
+        .map(ConfigErrorWire::from)
+        .collect();
+    let truncated = list.len() < d.len();
+    (list, d.len(), truncated)
 }
 
 impl From<&Patch> for PatchWire {
@@ -540,6 +630,7 @@ impl From<Timings> for TimingsWire {
 
 impl From<&Event> for EventWire {
     fn from(e: &Event) -> Self {
+        let (errors, errors_total, errors_truncated) = errors(&e.errors, ErrorsShown::Capped);
         EventWire {
             revision: e.revision,
             base_revision: e.base_revision,
@@ -548,7 +639,9 @@ impl From<&Event> for EventWire {
             timings: TimingsWire::from(e.timings),
             summary: e.summary.clone(),
             patches: e.patches.iter().map(PatchWire::from).collect(),
-            errors: errors(&e.errors),
+            errors,
+            errors_total,
+            errors_truncated,
             files: e.files.clone(),
         }
     }
@@ -651,13 +744,16 @@ impl IntegrationList {
 
 impl SnapshotWire {
     pub fn new(s: &Snapshot, statuses: Statuses<'_>) -> Self {
+        let (errors, errors_total, errors_truncated) = errors(&s.errors, ErrorsShown::Capped);
         SnapshotWire {
             revision: s.revision,
             at: rfc3339(s.at),
             head: s.head.as_ref().map(HeadWire::from),
             workflows: WorkflowList::new(s, statuses).workflows,
             integrations: IntegrationList::new(s, statuses).integrations,
-            errors: errors(&s.errors),
+            errors,
+            errors_total,
+            errors_truncated,
         }
     }
 }
@@ -703,8 +799,14 @@ impl From<&CompletedStep> for CompletedStepWire {
 }
 
 impl StatusWire {
-    pub fn new(status: &Status, websocket_clients: u64) -> Self {
+    pub fn new(
+        status: &Status,
+        websocket_clients: u64,
+        http: &HttpStats,
+        shown: ErrorsShown,
+    ) -> Self {
         let s = &status.snapshot;
+        let (errors, errors_total, errors_truncated) = errors(&s.errors, shown);
         StatusWire {
             revision: s.revision,
             at: rfc3339(s.at),
@@ -714,9 +816,18 @@ impl StatusWire {
             last_reload: status.last.as_ref().map(LastReloadWire::from),
             watcher: status.watcher.as_ref().map(WatcherWire::from),
             counts: CountsWire::from(status.counts),
-            errors: errors(&s.errors),
+            errors,
+            errors_total,
+            errors_truncated,
             settings: to_value(&*s.settings),
             websocket_clients,
+            http: HttpWire::from(http),
+            history: HistoryWire {
+                events: status.history.events,
+                bytes: status.history.bytes,
+                max_events: status.history.capacity,
+                max_bytes: status.history.budget,
+            },
         }
     }
 }

@@ -172,8 +172,6 @@ pub struct Applier {
     served_ids: HashMap<String, String>,
     /// Cross-file diagnostics (references, duplicate ids) per file.
     derived: HashMap<String, Vec<ConfigError>>,
-    /// Every diagnostic in force, per file (files without any are absent).
-    errors: BTreeMap<String, Vec<ConfigError>>,
     /// Folders the last walk could not read or skipped, with why.
     folder_problems: BTreeMap<String, Vec<ConfigError>>,
     /// Integration kinds whose config file exists (valid or not).
@@ -200,7 +198,6 @@ impl Applier {
             id_files: HashMap::new(),
             served_ids: HashMap::new(),
             derived: HashMap::new(),
-            errors: BTreeMap::new(),
             folder_problems: BTreeMap::new(),
             configured: BTreeSet::new(),
             settings: None,
@@ -372,8 +369,10 @@ impl Applier {
             self.filter = filter;
         }
 
-        // 6. Diagnostics in force.
+        // 6. Diagnostics in force: only the dirty files' lists are new; the
+        // rest stay shared with the revision before.
         dirty.extend(folders_changed);
+        let mut errors = self.current.errors.clone();
         for file in &dirty {
             let mut all: Vec<ConfigError> = self
                 .files
@@ -382,18 +381,8 @@ impl Applier {
                 .unwrap_or_default();
             all.extend(self.derived.get(file).cloned().unwrap_or_default());
             all.extend(self.folder_problems.get(file).cloned().unwrap_or_default());
-            all.sort_by_key(|e| (e.line, e.column));
-            if all.is_empty() {
-                self.errors.remove(file);
-            } else {
-                self.errors.insert(file.clone(), all);
-            }
+            errors.set(file, all);
         }
-        let errors: Arc<[ConfigError]> = if dirty.is_empty() {
-            Arc::clone(&self.current.errors)
-        } else {
-            self.errors.values().flatten().cloned().collect()
-        };
 
         // 7. Patches: every entity whose version in force changed.
         let mut jobs: Vec<PatchJob> = Vec::new();
@@ -438,10 +427,11 @@ impl Applier {
             head: head.clone(),
             previous_head,
         };
-        let new_errors = errors
+        let new_errors = touched
             .iter()
-            .filter(|e| e.is_error() && touched.contains(&e.file))
-            .count();
+            .filter_map(|file| errors.file(file))
+            .map(|d| d.errors)
+            .sum();
         let summary = summarize(&cause, &patches, &touched, new_errors);
         let at = SystemTime::now();
         let snapshot = Arc::new(Snapshot {
@@ -450,7 +440,7 @@ impl Applier {
             workflows,
             integrations,
             settings,
-            errors: Arc::clone(&errors),
+            errors: errors.clone(),
             head,
         });
         let event = Arc::new(Event {
@@ -464,7 +454,7 @@ impl Applier {
             },
             summary,
             patches,
-            errors,
+            errors: errors.heads(),
             files: touched,
         });
         self.current = Arc::clone(&snapshot);

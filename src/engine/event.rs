@@ -4,10 +4,10 @@
 //! Domain types only; `api/wire.rs` turns them into JSON frames. No I/O.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::diagnostic::{ConfigError, EntityKind};
+use super::diagnostics::Diagnostics;
+use crate::diagnostic::EntityKind;
 use crate::diff::patch::{Patch, PatchKind};
 use crate::git::{Head, HeadMove};
 
@@ -100,19 +100,32 @@ pub struct Event {
     /// Per-entity patches, in (kind, id) order. Empty at startup: the
     /// snapshot is the baseline there.
     pub patches: Vec<Patch>,
-    /// Every diagnostic in force after this revision.
-    pub errors: Arc<[ConfigError]>,
+    /// Every diagnostic in force after this revision (the lists are shared
+    /// with the snapshot and with every revision that did not change them).
+    pub errors: Diagnostics,
     /// Files whose content this batch read anew (changed, added or removed),
     /// including broken ones that produced no patch.
     pub files: Vec<String>,
 }
 
 impl Event {
+    /// What keeping this event costs beside the revision before it, in
+    /// bytes, roughly: its patches, summary and file names, and the
+    /// diagnostic lists it does not share with `before` (the previous
+    /// revision's). The resume history's byte budget counts this.
+    pub fn bytes_beyond(&self, before: &Diagnostics) -> usize {
+        std::mem::size_of::<Event>()
+            + self.summary.len()
+            + self.files.iter().map(|f| f.len() + 24).sum::<usize>()
+            + self.patches.iter().map(patch_bytes).sum::<usize>()
+            + self.errors.bytes_beyond(before)
+    }
+
     /// Whether the batch left any error in a file it touched.
     pub fn failed(&self) -> bool {
-        self.errors
+        self.files
             .iter()
-            .any(|e| e.is_error() && self.files.contains(&e.file))
+            .any(|f| self.errors.file(f).is_some_and(|d| d.errors > 0))
     }
 }
 
@@ -177,4 +190,69 @@ pub fn summarize(cause: &Cause, patches: &[Patch], files: &[String], new_errors:
 /// The first 7 hex digits of a commit id.
 pub fn short(commit: &str) -> &str {
     commit.get(..7).unwrap_or(commit)
+}
+
+/// One patch's heap size, roughly (strings and JSON values by length).
+fn patch_bytes(p: &Patch) -> usize {
+    use crate::diff::json_patch::PatchOp;
+    let changes: usize = p
+        .changes
+        .iter()
+        .map(|c| {
+            std::mem::size_of_val(c)
+                + c.path.len()
+                + c.old.as_ref().map_or(0, json_bytes)
+                + c.new.as_ref().map_or(0, json_bytes)
+        })
+        .sum();
+    let ops: usize = p
+        .json_patch
+        .iter()
+        .map(|op| {
+            std::mem::size_of_val(op)
+                + match op {
+                    PatchOp::Add { path, value } | PatchOp::Replace { path, value } => {
+                        path.len() + json_bytes(value)
+                    }
+                    PatchOp::Remove { path } => path.len(),
+                    PatchOp::Move { from, path } => from.len() + path.len(),
+                }
+        })
+        .sum();
+    let lines: usize = p
+        .text
+        .hunks
+        .iter()
+        .flat_map(|h| &h.lines)
+        .map(|l| std::mem::size_of_val(l) + l.text.len())
+        .sum();
+    std::mem::size_of::<Patch>()
+        + p.id.len()
+        + p.file.len()
+        + changes
+        + ops
+        + p.text.unified.len()
+        + lines
+}
+
+/// A JSON value's heap size, roughly; iterative, so any depth is safe.
+fn json_bytes(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    let mut total = 0;
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        total += std::mem::size_of::<Value>();
+        match v {
+            Value::String(s) => total += s.len(),
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => {
+                for (key, item) in map {
+                    total += key.len() + 16;
+                    stack.push(item);
+                }
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+    total
 }

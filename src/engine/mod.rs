@@ -3,6 +3,7 @@
 //! ```text
 //! apply     Applier: a batch -> truth from disk -> at most one new Snapshot + Event
 //! snapshot  the immutable state every reader sees (swapped whole, arc-swap)
+//! diagnostics  the diagnostics in force, by file, shared between revisions
 //! event     what one revision says: cause, timings, summary, patches, errors
 //! publish   broadcast + bounded history, under one lock so resume is exact
 //! runs      runs pinned to the workflow definition they started with
@@ -14,6 +15,7 @@
 //! order, on a blocking thread. No JSON here: `api` turns events into frames.
 
 pub mod apply;
+pub mod diagnostics;
 pub mod event;
 pub mod runs;
 pub mod snapshot;
@@ -33,6 +35,7 @@ use crate::model::Settings;
 use crate::watch::{Batch, RescanReason, WatchError, WatchHandle, WatchSettings, WatchStatus};
 
 pub use apply::{Applier, Input, InputCause, Outcome, Scope, SharedEnv};
+pub use diagnostics::{Diagnostics, FileDiagnostics};
 pub use event::{Cause, CauseKind, Event, Timings};
 pub use runs::{DefinitionStatus, Run, RunError, RunStore};
 pub use snapshot::{Served, Snapshot};
@@ -90,6 +93,8 @@ pub struct Status {
     pub git: bool,
     /// `timings.apply` of every revision after startup.
     pub reload_duration: Histogram,
+    /// What the resume history holds.
+    pub history: HistoryUse,
 }
 
 /// What `publish` and the worker count, behind one lock.
@@ -143,9 +148,41 @@ struct Inner {
     instance: String,
 }
 
+/// The events a client may resume from, oldest first, bounded by count
+/// (`history`) and by bytes (`history_bytes`): whichever is met first
+/// drops the oldest. Each event is counted with what it does not share with
+/// the one before (see `Event::bytes_beyond`).
 struct History {
-    events: VecDeque<Arc<Event>>,
+    events: VecDeque<(Arc<Event>, usize)>,
     capacity: usize,
+    budget: usize,
+    bytes: usize,
+}
+
+impl History {
+    fn push(&mut self, event: Arc<Event>, bytes: usize) {
+        self.events.push_back((event, bytes));
+        self.bytes += bytes;
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        while self.events.len() > self.capacity || self.bytes > self.budget {
+            let Some((_, bytes)) = self.events.pop_front() else {
+                break;
+            };
+            self.bytes -= bytes;
+        }
+    }
+}
+
+/// The resume history's size now, for status and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistoryUse {
+    pub events: usize,
+    pub bytes: usize,
+    pub capacity: usize,
+    pub budget: usize,
 }
 
 /// The task that applies batches; see [`Worker::run`].
@@ -199,6 +236,8 @@ impl Engine {
                 history: Mutex::new(History {
                     events: VecDeque::new(),
                     capacity: snapshot.settings.history,
+                    budget: snapshot.settings.history_bytes,
+                    bytes: 0,
                 }),
                 current: ArcSwap::new(snapshot),
                 tx,
@@ -276,6 +315,17 @@ impl Engine {
         events_after(&history.events, since, self.snapshot().revision)
     }
 
+    /// How much the resume history holds now.
+    pub fn history_use(&self) -> HistoryUse {
+        let history = lock(&self.inner.history);
+        HistoryUse {
+            events: history.events.len(),
+            bytes: history.bytes,
+            capacity: history.capacity,
+            budget: history.budget,
+        }
+    }
+
     /// A full rescan through the same path as file events (cause `manual`).
     /// `None` when nothing changed.
     pub async fn reload(&self) -> Result<Option<Arc<Event>>, EngineError> {
@@ -302,6 +352,7 @@ impl Engine {
             root: self.inner.root.clone(),
             git: self.inner.git.is_some(),
             reload_duration,
+            history: self.history_use(),
         }
     }
 
@@ -320,18 +371,18 @@ impl Engine {
         let event = &outcome.event;
         {
             let mut history = lock(&self.inner.history);
-            self.inner.current.store(Arc::clone(&outcome.snapshot));
+            let before = self.inner.current.swap(Arc::clone(&outcome.snapshot));
             history.capacity = outcome.snapshot.settings.history.max(1);
+            history.budget = outcome.snapshot.settings.history_bytes;
             // The startup load has no patches: its snapshot is the baseline,
             // and a client that saw nothing resumes from a snapshot.
             if event.cause.kind != CauseKind::Startup {
-                history.events.push_back(Arc::clone(event));
+                let bytes = event.bytes_beyond(&before.errors.heads());
+                history.push(Arc::clone(event), bytes);
                 // No receiver is not an error: nobody is watching yet.
                 let _ = self.inner.tx.send(Arc::clone(event));
             }
-            while history.events.len() > history.capacity {
-                history.events.pop_front();
-            }
+            history.trim();
         }
         let ok = !event.failed();
         {
@@ -456,7 +507,7 @@ fn input_of(batch: &Batch) -> Input {
 }
 
 fn events_after(
-    events: &VecDeque<Arc<Event>>,
+    events: &VecDeque<(Arc<Event>, usize)>,
     since: u64,
     current: u64,
 ) -> Option<Vec<Arc<Event>>> {
@@ -466,15 +517,15 @@ fn events_after(
     if since == current {
         return Some(Vec::new());
     }
-    let oldest = events.front()?.revision;
+    let oldest = events.front()?.0.revision;
     if since + 1 < oldest {
         return None;
     }
     Some(
         events
             .iter()
-            .filter(|e| e.revision > since)
-            .cloned()
+            .filter(|(e, _)| e.revision > since)
+            .map(|(e, _)| Arc::clone(e))
             .collect(),
     )
 }

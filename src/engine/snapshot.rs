@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use imbl::OrdMap;
 
-use crate::diagnostic::ConfigError;
+use super::diagnostics::Diagnostics;
 use crate::git::Head;
 use crate::model::{Integration, IntegrationKind, Settings, Workflow};
 
@@ -39,7 +39,7 @@ pub struct Snapshot {
     /// that file was never valid.
     pub settings: Arc<Settings>,
     /// Every diagnostic in force (errors and warnings), by file and position.
-    pub errors: Arc<[ConfigError]>,
+    pub errors: Diagnostics,
     /// Where HEAD pointed when this revision was made; `None` outside git.
     pub head: Option<Head>,
 }
@@ -53,7 +53,7 @@ impl Snapshot {
             workflows: OrdMap::new(),
             integrations: OrdMap::new(),
             settings: Arc::new(Settings::default()),
-            errors: Arc::from(Vec::new()),
+            errors: Diagnostics::default(),
             head: None,
         }
     }
@@ -64,6 +64,6 @@ impl Snapshot {
 
     /// Diagnostics of severity error (warnings left out).
     pub fn error_count(&self) -> usize {
-        self.errors.iter().filter(|e| e.is_error()).count()
+        self.errors.error_count()
     }
 }

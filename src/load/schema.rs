@@ -24,7 +24,14 @@ const STEP_KEYS: &[&str] = &[
     "integration",
     "checklist",
 ];
-const SETTINGS_KEYS: &[&str] = &["debounce_ms", "max_wait_ms", "watch", "ignore", "history"];
+const SETTINGS_KEYS: &[&str] = &[
+    "debounce_ms",
+    "max_wait_ms",
+    "watch",
+    "ignore",
+    "history",
+    "history_bytes",
+];
 
 /// Reads one workflow file. `file` is its repository-relative path; the id
 /// defaults to the file stem.
@@ -266,6 +273,13 @@ pub fn settings(root: Option<&Node>, file: &str) -> (Option<Settings>, Vec<Confi
     let debounce_ms = int(&mut r, "debounce_ms", 0, 10_000, defaults.debounce_ms);
     let max_wait_ms = int(&mut r, "max_wait_ms", 1, 60_000, defaults.max_wait_ms);
     let history = int(&mut r, "history", 1, 100_000, defaults.history as u64);
+    let history_bytes = int(
+        &mut r,
+        "history_bytes",
+        4096,
+        1 << 32,
+        defaults.history_bytes as u64,
+    );
     if let (Some(d), Some(m), Some(e)) = (debounce_ms, max_wait_ms, get(entries, "max_wait_ms"))
         && m < d
     {
@@ -301,23 +315,29 @@ pub fn settings(root: Option<&Node>, file: &str) -> (Option<Settings>, Vec<Confi
     match (
         debounce_ms,
         max_wait_ms,
-        history,
+        history.zip(history_bytes),
         watch,
         ignore,
         r.has_errors(),
     ) {
-        (Some(debounce_ms), Some(max_wait_ms), Some(history), Some(watch), Some(ignore), false) => {
-            (
-                Some(Settings {
-                    debounce_ms,
-                    max_wait_ms,
-                    watch,
-                    ignore,
-                    history: usize::try_from(history).unwrap_or(defaults.history),
-                }),
-                r.errors,
-            )
-        }
+        (
+            Some(debounce_ms),
+            Some(max_wait_ms),
+            Some((history, history_bytes)),
+            Some(watch),
+            Some(ignore),
+            false,
+        ) => (
+            Some(Settings {
+                debounce_ms,
+                max_wait_ms,
+                watch,
+                ignore,
+                history: usize::try_from(history).unwrap_or(defaults.history),
+                history_bytes: usize::try_from(history_bytes).unwrap_or(defaults.history_bytes),
+            }),
+            r.errors,
+        ),
         _ => (None, r.errors),
     }
 }

@@ -458,7 +458,7 @@ async fn invalid_edit_keeps_the_last_good_version_until_fixed() {
     assert_eq!(broken.len(), 1, "{:#?}", summaries(&broken));
     let e = &broken[0];
     assert!(e.patches.is_empty(), "a broken file makes no patch");
-    let [err] = &e.errors[..] else {
+    let [err] = &e.errors.iter().collect::<Vec<_>>()[..] else {
         panic!("one error expected: {:?}", e.errors)
     };
     assert_eq!(
@@ -712,7 +712,7 @@ async fn a_link_leaving_the_repository_is_refused_with_an_error() {
     .unwrap();
     let events = s.settle(true).await;
     assert_eq!(events.len(), 1, "{:#?}", summaries(&events));
-    let [e] = &events[0].errors[..] else {
+    let [e] = &events[0].errors.iter().collect::<Vec<_>>()[..] else {
         panic!("one error expected: {:?}", events[0].errors)
     };
     assert_eq!(e.file, "workflows/stolen.yaml");

@@ -1005,12 +1005,7 @@ async fn statuses_reach_the_routes_the_stream_and_metrics() {
         app.shutdown_token(),
     )
     .with_integrations(app.integrations.clone());
-    let server = tokio::spawn(api::server::run(
-        listener,
-        api::router(state.clone()),
-        state.shutdown.clone(),
-        state.clients.clone(),
-    ));
+    let server = tokio::spawn(api::server::run(listener, state.clone()));
     let get = |path: &'static str| async move {
         let r = Conn::open(addr).await.request("GET", path, &[]).await;
         assert_no_secret(&r.body);

@@ -13,6 +13,7 @@ mod git;
 mod hostile;
 mod integrations;
 mod json_patch_props;
+mod limits;
 mod page;
 mod secret_shapes;
 mod secrets;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use qa_reload::api::conn::HttpLimits;
 use qa_reload::api::security::Security;
 use qa_reload::api::{self, AppState, WsConfig};
 use qa_reload::engine::{Engine, Event};
@@ -154,12 +155,22 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         let security = Security::new(addr, token, &[]);
         let state = AppState::new(engine, security, CancellationToken::new()).with_ws(ws);
-        let task = tokio::spawn(api::server::run(
-            listener,
-            api::router(state.clone()),
-            state.shutdown.clone(),
-            state.clients.clone(),
-        ));
+        Self::serving(listener, state)
+    }
+
+    /// A server on `127.0.0.1:0` held to `limits`.
+    pub async fn with_limits(engine: Engine, limits: HttpLimits) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let security = Security::new(listener.local_addr().unwrap(), None, &[]);
+        let state =
+            AppState::new(engine, security, CancellationToken::new()).with_http_limits(limits);
+        Self::serving(listener, state)
+    }
+
+    /// Serves `state` on `listener`.
+    pub fn serving(listener: TcpListener, state: AppState) -> Server {
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(api::server::run(listener, state.clone()));
         Server { addr, state, task }
     }
 

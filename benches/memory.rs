@@ -1,0 +1,324 @@
+//! Benchmark: what a running server holds in memory under two hostile
+//! loads, measured as the resident set (RSS) of the release binary
+//! `qa-reload serve`, with one WebSocket client taking every frame.
+//!
+//! 1. a workflow with 30,000 errors, then 200 saves of another workflow:
+//!    RSS after the first revision, the largest and the last (target: at
+//!    most 300 MB, and flat after the first revision), and the largest
+//!    reload frame;
+//! 2. a burst of 50,000 new workflow files, then 20 saves of one of them:
+//!    RSS once every file is served, the largest and the last (same target).
+//!
+//! Run: `cargo bench --bench memory` (release build). Pass a figure's
+//! number (`cargo bench --bench memory -- 2`) to run only that one.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+
+const MIB: f64 = 1024.0 * 1024.0;
+/// The longest wait for a revision; a hang guard, not a measurement.
+const GUARD: Duration = Duration::from_secs(120);
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Bench",
+            "-c",
+            "user.email=bench@example.com",
+        ])
+        .args(["-c", "commit.gpgsign=false"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdout(Stdio::null())
+        .status()
+        .expect("run git");
+    assert!(status.success(), "git {args:?} failed");
+}
+
+fn workflow(name: &str, minutes: u32) -> String {
+    format!(
+        "name: {name}\ndescription: Verify the change and look for regressions\nsteps:\n  - id: reproduce\n    name: Reproduce the original problem\n    estimated_minutes: {minutes}\n  - id: verify\n    name: Verify the fix\n    estimated_minutes: 15\n"
+    )
+}
+
+/// A workflow with `n` errors: every step is a string, not a mapping
+/// (6 bytes an error, so 30,000 fit well under the 1 MiB file limit).
+fn broken_workflow(n: usize) -> String {
+    let mut text = String::from("name: Broken\nsteps:\n");
+    for _ in 0..n {
+        text.push_str("  - x\n");
+    }
+    text
+}
+
+/// A temp git repository holding `files`, committed.
+fn repo(files: &[(&str, String)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("workflows")).expect("mkdir");
+    git(root, &["init", "-q", "-b", "main"]);
+    for (path, text) in files {
+        std::fs::write(root.join(path), text).expect("write");
+    }
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "start"]);
+    dir
+}
+
+/// Writes by rename, as editors do, so no half-written file is seen.
+fn save(root: &Path, path: &str, text: &str) {
+    let full = root.join(path);
+    let tmp = full.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, &full).expect("rename");
+}
+
+/// The running binary, its address, and the frames its client took.
+struct Served {
+    child: Child,
+    addr: String,
+    frames: Arc<AtomicU64>,
+    largest_frame: Arc<AtomicU64>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Served {
+    fn start(root: &Path) -> Served {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_qa-reload"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--repo"])
+            .arg(root)
+            .env("RUST_LOG", "off")
+            .env_remove("QA_RELOAD_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn qa-reload");
+        let stdout = child.stdout.take().expect("stdout");
+        let line = BufReader::new(stdout)
+            .lines()
+            .next()
+            .and_then(Result::ok)
+            .expect("qa-reload printed its URL");
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .expect("an address in the first line")
+            .to_owned();
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let frames = Arc::new(AtomicU64::new(0));
+        let largest_frame = Arc::new(AtomicU64::new(0));
+        let url = format!("ws://{addr}/ws/hot-reload");
+        let (count, largest) = (Arc::clone(&frames), Arc::clone(&largest_frame));
+        rt.spawn(async move {
+            let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await else {
+                return;
+            };
+            while let Some(Ok(message)) = ws.next().await {
+                if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    if text.contains("\"type\":\"reload\"") {
+                        largest.fetch_max(text.len() as u64, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        Served {
+            child,
+            addr,
+            frames,
+            largest_frame,
+            rt,
+        }
+    }
+
+    /// `GET path` on a connection of its own; the body.
+    fn get(&self, path: &str) -> String {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default()
+    }
+
+    fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.get("/api/v1/dev/hot-reload/status")).unwrap_or_default()
+    }
+
+    fn revision(&self) -> u64 {
+        self.status()["revision"].as_u64().unwrap_or(0)
+    }
+
+    /// Waits until `ready` holds for the status.
+    fn wait(&self, what: &str, ready: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = Instant::now() + GUARD;
+        while !ready(&self.status()) {
+            assert!(Instant::now() < deadline, "never happened: {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Resident and peak resident set, in bytes.
+    fn rss(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let kib = |key: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        (kib("VmRSS:") * 1024, kib("VmHWM:") * 1024)
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.rt.shutdown_background();
+    }
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / MIB)
+}
+
+/// Saves `path` `saves` times with a new value each time, waiting for each
+/// revision; RSS after each (bytes).
+fn saves(served: &Served, root: &Path, path: &str, saves: std::ops::Range<u32>) -> Vec<u64> {
+    let mut rss = Vec::new();
+    for i in saves {
+        let before = served.revision();
+        save(root, path, &workflow("Other", 2 + i % 1000));
+        served.wait("the save's revision", |s| {
+            s["revision"].as_u64().is_some_and(|r| r > before)
+        });
+        rss.push(served.rss().0);
+    }
+    rss
+}
+
+fn report(label: &str, first: u64, after: &[u64], peak: u64) {
+    let max = after.iter().copied().max().unwrap_or(first);
+    let last = after.last().copied().unwrap_or(first);
+    println!(
+        "   {label}: RSS after the first revision {}, largest after {} {}, last {}, peak (VmHWM) {}  (target <= 300 MB, flat)",
+        mb(first),
+        after.len(),
+        mb(max),
+        mb(last),
+        mb(peak)
+    );
+}
+
+/// Figure 1: 30,000 errors in one file, then 200 saves of another.
+fn figure_errors() {
+    const ERRORS: usize = 30_000;
+    let dir = repo(&[
+        ("workflows/big.yaml", broken_workflow(ERRORS)),
+        ("workflows/other.yaml", workflow("Other", 1)),
+    ]);
+    let root = dir.path();
+    let started = Instant::now();
+    let served = Served::start(root);
+    served.wait("the startup load", |s| s["revision"].as_u64().is_some());
+    let loaded = started.elapsed();
+    let status = served.status();
+    println!(
+        "1. {ERRORS} errors in one file, then 200 saves of another (startup load {:.1} s, {} diagnostics in force)",
+        loaded.as_secs_f64(),
+        status["errors_total"]
+    );
+    let first = saves(&served, root, "workflows/other.yaml", 0..1)[0];
+    let after = saves(&served, root, "workflows/other.yaml", 1..200);
+    report("200 saves", first, &after, served.rss().1);
+    let status_bytes = served.get("/api/v1/dev/hot-reload/status").len();
+    println!(
+        "   largest reload frame {} bytes, status {} bytes, frames taken {}",
+        served.largest_frame.load(Ordering::Relaxed),
+        status_bytes,
+        served.frames.load(Ordering::Relaxed)
+    );
+    served.stop();
+}
+
+/// Figure 2: a burst of 50,000 new workflow files, then 20 saves of one.
+fn figure_burst() {
+    const FILES: usize = 50_000;
+    let dir = repo(&[("workflows/other.yaml", workflow("Other", 1))]);
+    let root = dir.path();
+    let served = Served::start(root);
+    served.wait("the startup load", |s| s["revision"].as_u64().is_some());
+    let started = Instant::now();
+    std::fs::create_dir_all(root.join("workflows/burst")).expect("mkdir");
+    for i in 0..FILES {
+        std::fs::write(
+            root.join(format!("workflows/burst/w{i:05}.yaml")),
+            workflow(&format!("Workflow {i}"), 10),
+        )
+        .expect("write");
+    }
+    let written = started.elapsed();
+    // Every file served (`counts` in the status count revisions; the
+    // workflow list names them all).
+    let expected = FILES + 1;
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let list: serde_json::Value =
+            serde_json::from_str(&served.get("/api/v1/workflows")).unwrap_or_default();
+        if list["workflows"]
+            .as_array()
+            .is_some_and(|w| w.len() == expected)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the burst was never served whole"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let served_after = started.elapsed();
+    let first = served.rss().0;
+    let status = served.status();
+    println!(
+        "2. a burst of {FILES} new workflow files (written in {:.1} s, all served after {:.1} s, {} revisions, history {} events / {} bytes)",
+        written.as_secs_f64(),
+        served_after.as_secs_f64(),
+        status["counts"]["reloads"],
+        status["history"]["events"],
+        status["history"]["bytes"]
+    );
+    let after = saves(&served, root, "workflows/other.yaml", 0..20);
+    report("then 20 saves", first, &after, served.rss().1);
+    served.stop();
+}
+
+fn main() {
+    let only: Option<u32> = std::env::args().skip(1).find_map(|a| a.parse().ok());
+    let run = |n: u32| only.is_none_or(|o| o == n);
+    if run(1) {
+        figure_errors();
+    }
+    if run(2) {
+        figure_burst();
+    }
+}
