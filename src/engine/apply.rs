@@ -24,6 +24,7 @@ use crate::git::GitRepo;
 use crate::load::config::{self, Entity, FileLoad, FileRole};
 use crate::load::fs::{self, Stamp};
 use crate::load::node::Node;
+use crate::load::resolve::{self, HolderNow, Pick};
 use crate::load::yaml::{self, Limits};
 use crate::model::{Integration, IntegrationKind, SETTINGS_FILE, Settings, Workflow};
 use crate::watch::{PathFilter, WatchError};
@@ -560,8 +561,9 @@ impl Applier {
         }
     }
 
-    /// Decides which file serves workflow `id`, and the cross-file errors of
-    /// every file that declares it.
+    /// Decides which file serves workflow `id` (the rule of
+    /// `load::resolve`), and the cross-file errors of every file that
+    /// declares it.
     fn resolve_workflow(
         &mut self,
         id: &str,
@@ -570,49 +572,44 @@ impl Applier {
         dirty: &mut BTreeSet<String>,
     ) {
         let current = workflows.get(id).cloned();
-        let declared: Vec<String> = self
+        let declaring: Vec<(&str, &Workflow)> = self
             .id_files
             .get(id)
-            .map(|set| {
-                let mut files: Vec<String> = set.iter().cloned().collect();
-                // The file already serving the id keeps it over newcomers.
-                if let Some(c) = &current
-                    && let Some(i) = files.iter().position(|f| **f == *c.file)
-                {
-                    let f = files.remove(i);
-                    files.insert(0, f);
-                }
-                files
+            .into_iter()
+            .flatten()
+            .filter_map(|file| {
+                let w = self.files.get(file)?.workflow()?;
+                Some((file.as_str(), &**w))
             })
-            .unwrap_or_default();
-        let mut winner: Option<(String, Arc<Workflow>)> = None;
-        for file in declared {
-            let Some(w) = self.files.get(&file).and_then(|f| f.workflow()).cloned() else {
-                continue;
+            .collect();
+        let holder = current.as_ref().map(|c| {
+            let now = match self.files.get(&*c.file) {
+                None => HolderNow::Gone,
+                Some(f) => match f.workflow() {
+                    None => HolderNow::Invalid,
+                    Some(w) => HolderNow::Declares(&w.id),
+                },
             };
+            (&*c.file, now)
+        });
+        let outcome = resolve::workflow(id, &declaring, &self.configured, holder);
+        let files: Vec<String> = declaring.iter().map(|(f, _)| f.to_string()).collect();
+        for file in files {
             dirty.insert(file.clone());
-            let refs = config::workflow_references(&file, &w, &self.configured);
-            if !refs.is_empty() {
-                self.derived.insert(file, refs);
-                continue;
-            }
-            match &winner {
-                None => {
-                    self.derived.remove(&file);
-                    winner = Some((file, w));
-                }
-                Some((first, _)) => {
-                    let e = config::duplicate_id(&file, &w, first);
-                    self.derived.insert(file, vec![e]);
-                }
-            }
+            match outcome.errors.get(&file) {
+                Some(errors) => self.derived.insert(file, errors.clone()),
+                None => self.derived.remove(&file),
+            };
         }
-        match winner {
-            Some((file, w)) => {
-                let text = self
-                    .files
-                    .get(&file)
-                    .map_or_else(|| Arc::from(""), |f| Arc::clone(&f.text));
+        match outcome.pick {
+            Some(Pick::Read(file)) => {
+                let (w, text) = match self.files.get(&file) {
+                    Some(f) => match f.workflow() {
+                        Some(w) => (Arc::clone(w), Arc::clone(&f.text)),
+                        None => return,
+                    },
+                    None => return,
+                };
                 let unchanged = current
                     .as_ref()
                     .is_some_and(|c| *c.file == *file && c.text == text);
@@ -635,20 +632,13 @@ impl Applier {
                     );
                 }
             }
+            // The last good version stays as it is.
+            Some(Pick::Kept(_)) => {}
             None => {
                 let Some(c) = current else { return };
-                // The last good version stays while its file is there and
-                // still means this workflow (broken, or valid but with a
-                // reference error); otherwise the workflow is gone.
-                let keep = self
-                    .files
-                    .get(&*c.file)
-                    .is_some_and(|f| f.workflow().is_none_or(|w| w.id == id));
-                if !keep {
-                    workflows.remove(id);
-                    if self.served_ids.get(&*c.file).map(String::as_str) == Some(id) {
-                        self.served_ids.remove(&*c.file);
-                    }
+                workflows.remove(id);
+                if self.served_ids.get(&*c.file).map(String::as_str) == Some(id) {
+                    self.served_ids.remove(&*c.file);
                 }
             }
         }
