@@ -108,6 +108,26 @@ pub fn entity_patch(
     })
 }
 
+/// The patch of an entity whose file moved (renamed, or into another
+/// folder) with its text unchanged: `modified`, with the new `file` and no
+/// changes.
+pub fn file_moved(kind: EntityKind, id: &str, file: &str) -> Patch {
+    Patch {
+        kind,
+        id: id.to_string(),
+        file: file.to_string(),
+        op: PatchKind::Modified,
+        changes: Vec::new(),
+        json_patch: Vec::new(),
+        text: TextDiff {
+            unified: String::new(),
+            hunks: Vec::new(),
+            timed_out: false,
+        },
+        differs_from_head: None,
+    }
+}
+
 /// Masks secrets in lines of YAML text: every value known from the parsed
 /// trees to be secret, and the value of any `key: value` line whose key is
 /// secret (which also covers files that did not parse).

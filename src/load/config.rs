@@ -14,7 +14,7 @@ use crate::load::yaml::{self, Limits};
 use crate::model::{Integration, IntegrationKind, SETTINGS_FILE, Settings, Workflow};
 
 /// What a file is, by its path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FileRole {
     Workflow,
     Integration(IntegrationKind),
@@ -110,14 +110,36 @@ pub struct Config {
 /// them together with no history (see [`resolve`]) and returns the entities
 /// in force and all diagnostics, sorted by file and position.
 pub fn build(files: &BTreeMap<String, Vec<u8>>, env: Env<'_>) -> (Config, Vec<ConfigError>) {
-    let loads: BTreeMap<String, FileLoad> = files
+    resolve_loads(&load_files(files, env), &resolve::Previous::default())
+}
+
+/// Loads every file of `files` that qa-reload knows, each on its own.
+pub fn load_files(files: &BTreeMap<String, Vec<u8>>, env: Env<'_>) -> BTreeMap<String, FileLoad> {
+    files
         .iter()
         .filter_map(|(path, bytes)| {
             let role = FileRole::of(path)?;
             Some((path.clone(), load_file(role, path, bytes, env)))
         })
+        .collect()
+}
+
+/// Resolves loaded files against `previous`: which file serves each entity
+/// (as [`resolve::Pick`]s) and every diagnostic (the files' own and the
+/// cross-file ones), sorted by file and position.
+pub fn resolution(
+    loads: &BTreeMap<String, FileLoad>,
+    previous: &resolve::Previous,
+) -> (resolve::Resolution, Vec<ConfigError>) {
+    let views: BTreeMap<String, FileView<'_>> = loads
+        .iter()
+        .filter_map(|(path, load)| Some((path.clone(), view(FileRole::of(path)?, load))))
         .collect();
-    resolve_loads(&loads, &resolve::Previous::default())
+    let resolution = resolve::resolve(&views, previous);
+    let mut errors: Vec<ConfigError> = loads.values().flat_map(|l| l.errors.clone()).collect();
+    errors.extend(resolution.errors.iter().cloned());
+    resolve::sort_errors(&mut errors);
+    (resolution, errors)
 }
 
 /// What resolution sees of one file's load.
@@ -141,38 +163,30 @@ pub fn resolve_loads(
     loads: &BTreeMap<String, FileLoad>,
     previous: &resolve::Previous,
 ) -> (Config, Vec<ConfigError>) {
-    let views: BTreeMap<String, FileView<'_>> = loads
-        .iter()
-        .filter_map(|(path, load)| Some((path.clone(), view(FileRole::of(path)?, load))))
-        .collect();
-    let resolution = resolve::resolve(&views, previous);
+    let (resolution, errors) = resolution(loads, previous);
+    let entity = |file: &str| loads.get(file).and_then(|l| l.entity.as_ref());
     let mut config = Config::default();
     for (id, pick) in &resolution.workflows {
         if let Pick::Read(file) = pick
-            && let Some(FileView::Workflow(Some(w))) = views.get(file)
+            && let Some(Entity::Workflow(w)) = entity(file)
         {
             config
                 .workflows
-                .insert(id.clone(), (file.clone(), (*w).clone()));
+                .insert(id.clone(), (file.clone(), w.clone()));
         }
     }
     for (kind, pick) in &resolution.integrations {
         if let Pick::Read(file) = pick
-            && let Some(FileView::Integration(_, Some(i))) = views.get(file)
+            && let Some(Entity::Integration(i)) = entity(file)
         {
-            config
-                .integrations
-                .insert(*kind, (file.clone(), (*i).clone()));
+            config.integrations.insert(*kind, (file.clone(), i.clone()));
         }
     }
     if let Some(Pick::Read(file)) = &resolution.settings
-        && let Some(FileView::Settings(Some(s))) = views.get(file)
+        && let Some(Entity::Settings(s)) = entity(file)
     {
-        config.settings = (*s).clone();
+        config.settings = s.clone();
     }
-    let mut errors: Vec<ConfigError> = loads.values().flat_map(|l| l.errors.clone()).collect();
-    errors.extend(resolution.errors);
-    resolve::sort_errors(&mut errors);
     (config, errors)
 }
 
