@@ -211,6 +211,26 @@ mod tests {
     }
 
     #[test]
+    fn null_absent_and_empty_are_no_change() {
+        let spelled = "id: x\nname: N\ndescription: null\nticket_types: []\nsteps:\n  - id: s\n    name: S\n    estimated_minutes: 1\n    checklist: []\n    integration: ~\n";
+        let bare = "id: x\nname: N\nsteps:\n  - id: s\n    name: S\n    estimated_minutes: 1\n";
+        let (patches, errors) = diff_files(
+            &files(&[("workflows/a.yaml", spelled)]),
+            &files(&[("workflows/a.yaml", bare)]),
+            &|_| None,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(patches.len(), 1, "the text changed");
+        assert_eq!(patches[0].op, PatchKind::Modified);
+        assert!(patches[0].changes.is_empty(), "{:?}", patches[0].changes);
+        assert!(
+            patches[0].json_patch.is_empty(),
+            "{:?}",
+            patches[0].json_patch
+        );
+    }
+
+    #[test]
     fn a_broken_new_version_is_an_error_and_the_old_entity_stays() {
         let (patches, errors) = run(
             &[("workflows/a.yaml", &wf("x", 10))],

@@ -78,7 +78,11 @@ pub fn entity_patch(
         (Some(o), Some(n)) if o.text == n.text => return None,
         (Some(_), Some(_)) => PatchKind::Modified,
     };
-    let changes = semantic::diff(old.and_then(|v| v.tree), new.and_then(|v| v.tree));
+    let changes = match (old.and_then(|v| v.json), new.and_then(|v| v.json)) {
+        // The same entity: whatever the text says, nothing changed in it.
+        (Some(a), Some(b)) if a == b => Vec::new(),
+        _ => semantic::diff(old.and_then(|v| v.tree), new.and_then(|v| v.tree)),
+    };
     let null = serde_json::Value::Null;
     let json_patch = match (old.and_then(|v| v.json), new.and_then(|v| v.json)) {
         (Some(a), Some(b)) => json_patch::diff(a, b),
