@@ -12,6 +12,7 @@ mod frames;
 mod git;
 mod integrations;
 mod json_patch_props;
+mod model;
 mod page;
 mod secrets;
 mod semantic_diff;
