@@ -2,7 +2,7 @@
 //! reload does per changed file before publishing.
 //!
 //! Prints median and p99 for a typical ~1 KB workflow and for a 1,000-step
-//! workflow with one field changed (target: ≤ 1 ms each), and, when Python's
+//! workflow with one field changed (targets: ≤ 1 ms and ≤ 2 ms), and, when Python's
 //! `deepdiff` is installed, deepdiff's time for the same 1,000-step pair as a
 //! peer. Run: `cargo bench --bench core`.
 

@@ -178,14 +178,17 @@ const RENAME_WORK_CAP: usize = 1_000_000;
 /// patch is a `replace` of the identity key (`/steps/3/id`), not a remove
 /// and an add of the whole item.
 fn match_renames(old: &[Value], new: &[Value], old_ids: &[String], new_ids: &mut [String]) {
-    let old_set: std::collections::HashSet<&str> = old_ids.iter().map(String::as_str).collect();
-    let new_set: std::collections::HashSet<String> = new_ids.iter().cloned().collect();
-    let mut gone: Vec<usize> = (0..old.len())
-        .filter(|&i| !new_set.contains(&old_ids[i]))
-        .collect();
-    let fresh: Vec<usize> = (0..new.len())
-        .filter(|&j| !old_set.contains(new_ids[j].as_str()))
-        .collect();
+    let (mut gone, fresh) = {
+        let old_set: std::collections::HashSet<&str> = old_ids.iter().map(String::as_str).collect();
+        let new_set: std::collections::HashSet<&str> = new_ids.iter().map(String::as_str).collect();
+        let gone: Vec<usize> = (0..old.len())
+            .filter(|&i| !new_set.contains(old_ids[i].as_str()))
+            .collect();
+        let fresh: Vec<usize> = (0..new.len())
+            .filter(|&j| !old_set.contains(new_ids[j].as_str()))
+            .collect();
+        (gone, fresh)
+    };
     if gone.is_empty()
         || fresh.is_empty()
         || gone.len().saturating_mul(fresh.len()) > RENAME_WORK_CAP

@@ -304,6 +304,12 @@ impl Differ {
                 }
                 Some((i, renamed)) => {
                     let o = &a[i];
+                    // An item that kept its identity, its place and its
+                    // value has nothing to say: skip it before building its
+                    // path (most items of a long list, after one edit).
+                    if !renamed && !moved.contains(&j) && o.same_value(n) {
+                        continue;
+                    }
                     if renamed {
                         push_identity(path, key, o);
                         let (old_id, new_id) = (identity_of(o, key), identity_of(n, key));
