@@ -27,6 +27,8 @@ pub mod cli;
 pub mod diagnostic;
 pub mod diff;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod git;
 pub mod integrations;
 pub mod load;

@@ -9,6 +9,7 @@ mod cli;
 mod engine;
 mod example_config;
 mod frames;
+mod fuzz_fixtures;
 mod git;
 mod integrations;
 mod json_patch_props;
