@@ -97,6 +97,7 @@ fn per_file(n: usize, iterations: usize) -> (Duration, Duration) {
     let mut applier = Applier::new(root.clone(), git, no_env()).expect("applier");
     applier
         .apply(Input::full(InputCause::Startup))
+        .expect("startup applies")
         .expect("startup revision");
     let (tx, _rx) = broadcast::channel(16);
     let path = "workflows/w00000.yaml";
@@ -111,7 +112,9 @@ fn per_file(n: usize, iterations: usize) -> (Duration, Duration) {
             cause: InputCause::Watch,
             first_event_at: start,
         });
-        let outcome = outcome.expect("a revision per change");
+        let outcome = outcome
+            .expect("the batch applies")
+            .expect("a revision per change");
         assert_eq!(outcome.event.patches.len(), 1);
         let _ = tx.send(outcome.event);
         times.push(start.elapsed());

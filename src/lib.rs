@@ -28,6 +28,8 @@ pub mod cli;
 pub mod diagnostic;
 pub mod diff;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod git;
 pub mod integrations;
 pub mod load;

@@ -1,91 +1,285 @@
 //! Stage `diff`: two sets of configuration files to the patches between them.
 //!
 //! Used by `qa-reload diff` on two git revisions (or a revision and the
-//! working tree). Files pair up by path: one entity per file. Pure: the
-//! bytes come in, nothing is read here.
+//! working tree). It speaks entities, like `serve`: each side is resolved
+//! with the rule of `load::resolve` (the new side with the old side as its
+//! history), and entities pair up by (kind, id). A file renamed with the
+//! same id is one `modified` entity whose `file` changed; an id change is
+//! `removed` + `added`; a new version that does not load is an error (with
+//! its position) and the old entity stays, unchanged. Pure: the bytes come
+//! in, nothing is read here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnostic::{ConfigError, EntityKind};
 use crate::diff::patch::{self, Patch, Version};
-use crate::load::config::{self, Entity, FileLoad, FileRole};
-use crate::load::schema::{Env, file_stem};
+use crate::load::config::{self, Entity, FileLoad};
+use crate::load::resolve::{Pick, Previous, Resolution};
+use crate::load::schema::Env;
+use crate::model::IntegrationKind;
 
-/// The patches turning `old` into `new` (path → bytes), in path order, and
-/// the diagnostics of the new side.
+/// The patches turning `old` into `new` (path → bytes), by kind and id,
+/// and every diagnostic of the new side.
 pub fn diff_files(
     old: &BTreeMap<String, Vec<u8>>,
     new: &BTreeMap<String, Vec<u8>>,
     env: Env<'_>,
 ) -> (Vec<Patch>, Vec<ConfigError>) {
-    let paths: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let (old_loads, new_loads) = (config::load_files(old, env), config::load_files(new, env));
+    let (old_res, _) = config::resolution(&old_loads, &Previous::default());
+    let (new_res, errors) = config::resolution(&new_loads, &previous_of(&old_res));
+    let old_side = Side {
+        files: old,
+        loads: &old_loads,
+    };
+    let new_side = Side {
+        files: new,
+        loads: &new_loads,
+    };
     let mut patches = Vec::new();
-    for path in paths {
-        let Some(role) = FileRole::of(path) else {
-            continue;
-        };
-        let (a, b) = (old.get(path), new.get(path));
-        if a == b {
-            continue;
-        }
-        let load = |bytes: &Vec<u8>| config::load_file(role, path, bytes, env);
-        let (la, lb) = (a.map(load), b.map(load));
-        let (ta, tb) = (
-            a.map(|x| String::from_utf8_lossy(x)),
-            b.map(|x| String::from_utf8_lossy(x)),
-        );
-        let (ja, jb) = (
-            la.as_ref().and_then(entity_json),
-            lb.as_ref().and_then(entity_json),
-        );
-        let (kind, id) = identity(role, path, [&lb, &la]);
-        let va = version(ta.as_deref(), &la, ja.as_ref());
-        let vb = version(tb.as_deref(), &lb, jb.as_ref());
-        if let Some(p) = patch::entity_patch(kind, &id, path, va, vb) {
+    for (kind, id) in entities(&old_res).union(&entities(&new_res)) {
+        let a = pick(&old_res, *kind, id).map(|p| (old_side, p.file().to_string()));
+        let b = pick(&new_res, *kind, id).map(|p| match p {
+            Pick::Read(file) => (new_side, file.clone()),
+            // The last good version stays: the old side's.
+            Pick::Kept(file) => (old_side, file.clone()),
+        });
+        if let Some(p) = entity_patch(*kind, id, a, b) {
             patches.push(p);
         }
     }
-    let (_, errors) = config::build(new, env);
     (patches, errors)
 }
 
-fn version<'a>(
-    text: Option<&'a str>,
-    load: &'a Option<FileLoad>,
-    json: Option<&'a serde_json::Value>,
-) -> Option<Version<'a>> {
-    text.map(|text| Version {
-        text,
-        tree: load.as_ref().and_then(|l| l.tree.as_ref()),
-        json,
-    })
+/// One side of the diff: its files and their loads.
+#[derive(Clone, Copy)]
+struct Side<'a> {
+    files: &'a BTreeMap<String, Vec<u8>>,
+    loads: &'a BTreeMap<String, FileLoad>,
 }
 
-/// The entity's JSON document (secrets masked by the model).
-pub fn entity_json(load: &FileLoad) -> Option<serde_json::Value> {
-    match load.entity.as_ref()? {
-        Entity::Workflow(w) => serde_json::to_value(w).ok(),
-        Entity::Integration(i) => serde_json::to_value(i).ok(),
-        Entity::Settings(s) => serde_json::to_value(s).ok(),
+fn entity_patch(
+    kind: EntityKind,
+    id: &str,
+    a: Option<(Side<'_>, String)>,
+    b: Option<(Side<'_>, String)>,
+) -> Option<Patch> {
+    if let (Some((_, fa)), Some((_, fb))) = (&a, &b)
+        && fa != fb
+        && text(a.as_ref()) == text(b.as_ref())
+    {
+        return Some(patch::file_moved(kind, id, fb));
+    }
+    let (ta, tb) = (text(a.as_ref()), text(b.as_ref()));
+    let (la, lb) = (load(a.as_ref()), load(b.as_ref()));
+    let (ja, jb) = (la.and_then(entity_json), lb.and_then(entity_json));
+    let file = b.as_ref().or(a.as_ref()).map(|(_, f)| f.clone())?;
+    let va = ta.as_deref().map(|text| Version {
+        text,
+        tree: la.and_then(|l| l.tree.as_ref()),
+        json: ja.as_ref(),
+    });
+    let vb = tb.as_deref().map(|text| Version {
+        text,
+        tree: lb.and_then(|l| l.tree.as_ref()),
+        json: jb.as_ref(),
+    });
+    patch::entity_patch(kind, id, &file, va, vb)
+}
+
+fn text(side: Option<&(Side<'_>, String)>) -> Option<String> {
+    let (s, file) = side?;
+    s.files
+        .get(file)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+fn load<'a>(side: Option<&(Side<'a>, String)>) -> Option<&'a FileLoad> {
+    let (s, file) = side?;
+    s.loads.get(file)
+}
+
+/// The old side's entities in force, as the new side's history.
+fn previous_of(r: &Resolution) -> Previous {
+    Previous {
+        workflows: r
+            .workflows
+            .iter()
+            .map(|(id, p)| (id.clone(), p.file().to_string()))
+            .collect(),
+        integrations: r.integrations.keys().copied().collect(),
+        settings: r.settings.is_some(),
     }
 }
 
-/// The kind and id of the entity a file holds: from the first version that
-/// parsed, else from the path.
-pub fn identity(role: FileRole, path: &str, loads: [&Option<FileLoad>; 2]) -> (EntityKind, String) {
-    match role {
-        FileRole::Integration(kind) => (EntityKind::Integration, kind.as_str().to_string()),
-        FileRole::Settings => (EntityKind::Settings, "hot_reload".to_string()),
-        FileRole::Workflow => {
-            let id = loads
-                .into_iter()
-                .flatten()
-                .find_map(|l| match &l.entity {
-                    Some(Entity::Workflow(w)) => Some(w.id.clone()),
-                    _ => None,
-                })
-                .unwrap_or_else(|| file_stem(path).to_string());
-            (EntityKind::Workflow, id)
-        }
+fn entities(r: &Resolution) -> BTreeSet<(EntityKind, String)> {
+    let mut out: BTreeSet<(EntityKind, String)> = r
+        .workflows
+        .keys()
+        .map(|id| (EntityKind::Workflow, id.clone()))
+        .collect();
+    out.extend(
+        r.integrations
+            .keys()
+            .map(|k| (EntityKind::Integration, k.as_str().to_string())),
+    );
+    if r.settings.is_some() {
+        out.insert((EntityKind::Settings, "hot_reload".to_string()));
+    }
+    out
+}
+
+fn pick<'r>(r: &'r Resolution, kind: EntityKind, id: &str) -> Option<&'r Pick> {
+    match kind {
+        EntityKind::Workflow => r.workflows.get(id),
+        EntityKind::Integration => r.integrations.get(&id.parse::<IntegrationKind>().ok()?),
+        EntityKind::Settings => r.settings.as_ref(),
+    }
+}
+
+/// The entity's JSON document (secrets masked by the model). `None` when
+/// the file has no entity; serialising the model cannot fail (no maps with
+/// non-string keys, no custom errors).
+pub fn entity_json(load: &FileLoad) -> Option<serde_json::Value> {
+    let json = match load.entity.as_ref()? {
+        Entity::Workflow(w) => serde_json::to_value(w),
+        Entity::Integration(i) => serde_json::to_value(i),
+        Entity::Settings(s) => serde_json::to_value(s),
+    };
+    match json {
+        Ok(json) => Some(json),
+        // Surfaces in any test that diffs a valid entity; never silent.
+        Err(e) => panic!("cannot serialise an entity: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::diff::patch::PatchKind;
+
+    fn files(list: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        list.iter()
+            .map(|(p, t)| (p.to_string(), t.as_bytes().to_vec()))
+            .collect()
+    }
+
+    fn wf(id: &str, minutes: u32) -> String {
+        format!(
+            "id: {id}\nname: N\nsteps:\n  - id: s\n    name: S\n    estimated_minutes: {minutes}\n"
+        )
+    }
+
+    fn run(old: &[(&str, &str)], new: &[(&str, &str)]) -> (Vec<String>, Vec<String>) {
+        let (patches, errors) = diff_files(&files(old), &files(new), &|_| None);
+        (
+            patches
+                .iter()
+                .map(|p| format!("{} {} {} {}", p.op.as_str(), p.kind, p.id, p.file))
+                .collect(),
+            errors.iter().map(ToString::to_string).collect(),
+        )
+    }
+
+    #[test]
+    fn entities_pair_by_kind_and_id() {
+        let (a, a2) = (wf("login", 10), wf("login", 15));
+        let (patches, _) = run(
+            &[("workflows/login.yaml", &a)],
+            &[("workflows/a-login.yaml", &a)],
+        );
+        assert_eq!(patches, ["modified workflow login workflows/a-login.yaml"]);
+        let (patches, _) = run(
+            &[("workflows/login.yaml", &a)],
+            &[("workflows/x/login.yaml", &a2)],
+        );
+        assert_eq!(patches, ["modified workflow login workflows/x/login.yaml"]);
+
+        let (patches, _) = run(
+            &[("workflows/a.yaml", &wf("x", 10))],
+            &[("workflows/a.yaml", &wf("y", 10))],
+        );
+        assert_eq!(
+            patches,
+            [
+                "removed workflow x workflows/a.yaml",
+                "added workflow y workflows/a.yaml"
+            ]
+        );
+    }
+
+    #[test]
+    fn null_absent_and_empty_are_no_change() {
+        let spelled = "id: x\nname: N\ndescription: null\nticket_types: []\nsteps:\n  - id: s\n    name: S\n    estimated_minutes: 1\n    checklist: []\n    integration: ~\n";
+        let bare = "id: x\nname: N\nsteps:\n  - id: s\n    name: S\n    estimated_minutes: 1\n";
+        let (patches, errors) = diff_files(
+            &files(&[("workflows/a.yaml", spelled)]),
+            &files(&[("workflows/a.yaml", bare)]),
+            &|_| None,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(patches.len(), 1, "the text changed");
+        assert_eq!(patches[0].op, PatchKind::Modified);
+        assert!(patches[0].changes.is_empty(), "{:?}", patches[0].changes);
+        assert!(
+            patches[0].json_patch.is_empty(),
+            "{:?}",
+            patches[0].json_patch
+        );
+    }
+
+    #[test]
+    fn a_broken_new_version_is_an_error_and_the_old_entity_stays() {
+        let (patches, errors) = run(
+            &[("workflows/a.yaml", &wf("x", 10))],
+            &[("workflows/a.yaml", "id: x\nname: \"bad \\q escape\"\n")],
+        );
+        assert!(patches.is_empty(), "{patches:?}");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("workflows/a.yaml:2:"), "{errors:?}");
+
+        let two_docs = format!("{}---\nname: other\n", wf("x", 10));
+        let (patches, errors) = run(
+            &[("workflows/a.yaml", &wf("x", 10))],
+            &[("workflows/a.yaml", &two_docs)],
+        );
+        assert!(patches.is_empty(), "{patches:?}");
+        assert!(errors[0].starts_with("workflows/a.yaml:7:"), "{errors:?}");
+    }
+
+    #[test]
+    fn the_old_side_is_the_new_sides_history() {
+        // b.yaml served `x`; a.yaml, first by path, duplicates it.
+        let (patches, errors) = run(
+            &[("workflows/b.yaml", &wf("x", 10))],
+            &[
+                ("workflows/a.yaml", &wf("x", 20)),
+                ("workflows/b.yaml", &wf("x", 10)),
+            ],
+        );
+        assert!(patches.is_empty(), "{patches:?}");
+        assert_eq!(
+            errors,
+            [
+                "workflows/a.yaml:1:5: reference: workflow id `x` is already used by workflows/b.yaml; ids must be unique"
+            ]
+        );
+        let (patches, _) = run(
+            &[("workflows/a.yaml", &wf("x", 10))],
+            &[("workflows/b.yaml", &wf("x", 10))],
+        );
+        assert_eq!(patches, ["modified workflow x workflows/b.yaml"]);
+        assert_eq!(
+            diff_files(
+                &files(&[("workflows/a.yaml", &wf("x", 10))]),
+                &files(&[("workflows/b.yaml", &wf("x", 10))]),
+                &|_| None
+            )
+            .0[0]
+                .op,
+            PatchKind::Modified
+        );
     }
 }

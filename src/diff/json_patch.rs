@@ -159,11 +159,97 @@ fn diff_arrays(path: &str, old: &[Value], new: &[Value], ops: &mut Vec<PatchOp>)
         });
         return;
     }
-    if let (Some(old_ids), Some(new_ids)) = (identities(old), identities(new)) {
+    if let (Some(old_ids), Some(mut new_ids)) = (identities(old), identities(new)) {
+        match_renames(old, new, &old_ids, &mut new_ids);
+        diff_identified(path, old, new, &old_ids, &new_ids, ops);
+    } else if let Some((old_ids, new_ids)) = reordered_scalars(old, new) {
         diff_identified(path, old, new, &old_ids, &new_ids, ops);
     } else {
         diff_sequence(path, old, new, ops);
     }
+}
+
+/// Work bound (vanished items × new items) for matching renamed items.
+const RENAME_WORK_CAP: usize = 1_000_000;
+
+/// A new item whose identity is new, and whose body (everything but its
+/// identity key) equals that of an item whose identity vanished, continues
+/// that item under a new identity: it takes the old identity here, so the
+/// patch is a `replace` of the identity key (`/steps/3/id`), not a remove
+/// and an add of the whole item.
+fn match_renames(old: &[Value], new: &[Value], old_ids: &[String], new_ids: &mut [String]) {
+    let (mut gone, fresh) = {
+        let old_set: std::collections::HashSet<&str> = old_ids.iter().map(String::as_str).collect();
+        let new_set: std::collections::HashSet<&str> = new_ids.iter().map(String::as_str).collect();
+        let gone: Vec<usize> = (0..old.len())
+            .filter(|&i| !new_set.contains(old_ids[i].as_str()))
+            .collect();
+        let fresh: Vec<usize> = (0..new.len())
+            .filter(|&j| !old_set.contains(new_ids[j].as_str()))
+            .collect();
+        (gone, fresh)
+    };
+    if gone.is_empty()
+        || fresh.is_empty()
+        || gone.len().saturating_mul(fresh.len()) > RENAME_WORK_CAP
+    {
+        return;
+    }
+    for j in fresh {
+        if let Some(k) = gone.iter().position(|&i| same_body(&old[i], &new[j])) {
+            let i = gone.remove(k);
+            new_ids[j] = old_ids[i].clone();
+        }
+    }
+}
+
+/// Whether two identified items are equal apart from the key that gives
+/// their identity (the same key on both: `id`, else `name`).
+fn same_body(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return false;
+    };
+    let key = |o: &Map<String, Value>| if o.contains_key("id") { "id" } else { "name" };
+    let k = key(a);
+    if k != key(b) || a.len() != b.len() {
+        return false;
+    }
+    a.iter()
+        .filter(|(name, _)| name.as_str() != k)
+        .all(|(name, v)| b.get(name) == Some(v))
+}
+
+/// Lists of scalars, unique on each side, whose common items changed their
+/// relative order: the values are their identities, so a reorder is a
+/// `move` (not a remove and an add). Lists whose common items kept their
+/// order are left to the sequence diff, which can pair an edit as one
+/// `replace`.
+fn reordered_scalars(old: &[Value], new: &[Value]) -> Option<(Vec<String>, Vec<String>)> {
+    let ids = |items: &[Value]| -> Option<Vec<String>> {
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        items
+            .iter()
+            .map(|v| match v {
+                Value::Object(_) | Value::Array(_) => None,
+                v => {
+                    let id = v.to_string();
+                    seen.insert(id.clone()).then_some(id)
+                }
+            })
+            .collect()
+    };
+    let (old_ids, new_ids) = (ids(old)?, ids(new)?);
+    let rank: HashMap<&str, usize> = old_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let common: Vec<usize> = new_ids
+        .iter()
+        .filter_map(|id| rank.get(id.as_str()).copied())
+        .collect();
+    let reordered = common.windows(2).any(|w| w[0] > w[1]);
+    reordered.then_some((old_ids, new_ids))
 }
 
 /// The identity of a list item: its `id`, else its `name`.
@@ -512,6 +598,44 @@ mod tests {
                 from: "/0".into(),
                 path: "/3".into()
             }]
+        );
+    }
+
+    #[test]
+    fn a_renamed_step_id_is_one_replace() {
+        let old = json!({"steps": [{"id": "a", "m": 1}, {"id": "b", "m": 2}, {"id": "c", "m": 3}]});
+        let new =
+            json!({"steps": [{"id": "a", "m": 1}, {"id": "b2", "m": 2}, {"id": "c", "m": 3}]});
+        check(
+            old,
+            new,
+            json!([{"op":"replace","path":"/steps/1/id","value":"b2"}]),
+        );
+        // Renamed and moved: a move and a replace.
+        let old = json!([{"id": "a", "m": 1}, {"id": "b", "m": 2}, {"id": "c", "m": 3}]);
+        let new = json!([{"id": "c", "m": 3}, {"id": "a", "m": 1}, {"id": "z", "m": 2}]);
+        let ops = diff(&old, &new);
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        assert_applies(&old, &new, &ops);
+    }
+
+    #[test]
+    fn a_reordered_scalar_list_is_moves() {
+        check(
+            json!(["a", "b", "c", "d"]),
+            json!(["b", "c", "d", "a"]),
+            json!([{"op":"move","from":"/0","path":"/3"}]),
+        );
+        check(
+            json!({"checklist": ["x", "y", "z"]}),
+            json!({"checklist": ["z", "x", "y", "w"]}),
+            json!([{"op":"move","from":"/checklist/2","path":"/checklist/0"},{"op":"add","path":"/checklist/3","value":"w"}]),
+        );
+        // An edit in place stays one replace.
+        check(
+            json!(["a", "b", "c"]),
+            json!(["a", "q", "c"]),
+            json!([{"op":"replace","path":"/1","value":"q"}]),
         );
     }
 

@@ -78,9 +78,13 @@ pub fn entity_patch(
         (Some(_), Some(_)) => PatchKind::Modified,
     };
     let masker = Masker::new([old.and_then(|v| v.tree), new.and_then(|v| v.tree)]);
+    let mut changes = match (old.and_then(|v| v.json), new.and_then(|v| v.json)) {
+        // The same entity: whatever the text says, nothing changed in it.
+        (Some(a), Some(b)) if a == b => Vec::new(),
+        _ => semantic::diff(old.and_then(|v| v.tree), new.and_then(|v| v.tree)),
+    };
     // The semantic diff masks by key; a secret's value written again under
     // an ordinary key (through an alias, say) is caught by value here.
-    let mut changes = semantic::diff(old.and_then(|v| v.tree), new.and_then(|v| v.tree));
     for c in &mut changes {
         c.path = masker.mask_line(&c.path);
         for value in [&mut c.old, &mut c.new].into_iter().flatten() {
@@ -127,5 +131,25 @@ fn mask_strings(value: &mut serde_json::Value, masker: &Masker) {
         serde_json::Value::Array(items) => items.iter_mut().for_each(|v| mask_strings(v, masker)),
         serde_json::Value::Object(map) => map.values_mut().for_each(|v| mask_strings(v, masker)),
         _ => {}
+    }
+}
+
+/// The patch of an entity whose file moved (renamed, or into another
+/// folder) with its text unchanged: `modified`, with the new `file` and no
+/// changes.
+pub fn file_moved(kind: EntityKind, id: &str, file: &str) -> Patch {
+    Patch {
+        kind,
+        id: id.to_string(),
+        file: file.to_string(),
+        op: PatchKind::Modified,
+        changes: Vec::new(),
+        json_patch: Vec::new(),
+        text: TextDiff {
+            unified: String::new(),
+            hunks: Vec::new(),
+            timed_out: false,
+        },
+        differs_from_head: None,
     }
 }

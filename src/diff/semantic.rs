@@ -106,7 +106,8 @@ fn short_json(value: &Json) -> String {
 ///
 /// `None` stands for "the entity does not exist": `None -> Some` is one `add`
 /// at path `""`, `Some -> None` one `remove`. Formatting, comments, key order
-/// and the spelling of null (`null`, `~`, empty) are not changes.
+/// and the spelling of null (`null`, `~`, empty) are not changes, and a key
+/// set to null or to an empty list or mapping is the same as an absent key.
 ///
 /// The order is stable: within a mapping, the new keys' order, then the
 /// removed keys; within an identified list, removals, then the new items in
@@ -162,7 +163,12 @@ impl Differ {
     }
 
     fn map(&mut self, path: &mut String, a: &[Entry], b: &[Entry], secret: bool, depth: usize) {
-        let old_keys: HashMap<KeyId, &Entry> = a.iter().map(|e| (key_id(&e.key), e)).collect();
+        // A key set to null or to an empty list or mapping means the same
+        // as no key at all (the entity's JSON does not tell them apart).
+        let present = |e: &&Entry| !is_nothing(&e.value);
+        let a: Vec<&Entry> = a.iter().filter(present).collect();
+        let b: Vec<&Entry> = b.iter().filter(present).collect();
+        let old_keys: HashMap<KeyId, &Entry> = a.iter().map(|e| (key_id(&e.key), *e)).collect();
         let new_keys: HashSet<KeyId> = b.iter().map(|e| key_id(&e.key)).collect();
         let len = path.len();
         for e in b {
@@ -298,6 +304,12 @@ impl Differ {
                 }
                 Some((i, renamed)) => {
                     let o = &a[i];
+                    // An item that kept its identity, its place and its
+                    // value has nothing to say: skip it before building its
+                    // path (most items of a long list, after one edit).
+                    if !renamed && !moved.contains(&j) && o.same_value(n) {
+                        continue;
+                    }
                     if renamed {
                         push_identity(path, key, o);
                         let (old_id, new_id) = (identity_of(o, key), identity_of(n, key));
@@ -396,6 +408,16 @@ impl Differ {
             new: Some(Json::from(to)),
             line: Some(line),
         });
+    }
+}
+
+/// Null, or an empty list or mapping: what an absent key means.
+fn is_nothing(node: &Node) -> bool {
+    match &node.value {
+        Value::Null => true,
+        Value::Seq(items) => items.is_empty(),
+        Value::Map(entries) => entries.is_empty(),
+        _ => false,
     }
 }
 

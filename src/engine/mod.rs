@@ -34,7 +34,7 @@ use crate::metrics::Histogram;
 use crate::model::Settings;
 use crate::watch::{Batch, RescanReason, WatchError, WatchHandle, WatchSettings, WatchStatus};
 
-pub use apply::{Applier, Input, InputCause, Outcome, Scope, SharedEnv};
+pub use apply::{Applier, ApplyError, Input, InputCause, Outcome, Scope, SharedEnv, apply_caught};
 pub use diagnostics::{Diagnostics, FileDiagnostics};
 pub use event::{Cause, CauseKind, Event, Timings};
 pub use runs::{DefinitionStatus, Run, RunError, RunStore};
@@ -221,8 +221,8 @@ impl Engine {
             }
             None => None,
         };
-        let mut applier = Applier::new(root.clone(), git.clone(), env)?;
-        let outcome = applier.apply(Input::full(InputCause::Startup));
+        let applier = Applier::new(root.clone(), git.clone(), env)?;
+        let (applier, outcome) = apply::apply_caught(applier, Input::full(InputCause::Startup));
         let snapshot = outcome.as_ref().map_or_else(
             || Arc::clone(applier.current()),
             |o| Arc::clone(&o.snapshot),
@@ -450,7 +450,10 @@ impl Worker {
             applier,
             mut commands,
         } = self;
-        let applier = Arc::new(Mutex::new(applier));
+        // The applier is owned by this loop and lent to one blocking thread
+        // at a time (moved there and back): there is no lock to poison, and
+        // `apply_caught` turns a panic into an error and a rebuild.
+        let mut applier = Some(applier);
         loop {
             let (input, reply) = tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -465,23 +468,31 @@ impl Worker {
             if input.scope != Scope::Paths {
                 engine.count(|c| c.rescans += 1);
             }
-            let applier = Arc::clone(&applier);
-            let applied = tokio::task::spawn_blocking(move || lock(&applier).apply(input)).await;
+            let Some(lent) = applier.take() else { break };
+            let applied =
+                tokio::task::spawn_blocking(move || apply::apply_caught(lent, input)).await;
             let event = match applied {
-                Ok(Some(outcome)) => {
-                    engine.publish(&outcome);
-                    if outcome.settings_changed {
-                        engine.apply_settings(&outcome.snapshot.settings);
+                Ok((back, outcome)) => {
+                    applier = Some(back);
+                    match outcome {
+                        Some(outcome) => {
+                            engine.publish(&outcome);
+                            if outcome.settings_changed {
+                                engine.apply_settings(&outcome.snapshot.settings);
+                            }
+                            Some(outcome.event)
+                        }
+                        None => {
+                            engine.count(|c| c.noops += 1);
+                            None
+                        }
                     }
-                    Some(outcome.event)
-                }
-                Ok(None) => {
-                    engine.count(|c| c.noops += 1);
-                    None
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "applying a batch failed; the previous revision stays in force");
-                    None
+                    // Only a runtime shutting down cancels a blocking task
+                    // (`apply_caught` catches panics): stop.
+                    tracing::error!(error = %e, "the applier's thread was cancelled; the engine stops");
+                    break;
                 }
             };
             if let Some(reply) = reply {

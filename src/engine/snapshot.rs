@@ -12,6 +12,7 @@ use imbl::OrdMap;
 
 use super::diagnostics::Diagnostics;
 use crate::git::Head;
+use crate::load::resolve::Previous;
 use crate::model::{Integration, IntegrationKind, Settings, Workflow};
 
 /// One entity as served: the last good version read from its file.
@@ -38,6 +39,8 @@ pub struct Snapshot {
     /// The settings in force: `config/hot_reload.yaml`, or the defaults when
     /// that file was never valid.
     pub settings: Arc<Settings>,
+    /// Whether `settings` were read from the settings file (else defaults).
+    pub settings_file: bool,
     /// Every diagnostic in force (errors and warnings), by file and position.
     pub errors: Diagnostics,
     /// Where HEAD pointed when this revision was made; `None` outside git.
@@ -53,6 +56,7 @@ impl Snapshot {
             workflows: OrdMap::new(),
             integrations: OrdMap::new(),
             settings: Arc::new(Settings::default()),
+            settings_file: false,
             errors: Diagnostics::default(),
             head: None,
         }
@@ -60,6 +64,20 @@ impl Snapshot {
 
     pub fn workflow(&self, id: &str) -> Option<&Arc<Served<Workflow>>> {
         self.workflows.get(id)
+    }
+
+    /// What this snapshot serves, as the history input of
+    /// `load::resolve`.
+    pub fn previous(&self) -> Previous {
+        Previous {
+            workflows: self
+                .workflows
+                .iter()
+                .map(|(id, s)| (id.to_string(), s.file.to_string()))
+                .collect(),
+            integrations: self.integrations.keys().copied().collect(),
+            settings: self.settings_file,
+        }
     }
 
     /// Diagnostics of severity error (warnings left out).

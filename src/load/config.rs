@@ -1,20 +1,21 @@
 //! Stage `load`: a set of files to one validated configuration.
 //!
-//! `load_file` reads one file in isolation; `validate` checks what only the
-//! whole configuration can tell (references, unique ids). Pure: file bytes
-//! and the environment come in as arguments; no I/O, never panics.
+//! `load_file` reads one file in isolation; `build` resolves a whole set of
+//! files with the rule of `load::resolve` (references, unique ids). Pure:
+//! file bytes and the environment come in as arguments; no I/O, never panics.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use crate::diagnostic::{ConfigError, EntityKind, ErrorKind};
+use crate::diagnostic::{ConfigError, EntityKind};
 use crate::load::mask::{self, Masker};
 use crate::load::node::Node;
+use crate::load::resolve::{self, FileView, Pick};
 use crate::load::schema::{self, Env};
 use crate::load::yaml::{self, Limits};
 use crate::model::{Integration, IntegrationKind, SETTINGS_FILE, Settings, Workflow};
 
 /// What a file is, by its path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FileRole {
     Workflow,
     Integration(IntegrationKind),
@@ -116,105 +117,88 @@ pub struct Config {
     pub settings: Settings,
 }
 
-/// Reads every file of `files` (path → bytes) that qa-reload knows, checks
-/// them together and returns the valid entities and all diagnostics, sorted
-/// by file and position.
+/// Reads every file of `files` (path → bytes) that qa-reload knows, resolves
+/// them together with no history (see [`resolve`]) and returns the entities
+/// in force and all diagnostics, sorted by file and position.
 pub fn build(files: &BTreeMap<String, Vec<u8>>, env: Env<'_>) -> (Config, Vec<ConfigError>) {
+    resolve_loads(&load_files(files, env), &resolve::Previous::default())
+}
+
+/// Loads every file of `files` that qa-reload knows, each on its own.
+pub fn load_files(files: &BTreeMap<String, Vec<u8>>, env: Env<'_>) -> BTreeMap<String, FileLoad> {
+    files
+        .iter()
+        .filter_map(|(path, bytes)| {
+            let role = FileRole::of(path)?;
+            Some((path.clone(), load_file(role, path, bytes, env)))
+        })
+        .collect()
+}
+
+/// Resolves loaded files against `previous`: which file serves each entity
+/// (as [`resolve::Pick`]s) and every diagnostic (the files' own and the
+/// cross-file ones), sorted by file and position.
+pub fn resolution(
+    loads: &BTreeMap<String, FileLoad>,
+    previous: &resolve::Previous,
+) -> (resolve::Resolution, Vec<ConfigError>) {
+    let views: BTreeMap<String, FileView<'_>> = loads
+        .iter()
+        .filter_map(|(path, load)| Some((path.clone(), view(FileRole::of(path)?, load))))
+        .collect();
+    let resolution = resolve::resolve(&views, previous);
+    let mut errors: Vec<ConfigError> = loads.values().flat_map(|l| l.errors.clone()).collect();
+    errors.extend(resolution.errors.iter().cloned());
+    resolve::sort_errors(&mut errors);
+    (resolution, errors)
+}
+
+/// What resolution sees of one file's load.
+pub fn view(role: FileRole, load: &FileLoad) -> FileView<'_> {
+    match (role, &load.entity) {
+        (FileRole::Workflow, Some(Entity::Workflow(w))) => FileView::Workflow(Some(w)),
+        (FileRole::Workflow, _) => FileView::Workflow(None),
+        (FileRole::Integration(kind), Some(Entity::Integration(i))) => {
+            FileView::Integration(kind, Some(i))
+        }
+        (FileRole::Integration(kind), _) => FileView::Integration(kind, None),
+        (FileRole::Settings, Some(Entity::Settings(s))) => FileView::Settings(Some(s)),
+        (FileRole::Settings, _) => FileView::Settings(None),
+    }
+}
+
+/// Resolves loaded files (path → load) against `previous`. Entities picked
+/// as [`resolve::Pick::Kept`] are not in the loads; they are left out (the
+/// caller holds them).
+pub fn resolve_loads(
+    loads: &BTreeMap<String, FileLoad>,
+    previous: &resolve::Previous,
+) -> (Config, Vec<ConfigError>) {
+    let (resolution, errors) = resolution(loads, previous);
+    let entity = |file: &str| loads.get(file).and_then(|l| l.entity.as_ref());
     let mut config = Config::default();
-    let mut errors = Vec::new();
-    let mut configured = BTreeSet::new();
-    for (path, bytes) in files {
-        let Some(role) = FileRole::of(path) else {
-            continue;
-        };
-        if let FileRole::Integration(kind) = role {
-            configured.insert(kind);
-        }
-        let load = load_file(role, path, bytes, env);
-        errors.extend(load.errors);
-        match load.entity {
-            Some(Entity::Workflow(w)) => {
-                let id = w.id.clone();
-                match config.workflows.get(&id) {
-                    Some((first, _)) => errors.push(duplicate_id(path, &w, first)),
-                    None => {
-                        config.workflows.insert(id, (path.clone(), w));
-                    }
-                }
-            }
-            Some(Entity::Integration(i)) => {
-                config.integrations.insert(i.id, (path.clone(), i));
-            }
-            Some(Entity::Settings(s)) => config.settings = s,
-            None => {}
+    for (id, pick) in &resolution.workflows {
+        if let Pick::Read(file) = pick
+            && let Some(Entity::Workflow(w)) = entity(file)
+        {
+            config
+                .workflows
+                .insert(id.clone(), (file.clone(), w.clone()));
         }
     }
-    let broken = validate(&config, &configured);
-    for e in &broken {
-        if let Some(entity) = &e.entity {
-            config.workflows.remove(&entity.id);
+    for (kind, pick) in &resolution.integrations {
+        if let Pick::Read(file) = pick
+            && let Some(Entity::Integration(i)) = entity(file)
+        {
+            config.integrations.insert(*kind, (file.clone(), i.clone()));
         }
     }
-    errors.extend(broken);
-    errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    if let Some(Pick::Read(file)) = &resolution.settings
+        && let Some(Entity::Settings(s)) = entity(file)
+    {
+        config.settings = s.clone();
+    }
     (config, errors)
-}
-
-/// The error for a workflow whose id another file already uses.
-pub fn duplicate_id(path: &str, w: &Workflow, first_file: &str) -> ConfigError {
-    ConfigError::new(
-        path,
-        w.id_pos,
-        ErrorKind::Reference,
-        format!(
-            "workflow id `{}` is already used by {first_file}; ids must be unique",
-            w.id
-        ),
-    )
-    .for_entity(EntityKind::Workflow, w.id.clone())
-}
-
-/// Checks what spans files: every step's `integration` names a known,
-/// configured integration (`configured`: those whose config file exists,
-/// valid or not). Each error names the workflow it makes invalid.
-pub fn validate(config: &Config, configured: &BTreeSet<IntegrationKind>) -> Vec<ConfigError> {
-    let mut errors = Vec::new();
-    for (file, w) in config.workflows.values() {
-        errors.extend(workflow_references(file, w, configured));
-    }
-    errors
-}
-
-/// The reference errors of one workflow.
-pub fn workflow_references(
-    file: &str,
-    w: &Workflow,
-    configured: &BTreeSet<IntegrationKind>,
-) -> Vec<ConfigError> {
-    let mut errors = Vec::new();
-    for step in &w.steps {
-        let Some(name) = &step.integration else {
-            continue;
-        };
-        let message = match name.parse::<IntegrationKind>() {
-            Ok(kind) if configured.contains(&kind) => continue,
-            Ok(kind) => format!(
-                "step `{}` uses integration `{name}`, which is not configured; add {}",
-                step.id,
-                kind.config_file()
-            ),
-            // The unknown name is not repeated: messages quote names, not values.
-            Err(()) => format!(
-                "step `{}` names an integration that is not known; use one of: jira, postman, testmo",
-                step.id
-            ),
-        };
-        errors.push(
-            ConfigError::new(file, step.integration_pos, ErrorKind::Reference, message)
-                .for_entity(EntityKind::Workflow, w.id.clone()),
-        );
-    }
-    errors
 }
 
 #[cfg(test)]

@@ -144,6 +144,72 @@ test('the core applies each reload in place, equal to what the API serves', { ti
   await eventually(() => client.getState().workflows.length === 2 && client.getState().errors.length === 0, 3000, 'the removal');
 });
 
+test('every op sequence the server sends applies: id change, file move, remove-then-add', () => {
+  const core0 = core.applySnapshot(core.initialState(), {
+    revision: 1,
+    workflows: [{ id: 'x', file: 'workflows/x.yaml', revision: 1, definition: { id: 'x', name: 'X' } }],
+    integrations: [],
+    errors: [],
+  });
+  const frame = (revision, patches) => ({ type: 'reload', revision, base_revision: revision - 1, patches, errors: [] });
+  const patch = (op, id, file, json_patch) => ({ kind: 'workflow', op, id, file, json_patch, changes: [] });
+  // The file moved, text unchanged: modified, new file, no JSON Patch.
+  let s = core.applyReload(core0, frame(2, [patch('modified', 'x', 'workflows/a/x.yaml', [])]));
+  assert.deepEqual(s.workflows.map((w) => [w.id, w.file, w.definition.name]), [['x', 'workflows/a/x.yaml', 'X']]);
+  // The id changed: removed + added.
+  s = core.applyReload(s, frame(3, [
+    patch('removed', 'x', 'workflows/a/x.yaml', [{ op: 'remove', path: '' }]),
+    patch('added', 'y', 'workflows/a/x.yaml', [{ op: 'add', path: '', value: { id: 'y', name: 'X' } }]),
+  ]));
+  assert.deepEqual(s.workflows.map((w) => [w.id, w.definition.id]), [['y', 'y']]);
+  // Removed and added again in one revision, and added before a removal.
+  s = core.applyReload(s, frame(4, [
+    patch('removed', 'y', 'workflows/a/x.yaml', [{ op: 'remove', path: '' }]),
+    patch('added', 'y', 'workflows/b.yaml', [{ op: 'add', path: '', value: { id: 'y', name: 'B' } }]),
+    patch('added', 'z', 'workflows/z.yaml', [{ op: 'add', path: '', value: { id: 'z', name: 'Z' } }]),
+  ]));
+  assert.deepEqual(s.workflows.map((w) => [w.id, w.file, w.definition.name]), [['y', 'workflows/b.yaml', 'B'], ['z', 'workflows/z.yaml', 'Z']]);
+  assert.throws(() => core.applyReload(s, frame(5, [patch('modified', 'q', 'workflows/q.yaml', [])])), PatchError);
+});
+
+test('renames, id changes and moves between folders reach the client as the API serves them', { timeout: 30_000 }, async (t) => {
+  const repo = new Repo();
+  const server = await startServer(repo);
+  const client = createClient({ baseUrl: server.url, WebSocket, document: null });
+  t.after(async () => {
+    client.stop();
+    await server.stop();
+    repo.remove();
+  });
+  client.start();
+  await eventually(() => client.getState().status === 'open' && client.getState().revision === 1, 5000, 'the first snapshot');
+  const same = async (what) => {
+    const served = await getJson(server.url, '/api/v1/workflows');
+    await eventually(() => client.getState().revision === served.revision, 3000, what);
+    assert.deepEqual(
+      client.getState().workflows.map((w) => [w.id, w.file, w.definition]),
+      served.workflows.map((w) => [w.id, w.file, w.definition]).sort(),
+      what,
+    );
+  };
+  const revision = () => client.getState().revision;
+  let r = revision();
+  execFileSync('git', ['mv', 'workflows/smoke.yaml', 'workflows/a-smoke.yaml'], { cwd: repo.dir });
+  await eventually(() => client.getState().workflows.some((w) => w.file === 'workflows/a-smoke.yaml'), 3000, 'the rename');
+  assert.ok(revision() > r);
+  await same('a rename keeps the id');
+
+  repo.write('workflows/a-smoke.yaml', repo.read('workflows/a-smoke.yaml').replace('id: smoke', 'id: smoke-2'));
+  await eventually(() => client.getState().workflows.some((w) => w.id === 'smoke-2'), 3000, 'the id change');
+  await same('an id change');
+
+  mkdirSync(join(repo.dir, 'workflows', 'deep', 'er'), { recursive: true });
+  execFileSync('mv', ['workflows/a-smoke.yaml', 'workflows/deep/er/s.yaml'], { cwd: repo.dir });
+  repo.write('workflows/deep/er/s.yaml', repo.read('workflows/deep/er/s.yaml').replace('id: smoke-2', 'id: smoke'));
+  await eventually(() => client.getState().workflows.some((w) => w.file === 'workflows/deep/er/s.yaml' && w.id === 'smoke'), 3000, 'the move');
+  await same('a move into a new folder with an id change');
+});
+
 test('a dropped connection resumes with since=<last revision> and gets only the missed events', { timeout: 30_000 }, async (t) => {
   const repo = new Repo();
   const server = await startServer(repo);

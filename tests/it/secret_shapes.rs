@@ -324,12 +324,8 @@ fn check_in_process(case: &Case) {
         let (nb, tb) = &versions[b];
         let (patches, errors) = diff_files(&one_file(path, ta), &one_file(path, tb), &env);
         let what = format!("the patch {na} -> {nb}");
-        assert_eq!(
-            patches.is_empty(),
-            ta == tb,
-            "seed {}: {what}: {patches:?}",
-            case.seed
-        );
+        // Same text, same entities: nothing to show.
+        assert!(ta != tb || patches.is_empty(), "seed {}: {what}", case.seed);
         for p in &patches {
             case.check(&what, &format!("{}\n{p:?}", wire::patch(p)));
         }

@@ -1,0 +1,429 @@
+//! Stage `apply`: one batch of candidate paths to at most one new revision.
+//!
+//! The [`Applier`] owns the truth of what was last read from disk (a content
+//! fingerprint per file) and what is in force (the current [`Snapshot`]).
+//! Events are only hints: each candidate file is read and compared with its
+//! fingerprint, and only files whose content changed are loaded. Work per
+//! batch grows with the changed files, not with the repository.
+//!
+//! `apply` runs phases over a value: [`read`] (HEAD, candidates, truth from
+//! disk), [`resolve`] (the rule of `load::resolve` on the ids the batch
+//! touched, diagnostics), [`patches`] (what clients must apply), then one
+//! commit: the next [`State`] replaces the current one in a single
+//! assignment. The state is persistent (`imbl`), so taking the value to
+//! work on costs nothing; a panic or an error in any phase leaves the
+//! applier exactly as it was.
+//!
+//! May not: publish, log per file, or wait for anything but the short
+//! re-read of a file caught mid-save. It runs on a blocking thread.
+
+mod patches;
+mod read;
+mod resolve;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::diagnostic::ConfigError;
+use crate::engine::event::{Cause, CauseKind, Event, Timings, summarize};
+use crate::engine::snapshot::{Served, Snapshot};
+use crate::git::GitRepo;
+use crate::load::fs::Stamp;
+use crate::model::{Integration, IntegrationKind, Settings, Workflow};
+use crate::watch::{PathFilter, WatchError};
+
+pub use patches::PatchError;
+
+/// How the environment is read for `${VAR}` (shared with the applier thread).
+pub type SharedEnv = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// How long to wait before reading again a file that looked empty or cut off
+/// (an editor caught between truncating and writing).
+pub const REREAD_DELAY: Duration = Duration::from_millis(30);
+
+/// How much of the tree a batch asks to compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Only the batch's paths (and what a HEAD move changed).
+    Paths,
+    /// Every file, read and compared, and every entity resolved again (lost
+    /// events, manual reload, startup, rebuild after a failure).
+    Full,
+    /// Every file, but read only when its size, time or inode changed (the
+    /// periodic reconciliation).
+    Reconcile,
+}
+
+/// One unit of work for the applier.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub paths: BTreeSet<String>,
+    /// git metadata was touched: read HEAD.
+    pub git_changed: bool,
+    pub scope: Scope,
+    pub cause: InputCause,
+    /// The first file event of the batch (for `detect_ms`).
+    pub first_event_at: Instant,
+}
+
+/// Where an input came from, for the revision's cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputCause {
+    Startup,
+    Watch,
+    Rescan,
+    Manual,
+}
+
+impl Input {
+    pub fn full(cause: InputCause) -> Self {
+        Input {
+            paths: BTreeSet::new(),
+            git_changed: true,
+            scope: Scope::Full,
+            cause,
+            first_event_at: Instant::now(),
+        }
+    }
+
+    /// Only these paths, as the watcher would name them.
+    pub fn paths<I: IntoIterator<Item = S>, S: Into<String>>(paths: I) -> Self {
+        Input {
+            paths: paths.into_iter().map(Into::into).collect(),
+            git_changed: false,
+            scope: Scope::Paths,
+            cause: InputCause::Watch,
+            first_event_at: Instant::now(),
+        }
+    }
+}
+
+/// A new revision: the snapshot to swap in and the event to publish.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub snapshot: Arc<Snapshot>,
+    pub event: Arc<Event>,
+    /// The settings changed in this revision.
+    pub settings_changed: bool,
+}
+
+/// What was last read from one file.
+#[derive(Debug, Clone)]
+struct FileState {
+    fingerprint: [u8; 32],
+    stamp: Option<Stamp>,
+    text: Arc<str>,
+    /// The entity, when the file is valid on its own.
+    own: Option<Own>,
+    /// The file's own diagnostics (syntax, schema, io).
+    errors: Vec<ConfigError>,
+}
+
+#[derive(Debug, Clone)]
+enum Own {
+    Workflow(Arc<Workflow>),
+    Integration(Arc<Integration>),
+    Settings(Arc<Settings>),
+}
+
+impl FileState {
+    fn workflow(&self) -> Option<&Arc<Workflow>> {
+        match &self.own {
+            Some(Own::Workflow(w)) => Some(w),
+            _ => None,
+        }
+    }
+}
+
+/// Everything the applier knows, as one value: phases work on a copy (cheap:
+/// persistent maps) and the commit swaps it in.
+#[derive(Clone)]
+struct State {
+    filter: PathFilter,
+    files: imbl::HashMap<String, FileState>,
+    /// Workflow id → files valid on their own that declare it.
+    id_files: imbl::HashMap<String, BTreeSet<String>>,
+    /// File → the workflow id it serves now.
+    served_ids: imbl::HashMap<String, String>,
+    /// Cross-file diagnostics (references, duplicate ids) per file.
+    derived: imbl::HashMap<String, Vec<ConfigError>>,
+    /// Folders the last walk could not read or skipped, with why.
+    folder_problems: BTreeMap<String, Vec<ConfigError>>,
+    /// Integration kinds whose config file exists (valid or not).
+    configured: BTreeSet<IntegrationKind>,
+    settings: Option<Arc<Served<Settings>>>,
+    current: Arc<Snapshot>,
+}
+
+impl State {
+    /// What was read from disk is forgotten; what is in force (and the
+    /// settings that decide what may be read) stays, so the next full scan
+    /// rebuilds every file's state and patches against what clients hold.
+    fn forget_reads(&mut self) {
+        self.files = imbl::HashMap::new();
+        self.id_files = imbl::HashMap::new();
+        self.served_ids = self
+            .current
+            .workflows
+            .iter()
+            .map(|(id, s)| (s.file.to_string(), id.to_string()))
+            .collect();
+        self.derived = imbl::HashMap::new();
+        self.folder_problems = BTreeMap::new();
+        self.configured = BTreeSet::new();
+    }
+}
+
+/// Why a batch could not be applied. The applier is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Patch(#[from] PatchError),
+}
+
+/// The applier: the last applied state and the way to the next.
+pub struct Applier {
+    root: PathBuf,
+    git: Option<Arc<GitRepo>>,
+    env: SharedEnv,
+    state: State,
+    /// Test hook: panic once in the named phase.
+    #[cfg(test)]
+    fault: std::cell::Cell<Option<&'static str>>,
+}
+
+impl Applier {
+    /// An applier with nothing applied yet (revision 0); apply
+    /// `Input::full(InputCause::Startup)` to load.
+    pub fn new(
+        root: PathBuf,
+        git: Option<Arc<GitRepo>>,
+        env: SharedEnv,
+    ) -> Result<Self, WatchError> {
+        let defaults = Settings::default();
+        Ok(Applier {
+            root,
+            git,
+            env,
+            state: State {
+                filter: PathFilter::new(&defaults.watch, &defaults.ignore)?,
+                files: imbl::HashMap::new(),
+                id_files: imbl::HashMap::new(),
+                served_ids: imbl::HashMap::new(),
+                derived: imbl::HashMap::new(),
+                folder_problems: BTreeMap::new(),
+                configured: BTreeSet::new(),
+                settings: None,
+                current: Arc::new(Snapshot::empty()),
+            },
+            #[cfg(test)]
+            fault: std::cell::Cell::new(None),
+        })
+    }
+
+    pub fn current(&self) -> &Arc<Snapshot> {
+        &self.state.current
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Applies one input: `Ok(None)` when nothing in force changed (no
+    /// revision). On an error, or a panic in any phase, the applier is left
+    /// as it was before the call.
+    pub fn apply(&mut self, input: Input) -> Result<Option<Outcome>, ApplyError> {
+        let started = Instant::now();
+        let startup = input.cause == InputCause::Startup;
+        let mut next = self.state.clone();
+
+        // Phase 1: read (HEAD, candidates, truth from disk).
+        let reads = read::read(self, &mut next, &input);
+        self.fault("read");
+        if reads.fresh.is_empty()
+            && reads.previous_head.is_none()
+            && !startup
+            && reads.folders_changed.is_empty()
+        {
+            return Ok(None);
+        }
+
+        // Phase 2: resolve what is in force.
+        let revision = next.current.revision + 1;
+        let resolved = resolve::resolve(
+            &mut next,
+            reads.fresh,
+            reads.folders_changed,
+            input.scope,
+            revision,
+        );
+        self.fault("resolve");
+
+        // Phase 3: patches for every entity whose version in force changed.
+        let patches = if startup {
+            Vec::new()
+        } else {
+            patches::patches(self.git.as_deref(), &next.current, &resolved)?
+        };
+        self.fault("patches");
+        let errors_changed = resolved.errors != next.current.errors;
+        if !startup && patches.is_empty() && !errors_changed && reads.previous_head.is_none() {
+            // Files were read but nothing clients see changed: keep what
+            // was read (so it is not loaded again), make no revision.
+            self.state = next;
+            return Ok(None);
+        }
+
+        // Phase 4: the new snapshot and its event; one commit.
+        let kind = match (input.cause, reads.head_move) {
+            (InputCause::Startup, _) => CauseKind::Startup,
+            (_, Some(m)) => CauseKind::of_head_move(m),
+            (InputCause::Manual, None) => CauseKind::Manual,
+            (InputCause::Rescan, None) => CauseKind::Rescan,
+            (InputCause::Watch, None) => CauseKind::Edit,
+        };
+        let cause = Cause {
+            kind,
+            head: reads.head.clone(),
+            previous_head: reads.previous_head,
+        };
+        let touched = resolved.touched;
+        let errors = resolved.errors;
+        let new_errors = touched
+            .iter()
+            .filter_map(|file| errors.file(file))
+            .map(|d| d.errors)
+            .sum();
+        let summary = summarize(&cause, &patches, &touched, new_errors);
+        let at = SystemTime::now();
+        let snapshot = Arc::new(Snapshot {
+            revision,
+            at,
+            workflows: resolved.workflows,
+            integrations: resolved.integrations,
+            settings: resolved.settings,
+            settings_file: resolved.settings_after.is_some(),
+            errors: errors.clone(),
+            head: reads.head,
+        });
+        let event = Arc::new(Event {
+            revision,
+            base_revision: next.current.revision,
+            at,
+            cause,
+            timings: Timings {
+                detect: started.saturating_duration_since(input.first_event_at),
+                apply: started.elapsed(),
+            },
+            summary,
+            patches,
+            errors: errors.heads(),
+            files: touched,
+        });
+        next.current = Arc::clone(&snapshot);
+        self.fault("commit");
+        self.state = next;
+        Ok(Some(Outcome {
+            snapshot,
+            event,
+            settings_changed: resolved.settings_changed,
+        }))
+    }
+
+    /// Forgets what was read, for a rebuild from disk after a failure: the
+    /// next `Input::full` reads every file again and patches against the
+    /// snapshot in force.
+    pub fn forget_reads(&mut self) {
+        self.state.forget_reads();
+    }
+
+    #[cfg(test)]
+    fn fault(&self, phase: &str) {
+        if self.fault.get() == Some(phase) {
+            self.fault.set(None);
+            panic!("injected fault in phase {phase}");
+        }
+    }
+
+    #[cfg(not(test))]
+    fn fault(&self, _phase: &str) {}
+}
+
+/// Applies `input` on `applier`, catching a panic in any phase: the error is
+/// logged, what was read is forgotten and the whole disk is read again
+/// (cause `rescan`), so the result is never half-applied and never lost.
+/// Returns the applier (it is owned by the caller's thread, not shared) and
+/// the outcome, if a revision was made.
+pub fn apply_caught(mut applier: Applier, input: Input) -> (Applier, Option<Outcome>) {
+    let first = run_caught(&mut applier, input);
+    match first {
+        Ok(outcome) => (applier, outcome),
+        Err(failure) => {
+            tracing::error!(error = %failure, "applying a batch failed; rebuilding from disk");
+            applier.forget_reads();
+            match run_caught(&mut applier, Input::full(InputCause::Rescan)) {
+                Ok(outcome) => (applier, outcome),
+                Err(failure) => {
+                    tracing::error!(
+                        error = %failure,
+                        "rebuilding from disk failed; the previous revision stays in force"
+                    );
+                    applier.forget_reads();
+                    (applier, None)
+                }
+            }
+        }
+    }
+}
+
+fn run_caught(applier: &mut Applier, input: Input) -> Result<Option<Outcome>, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| applier.apply(input))) {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(panic) => Err(panic_message(panic.as_ref())),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        format!("panic: {s}")
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        format!("panic: {s}")
+    } else {
+        "panic".to_string()
+    }
+}
+
+/// Maps `items` with `f` on up to as many threads as there are cores, in
+/// order. Small inputs stay on this thread. A panic in `f` is raised again
+/// on the calling thread (never turned into a missing result).
+fn par_map<T: Send, R: Send>(items: Vec<T>, f: &(dyn Fn(T) -> R + Sync)) -> Vec<R> {
+    const PARALLEL_FROM: usize = 32;
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if items.len() < PARALLEL_FROM || threads < 2 {
+        return items.into_iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(chunk).collect());
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|c| scope.spawn(move || c.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// Trees parsed in this batch, by file, for the patches.
+type Trees = HashMap<String, crate::load::node::Node>;

@@ -1,0 +1,167 @@
+//! Phase `patches`: one [`Patch`] per entity whose version in force changed,
+//! from the old served text to the new (so a JSON Patch always applies to
+//! what clients hold), each with `differs_from_head`.
+
+use std::sync::Arc;
+
+use super::resolve::Resolved;
+use super::{Trees, par_map};
+use crate::diagnostic::EntityKind;
+use crate::diff::patch::{self, Patch, PatchKind, Version};
+use crate::engine::snapshot::{Served, Snapshot};
+use crate::git::GitRepo;
+use crate::load::node::Node;
+use crate::load::yaml::{self, Limits};
+use crate::model::{IntegrationKind, Settings};
+
+/// An entity that could not be turned into its JSON document: its patch
+/// would be wrong, so the batch is not applied.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind} `{id}`: cannot serialise the entity: {message}")]
+pub struct PatchError {
+    kind: EntityKind,
+    id: String,
+    message: String,
+}
+
+pub(super) fn patches(
+    git: Option<&GitRepo>,
+    current: &Snapshot,
+    resolved: &Resolved,
+) -> Result<Vec<Patch>, PatchError> {
+    let mut jobs: Vec<PatchJob> = Vec::new();
+    for id in &resolved.affected {
+        let (old, new) = (
+            current.workflows.get(id.as_str()),
+            resolved.workflows.get(id.as_str()),
+        );
+        if !same(old, new) {
+            jobs.push(PatchJob::new(EntityKind::Workflow, id, old, new)?);
+        }
+    }
+    for kind in IntegrationKind::ALL {
+        let (old, new) = (
+            current.integrations.get(&kind),
+            resolved.integrations.get(&kind),
+        );
+        if !same(old, new) {
+            jobs.push(PatchJob::new(
+                EntityKind::Integration,
+                kind.as_str(),
+                old,
+                new,
+            )?);
+        }
+    }
+    if resolved.settings_changed {
+        jobs.push(PatchJob::new::<Settings>(
+            EntityKind::Settings,
+            "hot_reload",
+            resolved.settings_before.as_ref(),
+            resolved.settings_after.as_ref(),
+        )?);
+    }
+    let trees = &resolved.trees;
+    let make = move |job: PatchJob| -> Option<Patch> {
+        let mut p = job.build(trees)?;
+        if let Some(git) = git {
+            let differs = match p.op {
+                PatchKind::Removed => git.in_head(&p.file),
+                _ => job.new.as_ref().map_or(Ok(true), |side| {
+                    git.differs_from_head(&p.file, side.text.as_bytes())
+                }),
+            };
+            p.differs_from_head = differs.ok();
+        }
+        Some(p)
+    };
+    let mut patches: Vec<Patch> = par_map(jobs, &make).into_iter().flatten().collect();
+    patches.sort_by(|a, b| (a.kind, &a.id).cmp(&(b.kind, &b.id)));
+    Ok(patches)
+}
+
+fn same<T>(a: Option<&Arc<Served<T>>>, b: Option<&Arc<Served<T>>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    }
+}
+
+/// One side of a patch: the file and text of a version, and its JSON.
+struct Side {
+    file: Arc<str>,
+    text: Arc<str>,
+    json: serde_json::Value,
+}
+
+/// A patch to compute: an entity's version before and after.
+struct PatchJob {
+    kind: EntityKind,
+    id: String,
+    old: Option<Side>,
+    new: Option<Side>,
+}
+
+impl PatchJob {
+    fn new<T: serde::Serialize>(
+        kind: EntityKind,
+        id: &str,
+        old: Option<&Arc<Served<T>>>,
+        new: Option<&Arc<Served<T>>>,
+    ) -> Result<Self, PatchError> {
+        let side = |served: Option<&Arc<Served<T>>>| -> Result<Option<Side>, PatchError> {
+            let Some(served) = served else {
+                return Ok(None);
+            };
+            let json = serde_json::to_value(&*served.value).map_err(|e| PatchError {
+                kind,
+                id: id.to_string(),
+                message: e.to_string(),
+            })?;
+            Ok(Some(Side {
+                file: Arc::clone(&served.file),
+                text: Arc::clone(&served.text),
+                json,
+            }))
+        };
+        Ok(PatchJob {
+            kind,
+            id: id.to_string(),
+            old: side(old)?,
+            new: side(new)?,
+        })
+    }
+
+    /// The patch; trees of files read in this batch are reused, the others
+    /// are parsed again from their text.
+    fn build(&self, trees: &Trees) -> Option<Patch> {
+        if let (Some(old), Some(new)) = (&self.old, &self.new)
+            && old.text == new.text
+            && old.file != new.file
+        {
+            return Some(patch::file_moved(self.kind, &self.id, &new.file));
+        }
+        let parse = |text: &str| yaml::parse(text.as_bytes(), "", &Limits::default()).0;
+        let old_tree = self.old.as_ref().and_then(|s| parse(&s.text));
+        let new_tree = self.new.as_ref().and_then(|s| match trees.get(&*s.file) {
+            Some(tree) => Some(tree.clone()),
+            None => parse(&s.text),
+        });
+        let file = self
+            .new
+            .as_ref()
+            .or(self.old.as_ref())
+            .map_or_else(String::new, |s| s.file.to_string());
+        fn version<'a>(side: &'a Side, tree: Option<&'a Node>) -> Version<'a> {
+            Version {
+                text: &side.text,
+                tree,
+                json: Some(&side.json),
+            }
+        }
+        let old = self.old.as_ref().map(|s| version(s, old_tree.as_ref()));
+        let new = self.new.as_ref().map(|s| version(s, new_tree.as_ref()));
+        patch::entity_patch(self.kind, &self.id, &file, old, new)
+    }
+}

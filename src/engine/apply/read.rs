@@ -1,0 +1,356 @@
+//! Phase `read`: HEAD, the candidate files, and the truth from disk.
+//!
+//! Which files to look at (the batch's paths, what a HEAD move changed,
+//! every file on a full scan), read each one the globs and `.gitignore`
+//! admit, and keep only those whose content differs from the last read,
+//! loaded (parsed and checked on their own).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::{Applier, FileState, Input, Own, Scope, State, par_map};
+use crate::diagnostic::{ConfigError, EntityKind, ErrorKind};
+use crate::git::{Head, HeadMove};
+use crate::load::config::{self, Entity, FileLoad, FileRole};
+use crate::load::fs;
+use crate::load::node::Node;
+use crate::model::{SETTINGS_FILE, Settings};
+use crate::watch::PathFilter;
+
+/// How many times a file that looks half-written is read again before it
+/// counts as broken.
+const REREADS: usize = 3;
+
+/// One file as read in this batch: its new state, or `None` when it is gone.
+pub(super) struct Fresh {
+    pub state: Option<FileState>,
+    pub tree: Option<Node>,
+}
+
+/// What phase `read` found.
+pub(super) struct Reads {
+    /// Files whose content differs from the last read.
+    pub fresh: BTreeMap<String, Fresh>,
+    pub head: Option<Head>,
+    /// Where HEAD was, when it moved.
+    pub previous_head: Option<Head>,
+    pub head_move: Option<HeadMove>,
+    /// Folders whose problems (unreadable, a submodule, a link to a
+    /// folder, a loop) changed since the last walk.
+    pub folders_changed: BTreeSet<String>,
+}
+
+/// A read of one file, with the fingerprint of what was read (hashed once,
+/// when read).
+enum Read {
+    Absent,
+    Bytes(Vec<u8>, Option<fs::Stamp>, [u8; 32]),
+    Refused(ConfigError, [u8; 32]),
+}
+
+impl Read {
+    fn bytes(bytes: Vec<u8>, stamp: Option<fs::Stamp>) -> Read {
+        let fingerprint = Sha256::digest(&bytes).into();
+        Read::Bytes(bytes, stamp, fingerprint)
+    }
+
+    fn refused(e: ConfigError) -> Read {
+        let mut h = Sha256::new();
+        h.update(b"\0refused\0");
+        h.update(e.message.as_bytes());
+        let fingerprint = h.finalize().into();
+        Read::Refused(e, fingerprint)
+    }
+
+    fn fingerprint(&self) -> Option<[u8; 32]> {
+        match self {
+            Read::Absent => None,
+            Read::Bytes(_, _, fingerprint) | Read::Refused(_, fingerprint) => Some(*fingerprint),
+        }
+    }
+}
+
+/// Phase `read`. May change `next.filter` (new globs from the settings
+/// file decide what this batch may load).
+pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads {
+    let startup = input.cause == super::InputCause::Startup;
+
+    // HEAD: did it move, and which config files did the move change?
+    let mut head = next.current.head.clone();
+    let mut previous_head = None;
+    let mut head_move = None;
+    let mut candidates = input.paths.clone();
+    if let Some(git) = &applier.git
+        && (input.git_changed || input.scope != Scope::Paths)
+    {
+        match git.head() {
+            Ok(now) if head.as_ref() != Some(&now) => {
+                if let Some(prev) = head.take() {
+                    head_move = Some(git.classify_head_move(&prev, &now));
+                    if let (Some(a), Some(b)) = (&prev.commit, &now.commit) {
+                        match git.changed_paths(a, b, &fs::ROOTS) {
+                            Ok(paths) => candidates.extend(paths),
+                            Err(e) => tracing::warn!(error = %e, "cannot diff the HEAD trees"),
+                        }
+                    }
+                    previous_head = Some(prev);
+                }
+                head = Some(now);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read HEAD"),
+        }
+    }
+
+    // Which files to look at.
+    let mut reconcile = input.scope == Scope::Reconcile;
+    let mut folders_changed = BTreeSet::new();
+    if input.scope != Scope::Paths {
+        let (files, changed) = walk(applier, next);
+        candidates.extend(files);
+        candidates.extend(next.files.keys().cloned());
+        folders_changed = changed;
+    }
+    // New watch/ignore globs decide what the rest of this batch may
+    // load: with them, every file is looked at again, in this revision.
+    // (A rescan already names every file, but must not skip one whose
+    // stamp is unchanged: the globs, not the file, changed.)
+    if candidates.contains(SETTINGS_FILE)
+        && let Some(filter) = new_filter(applier, next)
+    {
+        next.filter = filter;
+        reconcile = false;
+        if input.scope == Scope::Paths {
+            candidates.extend(fs::list_tree(&applier.root));
+            candidates.extend(next.files.keys().cloned());
+        }
+    }
+    let candidates: Vec<String> = candidates
+        .into_iter()
+        .filter(|p| FileRole::of(p).is_some())
+        .collect();
+
+    // Truth from disk: read, and keep only what differs from the last read.
+    let mut reads: Vec<(String, Read)> = Vec::new();
+    for path in candidates {
+        let known = next.files.get(&path);
+        if reconcile
+            && let Some(known) = known
+            && known.stamp.is_some()
+            && known.stamp == fs::stamp(&applier.root, &path)
+        {
+            continue;
+        }
+        let read = read_file(applier, &next.filter, &path);
+        if read.fingerprint() != known.map(|k| k.fingerprint) {
+            reads.push((path, read));
+        }
+    }
+    let mut fresh = load_all(applier, reads);
+    if !startup {
+        reread_suspicious(applier, next, &mut fresh);
+    }
+    Reads {
+        fresh,
+        head,
+        previous_head,
+        head_move,
+        folders_changed,
+    }
+}
+
+/// Walks the tree: the config files on disk, and the folders whose
+/// problems (unreadable, a submodule, a link to a folder, a loop) changed
+/// since the last walk (recorded in `next`).
+fn walk(applier: &Applier, next: &mut State) -> (Vec<String>, BTreeSet<String>) {
+    let walk = fs::walk(&applier.root);
+    let mut problems: BTreeMap<String, Vec<ConfigError>> = BTreeMap::new();
+    for e in walk.problems {
+        problems.entry(e.file.clone()).or_default().push(e);
+    }
+    let mut changed = BTreeSet::new();
+    for (folder, now) in &problems {
+        if next.folder_problems.get(folder) != Some(now) {
+            changed.insert(folder.clone());
+        }
+    }
+    for folder in next.folder_problems.keys() {
+        if !problems.contains_key(folder) {
+            changed.insert(folder.clone());
+        }
+    }
+    next.folder_problems = problems;
+    let mut files = walk.files;
+    files.retain(|p| FileRole::of(p).is_some());
+    (files, changed)
+}
+
+/// Whether the file `path` may be loaded: the settings' globs admit it
+/// (the settings file always) and git does not ignore it.
+fn admits(applier: &Applier, filter: &PathFilter, path: &str) -> bool {
+    if path != SETTINGS_FILE && !filter.matches(path) {
+        return false;
+    }
+    match &applier.git {
+        Some(git) => !git.is_ignored(path).unwrap_or(false),
+        None => true,
+    }
+}
+
+/// The filter of the settings file on disk, when it is valid and its
+/// globs differ from those in force (a deleted file means the defaults).
+fn new_filter(applier: &Applier, next: &State) -> Option<PathFilter> {
+    let settings = match read_file(applier, &next.filter, SETTINGS_FILE) {
+        Read::Bytes(bytes, _, _) => {
+            let load = config::load_file(FileRole::Settings, SETTINGS_FILE, &bytes, &*applier.env);
+            match load.entity {
+                Some(Entity::Settings(s)) => s,
+                _ => return None,
+            }
+        }
+        Read::Absent => Settings::default(),
+        Read::Refused(..) => return None,
+    };
+    let now = &next.current.settings;
+    if settings.watch == now.watch && settings.ignore == now.ignore {
+        return None;
+    }
+    PathFilter::new(&settings.watch, &settings.ignore).ok()
+}
+
+fn read_file(applier: &Applier, filter: &PathFilter, path: &str) -> Read {
+    if !admits(applier, filter, path) {
+        return Read::Absent;
+    }
+    let stamp = fs::stamp(&applier.root, path);
+    match fs::read_file(&applier.root, path) {
+        Ok(Some(bytes)) => Read::bytes(bytes, stamp),
+        Ok(None) => Read::Absent,
+        Err(e) => Read::refused(e),
+    }
+}
+
+/// Parses and checks every read file (in parallel when there are many).
+fn load_all(applier: &Applier, reads: Vec<(String, Read)>) -> BTreeMap<String, Fresh> {
+    let env = Arc::clone(&applier.env);
+    let load = move |(path, read): (String, Read)| {
+        let fresh = load_one(&path, read, &*env);
+        (path, fresh)
+    };
+    par_map(reads, &load).into_iter().collect()
+}
+
+/// A file that reads empty or cut off may be half-written: read it again
+/// shortly, and keep the last version seen.
+fn reread_suspicious(applier: &Applier, next: &State, fresh: &mut BTreeMap<String, Fresh>) {
+    for _ in 0..REREADS {
+        let suspicious: Vec<String> = fresh
+            .iter()
+            .filter(|(_, f)| f.state.as_ref().is_some_and(looks_half_written))
+            .map(|(p, _)| p.clone())
+            .collect();
+        if suspicious.is_empty() {
+            return;
+        }
+        std::thread::sleep(super::REREAD_DELAY);
+        let mut changed = false;
+        for path in suspicious {
+            let read = read_file(applier, &next.filter, &path);
+            let before = fresh
+                .get(&path)
+                .and_then(|f| f.state.as_ref())
+                .map(|s| s.fingerprint);
+            if read.fingerprint() == before {
+                continue;
+            }
+            changed = true;
+            let f = load_one(&path, read, &*applier.env);
+            let unchanged_from_applied = match (&f.state, next.files.get(&path)) {
+                (Some(a), Some(b)) => a.fingerprint == b.fingerprint,
+                (None, None) => true,
+                _ => false,
+            };
+            if unchanged_from_applied {
+                fresh.remove(&path);
+            } else {
+                fresh.insert(path, f);
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+/// Reads nothing: turns one read into the file's new state.
+fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send + Sync)) -> Fresh {
+    let fingerprint = read.fingerprint();
+    let Some(role) = FileRole::of(path) else {
+        return Fresh {
+            state: None,
+            tree: None,
+        };
+    };
+    let (bytes, stamp) = match read {
+        Read::Absent => {
+            return Fresh {
+                state: None,
+                tree: None,
+            };
+        }
+        Read::Refused(e, _) => {
+            let e = match role {
+                FileRole::Integration(kind) => e.for_entity(EntityKind::Integration, kind.as_str()),
+                FileRole::Settings => e.for_entity(EntityKind::Settings, "hot_reload"),
+                FileRole::Workflow => e,
+            };
+            return Fresh {
+                state: Some(FileState {
+                    fingerprint: fingerprint.unwrap_or_default(),
+                    stamp: None,
+                    text: Arc::from(""),
+                    own: None,
+                    errors: vec![e],
+                }),
+                tree: None,
+            };
+        }
+        Read::Bytes(bytes, stamp, _) => (bytes, stamp),
+    };
+    let FileLoad {
+        tree,
+        entity,
+        errors,
+    } = config::load_file(role, path, &bytes, env);
+    let own = entity.map(|e| match e {
+        Entity::Workflow(w) => Own::Workflow(Arc::new(w)),
+        Entity::Integration(i) => Own::Integration(Arc::new(i)),
+        Entity::Settings(s) => Own::Settings(Arc::new(s)),
+    });
+    let text: Arc<str> = match String::from_utf8(bytes) {
+        Ok(s) => Arc::from(s),
+        Err(e) => Arc::from(String::from_utf8_lossy(e.as_bytes()).as_ref()),
+    };
+    Fresh {
+        state: Some(FileState {
+            fingerprint: fingerprint.unwrap_or_default(),
+            stamp,
+            text,
+            own,
+            errors,
+        }),
+        tree,
+    }
+}
+
+/// Empty, or cut off in the middle of the YAML: maybe an editor's save in
+/// progress.
+fn looks_half_written(state: &FileState) -> bool {
+    state.text.trim().is_empty()
+        || state
+            .errors
+            .iter()
+            .any(|e| e.kind == ErrorKind::Syntax && e.is_error())
+}

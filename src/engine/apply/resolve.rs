@@ -1,0 +1,314 @@
+//! Phase `resolve`: the files read in this batch to what is in force.
+//!
+//! Records the new file states and the `id → files` index, then applies the
+//! rule of `load::resolve` to every workflow id the batch touched (every id
+//! when the set of configured integrations changed, or on a full scan), and
+//! gathers the diagnostics in force.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use imbl::OrdMap;
+
+use super::read::Fresh;
+use super::{Own, Scope, State, Trees};
+use crate::diagnostic::ConfigError;
+use crate::engine::diagnostics::Diagnostics;
+use crate::engine::snapshot::Served;
+use crate::load::config::FileRole;
+use crate::load::resolve::{self, HolderNow, Pick};
+use crate::model::{Integration, IntegrationKind, SETTINGS_FILE, Settings, Workflow};
+use crate::watch::PathFilter;
+
+/// What phase `resolve` decided (already recorded in the state it was given).
+pub(super) struct Resolved {
+    pub workflows: OrdMap<Arc<str>, Arc<Served<Workflow>>>,
+    pub integrations: OrdMap<IntegrationKind, Arc<Served<Integration>>>,
+    pub settings: Arc<Settings>,
+    pub settings_before: Option<Arc<Served<Settings>>>,
+    pub settings_after: Option<Arc<Served<Settings>>>,
+    pub settings_changed: bool,
+    pub errors: Diagnostics,
+    /// Files read in this batch.
+    pub touched: Vec<String>,
+    /// Workflow ids resolved again.
+    pub affected: BTreeSet<String>,
+    pub trees: Trees,
+}
+
+pub(super) fn resolve(
+    next: &mut State,
+    fresh: BTreeMap<String, Fresh>,
+    folders_changed: BTreeSet<String>,
+    scope: Scope,
+    revision: u64,
+) -> Resolved {
+    // Record the new file states.
+    let configured_before = next.configured.clone();
+    let mut affected: BTreeSet<String> = BTreeSet::new();
+    let mut dirty: BTreeSet<String> = BTreeSet::new();
+    let mut trees = Trees::new();
+    let touched: Vec<String> = fresh.keys().cloned().collect();
+    for (path, f) in fresh {
+        let role = FileRole::of(&path);
+        if let Some(old) = next.files.remove(&path)
+            && let Some(w) = old.workflow()
+        {
+            remove_from(&mut next.id_files, &w.id, &path);
+            affected.insert(w.id.clone());
+        }
+        if let Some(id) = next.served_ids.get(&path) {
+            affected.insert(id.clone());
+        }
+        next.derived.remove(&path);
+        dirty.insert(path.clone());
+        if let Some(FileRole::Integration(kind)) = role {
+            if f.state.is_some() {
+                next.configured.insert(kind);
+            } else {
+                next.configured.remove(&kind);
+            }
+        }
+        if let Some(state) = f.state {
+            if let Some(w) = state.workflow() {
+                next.id_files
+                    .entry(w.id.clone())
+                    .or_default()
+                    .insert(path.clone());
+                affected.insert(w.id.clone());
+            }
+            next.files.insert(path.clone(), state);
+        }
+        if let Some(tree) = f.tree {
+            trees.insert(path, tree);
+        }
+    }
+    // An integration appearing or going away re-checks every workflow; a
+    // full scan resolves everything again.
+    let full = scope == Scope::Full;
+    if next.configured != configured_before || full {
+        affected.extend(next.id_files.keys().cloned());
+        affected.extend(next.current.workflows.keys().map(|k| k.to_string()));
+    }
+
+    // Workflows.
+    let mut workflows = next.current.workflows.clone();
+    for id in &affected {
+        resolve_workflow(next, id, revision, &mut workflows, &mut dirty);
+    }
+
+    // Integrations and settings: one file each.
+    let mut integrations = next.current.integrations.clone();
+    let settings_before = next.settings.clone();
+    let mut settings_changed = false;
+    let mut roles: BTreeSet<FileRole> = touched.iter().filter_map(|p| FileRole::of(p)).collect();
+    if full {
+        roles.extend(IntegrationKind::ALL.map(FileRole::Integration));
+        roles.insert(FileRole::Settings);
+    }
+    for role in roles {
+        match role {
+            FileRole::Integration(kind) => {
+                resolve_integration(next, kind, revision, &mut integrations);
+            }
+            FileRole::Settings => settings_changed |= resolve_settings(next, revision),
+            FileRole::Workflow => {}
+        }
+    }
+    let settings = next
+        .settings
+        .as_ref()
+        .map_or_else(|| Arc::new(Settings::default()), |s| Arc::clone(&s.value));
+    if settings_changed && let Ok(filter) = PathFilter::new(&settings.watch, &settings.ignore) {
+        next.filter = filter;
+    }
+
+    // Diagnostics in force: only the dirty files' lists are new; the rest
+    // stay shared with the revision before. A full scan starts afresh, so a
+    // file that went away while reads were forgotten leaves nothing behind.
+    dirty.extend(folders_changed);
+    let (mut errors, lists): (Diagnostics, BTreeSet<String>) = if scope == Scope::Paths {
+        (next.current.errors.clone(), dirty)
+    } else {
+        let all = next
+            .files
+            .keys()
+            .chain(next.derived.keys())
+            .chain(next.folder_problems.keys())
+            .cloned()
+            .collect();
+        (Diagnostics::default(), all)
+    };
+    for file in &lists {
+        let mut all: Vec<ConfigError> = next
+            .files
+            .get(file)
+            .map(|f| f.errors.clone())
+            .unwrap_or_default();
+        all.extend(next.derived.get(file).cloned().unwrap_or_default());
+        all.extend(next.folder_problems.get(file).cloned().unwrap_or_default());
+        errors.set(file, all);
+    }
+    Resolved {
+        workflows,
+        integrations,
+        settings,
+        settings_after: next.settings.clone(),
+        settings_before,
+        settings_changed,
+        errors,
+        touched,
+        affected,
+        trees,
+    }
+}
+
+/// Decides which file serves workflow `id` (the rule of `load::resolve`),
+/// and the cross-file errors of every file that declares it.
+fn resolve_workflow(
+    next: &mut State,
+    id: &str,
+    revision: u64,
+    workflows: &mut OrdMap<Arc<str>, Arc<Served<Workflow>>>,
+    dirty: &mut BTreeSet<String>,
+) {
+    let current = workflows.get(id).cloned();
+    let declaring: Vec<(&str, &Workflow)> = next
+        .id_files
+        .get(id)
+        .into_iter()
+        .flatten()
+        .filter_map(|file| {
+            let w = next.files.get(file)?.workflow()?;
+            Some((file.as_str(), &**w))
+        })
+        .collect();
+    let holder = current.as_ref().map(|c| {
+        let now = match next.files.get(&*c.file) {
+            None => HolderNow::Gone,
+            Some(f) => match f.workflow() {
+                None => HolderNow::Invalid,
+                Some(w) => HolderNow::Declares(&w.id),
+            },
+        };
+        (&*c.file, now)
+    });
+    let outcome = resolve::workflow(id, &declaring, &next.configured, holder);
+    let files: Vec<String> = declaring.iter().map(|(f, _)| f.to_string()).collect();
+    for file in files {
+        dirty.insert(file.clone());
+        match outcome.errors.get(&file) {
+            Some(errors) => next.derived.insert(file, errors.clone()),
+            None => next.derived.remove(&file),
+        };
+    }
+    match outcome.pick {
+        Some(Pick::Read(file)) => {
+            let Some((w, text)) = next
+                .files
+                .get(&file)
+                .and_then(|f| Some((Arc::clone(f.workflow()?), Arc::clone(&f.text))))
+            else {
+                return;
+            };
+            let unchanged = current
+                .as_ref()
+                .is_some_and(|c| *c.file == *file && c.text == text);
+            if !unchanged {
+                if let Some(c) = &current
+                    && *c.file != *file
+                    && next.served_ids.get(&*c.file).map(String::as_str) == Some(id)
+                {
+                    next.served_ids.remove(&*c.file);
+                }
+                next.served_ids.insert(file.clone(), id.to_string());
+                workflows.insert(
+                    Arc::from(id),
+                    Arc::new(Served {
+                        value: w,
+                        file: Arc::from(file.as_str()),
+                        text,
+                        revision,
+                    }),
+                );
+            }
+        }
+        // The last good version stays as it is.
+        Some(Pick::Kept(_)) => {}
+        None => {
+            let Some(c) = current else { return };
+            workflows.remove(id);
+            if next.served_ids.get(&*c.file).map(String::as_str) == Some(id) {
+                next.served_ids.remove(&*c.file);
+            }
+        }
+    }
+}
+
+fn resolve_integration(
+    next: &State,
+    kind: IntegrationKind,
+    revision: u64,
+    integrations: &mut OrdMap<IntegrationKind, Arc<Served<Integration>>>,
+) {
+    let path = kind.config_file();
+    match next.files.get(&path) {
+        None => {
+            integrations.remove(&kind);
+        }
+        Some(f) => {
+            if let Some(Own::Integration(i)) = &f.own {
+                let unchanged = integrations
+                    .get(&kind)
+                    .is_some_and(|c| c.text == f.text && *c.value == **i);
+                if !unchanged {
+                    integrations.insert(
+                        kind,
+                        Arc::new(Served {
+                            value: Arc::clone(i),
+                            file: Arc::from(path.as_str()),
+                            text: Arc::clone(&f.text),
+                            revision,
+                        }),
+                    );
+                }
+            }
+            // Invalid: the last good version (if any) stays.
+        }
+    }
+}
+
+/// Returns whether the settings in force changed.
+fn resolve_settings(next: &mut State, revision: u64) -> bool {
+    match next.files.get(SETTINGS_FILE) {
+        None => next.settings.take().is_some(),
+        Some(f) => match &f.own {
+            Some(Own::Settings(s)) => {
+                if next
+                    .settings
+                    .as_ref()
+                    .is_some_and(|c| c.text == f.text && *c.value == **s)
+                {
+                    return false;
+                }
+                next.settings = Some(Arc::new(Served {
+                    value: Arc::clone(s),
+                    file: Arc::from(SETTINGS_FILE),
+                    text: Arc::clone(&f.text),
+                    revision,
+                }));
+                true
+            }
+            _ => false,
+        },
+    }
+}
+
+fn remove_from(index: &mut imbl::HashMap<String, BTreeSet<String>>, id: &str, path: &str) {
+    if let Some(set) = index.get_mut(id) {
+        set.remove(path);
+        if set.is_empty() {
+            index.remove(id);
+        }
+    }
+}
