@@ -323,6 +323,14 @@ pub struct RunWire {
     pub definition_status: DefinitionStatusWire,
 }
 
+/// `GET /api/v1/runs`: the runs in progress.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunList {
+    /// The revision the definition statuses were compared with.
+    pub revision: u64,
+    pub runs: Vec<RunWire>,
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CompletedStepWire {
     pub step: String,

@@ -140,6 +140,28 @@ async fn status_workflows_and_runs_answer_and_refuse_with_the_right_codes() {
     assert_eq!(run["definition_status"]["state"], "newer");
     assert_eq!(run["definition_status"]["revision"], 2);
 
+    // The list holds the runs in progress, with the same definition status;
+    // a finished run leaves it.
+    let (code, list) = call(&state, "GET", routes::RUNS).await;
+    assert_eq!(code, 200);
+    let listed: Vec<&Value> = list["runs"].as_array().unwrap().iter().collect();
+    assert_eq!(listed.len(), 1, "{list}");
+    assert_eq!(listed[0]["id"], Value::from(run_id.as_str()));
+    assert_eq!(listed[0]["definition_status"]["state"], "newer");
+    assert_eq!(listed[0]["completed"][0]["step"], "first");
+    let last = format!("/api/v1/runs/{run_id}/steps/second/complete");
+    let (code, finished) = call(&state, "POST", &last).await;
+    assert_eq!(
+        (code, finished["finished"].clone()),
+        (200, Value::from(true))
+    );
+    let (_, list) = call(&state, "GET", routes::RUNS).await;
+    assert_eq!(
+        list["runs"],
+        Value::Array(vec![]),
+        "a finished run is not in progress"
+    );
+
     // Bad input and unknown routes are JSON errors too.
     assert_error(
         &call(&state, "GET", routes::EVENTS).await,
@@ -309,6 +331,7 @@ async fn openapi_documents_every_route_and_the_frames() {
         ("get", routes::INTEGRATIONS),
         ("post", routes::TEST_INTEGRATION),
         ("post", routes::START_RUN),
+        ("get", routes::RUNS),
         ("get", routes::RUN),
         ("post", routes::COMPLETE_STEP),
         ("get", routes::OPENAPI),
