@@ -429,6 +429,8 @@ function renderWorkflows(state) {
     const keyed = shown.map((w) => [sortKey(w, sort), w]);
     keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     workflows.setItems(keyed.map((k) => k[1]));
+    // A new filter or order starts at its first match.
+    if (view.query !== query || view.sort !== sort) workflowBox.scrollTop = 0;
   }
   Object.assign(view, { source: state.workflows, query, sort, errors: state.errors, full: false, ids: new Set() });
   const total = state.workflows.length;
@@ -680,10 +682,15 @@ function diffView(frame) {
   if (patches.length <= DIFF_PATCHES_SHOWN) return el('div', {}, patches.map(patchSection));
   const counts = new Map();
   for (const p of patches) {
-    const k = `${p.kind} ${p.op}`;
+    const k = `${p.kind}|${p.op}`;
     counts.set(k, (counts.get(k) ?? 0) + 1);
   }
-  const summary = [...counts].map(([k, n]) => `${n} ${k}`).join(', ');
+  const summary = [...counts]
+    .map(([k, n]) => {
+      const [kind, op] = k.split('|');
+      return `${plural(n, kind, kind === 'settings' ? kind : `${kind}s`)} ${op}`;
+    })
+    .join(', ');
   const listed = patches.slice(0, DIFF_ENTRIES_LISTED).map((p) => {
     const entry = el(
       'details',
@@ -791,6 +798,12 @@ function reloadTitle(frame) {
 }
 
 function onReload(frame, state, previous) {
+  // HEAD moved: what differed from the old HEAD is not known against the
+  // new one until a patch says so.
+  if (frame.cause?.previous_head && differsFromHead.size > 0) {
+    differsFromHead.clear();
+    view.full = true;
+  }
   for (const p of frame.patches) {
     const key = `${p.kind}:${p.id}`;
     const steps = new Set();
