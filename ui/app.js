@@ -94,9 +94,16 @@ function markOf(key) {
   return m !== undefined && m.until > Date.now() ? m : null;
 }
 
+let unmarkTimer = null;
+/** Bumped whenever a mark is set or runs out. */
+let markEpoch = 0;
+
+/** Marks `key` as just changed; one redraw follows when the marks run out. */
 function mark(key, steps = new Set()) {
   marks.set(key, { until: Date.now() + MARK_MS, steps });
-  setTimeout(scheduleRender, MARK_MS + 50);
+  markEpoch += 1;
+  clearTimeout(unmarkTimer);
+  unmarkTimer = setTimeout(scheduleRender, MARK_MS + 50);
 }
 
 function api(path) {
@@ -516,13 +523,25 @@ function scheduleRender() {
   });
 }
 
+/** Draws now (a reload frame is painted in the frame it arrived in). */
+function renderNow() {
+  if (renderFrame) cancelAnimationFrame(renderFrame);
+  renderFrame = 0;
+  render();
+}
+
 function render() {
   const state = client.getState();
-  // Marks and panels change rows without changing the state: a new mark
-  // or an expired one redraws the small lists whole.
-  const markCount = [...marks.values()].filter((m) => m.until > Date.now()).length;
-  const marksMoved = markCount !== marksSeen;
-  marksSeen = markCount;
+  // Marks change rows without changing the state: a new mark or an
+  // expired one redraws the small lists whole.
+  const t = Date.now();
+  for (const [key, m] of marks) {
+    if (m.until > t) continue;
+    marks.delete(key);
+    markEpoch += 1;
+  }
+  const marksMoved = markEpoch !== marksSeen;
+  marksSeen = markEpoch;
   renderHeader(state);
   renderErrors(state, marksMoved);
   renderWorkflows(state);
@@ -826,7 +845,7 @@ function onReload(frame, state, previous) {
     }
   }
   for (const e of frame.errors) mark(`error:${e.file}`);
-  scheduleRender();
+  renderNow();
   refreshRuns();
 
   const introduced = errorsIntroduced(frame);
