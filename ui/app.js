@@ -102,8 +102,19 @@ let markEpoch = 0;
 function mark(key, steps = new Set()) {
   marks.set(key, { until: Date.now() + MARK_MS, steps });
   markEpoch += 1;
-  clearTimeout(unmarkTimer);
-  unmarkTimer = setTimeout(scheduleRender, MARK_MS + 50);
+  if (unmarkTimer === null) unmarkWhenDue(MARK_MS);
+}
+
+/** Redraws when the next mark runs out, and again while marks remain. */
+function unmarkWhenDue(ms) {
+  unmarkTimer = setTimeout(() => {
+    unmarkTimer = null;
+    scheduleRender();
+    const t = Date.now();
+    let next = Infinity;
+    for (const m of marks.values()) if (m.until > t) next = Math.min(next, m.until);
+    if (next !== Infinity) unmarkWhenDue(next - t);
+  }, ms + 50);
 }
 
 function api(path) {
@@ -123,37 +134,66 @@ function natural(s) {
     });
 }
 
-/** What the filter and the sort need of a workflow, made once per version. */
-const metaCache = new WeakMap();
-
-function meta(w) {
-  let m = metaCache.get(w);
-  if (m) return m;
-  const d = w.definition ?? {};
-  const steps = d.steps ?? [];
-  const stepText = steps.map((s) => `${s.id} ${s.name}`).join('\n').toLowerCase();
-  const integrations = [...new Set(steps.map((s) => s.integration).filter(Boolean))].join(' ').toLowerCase();
-  const name = String(d.name ?? w.id);
-  m = {
-    name: name.toLowerCase(),
-    id: w.id.toLowerCase(),
-    file: String(w.file).toLowerCase(),
-    steps: stepText,
-    integrations,
-    text: [w.id, name, w.file, d.description ?? '', stepText, integrations].join('\n').toLowerCase(),
-    nameKey: `${natural(name)}\u0000${natural(w.id)}`,
-    fileKey: `${natural(w.file)}\u0000${natural(w.id)}`,
-    height:
+/**
+ * What the list needs of a workflow, made once per version (the core keeps
+ * an unchanged workflow's object): its row height and sort keys, and the
+ * lower-cased text the filter searches, each made when first asked for.
+ */
+class Meta {
+  constructor(w) {
+    this.w = w;
+    const d = w.definition ?? {};
+    const steps = d.steps?.length ?? 0;
+    this.height =
       ROW.chrome +
       ROW.header +
       (d.description ? ROW.line : 0) +
       (d.ticket_types?.length ? ROW.line : 0) +
       ROW.stepsTop +
-      Math.min(steps.length, STEPS_SHOWN) * ROW.step +
-      (steps.length > STEPS_SHOWN ? ROW.line : 0) +
-      ROW.gap,
-  };
-  metaCache.set(w, m);
+      Math.min(steps, STEPS_SHOWN) * ROW.step +
+      (steps > STEPS_SHOWN ? ROW.line : 0) +
+      ROW.gap;
+  }
+
+  get displayName() {
+    return String(this.w.definition?.name ?? this.w.id);
+  }
+
+  get nameKey() {
+    return (this._nameKey ??= `${natural(this.displayName)}\u0000${natural(this.w.id)}`);
+  }
+
+  get fileKey() {
+    return (this._fileKey ??= `${natural(this.w.file)}\u0000${natural(this.w.id)}`);
+  }
+
+  get search() {
+    if (this._search) return this._search;
+    const w = this.w;
+    const d = w.definition ?? {};
+    const steps = d.steps ?? [];
+    const stepText = steps.map((s) => `${s.id} ${s.name}`).join('\n').toLowerCase();
+    const integrations = [...new Set(steps.map((s) => s.integration).filter(Boolean))].join(' ').toLowerCase();
+    this._search = {
+      id: w.id.toLowerCase(),
+      name: this.displayName.toLowerCase(),
+      file: String(w.file).toLowerCase(),
+      steps: stepText,
+      integrations,
+      text: [w.id, this.displayName, w.file, d.description ?? '', stepText, integrations].join('\n').toLowerCase(),
+    };
+    return this._search;
+  }
+}
+
+const metaCache = new WeakMap();
+
+function meta(w) {
+  let m = metaCache.get(w);
+  if (!m) {
+    m = new Meta(w);
+    metaCache.set(w, m);
+  }
   return m;
 }
 
@@ -172,7 +212,7 @@ function parseQuery(text) {
     const [field, value] = m ? [m[1], m[2]] : ['', word];
     if (FIELDS.includes(field) && value) {
       const key = field === 'step' ? 'steps' : field === 'integration' ? 'integrations' : field;
-      tests.push((w) => meta(w)[key].includes(value));
+      tests.push((w) => meta(w).search[key].includes(value));
     } else if (field === 'is' || field === 'has') {
       if (value === 'error' || value === 'errors') tests.push((w) => hasErrors(w));
       else if (value === 'changed') tests.push((w) => changedSinceLoad.has(w.id));
@@ -182,7 +222,7 @@ function parseQuery(text) {
       const rev = Number(value);
       tests.push((w) => w.revision === rev);
     } else {
-      tests.push((w) => meta(w).text.includes(word));
+      tests.push((w) => meta(w).search.text.includes(word));
     }
   }
   return tests;
