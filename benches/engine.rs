@@ -1,6 +1,6 @@
 //! Benchmark: the live reload engine, on temp git repositories.
 //!
-//! Prints four figures (targets from DESIGN §6):
+//! Prints four figures (targets from BENCHMARKS.md):
 //! 1. processing one changed file (batch ready → event published) in a repo
 //!    of 100 and of 10,000 workflows: ≤ 5 ms median at 10,000, ratio ≤ 1.5;
 //! 2. `git checkout` changing 1,000 workflows: one revision, time from git

@@ -29,6 +29,7 @@ export interface HotReloadState {
   /** The server's revision when it said hello. */
   serverRevision: number | null;
   head: Head | null;
+  /** Sorted by id; a reload keeps the object of every workflow its patches do not name. */
   workflows: Workflow[];
   integrations: Integration[];
   /** The diagnostics in force, at most 100 per file. */

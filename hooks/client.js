@@ -1,4 +1,4 @@
-// The one client core of qa-reload's live stream (DESIGN §5), shared by the
+// The one client core of qa-reload's live stream (docs/protocol.md), shared by the
 // page served at `/` and the React hook `useHotReload.ts`.
 //
 // It connects to `/ws/hot-reload`, resumes with `since=<last revision>` after
@@ -201,6 +201,20 @@ function integrationFromWire(item) {
 }
 
 /**
+ * `fresh`, with every entry equal to the one `held` has under its id
+ * replaced by the held object, so a resync keeps the identity of what did
+ * not change.
+ */
+function keepUnchanged(held, fresh) {
+  if (held.length === 0) return fresh;
+  const old = new Map(held.map((e) => [e.id, e]));
+  return fresh.map((e) => {
+    const o = old.get(e.id);
+    return o !== undefined && deepEqual(o, e) ? o : e;
+  });
+}
+
+/**
  * The state after a `snapshot` frame: everything replaced.
  * @param {HotReloadState} state
  * @param {SnapshotFrame} frame
@@ -211,8 +225,8 @@ export function applySnapshot(state, frame) {
     ...state,
     revision: frame.revision,
     head: frame.head ?? state.head,
-    workflows: [...frame.workflows].sort(byId),
-    integrations: frame.integrations.map(integrationFromWire).sort(byId),
+    workflows: keepUnchanged(state.workflows, [...frame.workflows].sort(byId)),
+    integrations: keepUnchanged(state.integrations, frame.integrations.map(integrationFromWire).sort(byId)),
     ...errorsOf(frame),
   };
 }
@@ -226,20 +240,44 @@ function errorsOf(frame) {
   };
 }
 
-function patchList(list, patch, revision, field) {
-  const i = list.findIndex((e) => e.id === patch.id);
-  if (patch.op === 'removed') {
-    if (i < 0) throw new PatchError(`${patch.kind} ${patch.id} was removed but is not held`);
-    return list.filter((_, j) => j !== i);
+/**
+ * Applies the patches of one kind to `list` (sorted by id) in one pass.
+ * Entries no patch names keep their object identity, so a view (or a
+ * `React.memo` row) can tell unchanged entities by `===`; the list is
+ * re-sorted only when an entity was added.
+ */
+function patchList(list, patches, revision, field) {
+  if (patches.length === 0) return list;
+  const at = new Map(list.map((e, i) => [e.id, i]));
+  const next = list.slice();
+  let added = false;
+  let removed = false;
+  for (const patch of patches) {
+    const i = at.get(patch.id);
+    const held = i === undefined ? undefined : next[i];
+    if (patch.op === 'removed') {
+      if (held === undefined) throw new PatchError(`${patch.kind} ${patch.id} was removed but is not held`);
+      next[i] = undefined;
+      at.delete(patch.id);
+      removed = true;
+      continue;
+    }
+    if (patch.op === 'added' && held !== undefined) throw new PatchError(`${patch.kind} ${patch.id} was added but is already held`);
+    if (patch.op === 'modified' && held === undefined) throw new PatchError(`${patch.kind} ${patch.id} was modified but is not held`);
+    const before = held === undefined ? null : held[field];
+    const after = applyJsonPatch(before, patch.json_patch);
+    const entry = { ...(held ?? { id: patch.id, status: null }), file: patch.file, revision, [field]: after };
+    if (field === 'config' && after && typeof after === 'object' && 'enabled' in after) entry.enabled = after.enabled;
+    if (held === undefined) {
+      at.set(patch.id, next.length);
+      next.push(entry);
+      added = true;
+    } else {
+      next[i] = entry;
+    }
   }
-  if (patch.op === 'added' && i >= 0) throw new PatchError(`${patch.kind} ${patch.id} was added but is already held`);
-  if (patch.op === 'modified' && i < 0) throw new PatchError(`${patch.kind} ${patch.id} was modified but is not held`);
-  const before = i >= 0 ? list[i][field] : null;
-  const after = applyJsonPatch(before, patch.json_patch);
-  const entry = { ...(i >= 0 ? list[i] : { id: patch.id, status: null }), file: patch.file, revision, [field]: after };
-  if (field === 'config' && after && typeof after === 'object' && 'enabled' in after) entry.enabled = after.enabled;
-  const next = i >= 0 ? list.map((e, j) => (j === i ? entry : e)) : [...list, entry].sort(byId);
-  return next;
+  const out = removed ? next.filter((e) => e !== undefined) : next;
+  return added ? out.sort(byId) : out;
 }
 
 /**
@@ -254,11 +292,9 @@ export function applyReload(state, frame) {
   if (state.revision !== null && frame.base_revision !== state.revision) {
     throw new PatchError(`revision ${frame.revision} builds on ${frame.base_revision}, but ${state.revision} is held`);
   }
-  let { workflows, integrations } = state;
-  for (const patch of frame.patches) {
-    if (patch.kind === 'workflow') workflows = patchList(workflows, patch, frame.revision, 'definition');
-    else if (patch.kind === 'integration') integrations = patchList(integrations, patch, frame.revision, 'config');
-  }
+  const ofKind = (kind) => frame.patches.filter((p) => p.kind === kind);
+  const workflows = patchList(state.workflows, ofKind('workflow'), frame.revision, 'definition');
+  const integrations = patchList(state.integrations, ofKind('integration'), frame.revision, 'config');
   return {
     ...state,
     revision: frame.revision,

@@ -1,5 +1,5 @@
 // TypeScript types for every frame of qa-reload's WebSocket stream
-// `/ws/hot-reload` and the entities they carry (DESIGN §5). The server may
+// `/ws/hot-reload` and the entities they carry (docs/protocol.md). The server may
 // add fields; clients ignore the ones they do not know.
 
 /** `added`, `modified` or `removed`. */

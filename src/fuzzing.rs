@@ -113,3 +113,90 @@ pub fn diff_roundtrip(
     }
     Some((ja, jb, json_patch::to_json_array(&ops)))
 }
+
+/// Writes a secret (from the input up to its first NUL: letters and digits
+/// only, `Qz` in front) under `api_token:` in the scalar style the next byte
+/// picks, between a prefix and a suffix (the rest, split at the next NUL),
+/// and masks the text as every output does. Panics (a finding) when the
+/// masked text loses or gains a line break, or still shows the secret where
+/// it is one: anywhere, when the file does not parse (the lexical rule must
+/// hide the `api_token` line), or when the tree holds it under a
+/// secret-looking key. Inputs whose prefix or suffix already hold the secret
+/// are skipped: there it may be ordinary text.
+pub fn mask(data: &[u8]) {
+    use crate::load::mask::Masker;
+    use crate::load::node::{Node, Value};
+    use crate::load::yaml::{Limits, parse};
+
+    let mut parts = data.splitn(3, |&b| b == 0);
+    let secret: String = parts
+        .next()
+        .unwrap_or_default()
+        .iter()
+        .filter(|b| b.is_ascii_alphanumeric())
+        .map(|&b| char::from(b))
+        .collect();
+    let rest = parts.next().unwrap_or_default();
+    let tail = parts.next().unwrap_or_default();
+    let (Some((&style, prefix)), true) = (rest.split_first(), secret.len() >= 4) else {
+        return;
+    };
+    let secret = format!("Qz{secret}");
+    let (prefix, suffix) = (
+        String::from_utf8_lossy(prefix),
+        String::from_utf8_lossy(tail),
+    );
+    let lower = secret.to_ascii_lowercase();
+    if format!("{prefix}{suffix}")
+        .to_ascii_lowercase()
+        .contains(&lower)
+    {
+        return;
+    }
+    let block = match style % 6 {
+        0 => format!("api_token: {secret}"),
+        1 => format!("api_token: '{secret}'"),
+        2 => format!("api_token: \"{secret}\""),
+        3 => format!("api_token: |\n  {secret}"),
+        4 => format!("api_token: >-\n  {secret}"),
+        _ => format!("api_token: {}\n  {}", &secret[..2], &secret[2..]),
+    };
+    let text = format!("{prefix}\n{block}\n{suffix}");
+    let (tree, _) = parse(text.as_bytes(), "fuzz.yaml", &Limits::default());
+    let masked = Masker::new([tree.as_ref()]).mask_text(&text, tree.as_ref());
+    assert_eq!(
+        masked.matches('\n').count(),
+        text.matches('\n').count(),
+        "line breaks changed:\n{text}\n--\n{masked}"
+    );
+    fn under_secret(node: &Node, secret: &str, under: bool) -> bool {
+        match &node.value {
+            Value::Map(entries) => entries.iter().any(|e| {
+                let key = e
+                    .key
+                    .scalar_text()
+                    .is_some_and(|k| crate::secret::is_secret_key(&k));
+                under_secret(&e.value, secret, under || key)
+            }),
+            Value::Seq(items) => items.iter().any(|n| under_secret(n, secret, under)),
+            _ => {
+                under
+                    && node
+                        .scalar_text()
+                        .is_some_and(|t| t.replace([' ', '\n'], "").contains(secret))
+            }
+        }
+    }
+    // The multi-line style splits the secret over two lines: its halves
+    // are what could show.
+    let shown = masked.to_ascii_lowercase();
+    let leaked = shown.contains(&lower) || (style % 6 == 5 && shown.contains(&lower[2..]));
+    let is_secret = match &tree {
+        None => true,
+        Some(tree) => under_secret(tree, &secret, false),
+    };
+    assert!(
+        !(is_secret && leaked),
+        "the secret shows:\n{text}\n--\n{masked}"
+    );
+}

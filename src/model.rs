@@ -1,4 +1,4 @@
-//! The configuration model of DESIGN §3: workflows, integrations, settings.
+//! The configuration model of the README, "The files it reads": workflows, integrations, settings.
 //!
 //! Plain immutable data. The serde form of an entity is its JSON document,
 //! the one JSON Patches are computed against and the API serves; secrets

@@ -1,12 +1,12 @@
 //! Stage `api`: the only module that knows the JSON wire format, and the
-//! HTTP/WebSocket server that speaks it (DESIGN §5).
+//! HTTP/WebSocket server that speaks it (docs/protocol.md).
 //!
 //! Domain types convert into wire values here; nothing else serialises
 //! frames or error objects. It never reads files or talks to git, and it
 //! never applies a change itself: it reads snapshots and asks the engine.
 //!
 //! ```text
-//! wire      JSON shapes of DESIGN §5 (frames, bodies, ConfigError, Patch)
+//! wire      JSON shapes of docs/protocol.md (frames, bodies, ConfigError, Patch)
 //! error     ApiError: every refusal as {"code","message"} with its status
 //! extract   Json/Path/Query extractors that reject with ApiError
 //! page      the page at `/` and its static files, embedded (ui/, hooks/client.js)

@@ -35,6 +35,7 @@ use super::{routes, wire, ws};
         routes::integrations,
         routes::test_integration,
         routes::start_run,
+        routes::runs,
         routes::run,
         routes::complete_step,
         document,

@@ -31,6 +31,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_str!("../../ui/app.js"),
     },
     Asset {
+        path: "/ui/list.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../ui/list.js"),
+    },
+    Asset {
         path: "/ui/style.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("../../ui/style.css"),

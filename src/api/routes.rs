@@ -1,4 +1,4 @@
-//! Stage `api`: the HTTP routes of DESIGN §5 and [`router`], which wires
+//! Stage `api`: the HTTP routes of docs/protocol.md and [`router`], which wires
 //! them, the WebSocket stream, the OpenAPI document, `/metrics` and the
 //! request guards into one `Router`.
 //!
@@ -20,7 +20,7 @@ use super::security::protect;
 use super::state::{AppState, statuses_tag};
 use super::wire::{
     ErrorBody, ErrorsShown, EventList, EventWire, IntegrationList, IntegrationStatusWire,
-    ReloadResult, RunWire, StatusWire, Statuses, WorkflowList, WorkflowWire,
+    ReloadResult, RunList, RunWire, StatusWire, Statuses, WorkflowList, WorkflowWire,
 };
 use super::{openapi, ws};
 use crate::engine::RunError;
@@ -37,6 +37,7 @@ pub const WORKFLOW: &str = "/api/v1/workflows/{id}";
 pub const INTEGRATIONS: &str = "/api/v1/integrations";
 pub const TEST_INTEGRATION: &str = "/api/v1/integrations/{id}/test";
 pub const START_RUN: &str = "/api/v1/workflows/{id}/runs";
+pub const RUNS: &str = "/api/v1/runs";
 pub const RUN: &str = "/api/v1/runs/{id}";
 pub const COMPLETE_STEP: &str = "/api/v1/runs/{id}/steps/{step}/complete";
 pub const OPENAPI: &str = "/api/openapi.json";
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route(INTEGRATIONS, get(integrations))
         .route(TEST_INTEGRATION, post(test_integration))
         .route(START_RUN, post(start_run))
+        .route(RUNS, get(runs))
         .route(RUN, get(run))
         .route(COMPLETE_STEP, post(complete_step))
         .route(OPENAPI, get(openapi::document))
@@ -313,6 +315,24 @@ pub async fn start_run(
         [(header::LOCATION, location)],
         Json(RunWire::new(&run, &snapshot)),
     ))
+}
+
+/// The runs in progress, oldest first, each with whether a newer definition
+/// of its workflow is in force.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs",
+    responses((status = 200, body = RunList)))]
+pub async fn runs(State(state): State<AppState>) -> Json<RunList> {
+    let snapshot = state.engine.snapshot();
+    Json(RunList {
+        revision: snapshot.revision,
+        runs: state
+            .engine
+            .runs()
+            .in_progress()
+            .iter()
+            .map(|run| RunWire::new(run, &snapshot))
+            .collect(),
+    })
 }
 
 /// A run, with whether a newer definition of its workflow is in force.

@@ -1,4 +1,4 @@
-//! Stage `api`: the request guards of DESIGN §5 "Security", as axum
+//! Stage `api`: the request guards of docs/protocol.md, "Security", as axum
 //! middleware, and the bind-address rule the server checks before listening.
 //!
 //! In order: `Host` and `Origin` may each appear once (400 otherwise); the

@@ -1,4 +1,4 @@
-//! JSON shapes of DESIGN §5: every frame, response body and error object the
+//! JSON shapes of docs/protocol.md: every frame, response body and error object the
 //! API writes, as typed structs that serialise to the contract's field names
 //! and describe themselves to the OpenAPI document (`ToSchema`).
 //!
@@ -333,6 +333,14 @@ pub struct RunWire {
     pub completed: Vec<CompletedStepWire>,
     pub finished: bool,
     pub definition_status: DefinitionStatusWire,
+}
+
+/// `GET /api/v1/runs`: the runs in progress.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunList {
+    /// The revision the definition statuses were compared with.
+    pub revision: u64,
+    pub runs: Vec<RunWire>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

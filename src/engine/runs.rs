@@ -126,6 +126,17 @@ impl RunStore {
         Ok(run)
     }
 
+    /// The runs not finished yet, oldest first.
+    pub fn in_progress(&self) -> Vec<Run> {
+        let runs = self.lock();
+        runs.order
+            .iter()
+            .filter_map(|id| runs.by_id.get(id))
+            .filter(|run| !run.is_finished())
+            .cloned()
+            .collect()
+    }
+
     pub fn get(&self, id: &str) -> Option<Run> {
         self.lock().by_id.get(id).cloned()
     }

@@ -1,5 +1,5 @@
 //! Stage `integrations`: the HTTP client of one integration, built from its
-//! [`Integration`] settings, and its connection test (DESIGN §3).
+//! [`Integration`] settings, and its connection test (the README, "The files it reads").
 //!
 //! Every integration shares one `reqwest::Client` (one connection pool, one
 //! user agent); what is per integration — URL, credentials, `timeout_ms` —

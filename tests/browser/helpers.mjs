@@ -177,3 +177,57 @@ export async function getJson(base, path) {
   if (!r.ok) throw new Error(`${path}: ${r.status}`);
   return r.json();
 }
+
+/** A generated workflow: two steps, an integration on every seventh. */
+export function generatedWorkflow(i, { name = `Workflow ${i}`, minutes = 10 + (i % 50), extraStep = null } = {}) {
+  const lines = [
+    `name: ${name}`,
+    ...(i % 5 === 0 ? [`description: Generated workflow number ${i}`] : []),
+    'steps:',
+    '  - id: prepare',
+    `    name: Prepare run ${i}`,
+    `    estimated_minutes: ${minutes}`,
+    ...(i % 7 === 0 ? ['    integration: jira'] : []),
+    '  - id: verify',
+    `    name: Verify outcome ${i}`,
+    '    estimated_minutes: 5',
+    ...(extraStep ? [`  - id: ${extraStep}`, `    name: Extra ${extraStep}`, '    estimated_minutes: 3'] : []),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A temp git repository with `count` generated workflows (`workflows/w<i>.yaml`,
+ * id `w<i>`) on `main`, and a branch `switched` where the first `switched`
+ * of them are renamed.
+ */
+export class BigRepo extends Repo {
+  constructor(count, switched = 0) {
+    super();
+    this.count = count;
+    this.git('rm', '-q', '-r', 'workflows');
+    for (let i = 0; i < count; i++) this.write(`workflows/w${i}.yaml`, generatedWorkflow(i));
+    this.commitAll(`${count} workflows`);
+    if (switched > 0) {
+      this.git('checkout', '-q', '-b', 'switched');
+      for (let i = 0; i < switched; i++) this.write(`workflows/w${i}.yaml`, generatedWorkflow(i, { name: `Switched ${i}` }));
+      this.commitAll(`rename ${switched} workflows`);
+      this.git('checkout', '-q', 'main');
+    }
+  }
+}
+
+/** A seeded generator of numbers in [0, 1) (mulberry32), for replayable random tests. */
+export function seeded(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Chromium's flags for the tests and the bench. */
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];

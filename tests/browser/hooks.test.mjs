@@ -19,6 +19,36 @@ import { REGRESSION, ROOT, Repo, eventually, getJson, startServer } from './help
 const core = await import(pathToFileURL(join(ROOT, 'hooks', 'client.js')).href);
 const { applyJsonPatch, backoffDelay, createClient, PatchError, streamUrl } = core;
 
+test('a reload keeps the identity of every entity its patches do not name, so memoised rows skip', () => {
+  const { applyReload, applySnapshot, initialState } = core;
+  const wf = (id, name) => ({ id, file: `workflows/${id}.yaml`, revision: 1, definition: { id, name, steps: [] }, step_integrations: [] });
+  const snapshot = { type: 'snapshot', revision: 1, workflows: [wf('w10', 'Ten'), wf('w2', 'Two'), wf('w1', 'One')], integrations: [], errors: [] };
+  const held = applySnapshot(initialState(), snapshot);
+  assert.deepEqual(held.workflows.map((w) => w.id), ['w1', 'w10', 'w2']);
+  const patch = (id, op, json_patch) => ({ kind: 'workflow', id, file: `workflows/${id}.yaml`, op, changes: [], json_patch, diff: { unified: '', hunks: [] } });
+  const frame = {
+    type: 'reload',
+    revision: 2,
+    base_revision: 1,
+    patches: [
+      patch('w2', 'modified', [{ op: 'replace', path: '/name', value: 'Two v2' }]),
+      patch('w10', 'removed', [{ op: 'replace', path: '', value: null }]),
+      patch('w3', 'added', [{ op: 'replace', path: '', value: { id: 'w3', name: 'Three', steps: [] } }]),
+    ],
+    errors: [],
+  };
+  const next = applyReload(held, frame);
+  assert.deepEqual(next.workflows.map((w) => [w.id, w.definition.name, w.revision]), [['w1', 'One', 1], ['w2', 'Two v2', 2], ['w3', 'Three', 2]]);
+  assert.equal(next.workflows[0], held.workflows[0], 'w1 is the same object');
+  assert.notEqual(next.workflows[1], held.workflows[2], 'w2 is a new object');
+  assert.equal(held.workflows[2].definition.name, 'Two', 'the held state is untouched');
+  // A resync snapshot equal to what is held keeps every object.
+  const again = applySnapshot(held, structuredClone(snapshot));
+  held.workflows.forEach((w, i) => assert.equal(again.workflows[i], w));
+  // A patch that does not fit is refused whole.
+  assert.throws(() => applyReload(held, { ...frame, patches: [patch('nope', 'modified', [])] }), core.PatchError);
+});
+
 /** A WebSocket class that records every URL it is asked to open. */
 function recordingWebSocket() {
   const urls = [];

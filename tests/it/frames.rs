@@ -1,4 +1,4 @@
-//! The wire format of DESIGN §5, pinned: one frame of each type, built from
+//! The wire format of docs/protocol.md, pinned: one frame of each type, built from
 //! a real engine on a temp git repo, serialised and compared with a
 //! reviewed snapshot (insta). A renamed or dropped field fails here.
 //! Volatile values are redacted: times, durations, commit ids, the server

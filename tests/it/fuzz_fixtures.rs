@@ -73,3 +73,21 @@ fn diff_roundtrip_fixtures_and_example_pairs() {
         }
     }
 }
+
+#[test]
+fn mask_fixtures_and_examples_in_every_style() {
+    for (path, bytes) in inputs("mask") {
+        eprintln!("replaying {}", path.display());
+        fuzzing::mask(&bytes);
+    }
+    for example in examples() {
+        for style in 0..6u8 {
+            let mut data = b"Secret4711\0".to_vec();
+            data.push(style);
+            data.extend(&example);
+            data.push(0);
+            data.extend(&example);
+            fuzzing::mask(&data);
+        }
+    }
+}

@@ -41,6 +41,7 @@ async fn the_page_and_every_file_it_loads_are_served_with_their_media_type() {
     assert!(kind.starts_with("text/html"), "{kind}");
     for (path, expected_kind) in [
         ("/ui/app.js", "text/javascript"),
+        ("/ui/list.js", "text/javascript"),
         ("/ui/style.css", "text/css"),
         ("/hooks/client.js", "text/javascript"),
     ] {
