@@ -31,8 +31,11 @@ use crate::engine::{Backlog, Event, Snapshot};
 use crate::integrations::{IntegrationStatus, Integrations};
 
 /// Frames kept serialised: one event is sent to every client, so it is
-/// written to JSON once, not once per client.
+/// written to JSON once, not once per client. Bounded by count and by bytes
+/// (the newest frame always stays): a branch switch or a burst of thousands
+/// of files makes frames of tens of MB, and a count alone kept 64 of them.
 const CACHED_FRAMES: usize = 64;
+const CACHED_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
 /// Largest message a client may send (it has nothing to send but pongs).
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
@@ -301,9 +304,7 @@ impl FrameCache {
         let mut entries = self.lock();
         if !entries.iter().any(|(k, _)| *k == key) {
             entries.push_back((key, built.clone()));
-            while entries.len() > CACHED_FRAMES {
-                entries.pop_front();
-            }
+            evict(&mut entries);
         }
         built
     }
@@ -311,5 +312,42 @@ impl FrameCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Key, Utf8Bytes)>> {
         // One push or scan per lock; a panic cannot leave it half-written.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Drops the oldest frames until at most [`CACHED_FRAMES`] are kept and they
+/// hold at most [`CACHED_FRAME_BYTES`], the newest always kept.
+fn evict(entries: &mut VecDeque<(Key, Utf8Bytes)>) {
+    let mut bytes: usize = entries.iter().map(|(_, f)| f.len()).sum();
+    while entries.len() > CACHED_FRAMES || (bytes > CACHED_FRAME_BYTES && entries.len() > 1) {
+        if let Some((_, old)) = entries.pop_front() {
+            bytes -= old.len();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_frame_cache_is_bounded_in_bytes_and_keeps_the_newest() {
+        let mut entries = VecDeque::new();
+        let big = "x".repeat(CACHED_FRAME_BYTES / 3 + 1);
+        for revision in 0..5 {
+            entries.push_back(((Kind::Reload, revision, 0), Utf8Bytes::from(big.clone())));
+            evict(&mut entries);
+        }
+        let kept: Vec<u64> = entries.iter().map(|((_, r, _), _)| *r).collect();
+        assert_eq!(kept, [3, 4]);
+        let huge = "x".repeat(CACHED_FRAME_BYTES * 2);
+        entries.push_back(((Kind::Reload, 9, 0), Utf8Bytes::from(huge)));
+        evict(&mut entries);
+        assert_eq!(entries.len(), 1, "the newest stays, however large");
+        for revision in 10..100 {
+            entries.push_back(((Kind::Reload, revision, 0), Utf8Bytes::from("{}")));
+            evict(&mut entries);
+        }
+        assert_eq!(entries.len(), CACHED_FRAMES);
     }
 }
