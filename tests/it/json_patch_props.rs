@@ -14,6 +14,8 @@ use proptest::sample::select;
 use qa_reload::diff::json_patch::{self, PatchOp};
 use serde_json::{Map, Value, json};
 
+use crate::util::Rng;
+
 fn scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
@@ -79,28 +81,6 @@ fn value() -> impl Strategy<Value = Value> {
             prop::collection::vec(step(inner), 0..6).prop_map(Value::Array),
         ]
     })
-}
-
-/// splitmix64: a tiny deterministic stream so one `u64` seed drives a
-/// whole sequence of edits.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
 }
 
 /// Applies one random edit somewhere inside `v`: the kind of change a person

@@ -37,7 +37,7 @@ use qa_reload::load::{config, fs as load_fs};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::util::TestRepo;
+use crate::util::{Rng, TestRepo};
 
 /// Seeds in the default run.
 const SEEDS: u64 = 200;
@@ -53,25 +53,6 @@ const GUARD: Duration = Duration::from_secs(20);
 const SETTINGS: &str = "debounce_ms: 20\nmax_wait_ms: 100\n";
 const JIRA: &str = "enabled: false\nbase_url: https://jira.example.com\nemail: qa@example.com\napi_token: t0ken-one\n";
 const POSTMAN: &str = "enabled: false\nbase_url: https://api.example.com\napi_key: k3y-one\n";
-
-/// SplitMix64: small, seedable, good enough to pick operations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 const IDS: &[&str] = &["login", "pay", "search", "smoke"];
 const NAMES: &[&str] = &["a", "b", "c", "login", "zz"];
