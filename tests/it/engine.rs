@@ -624,7 +624,7 @@ async fn settings_edits_apply_on_the_next_batch_with_their_own_patch() {
 
     repo.write(
         "config/hot_reload.yaml",
-        "debounce_ms: 1000\nmax_wait_ms: 5000\nignore:\n  - workflows/drafts/**\n",
+        "debounce_ms: 1000\nmax_wait_ms: 5000\ncomplete_write_ms: 1000\nignore:\n  - workflows/drafts/**\n",
     );
     let events = s.settle(true).await;
     // One revision: the settings patch, and the draft the new ignore list
@@ -651,7 +651,8 @@ async fn settings_edits_apply_on_the_next_batch_with_their_own_patch() {
     assert!(s.engine().snapshot().workflow("draft").is_none());
     assert_eq!(s.engine().snapshot().settings.debounce_ms, 1000);
 
-    // With a one-second quiet period, two saves 200 ms apart are one batch.
+    // With a one-second quiet period and window, two saves 200 ms apart are
+    // one batch.
     repo.write("workflows/smoke.yaml", &workflow("Smoke one", 1));
     tokio::time::sleep(Duration::from_millis(200)).await;
     repo.write("workflows/smoke.yaml", &workflow("Smoke two", 2));
