@@ -122,6 +122,9 @@ impl Driver {
             let deadline = self.debouncer.deadline();
             let wait = async {
                 match deadline {
+                    // Already due (a zero complete-write window): the timer
+                    // would still wait for its next millisecond tick.
+                    Some(at) if at <= Instant::now() => {}
                     Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
                     None => std::future::pending().await,
                 }
