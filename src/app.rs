@@ -101,6 +101,7 @@ pub async fn start(options: Options) -> Result<App, EngineError> {
     }
     config.debounce = Duration::from_millis(settings.debounce_ms);
     config.max_wait = Duration::from_millis(settings.max_wait_ms);
+    config.complete_write = Duration::from_millis(settings.complete_write_ms);
     config.watch = settings.watch.clone();
     config.ignore = settings.ignore.clone();
 

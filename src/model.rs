@@ -177,6 +177,8 @@ pub enum IntegrationFields {
 pub struct Settings {
     pub debounce_ms: u64,
     pub max_wait_ms: u64,
+    /// Window after a complete write (close or rename into place).
+    pub complete_write_ms: u64,
     pub watch: Vec<String>,
     pub ignore: Vec<String>,
     /// Events kept for resume, at most.
@@ -191,6 +193,7 @@ impl Default for Settings {
         Settings {
             debounce_ms: 50,
             max_wait_ms: 300,
+            complete_write_ms: 2,
             watch: vec![
                 "workflows/**/*.yaml".to_string(),
                 "workflows/**/*.yml".to_string(),

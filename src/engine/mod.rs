@@ -432,6 +432,7 @@ impl Engine {
         let update = WatchSettings {
             debounce: std::time::Duration::from_millis(settings.debounce_ms),
             max_wait: std::time::Duration::from_millis(settings.max_wait_ms),
+            complete_write: std::time::Duration::from_millis(settings.complete_write_ms),
             watch: settings.watch.clone(),
             ignore: settings.ignore.clone(),
         };

@@ -27,6 +27,7 @@ const STEP_KEYS: &[&str] = &[
 const SETTINGS_KEYS: &[&str] = &[
     "debounce_ms",
     "max_wait_ms",
+    "complete_write_ms",
     "watch",
     "ignore",
     "history",
@@ -272,6 +273,13 @@ pub fn settings(root: Option<&Node>, file: &str) -> (Option<Settings>, Vec<Confi
     };
     let debounce_ms = int(&mut r, "debounce_ms", 0, 10_000, defaults.debounce_ms);
     let max_wait_ms = int(&mut r, "max_wait_ms", 1, 60_000, defaults.max_wait_ms);
+    let complete_write_ms = int(
+        &mut r,
+        "complete_write_ms",
+        0,
+        1000,
+        defaults.complete_write_ms,
+    );
     let history = int(&mut r, "history", 1, 100_000, defaults.history as u64);
     let history_bytes = int(
         &mut r,
@@ -313,7 +321,7 @@ pub fn settings(root: Option<&Node>, file: &str) -> (Option<Settings>, Vec<Confi
     let watch = globs(&mut r, "watch", defaults.watch.clone());
     let ignore = globs(&mut r, "ignore", Vec::new());
     match (
-        debounce_ms,
+        debounce_ms.zip(complete_write_ms),
         max_wait_ms,
         history.zip(history_bytes),
         watch,
@@ -321,7 +329,7 @@ pub fn settings(root: Option<&Node>, file: &str) -> (Option<Settings>, Vec<Confi
         r.has_errors(),
     ) {
         (
-            Some(debounce_ms),
+            Some((debounce_ms, complete_write_ms)),
             Some(max_wait_ms),
             Some((history, history_bytes)),
             Some(watch),
@@ -331,6 +339,7 @@ pub fn settings(root: Option<&Node>, file: &str) -> (Option<Settings>, Vec<Confi
             Some(Settings {
                 debounce_ms,
                 max_wait_ms,
+                complete_write_ms,
                 watch,
                 ignore,
                 history: usize::try_from(history).unwrap_or(defaults.history),
@@ -861,6 +870,24 @@ mod tests {
         let (s, errors) = settings(root.as_ref(), "config/hot_reload.yaml");
         assert!(s.is_none());
         assert_eq!((errors[0].line, errors[0].column), (2, 14));
+    }
+
+    #[test]
+    fn settings_read_and_bound_the_complete_write_window() {
+        let read = |text: &[u8]| {
+            let (root, _) = parse(text, "h", &Limits::default());
+            settings(root.as_ref(), "config/hot_reload.yaml")
+        };
+        let (s, errors) = read(b"complete_write_ms: 0\n");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(s.unwrap().complete_write_ms, 0);
+        let (s, errors) = read(b"debounce_ms: 20\ncomplete_write_ms: 1001\n");
+        assert!(s.is_none());
+        assert_eq!((errors[0].line, errors[0].column), (2, 20));
+        assert!(
+            errors[0].message.contains("complete_write_ms"),
+            "{errors:?}"
+        );
     }
 
     #[test]

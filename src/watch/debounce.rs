@@ -9,6 +9,17 @@
 //! timer, not one per path, so a `git checkout` touching many files is one
 //! batch. While git is busy (a lock or a rebase/merge in progress) the batch is
 //! held, whatever its age, for at most `hold_max`.
+//!
+//! A complete save — a writer closed the file (`Complete`), or a file was
+//! renamed into place — does not wait for the quiet period: the batch goes
+//! `complete_write` after the last such hint, so a "save all" still lands in
+//! one batch. Only while every path of the batch is complete, nothing else
+//! (git, a rescan, a new directory) is in it, and it was never held: a bare
+//! modify, a create or a delete of any of its paths falls back to the quiet
+//! period, and so does a batch released from a git hold. The hold starts
+//! from the moment the driver reports git busy (the lock's creation event),
+//! even with no batch pending, so the files of a checkout that follow join a
+//! held batch and never trigger the short window.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -25,11 +36,14 @@ pub struct DebounceSettings {
     /// Longest a batch is held while git is busy, so a stale lock cannot
     /// stop reloads for good.
     pub hold_max: Duration,
+    /// Coalescing window after a complete write (close or rename into place).
+    pub complete_write: Duration,
 }
 
 impl Default for DebounceSettings {
     fn default() -> Self {
         DebounceSettings {
+            complete_write: Duration::from_millis(2),
             debounce: Duration::from_millis(50),
             max_wait: Duration::from_millis(300),
             hold_max: Duration::from_secs(10),
@@ -42,6 +56,9 @@ impl Default for DebounceSettings {
 pub enum Hint {
     /// A file that matches the watch globs (repo-relative, `/` separators).
     Path(String),
+    /// A matching file whose writer closed it, or that was renamed into
+    /// place: its contents are whole.
+    Complete(String),
     /// One of git's HEAD, index, ORIG_HEAD, packed-refs or refs/heads changed.
     Git,
     /// Events can no longer be trusted to describe the disk.
@@ -70,6 +87,23 @@ struct Pending {
     /// When the last hold ended: the `max_wait` cap restarts from here so
     /// the writes git makes right after dropping its lock (HEAD) still join.
     released_at: Option<Instant>,
+    /// Paths whose last hint was not a complete write.
+    incomplete: BTreeSet<String>,
+    /// The last complete-write hint.
+    completed: Option<Instant>,
+    /// Something other than paths joined, or the batch was held: only the
+    /// quiet period ends it.
+    slow: bool,
+}
+
+impl Pending {
+    /// When the short window after a complete write ends, if it applies.
+    fn complete_deadline(&self, window: Duration) -> Option<Instant> {
+        if self.slow || self.held || !self.incomplete.is_empty() {
+            return None;
+        }
+        Some(self.completed? + window)
+    }
 }
 
 /// The debounce state machine; see the module doc.
@@ -77,6 +111,8 @@ struct Pending {
 pub struct Debouncer {
     settings: DebounceSettings,
     pending: Option<Pending>,
+    /// Git is busy (told by `set_hold`), whether or not a batch is pending.
+    busy: bool,
 }
 
 impl Debouncer {
@@ -84,6 +120,7 @@ impl Debouncer {
         Debouncer {
             settings,
             pending: None,
+            busy: false,
         }
     }
 
@@ -117,7 +154,13 @@ impl Debouncer {
                 held: false,
                 checked: now,
                 released_at: None,
+                incomplete: BTreeSet::new(),
+                completed: None,
+                slow: false,
             });
+            if self.busy {
+                self.set_hold(now, true);
+            }
         }
         let Some(p) = self.pending.as_mut() else {
             return;
@@ -125,17 +168,33 @@ impl Debouncer {
         p.last = p.last.max(now);
         match hint {
             Hint::Path(path) => {
+                p.incomplete.insert(path.clone());
                 p.paths.insert(path);
             }
-            Hint::Git => p.git_changed = true,
-            Hint::Rescan(reason) => p.rescan = Some(stronger(p.rescan.take(), reason)),
-            Hint::Activity | Hint::Wake => {}
+            Hint::Complete(path) => {
+                p.incomplete.remove(&path);
+                p.paths.insert(path);
+                p.completed = Some(now.max(p.completed.unwrap_or(now)));
+            }
+            Hint::Git => {
+                p.git_changed = true;
+                p.slow = true;
+            }
+            Hint::Rescan(reason) => {
+                p.rescan = Some(stronger(p.rescan.take(), reason));
+                p.slow = true;
+            }
+            Hint::Activity => p.slow = true,
+            Hint::Wake => {}
         }
     }
 
     /// Tells whether git is busy now (a lock, a rebase or merge in progress).
-    /// The driver calls it when the deadline passes, before `take`.
+    /// The driver calls it when a lock appears or goes, and when the
+    /// deadline passes, before `take`. A hold told with no batch pending
+    /// holds the next batch from its first hint.
     pub fn set_hold(&mut self, now: Instant, busy: bool) {
+        self.busy = busy;
         let Some(p) = self.pending.as_mut() else {
             return;
         };
@@ -143,6 +202,7 @@ impl Debouncer {
         if busy {
             p.held_since.get_or_insert(now);
             p.held = true;
+            p.slow = true;
         } else if p.held {
             p.held = false;
             p.released_at = Some(now);
@@ -165,7 +225,11 @@ impl Debouncer {
             return Some(recheck.min(cap));
         }
         let cap_from = p.released_at.unwrap_or(p.first);
-        Some((p.last + s.debounce).min(cap_from + s.max_wait))
+        let quiet = (p.last + s.debounce).min(cap_from + s.max_wait);
+        Some(match p.complete_deadline(s.complete_write) {
+            Some(complete) => complete.min(quiet),
+            None => quiet,
+        })
     }
 
     /// The batch, if its deadline has passed and it is not held (or its hold
@@ -333,5 +397,100 @@ mod tests {
             ..d.settings()
         });
         assert_eq!(d.deadline(), Some(t0 + 10 * MS));
+    }
+
+    fn complete(p: &str) -> Hint {
+        Hint::Complete(p.to_string())
+    }
+
+    #[test]
+    fn a_complete_write_goes_after_the_short_window() {
+        let (mut d, t0) = debouncer();
+        d.event(t0, complete("workflows/a.yaml"));
+        assert_eq!(d.deadline(), Some(t0 + 2 * MS));
+        assert!(d.take(t0 + MS).is_none());
+        let batch = d.take(t0 + 2 * MS).expect("ready");
+        assert_eq!(
+            batch.paths.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["workflows/a.yaml"]
+        );
+    }
+
+    #[test]
+    fn a_second_close_within_the_window_joins_the_batch() {
+        let (mut d, t0) = debouncer();
+        d.event(t0, complete("workflows/a.yaml"));
+        d.event(t0 + MS, complete("workflows/b.yaml"));
+        assert_eq!(d.deadline(), Some(t0 + 3 * MS));
+        assert!(d.take(t0 + 2 * MS).is_none());
+        let batch = d.take(t0 + 3 * MS).expect("ready");
+        assert_eq!(batch.paths.len(), 2);
+        assert!(!d.is_pending());
+    }
+
+    #[test]
+    fn a_bare_modify_waits_the_quiet_period_until_its_close() {
+        let (mut d, t0) = debouncer();
+        // Truncated: a bare modify, nothing whole yet.
+        d.event(t0, path("workflows/a.yaml"));
+        assert_eq!(d.deadline(), Some(t0 + 50 * MS));
+        assert!(d.take(t0 + 2 * MS).is_none());
+        // Another file closed meanwhile: `a` is still open, so still waiting.
+        d.event(t0 + 10 * MS, complete("workflows/b.yaml"));
+        assert_eq!(d.deadline(), Some(t0 + 60 * MS));
+        // `a` closed: the short window applies to the whole batch.
+        d.event(t0 + 20 * MS, complete("workflows/a.yaml"));
+        assert_eq!(d.deadline(), Some(t0 + 22 * MS));
+        assert_eq!(d.take(t0 + 22 * MS).expect("ready").paths.len(), 2);
+    }
+
+    #[test]
+    fn a_delete_or_git_change_keeps_the_quiet_period() {
+        let (mut d, t0) = debouncer();
+        d.event(t0, complete("workflows/a.yaml"));
+        d.event(t0, Hint::Git);
+        assert_eq!(d.deadline(), Some(t0 + 50 * MS));
+        let (mut d, t0) = debouncer();
+        d.event(t0, complete("workflows/a.yaml"));
+        d.event(t0 + MS, path("workflows/gone.yaml"));
+        assert_eq!(d.deadline(), Some(t0 + 51 * MS));
+    }
+
+    #[test]
+    fn a_hold_told_before_any_batch_blocks_complete_writes() {
+        let (mut d, t0) = debouncer();
+        // The lock's creation event, with nothing pending yet.
+        d.set_hold(t0, true);
+        assert!(!d.is_pending());
+        for i in 0..5 {
+            d.event(t0 + i * MS, complete(&format!("workflows/{i}.yaml")));
+        }
+        assert!(d.held_since().is_some());
+        let deadline = d.deadline().expect("pending");
+        assert!(deadline >= t0 + 10 * MS, "a recheck, not the short window");
+        assert!(d.take(t0 + 6 * MS).is_none());
+        assert!(d.take(deadline).is_none(), "held while git is busy");
+        // The lock went: the released batch waits a quiet period, so the
+        // index and HEAD git writes next still join it.
+        let t1 = t0 + 100 * MS;
+        d.set_hold(t1, false);
+        d.event(t1 + MS, complete("workflows/5.yaml"));
+        assert_eq!(d.deadline(), Some(t1 + 51 * MS));
+        d.event(t1 + 2 * MS, Hint::Git);
+        let batch = d.take(t1 + 52 * MS).expect("released");
+        assert_eq!(batch.paths.len(), 6);
+        assert!(batch.git_changed);
+        // Git no longer busy: the next save is fast again.
+        d.event(t1 + 200 * MS, complete("workflows/0.yaml"));
+        assert_eq!(d.deadline(), Some(t1 + 202 * MS));
+    }
+
+    #[test]
+    fn a_hold_told_during_the_window_blocks_it() {
+        let (mut d, t0) = debouncer();
+        d.event(t0, complete("workflows/a.yaml"));
+        d.set_hold(t0 + MS, true);
+        assert!(d.take(t0 + 2 * MS).is_none());
+        assert!(d.deadline().expect("pending") > t0 + 2 * MS);
     }
 }

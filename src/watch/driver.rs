@@ -50,6 +50,7 @@ pub(crate) fn spawn(
         debounce: config.debounce,
         max_wait: config.max_wait,
         hold_max: config.hold_max,
+        complete_write: config.complete_write,
     };
     let (source, events, fallback) = Source::start(layout, force_poll)?;
     let status = Arc::new(Mutex::new(WatchStatus {
@@ -96,6 +97,10 @@ struct Driver {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Seen {
     Appeared,
+    /// Renamed into place: a whole file (or a directory, or a symlink).
+    MovedIn,
+    /// Its writer closed it: the write is whole.
+    Closed,
     Changed,
     Removed,
     /// Renamed away: if it was a directory, the files in it left unreported.
@@ -117,6 +122,9 @@ impl Driver {
             let deadline = self.debouncer.deadline();
             let wait = async {
                 match deadline {
+                    // Already due (a zero complete-write window): the timer
+                    // would still wait for its next millisecond tick.
+                    Some(at) if at <= Instant::now() => {}
                     Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
                     None => std::future::pending().await,
                 }
@@ -201,16 +209,10 @@ impl Driver {
     fn git_busy(&self) -> Option<String> {
         let layout = self.source.layout();
         let git_dir = layout.git_dir.as_ref()?;
-        let found = [
-            "index.lock",
-            "HEAD.lock",
-            "rebase-merge",
-            "rebase-apply",
-            "MERGE_HEAD",
-        ]
-        .iter()
-        .map(|name| git_dir.join(name))
-        .find(|path| path.symlink_metadata().is_ok())?;
+        let found = GIT_BUSY
+            .iter()
+            .map(|name| git_dir.join(name))
+            .find(|path| path.symlink_metadata().is_ok())?;
         let shown = found.strip_prefix(&layout.root).unwrap_or(&found);
         Some(shown.display().to_string())
     }
@@ -248,12 +250,12 @@ impl Driver {
         }
         let seen = match event.kind {
             // Our own reads (and git's) open and close files: not a change.
-            EventKind::Access(AccessKind::Close(AccessMode::Write)) => Seen::Changed,
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => Seen::Closed,
             EventKind::Access(_) | EventKind::Other => return,
             EventKind::Create(_) => Seen::Appeared,
             EventKind::Remove(_) => Seen::Removed,
             EventKind::Modify(ModifyKind::Name(RenameMode::From)) => Seen::MovedAway,
-            EventKind::Modify(ModifyKind::Name(RenameMode::To)) => Seen::Appeared,
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)) => Seen::MovedIn,
             EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
                 // inotify also reports the two halves on their own; other
                 // backends may report only this one: from, then to.
@@ -262,7 +264,7 @@ impl Driver {
                     self.on_path(now, from, Seen::MovedAway);
                 }
                 for to in paths {
-                    self.on_path(now, to, Seen::Appeared);
+                    self.on_path(now, to, Seen::MovedIn);
                 }
                 return;
             }
@@ -319,6 +321,16 @@ impl Driver {
     }
 
     fn on_path(&mut self, now: Instant, path: &Path, seen: Seen) {
+        if self.is_git_busy_name(path) {
+            // The hold starts from the lock's own event, not from the next
+            // look at the disk: the files git writes next are already queued
+            // behind it. Its going is checked on disk, as another may remain.
+            let busy = match seen {
+                Seen::Removed | Seen::MovedAway => self.git_busy().is_some(),
+                _ => true,
+            };
+            self.debouncer.set_hold(now, busy);
+        }
         if let Some(hint) = self.git_hint(path) {
             if let Some(hint) = hint {
                 self.debouncer.event(now, hint);
@@ -345,8 +357,8 @@ impl Driver {
         }
         let top_level = TREES.contains(&rel.as_str());
         match seen {
-            Seen::Appeared if path.is_symlink() => self.symlink_swapped(now, path),
-            Seen::Appeared if path.is_dir() => {
+            Seen::Appeared | Seen::MovedIn if path.is_symlink() => self.symlink_swapped(now, path),
+            Seen::Appeared | Seen::MovedIn if path.is_dir() => {
                 if let Err(e) = self.source.watch_below(&rel) {
                     return self.on_error(now, e);
                 }
@@ -374,6 +386,14 @@ impl Driver {
                 } else {
                     self.debouncer.event(now, Hint::Activity);
                 }
+            }
+            // An empty file closed is more likely a truncate before a write
+            // than a save: it waits the quiet period like a bare modify.
+            Seen::Closed | Seen::MovedIn
+                if self.filter.matches(&rel)
+                    && path.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) =>
+            {
+                self.debouncer.event(now, Hint::Complete(rel));
             }
             _ if self.filter.matches(&rel) => self.debouncer.event(now, Hint::Path(rel)),
             _ => {}
@@ -407,6 +427,18 @@ impl Driver {
         for rel in found {
             self.debouncer.event(now, Hint::Path(rel));
         }
+    }
+
+    /// One of the [`GIT_BUSY`] names in the git dir.
+    fn is_git_busy_name(&self, path: &Path) -> bool {
+        let Some(git_dir) = &self.source.layout().git_dir else {
+            return false;
+        };
+        path.parent() == Some(git_dir.as_path())
+            && path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| GIT_BUSY.contains(&n))
     }
 
     /// `Some` when the path is git's: with the hint it gives, if any.
@@ -448,6 +480,16 @@ impl Driver {
         None
     }
 }
+
+/// In the git dir while git is writing the working tree: a batch is held
+/// while one of these exists.
+const GIT_BUSY: [&str; 5] = [
+    "index.lock",
+    "HEAD.lock",
+    "rebase-merge",
+    "rebase-apply",
+    "MERGE_HEAD",
+];
 
 /// A relative path with `/` separators; `None` if it is not UTF-8.
 fn to_slash(rel: &Path) -> Option<String> {

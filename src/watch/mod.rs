@@ -52,6 +52,9 @@ pub struct WatchConfig {
     pub debounce: Duration,
     /// Cap from the first event of a batch.
     pub max_wait: Duration,
+    /// Window after a complete write (a close or a rename into place) that
+    /// ends a batch of complete writes.
+    pub complete_write: Duration,
     /// Globs of the files to report (empty: [`DEFAULT_WATCH`]).
     pub watch: Vec<String>,
     /// Globs of the files never to report.
@@ -70,6 +73,7 @@ impl WatchConfig {
             common_dir: None,
             debounce: d.debounce,
             max_wait: d.max_wait,
+            complete_write: d.complete_write,
             watch: DEFAULT_WATCH.iter().map(|g| g.to_string()).collect(),
             ignore: Vec::new(),
             hold_max: d.hold_max,
@@ -83,6 +87,7 @@ impl WatchConfig {
 pub struct WatchSettings {
     pub debounce: Duration,
     pub max_wait: Duration,
+    pub complete_write: Duration,
     pub watch: Vec<String>,
     pub ignore: Vec<String>,
 }

@@ -94,6 +94,7 @@ impl WatchHandle {
             debounce: settings.debounce,
             max_wait: settings.max_wait,
             hold_max: self.hold_max,
+            complete_write: settings.complete_write,
         };
         self.control
             .send(Control::Settings(filter, timings))

@@ -25,7 +25,7 @@ const GUARD: Duration = Duration::from_secs(15);
 /// cap plus the re-read delays.
 const QUIET: Duration = Duration::from_millis(900);
 
-fn workflow(name: &str, minutes: u32) -> String {
+pub(crate) fn workflow(name: &str, minutes: u32) -> String {
     format!(
         "name: {name}\nsteps:\n  - id: first\n    name: First step\n    estimated_minutes: {minutes}\n  - id: second\n    name: Second step\n    estimated_minutes: 5\n"
     )
@@ -33,13 +33,13 @@ fn workflow(name: &str, minutes: u32) -> String {
 
 const JIRA: &str = "enabled: false\nbase_url: https://jira.example.com\nemail: qa@example.com\napi_token: t0ken-one\n";
 
-struct Served {
+pub(crate) struct Served {
     app: App,
     rx: broadcast::Receiver<Arc<Event>>,
 }
 
 impl Served {
-    async fn start(repo: &TestRepo) -> Served {
+    pub(crate) async fn start(repo: &TestRepo) -> Served {
         let mut options = Options::new(&repo.root);
         options.env = Arc::new(|_| None);
         let app = app::start(options).await.expect("engine starts");
@@ -47,13 +47,13 @@ impl Served {
         Served { app, rx }
     }
 
-    fn engine(&self) -> &Engine {
+    pub(crate) fn engine(&self) -> &Engine {
         &self.app.engine
     }
 
     /// Every event until none came for [`QUIET`] (at least one expected
     /// when `expect_some`).
-    async fn settle(&mut self, expect_some: bool) -> Vec<Arc<Event>> {
+    pub(crate) async fn settle(&mut self, expect_some: bool) -> Vec<Arc<Event>> {
         let mut events = Vec::new();
         let deadline = Instant::now() + GUARD;
         if expect_some {
@@ -72,13 +72,13 @@ impl Served {
         events
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.app.stop().await;
     }
 }
 
 /// What the engine serves equals a fresh load of the files on disk.
-fn assert_serves_disk(engine: &Engine, root: &Path) {
+pub(crate) fn assert_serves_disk(engine: &Engine, root: &Path) {
     let (files, _) = load_fs::read_tree(root, &|_| false);
     let (expected, _) = config::build(&files, &|_| None);
     let snapshot = engine.snapshot();
@@ -105,7 +105,7 @@ fn assert_serves_disk(engine: &Engine, root: &Path) {
     assert_eq!(*snapshot.settings, expected.settings);
 }
 
-fn served_name(engine: &Engine, id: &str) -> Option<String> {
+pub(crate) fn served_name(engine: &Engine, id: &str) -> Option<String> {
     engine.snapshot().workflow(id).map(|w| w.value.name.clone())
 }
 
@@ -624,7 +624,7 @@ async fn settings_edits_apply_on_the_next_batch_with_their_own_patch() {
 
     repo.write(
         "config/hot_reload.yaml",
-        "debounce_ms: 1000\nmax_wait_ms: 5000\nignore:\n  - workflows/drafts/**\n",
+        "debounce_ms: 1000\nmax_wait_ms: 5000\ncomplete_write_ms: 1000\nignore:\n  - workflows/drafts/**\n",
     );
     let events = s.settle(true).await;
     // One revision: the settings patch, and the draft the new ignore list
@@ -651,7 +651,8 @@ async fn settings_edits_apply_on_the_next_batch_with_their_own_patch() {
     assert!(s.engine().snapshot().workflow("draft").is_none());
     assert_eq!(s.engine().snapshot().settings.debounce_ms, 1000);
 
-    // With a one-second quiet period, two saves 200 ms apart are one batch.
+    // With a one-second quiet period and window, two saves 200 ms apart are
+    // one batch.
     repo.write("workflows/smoke.yaml", &workflow("Smoke one", 1));
     tokio::time::sleep(Duration::from_millis(200)).await;
     repo.write("workflows/smoke.yaml", &workflow("Smoke two", 2));
@@ -762,7 +763,7 @@ async fn reset_to_an_older_commit_names_its_cause_and_restores_the_files() {
     s.stop().await;
 }
 
-fn summaries(events: &[Arc<Event>]) -> Vec<String> {
+pub(crate) fn summaries(events: &[Arc<Event>]) -> Vec<String> {
     events
         .iter()
         .map(|e| format!("r{} {} {}", e.revision, e.cause.kind, e.summary))

@@ -7,6 +7,7 @@ mod bad_fixtures;
 mod browser;
 mod cli;
 mod engine;
+mod engine_git_ops;
 mod example_config;
 mod frames;
 mod fuzz_fixtures;

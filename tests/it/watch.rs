@@ -208,6 +208,7 @@ async fn updated_globs_apply_to_the_next_event() {
         .update(watch::WatchSettings {
             debounce: Duration::from_millis(20),
             max_wait: Duration::from_millis(200),
+            complete_write: Duration::from_millis(2),
             watch: vec!["workflows/**/*.yaml".to_string()],
             ignore: vec!["workflows/drafts/**".to_string()],
         })
@@ -217,6 +218,7 @@ async fn updated_globs_apply_to_the_next_event() {
             .update(watch::WatchSettings {
                 debounce: Duration::from_millis(20),
                 max_wait: Duration::from_millis(200),
+                complete_write: Duration::from_millis(2),
                 watch: vec!["workflows/[".to_string()],
                 ignore: vec![],
             })
