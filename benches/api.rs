@@ -15,7 +15,6 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +30,10 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
+#[path = "common.rs"]
+mod common;
+use common::git;
+
 const CLIENTS: usize = 1000;
 const FRAMES: u64 = 50;
 /// How long each read phase lasts.
@@ -41,27 +44,6 @@ fn workflow(name: &str, minutes: u32) -> String {
     format!(
         "name: {name}\ndescription: benchmark workflow\nsteps:\n  - id: first\n    name: First step\n    estimated_minutes: {minutes}\n    checklist: [a, b, c]\n  - id: second\n    name: Second step\n    estimated_minutes: 5\n"
     )
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=Bench",
-            "-c",
-            "user.email=bench@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap()
-        .status
-        .success();
-    assert!(ok, "git {args:?} failed");
 }
 
 /// A git repo with `n` workflows.

@@ -26,29 +26,14 @@ use qa_reload::engine::{Applier, CauseKind, Input, InputCause, Scope, SharedEnv}
 use qa_reload::git::GitRepo;
 use tokio::sync::broadcast;
 
+#[path = "common.rs"]
+mod common;
+use common::git;
+
 fn workflow(name: &str, minutes: u32) -> String {
     format!(
         "# QA workflow\nname: {name}\ndescription: Verify the change and look for regressions\nticket_types: [bug, story]\nsteps:\n  - id: reproduce\n    name: Reproduce the original problem\n    estimated_minutes: {minutes}\n    checklist:\n      - Steps to reproduce are written down\n      - Environment noted\n  - id: verify\n    name: Verify the fix\n    estimated_minutes: 15\n    checklist: [Fix verified on staging]\n  - id: regression\n    name: Run the regression suite\n    estimated_minutes: 30\n    checklist: [Smoke suite green, No new console errors]\n"
     )
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Bench",
-            "-c",
-            "user.email=bench@example.com",
-        ])
-        .args(["-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .stdout(Stdio::null())
-        .status()
-        .expect("run git");
-    assert!(status.success(), "git {args:?} failed");
 }
 
 /// A repo with `n` workflows committed on `main`.

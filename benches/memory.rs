@@ -22,28 +22,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
+#[path = "common.rs"]
+mod common;
+use common::git;
+
 const MIB: f64 = 1024.0 * 1024.0;
 /// The longest wait for a revision; a hang guard, not a measurement.
 const GUARD: Duration = Duration::from_secs(120);
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Bench",
-            "-c",
-            "user.email=bench@example.com",
-        ])
-        .args(["-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .stdout(Stdio::null())
-        .status()
-        .expect("run git");
-    assert!(status.success(), "git {args:?} failed");
-}
 
 fn workflow(name: &str, minutes: u32) -> String {
     format!(

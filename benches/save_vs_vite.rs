@@ -37,6 +37,10 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
+#[path = "common.rs"]
+mod common;
+use common::git;
+
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const SAVES: usize = 100;
@@ -49,26 +53,6 @@ fn workflow(name: &str, minutes: u32) -> String {
     format!(
         "name: {name}\ndescription: benchmark workflow\nsteps:\n  - id: first\n    name: First step\n    estimated_minutes: {minutes}\n    checklist: [a, b, c]\n  - id: second\n    name: Second step\n    estimated_minutes: 5\n"
     )
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=Bench",
-            "-c",
-            "user.email=bench@example.com",
-        ])
-        .args(["-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap()
-        .status
-        .success();
-    assert!(ok, "git {args:?} failed");
 }
 
 /// A git repo with `n` workflows.
