@@ -99,7 +99,8 @@ pub fn load_file(role: FileRole, path: &str, bytes: &[u8], env: Env<'_>) -> File
         for e in &mut errors {
             e.message = masker.mask_line(&e.message);
         }
-        errors = mask::with_excerpts(errors, &String::from_utf8_lossy(bytes), tree.as_ref());
+        let text = String::from_utf8_lossy(bytes);
+        errors = mask::with_excerpts(errors, &masker, &text, tree.as_ref());
     }
     FileLoad {
         tree,

@@ -173,13 +173,14 @@ pub const EXCERPT_CHARS: usize = 200;
 /// secret). The text is masked once, whole: a secret can span lines.
 pub fn with_excerpts(
     errors: Vec<ConfigError>,
+    masker: &Masker,
     text: &str,
     tree: Option<&Node>,
 ) -> Vec<ConfigError> {
     if errors.is_empty() {
         return errors;
     }
-    let masked = Masker::new([tree]).mask_text(text, tree);
+    let masked = masker.mask_text(text, tree);
     let lines: Vec<&str> = masked.lines().collect();
     errors
         .into_iter()
