@@ -17,6 +17,8 @@ const TOAST_MS = 12000;
 /** Reloads of one entity closer together than this update one toast. */
 const COALESCE_MS = 5000;
 const LOG_MAX = 50;
+/** Patches above which a reload frame is drawn in the next animation frame. */
+const BIG_FRAME = 64;
 /** A frame with more patches than this gets a summary and diffs on demand. */
 const DIFF_PATCHES_SHOWN = 20;
 /** Entities listed in a large diff's summary (each diff built when opened). */
@@ -893,7 +895,11 @@ function onReload(frame, state, previous) {
     }
   }
   for (const e of frame.errors) mark(`error:${e.file}`);
-  renderNow();
+  // A frame that changes many entities (a branch switch) is drawn in the
+  // next animation frame, a task of its own, so neither the message
+  // handler nor the redraw holds the page for long.
+  if (frame.patches.length > BIG_FRAME) scheduleRender();
+  else renderNow();
   refreshRuns();
 
   const introduced = errorsIntroduced(frame);
