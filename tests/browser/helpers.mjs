@@ -85,7 +85,9 @@ export class Repo {
   }
 
   git(...args) {
-    return execFileSync('git', ['-c', 'commit.gpgsign=false', ...args], { cwd: this.dir, env: GIT_ENV }).toString().trim();
+    // No automatic gc: with thousands of loose objects a commit would start
+    // one in the background, still writing while `remove()` deletes.
+    return execFileSync('git', ['-c', 'commit.gpgsign=false', '-c', 'gc.auto=0', '-c', 'maintenance.auto=false', ...args], { cwd: this.dir, env: GIT_ENV }).toString().trim();
   }
 
   commitAll(message) {
