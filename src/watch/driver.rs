@@ -21,6 +21,7 @@ use super::debounce::{DebounceSettings, Debouncer, Hint};
 use super::filter::{PathFilter, TREES, in_tree};
 use super::source::{Events, Layout, Source, describe, needs_polling};
 use super::status::{Control, GitWait, SLOW_HOLD, WatchHandle, WatchStatus, lock};
+use super::timer::PreciseTimer;
 use super::{Batch, PERIODIC_RESCAN, RescanReason, WatchConfig, WatchError};
 use crate::load::fs;
 
@@ -52,6 +53,8 @@ pub(crate) fn spawn(
         hold_max: config.hold_max,
         complete_write: config.complete_write,
     };
+    let timer = PreciseTimer::start()
+        .map_err(|e| WatchError::Notify(format!("cannot start the timer thread: {e}")))?;
     let (source, events, fallback) = Source::start(layout, force_poll)?;
     let status = Arc::new(Mutex::new(WatchStatus {
         backend: source.backend(),
@@ -71,7 +74,7 @@ pub(crate) fn spawn(
         new_dirs: BTreeSet::new(),
         dirs,
     };
-    runtime.spawn(driver.run(events, control_rx, tx, shutdown));
+    runtime.spawn(driver.run(events, timer, control_rx, tx, shutdown));
     Ok(WatchHandle {
         status,
         control: control_tx,
@@ -111,6 +114,7 @@ impl Driver {
     async fn run(
         mut self,
         mut events: Events,
+        mut timer: PreciseTimer,
         mut control: mpsc::UnboundedReceiver<Control>,
         tx: mpsc::Sender<Batch>,
         shutdown: CancellationToken,
@@ -119,16 +123,9 @@ impl Driver {
         let mut periodic = tokio::time::interval_at(start, PERIODIC_RESCAN);
         periodic.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let deadline = self.debouncer.deadline();
-            let wait = async {
-                match deadline {
-                    // Already due (a zero complete-write window): the timer
-                    // would still wait for its next millisecond tick.
-                    Some(at) if at <= Instant::now() => {}
-                    Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-                    None => std::future::pending().await,
-                }
-            };
+            // tokio's timer would end a 2 ms window 2-3 ms later, on its
+            // next millisecond tick; this one ends it on time.
+            timer.set(self.debouncer.deadline());
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tx.closed() => break,
@@ -142,7 +139,7 @@ impl Driver {
                         self.debouncer.event(Instant::now(), Hint::Rescan(RescanReason::Overflow));
                     }
                 }
-                () = wait => {
+                () = timer.fired() => {
                     if let Some(batch) = self.fire(Instant::now()) {
                         // A slow consumer stalls this loop (the raw queue then
                         // overflows into a rescan), but never shutdown.

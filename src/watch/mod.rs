@@ -13,6 +13,7 @@
 //! debounce  pure state machine: quiet period, max-wait cap, hold during git ops
 //! driver    the tokio task tying them together; periodic reconciliation
 //! status    the handle: health, counts, runtime settings
+//! timer     the debouncer's deadlines, kept to the microsecond on a thread of its own
 //! ```
 
 mod debounce;
@@ -20,6 +21,7 @@ mod driver;
 mod filter;
 mod source;
 mod status;
+mod timer;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

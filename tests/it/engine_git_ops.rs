@@ -229,3 +229,52 @@ async fn truncate_then_slow_write_is_never_served_half_written() {
     assert_serves_disk(s.engine(), &repo.root);
     s.stop().await;
 }
+
+/// Ten files written back to back by one process, as an editor's "save
+/// all" does: one revision. The window is widened for the test so a busy
+/// machine pausing the writer between two files cannot split it; the
+/// bench reports what the default window gives (BENCHMARKS.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_all_of_ten_files_is_one_revision() {
+    let repo = repo_with_feature();
+    repo.commit(
+        &[("config/hot_reload.yaml", "complete_write_ms: 200\n")],
+        "a wide complete-write window",
+    );
+    one_revision(&repo, 10, |r| {
+        for i in 0..10 {
+            std::fs::write(r.root.join(path(i)), workflow(&format!("W{i} saved"), 4)).unwrap();
+        }
+    })
+    .await;
+}
+
+/// `sed -i` over 50 files (each written to a temp file and renamed into
+/// place): however many revisions it makes, every one is whole and the
+/// served state ends equal to the disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sed_in_place_over_fifty_files_serves_the_disk() {
+    let repo = repo_with_feature();
+    let mut s = Served::start(&repo).await;
+    let files: Vec<String> = (0..50).map(path).collect();
+    let status = Command::new("sed")
+        .args(["-i", "s/^name: W\\([0-9]*\\)$/name: W\\1 by sed/"])
+        .args(&files)
+        .current_dir(&repo.root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let events = s.settle(true).await;
+    let mut patched = std::collections::BTreeSet::new();
+    for e in &events {
+        assert!(e.errors.is_empty(), "errors: {:?}", e.errors);
+        for p in &e.patches {
+            assert_eq!(p.op, PatchKind::Modified, "{:#?}", summaries(&events));
+            patched.insert(p.id.clone());
+        }
+    }
+    assert_eq!(patched.len(), 50, "{:#?}", summaries(&events));
+    assert_eq!(served_name(s.engine(), "w7").as_deref(), Some("W7 by sed"));
+    assert_serves_disk(s.engine(), &repo.root);
+    s.stop().await;
+}
