@@ -112,7 +112,7 @@ mod tests {
 
     #[tokio::test]
     async fn fires_once_for_the_last_deadline_set() {
-        let mut timer = PreciseTimer::start().unwrap();
+        let mut timer = PreciseTimer::start().expect("the timer thread starts");
         let start = Instant::now();
         timer.set(Some(start + Duration::from_secs(3600)));
         timer.set(Some(start + Duration::from_millis(5)));
@@ -127,7 +127,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cleared_deadline_does_not_fire() {
-        let mut timer = PreciseTimer::start().unwrap();
+        let mut timer = PreciseTimer::start().expect("the timer thread starts");
         timer.set(Some(Instant::now() + Duration::from_millis(2)));
         timer.set(None);
         let fired = tokio::time::timeout(Duration::from_millis(50), timer.fired()).await;
