@@ -117,7 +117,9 @@ pub struct HunkWire {
     pub lines: Vec<LineWire>,
 }
 
+/// One line of a hunk, with its numbers in the old and the new file.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = DiffLine)]
 pub struct LineWire {
     pub tag: LineTag,
     pub old_line: Option<u32>,
@@ -151,6 +153,7 @@ pub struct TimingsWire {
 /// One revision: the body of a `reload` frame and of each item of
 /// `GET .../events`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ReloadEvent)]
 pub struct EventWire {
     pub revision: u64,
     pub base_revision: u64,
