@@ -174,6 +174,7 @@ impl ser::Serializer for VariantName {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ErrorCode;
     use crate::diagnostic::{EntityKind, ErrorKind, Severity};
     use crate::diff::patch::PatchKind;
     use crate::diff::semantic::ChangeOp;
@@ -196,6 +197,10 @@ mod tests {
             (&State::Disabled, "disabled"),
             (&FailureKind::Tls, "tls"),
             (&IntegrationKind::Testmo, "testmo"),
+            (
+                &ErrorCode::JsonContentTypeRequired,
+                "json_content_type_required",
+            ),
         ];
         for (value, name) in table {
             assert_eq!(value.name(), *name);

@@ -504,36 +504,15 @@ fn without_token_param(uri: &Uri) -> Option<Uri> {
     Uri::from_parts(parts).ok()
 }
 
-/// `application/x-www-form-urlencoded` value decoding; `None` when the
-/// result is not UTF-8.
+/// `application/x-www-form-urlencoded` value decoding (`+` is a space, a
+/// `%` without two hex digits stays as it is); `None` when the result is
+/// not UTF-8.
 fn percent_decode(value: &str) -> Option<String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match value.get(i + 1..i + 3).and_then(hex_byte) {
-                Some(byte) => {
-                    out.push(byte);
-                    i += 2;
-                }
-                None => out.push(b'%'),
-            },
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Two hex digits as a byte (`from_str_radix` alone would accept `+f`).
-fn hex_byte(hex: &str) -> Option<u8> {
-    if hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        u8::from_str_radix(hex, 16).ok()
-    } else {
-        None
-    }
+    let spaced = value.replace('+', " ");
+    let decoded = percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()?;
+    Some(decoded.into_owned())
 }
 
 #[cfg(test)]
