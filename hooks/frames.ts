@@ -87,7 +87,7 @@ export type HelloFrame = { type: 'hello' } & Hello;
 
 export type SnapshotFrame = { type: 'snapshot' } & Snapshot;
 
-export type ReloadFrame = { type: 'reload' } & ReloadEvent;
+export type ReloadFrame = { type: 'reload' } & Event;
 
 export type IntegrationStatusFrame = { type: 'integration_status' } & IntegrationStatus;
 
@@ -148,14 +148,6 @@ export interface DefinitionStatus {
   revision?: number | null;
 }
 
-/** One line of a hunk, with its numbers in the old and the new file. */
-export interface DiffLine {
-  tag: LineTag;
-  old_line?: number | null;
-  new_line?: number | null;
-  text: string;
-}
-
 export interface EntityRef {
   kind: EntityKind;
   id: string;
@@ -175,7 +167,36 @@ export interface EventList {
   revision: number;
   since: number;
   /** Every event after `since`, oldest first. */
-  events: ReloadEvent[];
+  events: Event[];
+}
+
+/**
+ * One revision: the body of a `reload` frame and of each item of
+ * `GET .../events`.
+ */
+export interface Event {
+  revision: number;
+  base_revision: number;
+  /** RFC 3339, UTC. */
+  at: string;
+  cause: Cause;
+  timings: Timings;
+  summary: string;
+  patches: Patch[];
+  /**
+   * The diagnostics in force after this revision: the first 100 of each
+   * file (see `errors_truncated`).
+   */
+  errors: ConfigError[];
+  /** How many diagnostics are in force, shown in `errors` or not. */
+  errors_total: number;
+  /**
+   * Whether `errors` leaves some out; the full list is on
+   * `GET /api/v1/dev/hot-reload/status?errors=all`.
+   */
+  errors_truncated: boolean;
+  /** Files this revision read anew. */
+  files: string[];
 }
 
 export interface Git {
@@ -233,7 +254,7 @@ export interface Hunk {
   old_lines: number;
   new_start: number;
   new_lines: number;
-  lines: DiffLine[];
+  lines: Line[];
 }
 
 /** `GET /api/v1/integrations`. */
@@ -297,6 +318,14 @@ export interface LastReload {
   timings: Timings;
 }
 
+/** One line of a hunk, with its numbers in the old and the new file. */
+export interface Line {
+  tag: LineTag;
+  old_line?: number | null;
+  new_line?: number | null;
+  text: string;
+}
+
 /** One entity's change: semantic changes, RFC 6902 JSON Patch and line diff. */
 export interface Patch {
   kind: EntityKind;
@@ -314,35 +343,6 @@ export interface Patch {
   git?: null | Git;
 }
 
-/**
- * One revision: the body of a `reload` frame and of each item of
- * `GET .../events`.
- */
-export interface ReloadEvent {
-  revision: number;
-  base_revision: number;
-  /** RFC 3339, UTC. */
-  at: string;
-  cause: Cause;
-  timings: Timings;
-  summary: string;
-  patches: Patch[];
-  /**
-   * The diagnostics in force after this revision: the first 100 of each
-   * file (see `errors_truncated`).
-   */
-  errors: ConfigError[];
-  /** How many diagnostics are in force, shown in `errors` or not. */
-  errors_total: number;
-  /**
-   * Whether `errors` leaves some out; the full list is on
-   * `GET /api/v1/dev/hot-reload/status?errors=all`.
-   */
-  errors_truncated: boolean;
-  /** Files this revision read anew. */
-  files: string[];
-}
-
 /** `POST /api/v1/dev/hot-reload/reload`. */
 export interface ReloadResult {
   /** Whether the rescan made a revision. */
@@ -350,7 +350,7 @@ export interface ReloadResult {
   /** The revision in force after the rescan. */
   revision: number;
   /** The event of the new revision; `None` when nothing changed. */
-  event?: null | ReloadEvent;
+  event?: null | Event;
 }
 
 /** `GET /api/v1/runs`: the runs in progress. */

@@ -17,8 +17,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::wire::ErrorBody;
-
 /// What went wrong, as a stable snake_case code clients may match on. Each
 /// code is answered with one HTTP status (in brackets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -87,6 +85,15 @@ pub enum ErrorCode {
 }
 
 crate::named!(ErrorCode);
+
+/// `{"code","message"}`: every error the API answers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable snake_case code clients may match on.
+    pub code: ErrorCode,
+    /// For people: what went wrong and what to do.
+    pub message: String,
+}
 
 /// An error answered to an API client: the HTTP status, a [`ErrorCode`] and
 /// a message for people. Written as [`ErrorBody`] by its one

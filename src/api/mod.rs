@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! wire      JSON shapes of docs/protocol.md (frames, bodies, ConfigError, Patch)
-//! error     ApiError {status, code, message}, ErrorCode; axum rejections mapped to it
+//! error     ApiError {status, code, message}, ErrorCode and the one error body;
+//!           axum rejections mapped to it
 //! extract   Json/Path/Query extractors that reject with ApiError (derived)
 //! cache     frames and bodies serialised once per revision and statuses
 //! page      the page at `/` and its static files, embedded (ui/, hooks/client.js)
@@ -95,7 +96,7 @@ pub fn router(state: AppState) -> Router {
         wire::IntegrationStatusWire,
         wire::PatchWire,
         wire::ConfigErrorWire,
-        wire::ErrorBody,
+        error::ErrorBody,
     )),
     modifiers(&BearerToken),
 )]

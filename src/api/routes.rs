@@ -15,12 +15,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{Json, Path, Query};
 use super::state::AppState;
 use super::wire::{
-    ErrorBody, ErrorsShown, EventList, EventWire, IntegrationList, IntegrationStatusWire,
-    ReloadResult, RunList, RunWire, StatusWire, Statuses, WorkflowList, WorkflowWire,
+    ErrorsShown, EventList, EventWire, IntegrationList, IntegrationStatusWire, ReloadResult,
+    RunList, RunWire, StatusWire, Statuses, WorkflowList, WorkflowWire,
 };
 use crate::engine::RunError;
 use crate::integrations::{IntegrationError, State as TestState};

@@ -14,7 +14,6 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::conn::HttpStats;
-use super::error::ErrorCode;
 use crate::diagnostic::{ConfigError, EntityKind, EntityRef, ErrorKind, Severity};
 use crate::diff::json_patch::PatchOp;
 use crate::diff::patch::{Patch, PatchKind};
@@ -33,15 +32,6 @@ use crate::watch::WatchStatus;
 
 /// The WebSocket protocol version announced in `hello`.
 pub const PROTOCOL: u32 = 1;
-
-/// `{"code","message"}`: every error the API answers.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Stable snake_case code clients may match on.
-    pub code: ErrorCode,
-    /// For people: what went wrong and what to do.
-    pub message: String,
-}
 
 /// A diagnostic: `{"file","line","column","kind","severity","message","entity"}`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -119,7 +109,6 @@ pub struct HunkWire {
 
 /// One line of a hunk, with its numbers in the old and the new file.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(as = DiffLine)]
 pub struct LineWire {
     pub tag: LineTag,
     pub old_line: Option<u32>,
@@ -153,7 +142,6 @@ pub struct TimingsWire {
 /// One revision: the body of a `reload` frame and of each item of
 /// `GET .../events`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(as = ReloadEvent)]
 pub struct EventWire {
     pub revision: u64,
     pub base_revision: u64,

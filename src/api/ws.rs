@@ -19,10 +19,11 @@ use serde::Deserialize;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::error::ErrorBody;
 use super::error::{ApiError, ErrorCode};
 use super::extract::Query;
 use super::state::AppState;
-use super::wire::{ErrorBody, Frame, HelloWire, IntegrationStatusWire, PROTOCOL};
+use super::wire::{Frame, HelloWire, IntegrationStatusWire, PROTOCOL};
 use crate::engine::Backlog;
 use crate::integrations::{IntegrationStatus, Integrations};
 
