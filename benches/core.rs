@@ -211,7 +211,7 @@ fn adversarial() {
     use std::collections::BTreeSet;
     use std::sync::Arc;
 
-    use qa_reload::engine::{Applier, Input, InputCause, Scope};
+    use qa_reload::engine::{Applier, CauseKind, Input, Scope};
 
     println!(
         "adversarial: each accepted shape against {} ms",
@@ -233,7 +233,7 @@ fn adversarial() {
         let mut applier = Applier::new(root.clone(), None, Arc::new(|_| None)).expect("applier");
         let start = Instant::now();
         applier
-            .apply(Input::full(InputCause::Startup))
+            .apply(Input::full(CauseKind::Startup))
             .expect("startup revision");
         let startup = start.elapsed();
         std::fs::write(root.join(path), format!("{text}# one more line\n")).expect("write");
@@ -242,7 +242,7 @@ fn adversarial() {
             paths: BTreeSet::from([path.to_string()]),
             git_changed: false,
             scope: Scope::Paths,
-            cause: InputCause::Watch,
+            cause: CauseKind::Edit,
             first_event_at: start,
         });
         let edit = start.elapsed();

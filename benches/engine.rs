@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use qa_reload::app::{self, Options};
-use qa_reload::engine::{Applier, CauseKind, Input, InputCause, Scope, SharedEnv};
+use qa_reload::engine::{Applier, CauseKind, Input, Scope, SharedEnv};
 use qa_reload::git::GitRepo;
 use tokio::sync::broadcast;
 
@@ -81,7 +81,7 @@ fn per_file(n: usize, iterations: usize) -> (Duration, Duration) {
     let git = GitRepo::discover(&root).expect("git").map(Arc::new);
     let mut applier = Applier::new(root.clone(), git, no_env()).expect("applier");
     applier
-        .apply(Input::full(InputCause::Startup))
+        .apply(Input::full(CauseKind::Startup))
         .expect("startup applies")
         .expect("startup revision");
     let (tx, _rx) = broadcast::channel(16);
@@ -94,7 +94,7 @@ fn per_file(n: usize, iterations: usize) -> (Duration, Duration) {
             paths: BTreeSet::from([path.to_string()]),
             git_changed: false,
             scope: Scope::Paths,
-            cause: InputCause::Watch,
+            cause: CauseKind::Edit,
             first_event_at: start,
         });
         let outcome = outcome

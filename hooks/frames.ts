@@ -1,10 +1,10 @@
-// TypeScript types for every frame of qa-reload's WebSocket stream
-// `/ws/hot-reload` and the entities they carry (docs/protocol.md). The server may
-// add fields; clients ignore the ones they do not know.
+// Generated from qa-reload's OpenAPI document (GET /api/openapi.json) by
+// `scripts/gen-frames`; do not edit by hand. The types of every frame of the
+// WebSocket stream `/ws/hot-reload` and every body of the HTTP API
+// (docs/protocol.md). The server may add fields; clients ignore the ones
+// they do not know.
 
-/** `added`, `modified` or `removed`. */
-export type PatchOp = 'added' | 'modified' | 'removed';
-export type EntityKind = 'workflow' | 'integration' | 'settings';
+/** Why a revision was made. */
 export type CauseKind =
   | 'startup'
   | 'edit'
@@ -17,40 +17,236 @@ export type CauseKind =
   | 'manual'
   | 'rescan';
 
-/** One RFC 6902 operation. */
-export type JsonPatchOp =
-  | { op: 'add' | 'replace' | 'test'; path: string; value: unknown }
-  | { op: 'remove'; path: string }
-  | { op: 'move' | 'copy'; from: string; path: string };
+/** What happened at one path. */
+export type ChangeOp = 'add' | 'remove' | 'replace' | 'move' | 'rename';
 
-/** A problem in one file, with its 1-based position (column in characters). */
-export interface ConfigError {
-  file: string;
-  line: number;
-  column: number;
-  kind: 'syntax' | 'schema' | 'reference' | 'io';
-  severity?: 'error' | 'warning';
-  message: string;
-  entity?: { kind: EntityKind; id: string } | null;
-  /** The offending source line, secrets masked, when the server sends it. */
-  excerpt?: string | null;
+/** Where an integration's connection test stands. */
+export type ConnectionState = 'testing' | 'ok' | 'failed' | 'disabled' | 'removed';
+
+/** Whether a run's definition is the one in force. */
+export type DefinitionState = 'current' | 'newer' | 'removed';
+
+/** The three kinds of configuration entity. */
+export type EntityKind = 'workflow' | 'integration' | 'settings';
+
+/**
+ * What went wrong, as a stable snake_case code clients may match on. Each
+ * code is answered with one HTTP status (in brackets).
+ */
+export type ErrorCode =
+  | 'route_not_found'
+  | 'method_not_allowed'
+  | 'workflow_not_found'
+  | 'run_not_found'
+  | 'step_not_found'
+  | 'step_already_completed'
+  | 'integration_not_found'
+  | 'integration_not_configured'
+  | 'integrations_not_running'
+  | 'revision_ahead'
+  | 'history_gone'
+  | 'websocket_required'
+  | 'invalid_json'
+  | 'invalid_body'
+  | 'json_content_type_required'
+  | 'body_too_large'
+  | 'unreadable_body'
+  | 'invalid_path'
+  | 'invalid_query'
+  | 'duplicate_host'
+  | 'duplicate_origin'
+  | 'host_required'
+  | 'host_not_allowed'
+  | 'origin_not_allowed'
+  | 'token_required'
+  | 'token_invalid'
+  | 'engine_stopped'
+  | 'stopping'
+  | 'too_many_connections'
+  | 'internal';
+
+/** What part of the pipeline found the problem. */
+export type ErrorKind = 'syntax' | 'schema' | 'reference' | 'io';
+
+/** Why a connection test failed. */
+export type FailureKind = 'dns' | 'connect' | 'tls' | 'timeout' | 'http' | 'config' | 'other';
+
+/** The integrations qa-reload knows how to configure and test. */
+export type IntegrationKind = 'jira' | 'postman' | 'testmo';
+
+/** Whether a line is in both files, only the new one or only the old one. */
+export type LineTag = 'equal' | 'insert' | 'delete';
+
+/** Whether the entity appeared, changed or went away. */
+export type PatchKind = 'added' | 'modified' | 'removed';
+
+/** Errors stop an entity from applying; warnings are reported and applied. */
+export type Severity = 'error' | 'warning';
+
+export type HelloFrame = { type: 'hello' } & Hello;
+
+export type SnapshotFrame = { type: 'snapshot' } & Snapshot;
+
+export type ReloadFrame = { type: 'reload' } & Event;
+
+export type IntegrationStatusFrame = { type: 'integration_status' } & IntegrationStatus;
+
+/** A WebSocket frame, tagged by `type`. */
+export type Frame = HelloFrame | SnapshotFrame | ReloadFrame | IntegrationStatusFrame;
+
+export interface Cause {
+  kind: CauseKind;
+  head?: null | Head;
+  previous_head?: null | Head;
 }
 
-/** One semantic change, e.g. `steps[id=reproduce].estimated_minutes`. */
+/** `{"path","op","old","new","line"}`. */
 export interface Change {
+  /** e.g. `steps[id=reproduce].estimated_minutes`. */
   path: string;
-  op: 'add' | 'remove' | 'replace' | 'move' | 'rename';
+  op: ChangeOp;
   old?: unknown;
   new?: unknown;
   /** Line of the new value (of the old one for a removal). */
   line?: number | null;
 }
 
-export interface DiffLine {
-  tag: 'equal' | 'insert' | 'delete';
-  old_line: number | null;
-  new_line: number | null;
-  text: string;
+export interface CompletedStep {
+  step: string;
+  at: string;
+}
+
+/** A diagnostic: `{"file","line","column","kind","severity","message","entity"}`. */
+export interface ConfigError {
+  file: string;
+  /** 1-based line. */
+  line: number;
+  /** 1-based column, in characters. */
+  column: number;
+  kind: ErrorKind;
+  severity: Severity;
+  message: string;
+  entity?: null | EntityRef;
+  /**
+   * The source line at `line`, secrets masked; `None` when the error is
+   * not about one file's text (e.g. a cross-file reference).
+   */
+  excerpt?: string | null;
+}
+
+export interface Counts {
+  reloads: number;
+  failures: number;
+  noops: number;
+  rescans: number;
+}
+
+/** How the run's definition compares with the one in force. */
+export interface DefinitionStatus {
+  state: DefinitionState;
+  /** The revision of the newer definition, for `newer`. */
+  revision?: number | null;
+}
+
+export interface EntityRef {
+  kind: EntityKind;
+  id: string;
+}
+
+/** `{"code","message"}`: every error the API answers. */
+export interface ErrorBody {
+  /** Stable snake_case code clients may match on. */
+  code: ErrorCode;
+  /** For people: what went wrong and what to do. */
+  message: string;
+}
+
+/** `GET /api/v1/dev/hot-reload/events?since=N`. */
+export interface EventList {
+  /** The revision in force. */
+  revision: number;
+  since: number;
+  /** Every event after `since`, oldest first. */
+  events: Event[];
+}
+
+/**
+ * One revision: the body of a `reload` frame and of each item of
+ * `GET .../events`.
+ */
+export interface Event {
+  revision: number;
+  base_revision: number;
+  /** RFC 3339, UTC. */
+  at: string;
+  cause: Cause;
+  timings: Timings;
+  summary: string;
+  patches: Patch[];
+  /**
+   * The diagnostics in force after this revision: the first 100 of each
+   * file (see `errors_truncated`).
+   */
+  errors: ConfigError[];
+  /** How many diagnostics are in force, shown in `errors` or not. */
+  errors_total: number;
+  /**
+   * Whether `errors` leaves some out; the full list is on
+   * `GET /api/v1/dev/hot-reload/status?errors=all`.
+   */
+  errors_truncated: boolean;
+  /** Files this revision read anew. */
+  files: string[];
+}
+
+export interface Git {
+  differs_from_head: boolean;
+}
+
+/** Where HEAD pointed. */
+export interface Head {
+  /** `None` when detached. */
+  branch?: string | null;
+  commit?: string | null;
+}
+
+/** `hello`: the first frame of every connection. */
+export interface Hello {
+  revision: number;
+  protocol: number;
+  /**
+   * This server run's id: pass it back as `instance` with `since` when
+   * resuming, so revisions of an earlier run are never mistaken for
+   * this one's.
+   */
+  instance: string;
+}
+
+/** The resume history's use and bounds (`history`, `history_bytes`). */
+export interface History {
+  events: number;
+  /** Roughly: patches, summaries and the diagnostics not shared. */
+  bytes: number;
+  max_events: number;
+  max_bytes: number;
+}
+
+/** The connection layer's limits and counters. */
+export interface Http {
+  /** Connections open now, WebSockets included. */
+  open_connections: number;
+  /** The cap (`--max-connections`); one more is answered 503. */
+  max_connections: number;
+  /** Connections accepted since start. */
+  accepted: number;
+  /** Connections answered 503 because the cap was met. */
+  refused_over_cap: number;
+  /** Connections closed for not sending a request head in time. */
+  header_timeouts: number;
+  /** Keep-alive connections closed after being idle too long. */
+  idle_timeouts: number;
+  header_read_timeout_ms: number;
+  idle_timeout_ms: number;
 }
 
 export interface Hunk {
@@ -58,148 +254,256 @@ export interface Hunk {
   old_lines: number;
   new_start: number;
   new_lines: number;
-  lines: DiffLine[];
+  lines: Line[];
 }
 
-export interface TextDiff {
-  unified: string;
-  hunks: Hunk[];
-  timed_out?: boolean;
+/** `GET /api/v1/integrations`. */
+export interface IntegrationList {
+  revision: number;
+  integrations: Integration[];
 }
 
-/** One entity's change: semantic changes, JSON Patch and line diff. */
+/**
+ * An integration's connection status: the body of an `integration_status`
+ * frame, the `status` of each integration, and the answer of
+ * `POST /api/v1/integrations/{id}/test`.
+ */
+export interface IntegrationStatus {
+  /**
+   * The revision that applied the configuration tested (for `removed`,
+   * the revision that removed it).
+   */
+  revision: number;
+  id: IntegrationKind;
+  status: ConnectionState;
+  /** Time to the answer (ok) or to the failure (failed). */
+  latency_ms?: number | null;
+  /** Why it failed, with a short excerpt of the answer; secrets masked. */
+  detail?: string | null;
+  /** The HTTP status the service answered with, when it answered. */
+  http_status?: number | null;
+  failure?: null | FailureKind;
+  /** RFC 3339, UTC: when this status was reached. */
+  at: string;
+}
+
+/** An integration as served, secrets masked, with its connection status. */
+export interface Integration {
+  id: IntegrationKind;
+  file: string;
+  revision: number;
+  enabled: boolean;
+  /** The entity document, every secret masked (`••••••` and a fingerprint). */
+  config: Record<string, unknown>;
+  /** The last connection test's result; `None` before the first. */
+  status?: null | IntegrationStatus;
+}
+
+/**
+ * One RFC 6902 operation. Paths are RFC 6901 JSON Pointers. Its serde
+ * form is the standard one, e.g. `{"op":"add","path":"/a","value":1}`.
+ */
+export type JsonPatchOp =
+  | { op: 'add'; path: string; value: unknown }
+  | { op: 'remove'; path: string }
+  | { op: 'replace'; path: string; value: unknown }
+  | { op: 'move'; from: string; path: string };
+
+export interface LastReload {
+  revision: number;
+  at: string;
+  ok: boolean;
+  cause: CauseKind;
+  summary: string;
+  timings: Timings;
+}
+
+/** One line of a hunk, with its numbers in the old and the new file. */
+export interface Line {
+  tag: LineTag;
+  old_line?: number | null;
+  new_line?: number | null;
+  text: string;
+}
+
+/** One entity's change: semantic changes, RFC 6902 JSON Patch and line diff. */
 export interface Patch {
   kind: EntityKind;
   id: string;
   file: string;
-  op: PatchOp;
+  op: PatchKind;
   changes: Change[];
-  /** Turns the entity document the client holds into the new one. */
+  /**
+   * RFC 6902 operations that turn the previous entity document into the
+   * new one.
+   */
   json_patch: JsonPatchOp[];
   diff: TextDiff;
-  git?: { differs_from_head: boolean } | null;
+  /** `None` outside git. */
+  git?: null | Git;
 }
 
-export interface Head {
-  /** `null` when detached. */
-  branch: string | null;
-  commit: string | null;
+/** `POST /api/v1/dev/hot-reload/reload`. */
+export interface ReloadResult {
+  /** Whether the rescan made a revision. */
+  changed: boolean;
+  /** The revision in force after the rescan. */
+  revision: number;
+  /** The event of the new revision; `None` when nothing changed. */
+  event?: null | Event;
 }
 
-export interface Cause {
-  kind: CauseKind;
-  head?: Head | null;
-  previous_head?: Head | null;
+/** `GET /api/v1/runs`: the runs in progress. */
+export interface RunList {
+  /** The revision the definition statuses were compared with. */
+  revision: number;
+  runs: Run[];
 }
 
+/** A run, pinned to the definition it started with. */
+export interface Run {
+  id: string;
+  workflow_id: string;
+  /** The revision whose definition the run uses. */
+  revision: number;
+  file: string;
+  started_at: string;
+  /** The workflow's entity document the run started with. */
+  definition: WorkflowDefinition;
+  /** Completed steps in completion order. */
+  completed: CompletedStep[];
+  finished: boolean;
+  definition_status: DefinitionStatus;
+}
+
+/** Everything in force at one revision: the body of a `snapshot` frame. */
+export interface Snapshot {
+  revision: number;
+  /** RFC 3339, UTC: when this revision was made. */
+  at: string;
+  head?: null | Head;
+  workflows: Workflow[];
+  integrations: Integration[];
+  /** The diagnostics in force, capped as in a reload frame. */
+  errors: ConfigError[];
+  errors_total: number;
+  errors_truncated: boolean;
+}
+
+/** `GET /api/v1/dev/hot-reload/status`. */
+export interface Status {
+  revision: number;
+  /** RFC 3339, UTC: when the revision in force was made. */
+  at: string;
+  root: string;
+  /** Whether the folder is served as a git repository. */
+  git: boolean;
+  head?: null | Head;
+  last_reload?: null | LastReload;
+  watcher?: null | Watcher;
+  counts: Counts;
+  /**
+   * The diagnostics in force: capped as in a reload frame, or every one
+   * with `?errors=all`.
+   */
+  errors: ConfigError[];
+  errors_total: number;
+  errors_truncated: boolean;
+  /** `config/hot_reload.yaml` in force (or the defaults). */
+  settings: Record<string, unknown>;
+  websocket_clients: number;
+  /** HTTP connections: open now, the limits, and how many the limits closed. */
+  http: Http;
+  /** The resume history: what it holds and its bounds. */
+  history: History;
+}
+
+/** One step of a workflow. */
 export interface Step {
   id: string;
   name: string;
   estimated_minutes: number;
-  integration?: string;
+  integration?: string | null;
   checklist: string[];
 }
 
-/** A workflow's entity document (what JSON Patches apply to). */
+/**
+ * A workflow step that names an integration, with that integration's
+ * connection status now.
+ */
+export interface StepIntegration {
+  step: string;
+  integration: string;
+  /**
+   * The integration's status; `None` when it has none (not configured,
+   * or no test result yet).
+   */
+  status?: null | ConnectionState;
+  detail?: string | null;
+}
+
+/** The line diff of one file, secrets masked. */
+export interface TextDiff {
+  unified: string;
+  hunks: Hunk[];
+  /** The diff gave up on its deadline and shows the file as replaced. */
+  timed_out: boolean;
+}
+
+export interface Timings {
+  /** First file event to the batch reaching the applier. */
+  detect_ms: number;
+  /** Batch to broadcast: read, parse, validate, diff, swap. */
+  apply_ms: number;
+}
+
+export interface Watcher {
+  /** `inotify`, `fsevents`, `poll`, …. */
+  backend: string;
+  healthy: boolean;
+  /** Why the watcher fell back to polling, if it did. */
+  fallback?: string | null;
+  events: number;
+  batches: number;
+  rescans: number;
+  last_error?: string | null;
+  /**
+   * While a batch has been held for git more than 2 s: ``waiting for git
+   * (`.git/index.lock`, 3 s)``.
+   */
+  waiting_for_git?: string | null;
+}
+
+/**
+ * One QA workflow template (`workflows/**\/*.yaml`). Its serde form is the
+ * workflow's entity document, described as `WorkflowDefinition` in the
+ * OpenAPI document.
+ */
 export interface WorkflowDefinition {
   id: string;
   name: string;
-  description?: string;
+  description?: string | null;
   ticket_types: string[];
   steps: Step[];
 }
 
+/** `GET /api/v1/workflows`: one revision's workflows, never a mix. */
+export interface WorkflowList {
+  revision: number;
+  workflows: Workflow[];
+}
+
+/**
+ * A workflow as served: its id, source file, the revision that applied
+ * this version, and its definition.
+ */
 export interface Workflow {
   id: string;
   file: string;
   /** The revision that applied this version. */
   revision: number;
+  /** The entity document (the one JSON Patches apply to). */
   definition: WorkflowDefinition;
+  /** The steps that use an integration, with its connection status. */
+  step_integrations: StepIntegration[];
 }
-
-export type ConnectionState = 'testing' | 'ok' | 'failed' | 'disabled' | 'removed';
-
-/** The last connection test of an integration. */
-export interface IntegrationStatus {
-  id?: string;
-  revision?: number;
-  status: ConnectionState;
-  latency_ms?: number | null;
-  detail?: string | null;
-  http_status?: number | null;
-  [extra: string]: unknown;
-}
-
-export interface Integration {
-  /** `jira`, `postman` or `testmo`. */
-  id: string;
-  file: string;
-  revision: number;
-  enabled: boolean;
-  /** The entity document, every secret masked. */
-  config: Record<string, unknown>;
-  /** `null` until the server reports a connection test. */
-  status: IntegrationStatus | null;
-}
-
-/** First frame of every connection. */
-export interface HelloFrame {
-  type: 'hello';
-  revision: number;
-  protocol: number;
-  /** This server run's id; sent back with `since` when resuming. */
-  instance: string;
-}
-
-/** Everything in force at one revision (sent when resuming is impossible). */
-export interface SnapshotFrame {
-  type: 'snapshot';
-  revision: number;
-  at?: string;
-  head?: Head | null;
-  workflows: Workflow[];
-  /** As sent; `status` may be missing, a state string or an object. */
-  integrations: Array<Omit<Integration, 'status'> & { status?: IntegrationStatus | ConnectionState | null }>;
-  /** The diagnostics in force: the first 100 of each file. */
-  errors: ConfigError[];
-  /** How many diagnostics are in force, listed in `errors` or not. */
-  errors_total: number;
-  /** Whether `errors` leaves some out (all of them: `GET /api/v1/dev/hot-reload/status?errors=all`). */
-  errors_truncated: boolean;
-}
-
-/** One applied revision. */
-export interface ReloadFrame {
-  type: 'reload';
-  revision: number;
-  base_revision: number;
-  /** RFC 3339. */
-  at: string;
-  cause: Cause;
-  timings: { detect_ms: number; apply_ms: number };
-  /** e.g. `regression: 2 changes · branch feature/x`. */
-  summary: string;
-  patches: Patch[];
-  /** The diagnostics in force after this revision: the first 100 of each file. */
-  errors: ConfigError[];
-  /** How many diagnostics are in force, listed in `errors` or not. */
-  errors_total: number;
-  /** Whether `errors` leaves some out (all of them: `GET /api/v1/dev/hot-reload/status?errors=all`). */
-  errors_truncated: boolean;
-  /** Files this revision read anew. */
-  files?: string[];
-}
-
-/** A connection test result. */
-export interface IntegrationStatusFrame {
-  type: 'integration_status';
-  revision: number;
-  id: string;
-  status: ConnectionState;
-  latency_ms?: number | null;
-  detail?: string | null;
-  http_status?: number | null;
-  [extra: string]: unknown;
-}
-
-export type Frame = HelloFrame | SnapshotFrame | ReloadFrame | IntegrationStatusFrame;

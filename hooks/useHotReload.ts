@@ -1,12 +1,13 @@
 // `useHotReload`: qa-reload's live configuration in a React component.
 //
 // A thin adapter over the one client core (`client.js`, the same module the
-// page at `/` runs): it starts a client for the component's lifetime, mirrors
-// its state into React, and forwards frames to the callbacks you pass (for
-// toasts). Connection, resume, backoff, pausing while hidden and patch
-// application all live in the core; nothing of it is repeated here.
+// page at `/` runs): it starts a client for the component's lifetime, reads
+// its state with `useSyncExternalStore` (the core's `subscribe` and
+// `getState`), and forwards frames to the callbacks you pass (for toasts).
+// Connection, resume, backoff, pausing while hidden and patch application
+// all live in the core; nothing of it is repeated here.
 
-import { useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
 
 import {
   createClient,
@@ -16,6 +17,7 @@ import {
   type ClientOptions,
   type ConfigError,
   type ConnectionStatus,
+  type HotReloadClient,
   type HotReloadState,
   type Integration,
   type IntegrationStatusFrame,
@@ -55,22 +57,28 @@ export interface UseHotReload {
   lastEvent: ReloadFrame | null;
 }
 
+/** The state before a client exists (or while the hook is disabled). */
+const IDLE: HotReloadState = initialState();
+
 export function useHotReload(options: UseHotReloadOptions = {}): UseHotReload {
   const { baseUrl, token = null, enabled = true } = options;
-  const [state, setState] = useState<HotReloadState>(initialState);
-  // Callbacks change on every render; the connection must not.
+  // Callbacks change on every render; the connection must not. They are
+  // read when a frame arrives, so the latest ones are kept after each render.
   const latest = useRef(options);
-  latest.current = options;
+  useEffect(() => {
+    latest.current = options;
+  });
 
+  const [client, setClient] = useState<HotReloadClient | null>(null);
   useEffect(() => {
     if (!enabled) return undefined;
-    const client = createClient({
+    const next = createClient({
       ...latest.current.client,
       baseUrl,
       token,
-      onReload: (frame, next, previous) => {
+      onReload: (frame, state, previous) => {
         const cb = latest.current;
-        cb.onReload?.(frame, next);
+        cb.onReload?.(frame, state);
         const introduced = errorsIntroduced(frame);
         if (introduced.length > 0) cb.onError?.(introduced, frame);
         const fixed = filesFixed(previous.errors, frame);
@@ -79,14 +87,17 @@ export function useHotReload(options: UseHotReloadOptions = {}): UseHotReload {
       onIntegrationStatus: (frame) => latest.current.onIntegrationStatus?.(frame),
       onStatus: (status) => latest.current.onStatus?.(status),
     });
-    const unsubscribe = client.subscribe(setState);
-    client.start();
-    setState(client.getState());
-    return () => {
-      unsubscribe();
-      client.stop();
-    };
+    next.start();
+    setClient(next);
+    return () => next.stop();
   }, [baseUrl, token, enabled]);
+
+  const subscribe = useCallback(
+    (onChange: () => void) => (client ? client.subscribe(onChange) : () => {}),
+    [client],
+  );
+  const getState = useCallback(() => (client ? client.getState() : IDLE), [client]);
+  const state = useSyncExternalStore(subscribe, getState, getState);
 
   return {
     status: state.status,

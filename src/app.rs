@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::AppState;
 use crate::api::conn::HttpLimits;
-use crate::api::security::{Security, check_bind};
+use crate::api::security::{Insecure, Security, check_bind};
 use crate::api::server::{self, BindError};
 use crate::engine::{Engine, EngineError, SharedEnv};
 use crate::integrations::Integrations;
@@ -160,8 +160,8 @@ impl App {
 pub enum ServeError {
     /// A non-loopback bind without a token, a token too short, an origin
     /// that is not one.
-    #[error("{0}")]
-    Insecure(String),
+    #[error(transparent)]
+    Insecure(#[from] Insecure),
     #[error(transparent)]
     Bind(#[from] BindError),
     #[error(transparent)]

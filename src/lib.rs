@@ -20,7 +20,8 @@
 //! `metrics` renders counters and a histogram in Prometheus text format;
 //! `logging` caps the HTTP stack's own log lines, which may quote secrets.
 //!
-//! `diagnostic` holds the one error type every stage reports and survives.
+//! `diagnostic` holds the one error type every stage reports and survives;
+//! `names` gives closed sets their text names from their serde form.
 
 pub mod api;
 pub mod app;
@@ -36,6 +37,7 @@ pub mod load;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod names;
 pub mod secret;
 #[cfg(test)]
 mod test_support;

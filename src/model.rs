@@ -12,8 +12,11 @@ use serde::{Serialize, Serializer};
 use crate::diagnostic::Pos;
 use crate::secret;
 
-/// One QA workflow template (`workflows/**/*.yaml`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One QA workflow template (`workflows/**/*.yaml`). Its serde form is the
+/// workflow's entity document, described as `WorkflowDefinition` in the
+/// OpenAPI document.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = WorkflowDefinition)]
 pub struct Workflow {
     pub id: String,
     pub name: String,
@@ -28,7 +31,7 @@ pub struct Workflow {
 }
 
 /// One step of a workflow.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Step {
     pub id: String,
     pub name: String,
@@ -41,7 +44,7 @@ pub struct Step {
 }
 
 /// The integrations qa-reload knows how to configure and test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IntegrationKind {
     Jira,
@@ -56,25 +59,13 @@ impl IntegrationKind {
         IntegrationKind::Testmo,
     ];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IntegrationKind::Jira => "jira",
-            IntegrationKind::Postman => "postman",
-            IntegrationKind::Testmo => "testmo",
-        }
-    }
-
     /// The file this integration is configured in, relative to the repository.
     pub fn config_file(self) -> String {
         format!("config/{}_config.yaml", self.as_str())
     }
 }
 
-impl fmt::Display for IntegrationKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::named!(IntegrationKind);
 
 impl FromStr for IntegrationKind {
     type Err = ();

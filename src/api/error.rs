@@ -1,177 +1,185 @@
-//! Stage `api`: the one error type every handler returns, written to the wire
-//! as `{"code": "...", "message": "..."}` with its HTTP status.
+//! Stage `api`: the one error type every handler returns, [`ApiError`]
+//! (status, [`ErrorCode`], message), written to the wire as
+//! `{"code": "...", "message": "..."}` with its HTTP status.
 //!
 //! A message is what the user reads: lower case, no trailing period, saying
-//! what to do. It may not carry internal detail — an `Internal` error's detail
+//! what to do. It may not carry internal detail — an `internal` error's detail
 //! goes to the log and the client gets a generic message. Axum's own
 //! rejections (bad JSON, path or query) are converted here so that bad input
 //! never gets axum's plain-text answer.
 
-use axum::Json;
 use axum::extract::path::ErrorKind;
 use axum::extract::rejection::{
     FailedToDeserializePathParams, JsonRejection, PathRejection, QueryRejection,
 };
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-/// An error answered to an API client.
-///
-/// `code` is a stable snake_case string clients may match on (for example
-/// `"workflow_not_found"`); `message` is for people.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// 404: an unknown workflow, run, step or route.
-    #[error("{code}: {message}")]
-    NotFound { code: &'static str, message: String },
-    /// 409: the request contradicts the current state (a step completed twice).
-    #[error("{code}: {message}")]
-    Conflict { code: &'static str, message: String },
-    /// 400: the request itself is malformed.
-    #[error("{code}: {message}")]
-    BadRequest { code: &'static str, message: String },
-    /// 401: a token is required and was missing or wrong.
-    #[error("{code}: {message}")]
-    Unauthorized { code: &'static str, message: String },
-    /// 403: refused whatever the credentials (foreign `Host` or `Origin`).
-    #[error("{code}: {message}")]
-    Forbidden { code: &'static str, message: String },
-    /// 410: what was asked for existed but is gone (events no longer in history).
-    #[error("{code}: {message}")]
-    Gone { code: &'static str, message: String },
-    /// 503: the server is shutting down or its engine has stopped.
-    #[error("{code}: {message}")]
-    Unavailable { code: &'static str, message: String },
-    /// 413: the request body is larger than the server accepts.
-    #[error("{code}: {message}")]
-    PayloadTooLarge { code: &'static str, message: String },
-    /// 500: a bug or an environment failure. `detail` is logged, never sent.
-    #[error("internal error: {detail}")]
-    Internal { detail: String },
+/// What went wrong, as a stable snake_case code clients may match on. Each
+/// code is answered with one HTTP status (in brackets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// (404) No route answers this path.
+    RouteNotFound,
+    /// (405) The route does not take this method.
+    MethodNotAllowed,
+    /// (404) No workflow with this id is in force.
+    WorkflowNotFound,
+    /// (404) No run with this id.
+    RunNotFound,
+    /// (404) The run's definition has no step with this id.
+    StepNotFound,
+    /// (409) The step is already completed.
+    StepAlreadyCompleted,
+    /// (404) Not `jira`, `postman` or `testmo`.
+    IntegrationNotFound,
+    /// (404) The integration has no configuration file.
+    IntegrationNotConfigured,
+    /// (503) This server runs no connection tests.
+    IntegrationsNotRunning,
+    /// (400) `since` is a revision that has not happened.
+    RevisionAhead,
+    /// (410) Some events after `since` have left history: take a snapshot.
+    HistoryGone,
+    /// (400) The stream route was asked for without a WebSocket upgrade.
+    WebsocketRequired,
+    /// (400) The body is not JSON.
+    InvalidJson,
+    /// (400) The body is JSON of the wrong shape.
+    InvalidBody,
+    /// (400) The body was sent without `Content-Type: application/json`.
+    JsonContentTypeRequired,
+    /// (413) The body is larger than the server accepts.
+    BodyTooLarge,
+    /// (400) The body could not be read.
+    UnreadableBody,
+    /// (400) A part of the path does not parse.
+    InvalidPath,
+    /// (400) The query string does not parse.
+    InvalidQuery,
+    /// (400) Two `Host` headers.
+    DuplicateHost,
+    /// (400) Two `Origin` headers.
+    DuplicateOrigin,
+    /// (403) No `Host` header and no authority in the target.
+    HostRequired,
+    /// (403) A host name this server does not answer to (DNS rebinding).
+    HostNotAllowed,
+    /// (403) A change or WebSocket from a foreign page.
+    OriginNotAllowed,
+    /// (401) The server needs a token and none was sent.
+    TokenRequired,
+    /// (401) The token sent is not the server's.
+    TokenInvalid,
+    /// (503) The engine has stopped.
+    EngineStopped,
+    /// (503) The server is stopping.
+    Stopping,
+    /// (503) The connection cap is met.
+    TooManyConnections,
+    /// (500) A bug or an environment failure; the detail is in the log.
+    Internal,
 }
 
-/// What an `Internal` error tells the client, whatever went wrong.
+crate::named!(ErrorCode);
+
+/// `{"code","message"}`: every error the API answers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable snake_case code clients may match on.
+    pub code: ErrorCode,
+    /// For people: what went wrong and what to do.
+    pub message: String,
+}
+
+/// An error answered to an API client: the HTTP status, a [`ErrorCode`] and
+/// a message for people. Written as [`ErrorBody`] by its one
+/// `IntoResponse`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// What an `internal` error tells the client, whatever went wrong.
 const INTERNAL_MESSAGE: &str = "the server hit an unexpected error; see its log for details";
 
 impl ApiError {
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::NotFound {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
             code,
             message: message.into(),
         }
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict {
-            code,
-            message: message.into(),
-        }
+    /// 404: an unknown workflow, run, step or route.
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::BadRequest {
-            code,
-            message: message.into(),
-        }
+    /// 409: the request contradicts the current state (a step completed twice).
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
     }
 
-    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Unauthorized {
-            code,
-            message: message.into(),
-        }
+    /// 400: the request itself is malformed.
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Forbidden {
-            code,
-            message: message.into(),
-        }
+    /// 401: a token is required and was missing or wrong.
+    pub fn unauthorized(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
 
-    pub fn gone(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Gone {
-            code,
-            message: message.into(),
-        }
+    /// 403: refused whatever the credentials (foreign `Host` or `Origin`).
+    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
-    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Unavailable {
-            code,
-            message: message.into(),
-        }
+    /// 410: what was asked for existed but is gone (events no longer in history).
+    pub fn gone(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, code, message)
     }
 
-    pub fn payload_too_large(code: &'static str, message: impl Into<String>) -> Self {
-        Self::PayloadTooLarge {
-            code,
-            message: message.into(),
-        }
+    /// 503: the server is shutting down, full, or its engine has stopped.
+    pub fn unavailable(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
 
-    /// An unexpected failure. `detail` is logged when the error becomes a
-    /// response; the client only learns that something went wrong.
+    /// 413: the request body is larger than the server accepts.
+    pub fn payload_too_large(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
+    }
+
+    /// 500: an unexpected failure. `detail` goes to the log now (errors are
+    /// made on the way to the response); the client only learns that
+    /// something went wrong.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        Self::Internal {
-            detail: detail.to_string(),
-        }
-    }
-
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::NotFound { .. } => StatusCode::NOT_FOUND,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Gone { .. } => StatusCode::GONE,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// The `code` field of the response.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::NotFound { code, .. }
-            | Self::Conflict { code, .. }
-            | Self::BadRequest { code, .. }
-            | Self::Unauthorized { code, .. }
-            | Self::Forbidden { code, .. }
-            | Self::PayloadTooLarge { code, .. }
-            | Self::Gone { code, .. }
-            | Self::Unavailable { code, .. } => code,
-            Self::Internal { .. } => "internal",
-        }
-    }
-
-    /// The `message` field of the response (generic for `Internal`).
-    pub fn message(&self) -> &str {
-        match self {
-            Self::NotFound { message, .. }
-            | Self::Conflict { message, .. }
-            | Self::BadRequest { message, .. }
-            | Self::Unauthorized { message, .. }
-            | Self::Forbidden { message, .. }
-            | Self::PayloadTooLarge { message, .. }
-            | Self::Gone { message, .. }
-            | Self::Unavailable { message, .. } => message,
-            Self::Internal { .. } => INTERNAL_MESSAGE,
-        }
+        tracing::error!(%detail, "internal error answering a request");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            INTERNAL_MESSAGE,
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Internal { detail } = &self {
-            tracing::error!(%detail, "internal error answering a request");
-        }
-        let body = json!({"code": self.code(), "message": self.message()});
-        let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, Self::Unauthorized { .. }) {
+        let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let body = ErrorBody {
+            code: self.code,
+            message: self.message,
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if unauthorized {
             // RFC 6750 §3: a 401 names the scheme the client should use.
             response
                 .headers_mut()
@@ -194,14 +202,14 @@ impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match &rejection {
             JsonRejection::JsonSyntaxError(e) => Self::bad_request(
-                "invalid_json",
+                ErrorCode::InvalidJson,
                 format!(
                     "the request body is not valid JSON ({}); send a JSON document",
                     inner_message(e)
                 ),
             ),
             JsonRejection::JsonDataError(e) => Self::bad_request(
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 format!(
                     "the request body does not have the expected shape: {}; \
                      see /api/openapi.json for the fields this route takes",
@@ -209,19 +217,19 @@ impl From<JsonRejection> for ApiError {
                 ),
             ),
             JsonRejection::MissingJsonContentType(_) => Self::bad_request(
-                "json_content_type_required",
+                ErrorCode::JsonContentTypeRequired,
                 "the request body must be JSON; send it with Content-Type: application/json",
             ),
             JsonRejection::BytesRejection(_)
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
             {
                 Self::payload_too_large(
-                    "body_too_large",
+                    ErrorCode::BodyTooLarge,
                     "the request body is too large; send a smaller document",
                 )
             }
             _ => Self::bad_request(
-                "unreadable_body",
+                ErrorCode::UnreadableBody,
                 "the request body could not be read; send it again",
             ),
         }
@@ -257,13 +265,13 @@ fn path_error(e: FailedToDeserializePathParams) -> ApiError {
         }
         _ => "this URL has an invalid part; check the link".to_owned(),
     };
-    ApiError::bad_request("invalid_path", message)
+    ApiError::bad_request(ErrorCode::InvalidPath, message)
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         Self::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!(
                 "the query string is invalid: {}; fix the parameter and retry",
                 inner_message(&rejection)
@@ -279,7 +287,7 @@ mod tests {
     use super::*;
     use crate::test_support::Captured;
     use http_body_util::BodyExt;
-    use serde_json::Value;
+    use serde_json::{Value, json};
 
     async fn body_of(response: Response) -> (StatusCode, Option<String>, Value) {
         let status = response.status();
@@ -299,48 +307,48 @@ mod tests {
     async fn each_variant_answers_its_status_with_code_and_message() {
         let cases = [
             (
-                ApiError::not_found("workflow_not_found", "no workflow \"x\""),
+                ApiError::not_found(ErrorCode::WorkflowNotFound, "no workflow \"x\""),
                 404,
                 "workflow_not_found",
             ),
             (
-                ApiError::conflict("step_already_completed", "step done"),
+                ApiError::conflict(ErrorCode::StepAlreadyCompleted, "step done"),
                 409,
                 "step_already_completed",
             ),
             (
-                ApiError::bad_request("invalid_since", "bad"),
+                ApiError::bad_request(ErrorCode::RevisionAhead, "bad"),
                 400,
-                "invalid_since",
+                "revision_ahead",
             ),
             (
-                ApiError::unauthorized("token_missing", "send a token"),
+                ApiError::unauthorized(ErrorCode::TokenRequired, "send a token"),
                 401,
-                "token_missing",
+                "token_required",
             ),
             (
-                ApiError::forbidden("host_not_allowed", "no"),
+                ApiError::forbidden(ErrorCode::HostNotAllowed, "no"),
                 403,
                 "host_not_allowed",
             ),
             (
-                ApiError::gone("history_gone", "resync"),
+                ApiError::gone(ErrorCode::HistoryGone, "resync"),
                 410,
                 "history_gone",
             ),
             (
-                ApiError::unavailable("engine_stopped", "later"),
+                ApiError::unavailable(ErrorCode::EngineStopped, "later"),
                 503,
                 "engine_stopped",
             ),
             (
-                ApiError::payload_too_large("body_too_large", "big"),
+                ApiError::payload_too_large(ErrorCode::BodyTooLarge, "big"),
                 413,
                 "body_too_large",
             ),
         ];
         for (error, status, code) in cases {
-            let message = error.message().to_owned();
+            let message = error.message.clone();
             let (got_status, content_type, body) = body_of(error.into_response()).await;
             assert_eq!(got_status.as_u16(), status, "{code}");
             assert_eq!(content_type.as_deref(), Some("application/json"));
@@ -350,7 +358,8 @@ mod tests {
 
     #[tokio::test]
     async fn unauthorized_names_the_bearer_scheme() {
-        let response = ApiError::unauthorized("token_missing", "send a token").into_response();
+        let response =
+            ApiError::unauthorized(ErrorCode::TokenRequired, "send a token").into_response();
         assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
     }
 

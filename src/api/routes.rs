@@ -1,6 +1,7 @@
-//! Stage `api`: the HTTP routes of docs/protocol.md and [`router`], which wires
-//! them, the WebSocket stream, the OpenAPI document, `/metrics` and the
-//! request guards into one `Router`.
+//! Stage `api`: the HTTP routes of docs/protocol.md, their handlers and
+//! [`routes`], which wires them, the page and `/metrics` into one `Router`
+//! (`api::router` adds the stream, the OpenAPI document, the fallbacks and
+//! the guards).
 //!
 //! Handlers read the snapshot in force (never waiting for a reload), ask the
 //! engine for a manual reload, or touch the run store; they turn domain
@@ -14,15 +15,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{Json, Path, Query};
-use super::security::protect;
-use super::state::{AppState, statuses_tag};
+use super::state::AppState;
 use super::wire::{
-    ErrorBody, ErrorsShown, EventList, EventWire, IntegrationList, IntegrationStatusWire,
-    ReloadResult, RunList, RunWire, StatusWire, Statuses, WorkflowList, WorkflowWire,
+    ErrorsShown, EventList, EventWire, IntegrationList, IntegrationStatusWire, ReloadResult,
+    RunList, RunWire, StatusWire, Statuses, WorkflowList, WorkflowWire,
 };
-use super::{openapi, ws};
 use crate::engine::RunError;
 use crate::integrations::{IntegrationError, State as TestState};
 use crate::metrics::{self, MetricsView};
@@ -43,16 +42,15 @@ pub const COMPLETE_STEP: &str = "/api/v1/runs/{id}/steps/{step}/complete";
 pub const OPENAPI: &str = "/api/openapi.json";
 pub const METRICS: &str = "/metrics";
 
-/// Every route, guarded: `Host`, then `Origin`, then the token.
-pub fn router(state: AppState) -> Router {
-    let security = state.security.clone();
-    let routes = Router::new()
+/// The page, its files, the HTTP API and `/metrics`, unguarded and without
+/// fallbacks (`api::router` adds them).
+pub fn routes() -> Router<AppState> {
+    Router::new()
         .route("/", get(page))
         .merge(super::page::assets())
         .route(STATUS, get(status))
         .route(RELOAD, post(reload))
         .route(EVENTS, get(events))
-        .route(STREAM, get(ws::upgrade))
         .route(WORKFLOWS, get(workflows))
         .route(WORKFLOW, get(workflow))
         .route(INTEGRATIONS, get(integrations))
@@ -61,12 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route(RUNS, get(runs))
         .route(RUN, get(run))
         .route(COMPLETE_STEP, post(complete_step))
-        .route(OPENAPI, get(openapi::document))
         .route(METRICS, get(metrics_text))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state);
-    protect(routes, security)
 }
 
 /// `GET /`: the page (embedded in the binary; see `page`).
@@ -76,19 +69,21 @@ pub async fn page() -> Response {
     super::page::index()
 }
 
-async fn not_found() -> ApiError {
+/// Any path no route answers.
+pub async fn not_found() -> ApiError {
     ApiError::not_found(
-        "route_not_found",
+        ErrorCode::RouteNotFound,
         "no such route; see /api/openapi.json for the routes this server answers",
     )
 }
 
-async fn method_not_allowed() -> Response {
-    let body = ErrorBody {
-        code: "method_not_allowed".to_owned(),
-        message: "this route does not take that method; see /api/openapi.json".to_owned(),
-    };
-    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+/// A routed path asked with a method it does not take.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        "this route does not take that method; see /api/openapi.json",
+    )
 }
 
 /// Which diagnostics the status lists.
@@ -140,7 +135,7 @@ pub async fn status(
 pub async fn reload(State(state): State<AppState>) -> Result<Json<ReloadResult>, ApiError> {
     let event = state.engine.reload().await.map_err(|e| {
         ApiError::unavailable(
-            "engine_stopped",
+            ErrorCode::EngineStopped,
             format!("{e}; the server is shutting down, try again after it restarts"),
         )
     })?;
@@ -174,7 +169,7 @@ pub async fn events(
     let current = state.engine.snapshot().revision;
     if query.since > current {
         return Err(ApiError::bad_request(
-            "revision_ahead",
+            ErrorCode::RevisionAhead,
             format!(
                 "revision {} has not happened yet (the revision in force is {current}); \
                  pass a revision you received",
@@ -184,7 +179,7 @@ pub async fn events(
     }
     let Some(events) = state.engine.events_since(query.since) else {
         return Err(ApiError::gone(
-            "history_gone",
+            ErrorCode::HistoryGone,
             format!(
                 "the events after revision {} are no longer in history; fetch \
                  GET /api/v1/workflows (or reconnect the WebSocket without since) for a snapshot",
@@ -213,15 +208,10 @@ pub async fn workflows(State(state): State<AppState>) -> Response {
 /// The `GET /api/v1/workflows` body in force, serialised once per revision
 /// and set of connection statuses.
 fn workflows_body(state: &AppState) -> axum::body::Bytes {
-    let statuses = state.statuses();
-    let snapshot = state.engine.snapshot();
-    state
-        .workflows_body
-        .get_or(snapshot.revision, statuses_tag(&statuses), || {
-            // Plain structs with string keys: serialising cannot fail.
-            serde_json::to_vec(&WorkflowList::new(&snapshot, Statuses(&statuses)))
-                .unwrap_or_default()
-        })
+    let body = state
+        .cache
+        .workflow_list(&state.engine.snapshot(), &state.statuses());
+    axum::body::Bytes::from(body)
 }
 
 /// One workflow in force.
@@ -269,24 +259,24 @@ pub async fn test_integration(
 ) -> Result<Json<IntegrationStatusWire>, ApiError> {
     let kind: IntegrationKind = id.parse().map_err(|()| {
         ApiError::not_found(
-            "integration_not_found",
+            ErrorCode::IntegrationNotFound,
             format!("no integration `{id}`; use one of: jira, postman, testmo"),
         )
     })?;
     let integrations = state.integrations.as_ref().ok_or_else(|| {
         ApiError::unavailable(
-            "integrations_not_running",
+            ErrorCode::IntegrationsNotRunning,
             "connection tests are not running in this server",
         )
     })?;
     match integrations.test_now(kind).await {
         Ok(status) => Ok(Json(IntegrationStatusWire::from(&status))),
         Err(IntegrationError::NotConfigured(_)) => Err(ApiError::not_found(
-            "integration_not_configured",
+            ErrorCode::IntegrationNotConfigured,
             format!("`{id}` is not configured; add {}", kind.config_file()),
         )),
         Err(IntegrationError::Stopped) => Err(ApiError::unavailable(
-            "stopping",
+            ErrorCode::Stopping,
             "the server is stopping; try again when it is back",
         )),
     }
@@ -422,9 +412,11 @@ fn unknown_workflow(id: &str) -> ApiError {
 fn run_error(e: RunError) -> ApiError {
     let message = e.to_string();
     match e {
-        RunError::UnknownWorkflow(_) => ApiError::not_found("workflow_not_found", message),
-        RunError::UnknownRun(_) => ApiError::not_found("run_not_found", message),
-        RunError::UnknownStep { .. } => ApiError::not_found("step_not_found", message),
-        RunError::AlreadyCompleted { .. } => ApiError::conflict("step_already_completed", message),
+        RunError::UnknownWorkflow(_) => ApiError::not_found(ErrorCode::WorkflowNotFound, message),
+        RunError::UnknownRun(_) => ApiError::not_found(ErrorCode::RunNotFound, message),
+        RunError::UnknownStep { .. } => ApiError::not_found(ErrorCode::StepNotFound, message),
+        RunError::AlreadyCompleted { .. } => {
+            ApiError::conflict(ErrorCode::StepAlreadyCompleted, message)
+        }
     }
 }

@@ -16,14 +16,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
-use axum::http::uri::PathAndQuery;
+use axum::http::uri::{Authority, PathAndQuery};
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 /// Paths anyone who passed the `Host` check may fetch without the token:
 /// the page, which reads the token from its own URL and passes it on (its
@@ -98,16 +98,11 @@ impl Security {
     }
 
     /// Also allows `origins` (`scheme://host[:port]`, as a browser sends
-    /// them). An origin that is not of that form is refused with a message
-    /// naming it.
-    pub fn with_allowed_origins(mut self, origins: &[String]) -> Result<Self, String> {
+    /// them). An origin that is not of that form is refused, naming it.
+    pub fn with_allowed_origins(mut self, origins: &[String]) -> Result<Self, Insecure> {
         for origin in origins {
-            let normalised = normalise_origin(origin).ok_or_else(|| {
-                format!(
-                    "--allow-origin {origin:?} is not an origin; write it as a browser sends \
-                     it, scheme and host with an optional port (e.g. http://devbox.lan:3000)"
-                )
-            })?;
+            let normalised =
+                normalise_origin(origin).ok_or_else(|| Insecure::NotAnOrigin(origin.clone()))?;
             self.allowed_origins.push(normalised);
         }
         self.allowed_origins.sort();
@@ -164,7 +159,7 @@ impl Security {
         };
         let Some(host) = host else {
             return Err(ApiError::forbidden(
-                "host_required",
+                ErrorCode::HostRequired,
                 "the request has no Host header; send one naming this server (e.g. localhost)",
             ));
         };
@@ -183,7 +178,7 @@ impl Security {
             "refused a request for a host name that is not allowed"
         );
         Err(ApiError::forbidden(
-            "host_not_allowed",
+            ErrorCode::HostNotAllowed,
             format!(
                 "this server does not answer to the host name {host:?} (DNS rebinding \
                  protection); open it as localhost or 127.0.0.1, or start it with that name \
@@ -222,7 +217,7 @@ impl Security {
             "changes"
         };
         Err(ApiError::forbidden(
-            "origin_not_allowed",
+            ErrorCode::OriginNotAllowed,
             format!(
                 "{what} from pages served by {origin:?} are refused (cross-site request \
                  protection); use the page this server serves, or start the server with \
@@ -261,7 +256,7 @@ impl Security {
         let Some(presented) = presented else {
             tracing::warn!(path = uri.path(), "refused a request without a token");
             return Err(ApiError::unauthorized(
-                "token_required",
+                ErrorCode::TokenRequired,
                 "this server requires a token; send the header Authorization: Bearer <token> \
                  or add ?token=<token> to the URL",
             ));
@@ -272,7 +267,7 @@ impl Security {
         }
         tracing::warn!(path = uri.path(), "refused a request with a wrong token");
         Err(ApiError::unauthorized(
-            "token_invalid",
+            ErrorCode::TokenInvalid,
             "the token is wrong; use the one the server was started with \
              (--token or QA_RELOAD_TOKEN)",
         ))
@@ -283,8 +278,8 @@ impl Security {
 /// this server might read differently) are a malformed request.
 fn check_single(headers: &HeaderMap) -> Result<(), ApiError> {
     for (name, code) in [
-        (header::HOST, "duplicate_host"),
-        (header::ORIGIN, "duplicate_origin"),
+        (header::HOST, ErrorCode::DuplicateHost),
+        (header::ORIGIN, ErrorCode::DuplicateOrigin),
     ] {
         if headers.get_all(&name).iter().nth(1).is_some() {
             tracing::warn!(header = %name, "refused a request with the header twice");
@@ -335,55 +330,115 @@ where
 /// non-loopback address could read the configuration and start runs.
 /// A token, when one is given, must be long enough not to be guessed (and
 /// blank characters do not count).
-pub fn check_bind(addr: SocketAddr, token: Option<&str>) -> Result<(), String> {
+pub fn check_bind(addr: SocketAddr, token: Option<&str>) -> Result<(), Insecure> {
     if let Some(token) = token {
         check_token_strength(token)?;
     }
     if canonical_ip(addr.ip()).is_loopback() || token.is_some() {
         return Ok(());
     }
-    Err(format!(
-        "refusing to listen on {addr} without a token, since anyone on the network could \
-         use the API; pass --token <secret> or set QA_RELOAD_TOKEN (or bind 127.0.0.1)"
-    ))
+    Err(Insecure::NoToken { addr })
 }
 
 /// At least [`MIN_TOKEN_CHARS`] non-blank characters, and none at either
 /// end (a header value loses them, so such a token could never match).
-/// The message never shows the token.
-fn check_token_strength(token: &str) -> Result<(), String> {
+fn check_token_strength(token: &str) -> Result<(), Insecure> {
     let counted = token.chars().filter(|c| !c.is_whitespace()).count();
     if counted < MIN_TOKEN_CHARS {
-        return Err(format!(
-            "the token has {counted} non-blank characters; it must have at least \
-             {MIN_TOKEN_CHARS} (pass a long random value with --token or QA_RELOAD_TOKEN, \
-             e.g. the output of `openssl rand -hex 16`)"
-        ));
+        return Err(Insecure::ShortToken { counted });
     }
     if token.trim() != token {
-        return Err(
-            "the token starts or ends with a blank character, which a request header cannot \
-             carry; pass it without surrounding blanks"
-                .to_owned(),
-        );
+        return Err(Insecure::BlankAtEnds);
     }
     Ok(())
+}
+
+/// Why `serve` refuses its security settings. No variant holds the token,
+/// so no message can show it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Insecure {
+    #[error(
+        "refusing to listen on {addr} without a token, since anyone on the network could \
+         use the API; pass --token <secret> or set QA_RELOAD_TOKEN (or bind 127.0.0.1)"
+    )]
+    NoToken { addr: SocketAddr },
+    #[error(
+        "the token has {counted} non-blank characters; it must have at least \
+         {MIN_TOKEN_CHARS} (pass a long random value with --token or QA_RELOAD_TOKEN, \
+         e.g. the output of `openssl rand -hex 16`)"
+    )]
+    ShortToken { counted: usize },
+    #[error(
+        "the token starts or ends with a blank character, which a request header cannot \
+         carry; pass it without surrounding blanks"
+    )]
+    BlankAtEnds,
+    #[error(
+        "--allow-origin {0:?} is not an origin; write it as a browser sends it, scheme and \
+         host with an optional port (e.g. http://devbox.lan:3000)"
+    )]
+    NotAnOrigin(String),
+}
+
+/// `::ffff:127.0.0.1` is the IPv4 address it maps.
+fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+/// The host of `name[:port]` or `[v6][:port]`, as [`host_of`] reads it;
+/// `None` if it is not an authority.
+fn host_of_authority(authority: &str) -> Option<String> {
+    host_of(&authority.parse().ok()?)
+}
+
+/// The host an authority names, lower-cased, without a trailing dot or
+/// brackets. `None` when it carries userinfo (a `Host` never does), a port
+/// that is not a number, an empty host, or brackets around anything but an
+/// IPv6 address.
+fn host_of(authority: &Authority) -> Option<String> {
+    let text = authority.as_str();
+    if text.contains('@') {
+        return None;
+    }
+    let host = authority.host();
+    if text.len() > host.len() && authority.port_u16().is_none() {
+        return None;
+    }
+    let host = match host.strip_prefix('[') {
+        Some(bracketed) => {
+            let v6 = bracketed.strip_suffix(']')?;
+            v6.parse::<Ipv6Addr>().ok()?;
+            v6
+        }
+        None => host,
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.is_empty() {
+        return None;
+    }
+    Some(host.to_ascii_lowercase())
+}
+
+/// A serialised origin, `scheme://authority` and nothing else (no
+/// userinfo, path, query, not even a trailing `/`): its scheme, lower case,
+/// and its authority. `null` and anything without a host are not origins.
+fn parse_origin(origin: &str) -> Option<(String, Authority)> {
+    let uri: Uri = origin.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    let authority = uri.authority()?.clone();
+    let exact = origin.len() == scheme.len() + "://".len() + authority.as_str().len();
+    (exact && !authority.as_str().contains('@')).then_some((scheme, authority))
 }
 
 /// An origin as browsers serialise it, lower case, without the scheme's
 /// default port: `http://localhost:3000`. `None` for anything else (a path,
 /// userinfo, `null`, a scheme other than http or https).
 fn normalise_origin(origin: &str) -> Option<String> {
-    let uri: Uri = origin.parse().ok()?;
-    let scheme = uri.scheme_str()?.to_ascii_lowercase();
-    let authority = uri.authority()?;
-    if authority.as_str().contains('@')
-        || !matches!(uri.path(), "" | "/")
-        || uri.query().is_some()
-        || origin.ends_with('/')
-    {
-        return None;
-    }
+    let (scheme, authority) = parse_origin(origin)?;
+    host_of(&authority)?;
     let default = match scheme.as_str() {
         "http" => 80,
         "https" => 443,
@@ -396,51 +451,9 @@ fn normalise_origin(origin: &str) -> Option<String> {
     })
 }
 
-/// `::ffff:127.0.0.1` is the IPv4 address it maps.
-fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        IpAddr::V4(_) => ip,
-    }
-}
-
-/// The host of `name[:port]` or `[v6][:port]`, lower-cased, without a
-/// trailing dot; `None` if it is not of that form.
-fn host_of_authority(authority: &str) -> Option<String> {
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (v6, after) = rest.split_once(']')?;
-        v6.parse::<Ipv6Addr>().ok()?;
-        let port = match after {
-            "" => None,
-            _ => Some(after.strip_prefix(':')?),
-        };
-        (v6, port)
-    } else {
-        match authority.split_once(':') {
-            // A second colon: an unbracketed IPv6 address or garbage.
-            Some((_, port)) if port.contains(':') => return None,
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        }
-    };
-    if port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
-        return None;
-    }
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if host.is_empty() {
-        return None;
-    }
-    Some(host.to_ascii_lowercase())
-}
-
-/// The host of a serialised origin (`scheme://host[:port]`). `null` and
-/// anything without a host has none.
+/// The host of a serialised origin (any scheme), as [`host_of`] reads it.
 fn origin_host(origin: &str) -> Option<String> {
-    let (scheme, authority) = origin.split_once("://")?;
-    if scheme.is_empty() || authority.contains(['/', '@']) {
-        return None;
-    }
-    host_of_authority(authority)
+    host_of(&parse_origin(origin)?.1)
 }
 
 fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
@@ -491,36 +504,15 @@ fn without_token_param(uri: &Uri) -> Option<Uri> {
     Uri::from_parts(parts).ok()
 }
 
-/// `application/x-www-form-urlencoded` value decoding; `None` when the
-/// result is not UTF-8.
+/// `application/x-www-form-urlencoded` value decoding (`+` is a space, a
+/// `%` without two hex digits stays as it is); `None` when the result is
+/// not UTF-8.
 fn percent_decode(value: &str) -> Option<String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match value.get(i + 1..i + 3).and_then(hex_byte) {
-                Some(byte) => {
-                    out.push(byte);
-                    i += 2;
-                }
-                None => out.push(b'%'),
-            },
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Two hex digits as a byte (`from_str_radix` alone would accept `+f`).
-fn hex_byte(hex: &str) -> Option<u8> {
-    if hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        u8::from_str_radix(hex, 16).ok()
-    } else {
-        None
-    }
+    let spaced = value.replace('+', " ");
+    let decoded = percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()?;
+    Some(decoded.into_owned())
 }
 
 #[cfg(test)]

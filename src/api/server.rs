@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::conn::{Connections, HttpLimits, Phase, Tracked};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::state::AppState;
 
 /// How long stopping waits for WebSocket clients to take their close frame.
@@ -180,7 +180,7 @@ async fn serve_connection(
 async fn refuse(stream: TcpStream, _refusal: OwnedSemaphorePermit, limits: HttpLimits) {
     let service = service_fn(move |_request: Request<Incoming>| async move {
         let refusal = ApiError::unavailable(
-            "too_many_connections",
+            ErrorCode::TooManyConnections,
             format!(
                 "the server has {} connections open, its limit; try again shortly",
                 limits.max_connections

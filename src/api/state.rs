@@ -1,23 +1,20 @@
 //! Stage `api`: [`AppState`], what every handler and WebSocket connection
 //! shares: the engine handle, the guards, the shutdown signal, the client
 //! count, the connection limits and counters, and the cache of serialised
-//! frames.
+//! frames and bodies.
 //!
 //! Plain handles, cheap to clone; nothing here holds a lock across an
 //! `.await` or applies anything (the engine's worker does that).
 
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
-
-use axum::body::Bytes;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::cache::SerialCache;
 use super::conn::{Connections, HttpLimits};
 use super::security::Security;
-use super::ws::FrameCache;
 use crate::engine::Engine;
 use crate::integrations::{IntegrationStatus, Integrations};
 
@@ -35,9 +32,8 @@ pub struct AppState {
     pub clients: Clients,
     /// The HTTP connection limits and their counters.
     pub connections: Arc<Connections>,
-    pub frames: Arc<FrameCache>,
-    /// The serialised `GET /api/v1/workflows` body of the latest revision.
-    pub workflows_body: Arc<BodyCache>,
+    /// Frames and bodies serialised once per revision and statuses.
+    pub cache: Arc<SerialCache>,
     /// Connection statuses; `None` when no integrations supervisor runs
     /// (tests of the API alone).
     pub integrations: Option<Integrations>,
@@ -52,8 +48,7 @@ impl AppState {
             ws: WsConfig::default(),
             clients: Clients::default(),
             connections: Arc::new(Connections::default()),
-            frames: Arc::new(FrameCache::default()),
-            workflows_body: Arc::new(BodyCache::default()),
+            cache: Arc::new(SerialCache::default()),
             integrations: None,
         }
     }
@@ -81,46 +76,6 @@ impl AppState {
     pub fn with_http_limits(mut self, limits: HttpLimits) -> Self {
         self.connections = Arc::new(Connections::new(limits));
         self
-    }
-}
-
-/// A tag for a set of connection statuses: equal sets, equal tags. Keys
-/// cached bodies and frames that embed statuses.
-pub fn statuses_tag(statuses: &[IntegrationStatus]) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for s in statuses {
-        (s.id, s.revision, s.status, s.at).hash(&mut hasher);
-    }
-    hasher.finish()
-}
-
-/// One serialised response body, kept for as long as its revision and
-/// statuses are current: readers in a burst share one serialisation
-/// instead of each building the same JSON.
-#[derive(Default)]
-pub struct BodyCache(Mutex<Option<(u64, u64, Bytes)>>);
-
-impl BodyCache {
-    /// The body for (`revision`, `tag`), built by `build` on a miss.
-    pub fn get_or(&self, revision: u64, tag: u64, build: impl FnOnce() -> Vec<u8>) -> Bytes {
-        if let Some((r, t, body)) = &*self.lock()
-            && (*r, *t) == (revision, tag)
-        {
-            return body.clone();
-        }
-        // Built outside the lock; two readers may both build a new revision's
-        // body, which costs time but never serves a wrong one.
-        let body = Bytes::from(build());
-        let mut cached = self.lock();
-        if cached.as_ref().is_none_or(|(r, _, _)| *r <= revision) {
-            *cached = Some((revision, tag, body.clone()));
-        }
-        body
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(u64, u64, Bytes)>> {
-        // Replaced whole under the lock; a panic cannot leave it half-written.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

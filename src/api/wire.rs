@@ -14,33 +14,24 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::conn::HttpStats;
-use crate::diagnostic::{ConfigError, EntityRef, Severity};
-use crate::diff::json_patch;
-use crate::diff::patch::Patch;
-use crate::diff::semantic::Change;
+use crate::diagnostic::{ConfigError, EntityKind, EntityRef, ErrorKind, Severity};
+use crate::diff::json_patch::PatchOp;
+use crate::diff::patch::{Patch, PatchKind};
+use crate::diff::semantic::{Change, ChangeOp};
 use crate::diff::text::{Hunk, Line, LineTag, TextDiff};
 use crate::engine::diagnostics::PER_FILE_IN_EVENTS;
 use crate::engine::runs::CompletedStep;
 use crate::engine::{
-    Cause, Counts, DefinitionStatus, Diagnostics, Event, LastReload, Run, Served, Snapshot, Status,
-    Timings,
+    Cause, CauseKind, Counts, DefinitionStatus, Diagnostics, Event, LastReload, Run, Served,
+    Snapshot, Status, Timings,
 };
 use crate::git::Head;
-use crate::integrations::IntegrationStatus;
+use crate::integrations::{FailureKind, IntegrationStatus, State};
 use crate::model::{Integration, IntegrationKind, Workflow};
 use crate::watch::WatchStatus;
 
 /// The WebSocket protocol version announced in `hello`.
 pub const PROTOCOL: u32 = 1;
-
-/// `{"code","message"}`: every error the API answers.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// Stable snake_case code clients may match on.
-    pub code: String,
-    /// For people: what went wrong and what to do.
-    pub message: String,
-}
 
 /// A diagnostic: `{"file","line","column","kind","severity","message","entity"}`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -50,10 +41,8 @@ pub struct ConfigErrorWire {
     pub line: u32,
     /// 1-based column, in characters.
     pub column: u32,
-    /// `syntax`, `schema`, `reference` or `io`.
-    pub kind: String,
-    /// `error` or `warning`.
-    pub severity: String,
+    pub kind: ErrorKind,
+    pub severity: Severity,
     pub message: String,
     pub entity: Option<EntityRefWire>,
     /// The source line at `line`, secrets masked; `None` when the error is
@@ -63,25 +52,21 @@ pub struct ConfigErrorWire {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EntityRefWire {
-    /// `workflow`, `integration` or `settings`.
-    pub kind: String,
+    pub kind: EntityKind,
     pub id: String,
 }
 
 /// One entity's change: semantic changes, RFC 6902 JSON Patch and line diff.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PatchWire {
-    /// `workflow`, `integration` or `settings`.
-    pub kind: String,
+    pub kind: EntityKind,
     pub id: String,
     pub file: String,
-    /// `added`, `modified` or `removed`.
-    pub op: String,
+    pub op: PatchKind,
     pub changes: Vec<ChangeWire>,
     /// RFC 6902 operations that turn the previous entity document into the
     /// new one.
-    #[schema(value_type = Vec<Object>)]
-    pub json_patch: Value,
+    pub json_patch: Vec<PatchOp>,
     pub diff: TextDiffWire,
     /// `None` outside git.
     pub git: Option<GitWire>,
@@ -92,8 +77,7 @@ pub struct PatchWire {
 pub struct ChangeWire {
     /// e.g. `steps[id=reproduce].estimated_minutes`.
     pub path: String,
-    /// `add`, `remove`, `replace`, `move` or `rename`.
-    pub op: String,
+    pub op: ChangeOp,
     pub old: Option<Value>,
     pub new: Option<Value>,
     /// Line of the new value (of the old one for a removal).
@@ -123,10 +107,10 @@ pub struct HunkWire {
     pub lines: Vec<LineWire>,
 }
 
+/// One line of a hunk, with its numbers in the old and the new file.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct LineWire {
-    /// `equal`, `insert` or `delete`.
-    pub tag: String,
+    pub tag: LineTag,
     pub old_line: Option<u32>,
     pub new_line: Option<u32>,
     pub text: String,
@@ -142,9 +126,7 @@ pub struct HeadWire {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CauseWire {
-    /// `startup`, `edit`, `branch_switch`, `commit`, `reset`, `rebase`,
-    /// `merge`, `head_moved`, `manual` or `rescan`.
-    pub kind: String,
+    pub kind: CauseKind,
     pub head: Option<HeadWire>,
     pub previous_head: Option<HeadWire>,
 }
@@ -225,18 +207,15 @@ pub struct IntegrationStatusWire {
     /// The revision that applied the configuration tested (for `removed`,
     /// the revision that removed it).
     pub revision: u64,
-    /// `jira`, `postman` or `testmo`.
-    pub id: String,
-    /// `testing`, `ok`, `failed`, `disabled` or `removed`.
-    pub status: String,
+    pub id: IntegrationKind,
+    pub status: State,
     /// Time to the answer (ok) or to the failure (failed).
     pub latency_ms: Option<u64>,
     /// Why it failed, with a short excerpt of the answer; secrets masked.
     pub detail: Option<String>,
     /// The HTTP status the service answered with, when it answered.
     pub http_status: Option<u16>,
-    /// `dns`, `connect`, `tls`, `timeout`, `http`, `config` or `other`.
-    pub failure: Option<String>,
+    pub failure: Option<FailureKind>,
     /// RFC 3339, UTC: when this status was reached.
     pub at: String,
 }
@@ -247,9 +226,9 @@ pub struct IntegrationStatusWire {
 pub struct StepIntegrationWire {
     pub step: String,
     pub integration: String,
-    /// The integration's status (`ok`, `failed`, ...); `None` when it has
-    /// none (not configured, or no test result yet).
-    pub status: Option<String>,
+    /// The integration's status; `None` when it has none (not configured,
+    /// or no test result yet).
+    pub status: Option<State>,
     pub detail: Option<String>,
 }
 
@@ -262,7 +241,7 @@ pub struct WorkflowWire {
     /// The revision that applied this version.
     pub revision: u64,
     /// The entity document (the one JSON Patches apply to).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Workflow)]
     pub definition: Value,
     /// The steps that use an integration, with its connection status.
     pub step_integrations: Vec<StepIntegrationWire>,
@@ -271,8 +250,7 @@ pub struct WorkflowWire {
 /// An integration as served, secrets masked, with its connection status.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct IntegrationWire {
-    /// `jira`, `postman` or `testmo`.
-    pub id: String,
+    pub id: IntegrationKind,
     pub file: String,
     pub revision: u64,
     pub enabled: bool,
@@ -327,7 +305,8 @@ pub struct RunWire {
     pub revision: u64,
     pub file: String,
     pub started_at: String,
-    #[schema(value_type = Object)]
+    /// The workflow's entity document the run started with.
+    #[schema(value_type = Workflow)]
     pub definition: Value,
     /// Completed steps in completion order.
     pub completed: Vec<CompletedStepWire>,
@@ -352,10 +331,20 @@ pub struct CompletedStepWire {
 /// How the run's definition compares with the one in force.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DefinitionStatusWire {
-    /// `current`, `newer` or `removed`.
-    pub state: String,
+    pub state: DefinitionState,
     /// The revision of the newer definition, for `newer`.
     pub revision: Option<u64>,
+}
+
+/// Whether a run's definition is the one in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DefinitionState {
+    Current,
+    /// A newer definition of the workflow is in force.
+    Newer,
+    /// The workflow is no longer in force.
+    Removed,
 }
 
 /// `GET /api/v1/dev/hot-reload/status`.
@@ -439,7 +428,7 @@ pub struct LastReloadWire {
     pub revision: u64,
     pub at: String,
     pub ok: bool,
-    pub cause: String,
+    pub cause: CauseKind,
     pub summary: String,
     pub timings: TimingsWire,
 }
@@ -492,12 +481,8 @@ impl From<&ConfigError> for ConfigErrorWire {
             file: e.file.clone(),
             line: e.line,
             column: e.column,
-            kind: e.kind.as_str().to_owned(),
-            severity: match e.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-            }
-            .to_owned(),
+            kind: e.kind,
+            severity: e.severity,
             message: e.message.clone(),
             entity: e.entity.as_ref().map(EntityRefWire::from),
             excerpt: e.excerpt.clone(),
@@ -508,7 +493,7 @@ impl From<&ConfigError> for ConfigErrorWire {
 impl From<&EntityRef> for EntityRefWire {
     fn from(r: &EntityRef) -> Self {
         EntityRefWire {
-            kind: r.kind.as_str().to_owned(),
+            kind: r.kind,
             id: r.id.clone(),
         }
     }
@@ -544,12 +529,12 @@ fn errors(d: &Diagnostics, shown: ErrorsShown) -> (Vec<ConfigErrorWire>, usize, 
 impl From<&Patch> for PatchWire {
     fn from(p: &Patch) -> Self {
         PatchWire {
-            kind: p.kind.as_str().to_owned(),
+            kind: p.kind,
             id: p.id.clone(),
             file: p.file.clone(),
-            op: p.op.as_str().to_owned(),
+            op: p.op,
             changes: p.changes.iter().map(ChangeWire::from).collect(),
-            json_patch: json_patch::to_json_array(&p.json_patch),
+            json_patch: p.json_patch.clone(),
             diff: TextDiffWire::from(&p.text),
             git: p
                 .differs_from_head
@@ -562,7 +547,7 @@ impl From<&Change> for ChangeWire {
     fn from(c: &Change) -> Self {
         ChangeWire {
             path: c.path.clone(),
-            op: c.op.as_str().to_owned(),
+            op: c.op,
             old: c.old.clone(),
             new: c.new.clone(),
             line: c.line,
@@ -595,12 +580,7 @@ impl From<&Hunk> for HunkWire {
 impl From<&Line> for LineWire {
     fn from(l: &Line) -> Self {
         LineWire {
-            tag: match l.tag {
-                LineTag::Equal => "equal",
-                LineTag::Insert => "insert",
-                LineTag::Delete => "delete",
-            }
-            .to_owned(),
+            tag: l.tag,
             old_line: l.old_line,
             new_line: l.new_line,
             text: l.text.clone(),
@@ -620,7 +600,7 @@ impl From<&Head> for HeadWire {
 impl From<&Cause> for CauseWire {
     fn from(c: &Cause) -> Self {
         CauseWire {
-            kind: c.kind.as_str().to_owned(),
+            kind: c.kind,
             head: c.head.as_ref().map(HeadWire::from),
             previous_head: c.previous_head.as_ref().map(HeadWire::from),
         }
@@ -673,12 +653,12 @@ impl From<&IntegrationStatus> for IntegrationStatusWire {
     fn from(s: &IntegrationStatus) -> Self {
         IntegrationStatusWire {
             revision: s.revision,
-            id: s.id.as_str().to_owned(),
-            status: s.status.as_str().to_owned(),
+            id: s.id,
+            status: s.status,
             latency_ms: s.latency_ms,
             detail: s.detail.clone(),
             http_status: s.http_status,
-            failure: s.failure.map(|f| f.as_str().to_owned()),
+            failure: s.failure,
             at: rfc3339(s.at),
         }
     }
@@ -696,7 +676,7 @@ impl WorkflowWire {
                 Some(StepIntegrationWire {
                     step: step.id.clone(),
                     integration: name.clone(),
-                    status: status.map(|st| st.status.as_str().to_owned()),
+                    status: status.map(|st| st.status),
                     detail: status.and_then(|st| st.detail.clone()),
                 })
             })
@@ -714,7 +694,7 @@ impl WorkflowWire {
 impl IntegrationWire {
     pub fn new(s: &Served<Integration>, statuses: Statuses<'_>) -> Self {
         IntegrationWire {
-            id: s.value.id.as_str().to_owned(),
+            id: s.value.id,
             file: s.file.to_string(),
             revision: s.revision,
             enabled: s.value.enabled,
@@ -771,15 +751,15 @@ impl RunWire {
     pub fn new(run: &Run, now: &Snapshot) -> Self {
         let definition_status = match run.definition_status(now) {
             DefinitionStatus::Current => DefinitionStatusWire {
-                state: "current".to_owned(),
+                state: DefinitionState::Current,
                 revision: None,
             },
             DefinitionStatus::Newer { revision } => DefinitionStatusWire {
-                state: "newer".to_owned(),
+                state: DefinitionState::Newer,
                 revision: Some(revision),
             },
             DefinitionStatus::Removed => DefinitionStatusWire {
-                state: "removed".to_owned(),
+                state: DefinitionState::Removed,
                 revision: None,
             },
         };
@@ -846,7 +826,7 @@ impl From<&LastReload> for LastReloadWire {
             revision: l.revision,
             at: rfc3339(l.at),
             ok: l.ok,
-            cause: l.cause.as_str().to_owned(),
+            cause: l.cause,
             summary: l.summary.clone(),
             timings: TimingsWire::from(l.timings),
         }

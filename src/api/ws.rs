@@ -6,10 +6,8 @@
 //! under the publish lock, so nothing is missed or sent twice. A client that
 //! falls behind the broadcast is re-attached and sent a fresh `snapshot`; a
 //! client that answers no ping, or takes no frame for `send_timeout`, is
-//! dropped. It only reads the engine: it never applies or changes anything.
-
-use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
+//! dropped. Frames every client gets are serialised once (`cache`). It only
+//! reads the engine: it never applies or changes anything.
 
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -21,21 +19,13 @@ use serde::Deserialize;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::error::ApiError;
+use super::error::ErrorBody;
+use super::error::{ApiError, ErrorCode};
 use super::extract::Query;
-use super::state::{AppState, statuses_tag};
-use super::wire::{
-    EventWire, Frame, HelloWire, IntegrationStatusWire, PROTOCOL, SnapshotWire, Statuses,
-};
-use crate::engine::{Backlog, Event, Snapshot};
+use super::state::AppState;
+use super::wire::{Frame, HelloWire, IntegrationStatusWire, PROTOCOL};
+use crate::engine::Backlog;
 use crate::integrations::{IntegrationStatus, Integrations};
-
-/// Frames kept serialised: one event is sent to every client, so it is
-/// written to JSON once, not once per client. Bounded by count and by bytes
-/// (the newest frame always stays): a branch switch or a burst of thousands
-/// of files makes frames of tens of MB, and a count alone kept 64 of them.
-const CACHED_FRAMES: usize = 64;
-const CACHED_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
 /// Largest message a client may send (it has nothing to send but pongs).
 const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
@@ -62,8 +52,8 @@ pub struct StreamQuery {
     params(StreamQuery),
     responses(
         (status = 101, description = "WebSocket upgrade; text frames are `Frame` JSON objects", body = Frame),
-        (status = 400, description = "not a WebSocket request or a bad `since`", body = super::wire::ErrorBody),
-        (status = 403, description = "foreign Host or Origin", body = super::wire::ErrorBody),
+        (status = 400, description = "not a WebSocket request or a bad `since`", body = ErrorBody),
+        (status = 403, description = "foreign Host or Origin", body = ErrorBody),
     )
 )]
 pub async fn upgrade(
@@ -78,7 +68,7 @@ pub async fn upgrade(
     };
     let ws = ws.map_err(|e| {
         ApiError::bad_request(
-            "websocket_required",
+            ErrorCode::WebsocketRequired,
             format!(
                 "this route is a WebSocket stream ({}); connect with a WebSocket client",
                 e.body_text().to_lowercase()
@@ -136,7 +126,7 @@ async fn run(
     match attach.backlog {
         Backlog::Events(events) => {
             for event in events {
-                if !send(sink, state, state.frames.reload(&event)).await {
+                if !send(sink, state, state.cache.reload(&event)).await {
                     return End::Client;
                 }
             }
@@ -146,7 +136,7 @@ async fn run(
             }
         }
         Backlog::Snapshot(snapshot) => {
-            let frame = state.frames.snapshot(&snapshot, &state.statuses());
+            let frame = state.cache.snapshot(&snapshot, &state.statuses());
             if !send(sink, state, frame).await {
                 return End::Client;
             }
@@ -183,7 +173,7 @@ async fn run(
             }
             received = receiver.recv() => {
                 let frame = match received {
-                    Ok(event) => state.frames.reload(&event),
+                    Ok(event) => state.cache.reload(&event),
                     Err(RecvError::Lagged(missed)) => {
                         // Re-attach: the new receiver starts right after the
                         // snapshot it comes with, so nothing is lost or doubled.
@@ -194,7 +184,7 @@ async fn run(
                             Backlog::Snapshot(s) => s,
                             Backlog::Events(_) => state.engine.snapshot(),
                         };
-                        state.frames.snapshot(&snapshot, &state.statuses())
+                        state.cache.snapshot(&snapshot, &state.statuses())
                     }
                     Err(RecvError::Closed) => return End::Shutdown,
                 };
@@ -260,94 +250,4 @@ async fn send_message(sink: &mut Sink, state: &AppState, message: Message) -> bo
         tokio::time::timeout(state.ws.send_timeout, sink.send(message)).await,
         Ok(Ok(()))
     )
-}
-
-/// Serialised `reload` and `snapshot` frames of the latest revisions.
-#[derive(Default)]
-pub struct FrameCache {
-    entries: Mutex<VecDeque<(Key, Utf8Bytes)>>,
-}
-
-/// A cached frame: its kind, revision and, for snapshots, which connection
-/// statuses it carries.
-type Key = (Kind, u64, u64);
-
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
-    Reload,
-    Snapshot,
-}
-
-impl FrameCache {
-    /// The `reload` frame of `event`.
-    pub fn reload(&self, event: &Event) -> Utf8Bytes {
-        self.get_or((Kind::Reload, event.revision, 0), || {
-            Frame::Reload(EventWire::from(event))
-        })
-    }
-
-    /// The `snapshot` frame of `snapshot` with the connection `statuses`.
-    pub fn snapshot(&self, snapshot: &Snapshot, statuses: &[IntegrationStatus]) -> Utf8Bytes {
-        self.get_or(
-            (Kind::Snapshot, snapshot.revision, statuses_tag(statuses)),
-            || Frame::Snapshot(SnapshotWire::new(snapshot, Statuses(statuses))),
-        )
-    }
-
-    fn get_or(&self, key: Key, frame: impl FnOnce() -> Frame) -> Utf8Bytes {
-        if let Some(hit) = self.lock().iter().find(|(k, _)| *k == key) {
-            return hit.1.clone();
-        }
-        // Serialised outside the lock: two clients may both build a frame
-        // for a new revision, which costs time but never a wrong frame.
-        let built = text(&frame());
-        let mut entries = self.lock();
-        if !entries.iter().any(|(k, _)| *k == key) {
-            entries.push_back((key, built.clone()));
-            evict(&mut entries);
-        }
-        built
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Key, Utf8Bytes)>> {
-        // One push or scan per lock; a panic cannot leave it half-written.
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// Drops the oldest frames until at most [`CACHED_FRAMES`] are kept and they
-/// hold at most [`CACHED_FRAME_BYTES`], the newest always kept.
-fn evict(entries: &mut VecDeque<(Key, Utf8Bytes)>) {
-    let mut bytes: usize = entries.iter().map(|(_, f)| f.len()).sum();
-    while entries.len() > CACHED_FRAMES || (bytes > CACHED_FRAME_BYTES && entries.len() > 1) {
-        if let Some((_, old)) = entries.pop_front() {
-            bytes -= old.len();
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_frame_cache_is_bounded_in_bytes_and_keeps_the_newest() {
-        let mut entries = VecDeque::new();
-        let big = "x".repeat(CACHED_FRAME_BYTES / 3 + 1);
-        for revision in 0..5 {
-            entries.push_back(((Kind::Reload, revision, 0), Utf8Bytes::from(big.clone())));
-            evict(&mut entries);
-        }
-        let kept: Vec<u64> = entries.iter().map(|((_, r, _), _)| *r).collect();
-        assert_eq!(kept, [3, 4]);
-        let huge = "x".repeat(CACHED_FRAME_BYTES * 2);
-        entries.push_back(((Kind::Reload, 9, 0), Utf8Bytes::from(huge)));
-        evict(&mut entries);
-        assert_eq!(entries.len(), 1, "the newest stays, however large");
-        for revision in 10..100 {
-            entries.push_back(((Kind::Reload, revision, 0), Utf8Bytes::from("{}")));
-            evict(&mut entries);
-        }
-        assert_eq!(entries.len(), CACHED_FRAMES);
-    }
 }

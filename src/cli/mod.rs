@@ -7,7 +7,7 @@
 pub mod check;
 pub mod diff;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Output format of `check` and `diff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -27,16 +27,18 @@ pub fn process_env(name: &str) -> Option<String> {
 }
 
 /// A clear message when `--repo` is not a folder.
-pub fn check_repo_dir(repo: &Path) -> Result<(), String> {
+pub fn check_repo_dir(repo: &Path) -> Result<(), NotAFolder> {
     if repo.is_dir() {
         Ok(())
     } else {
-        Err(format!(
-            "{} is not a folder; pass --repo DIR",
-            repo.display()
-        ))
+        Err(NotAFolder(repo.to_path_buf()))
     }
 }
+
+/// `--repo` names something that is not a folder.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} is not a folder; pass --repo DIR", .0.display())]
+pub struct NotAFolder(pub PathBuf);
 
 /// Prints a JSON document, pretty, on one stream.
 pub fn print_json(out: &mut dyn std::io::Write, doc: &serde_json::Value) -> std::io::Result<()> {

@@ -27,8 +27,11 @@ pub const ARRAY_DIFF_CAP: usize = 100_000;
 /// Work bound (moved items × list length) for matching a reordered list.
 const MOVE_WORK_CAP: usize = 20_000_000;
 
-/// One RFC 6902 operation. Paths are RFC 6901 JSON Pointers.
-#[derive(Debug, Clone, PartialEq)]
+/// One RFC 6902 operation. Paths are RFC 6901 JSON Pointers. Its serde
+/// form is the standard one, e.g. `{"op":"add","path":"/a","value":1}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[serde(tag = "op", rename_all = "snake_case")]
+#[schema(as = JsonPatchOp)]
 pub enum PatchOp {
     Add { path: String, value: Value },
     Remove { path: String },
@@ -37,33 +40,6 @@ pub enum PatchOp {
 }
 
 impl PatchOp {
-    /// The standard wire form, e.g. `{"op":"add","path":"/a","value":1}`.
-    pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        match self {
-            PatchOp::Add { path, value } => {
-                m.insert("op".into(), "add".into());
-                m.insert("path".into(), path.clone().into());
-                m.insert("value".into(), value.clone());
-            }
-            PatchOp::Remove { path } => {
-                m.insert("op".into(), "remove".into());
-                m.insert("path".into(), path.clone().into());
-            }
-            PatchOp::Replace { path, value } => {
-                m.insert("op".into(), "replace".into());
-                m.insert("path".into(), path.clone().into());
-                m.insert("value".into(), value.clone());
-            }
-            PatchOp::Move { from, path } => {
-                m.insert("op".into(), "move".into());
-                m.insert("from".into(), from.clone().into());
-                m.insert("path".into(), path.clone().into());
-            }
-        }
-        Value::Object(m)
-    }
-
     /// The pointer the op writes to.
     pub fn path(&self) -> &str {
         match self {
@@ -77,7 +53,8 @@ impl PatchOp {
 
 /// A whole patch as a JSON array, in application order.
 pub fn to_json_array(ops: &[PatchOp]) -> Value {
-    Value::Array(ops.iter().map(PatchOp::to_json).collect())
+    // Strings and JSON values only: serialising cannot fail.
+    serde_json::to_value(ops).unwrap_or_default()
 }
 
 /// Appends one RFC 6901 reference token to `parent`.

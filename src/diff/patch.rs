@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::diagnostic::EntityKind;
 use crate::diff::json_patch::{self, PatchOp};
 use crate::diff::semantic::{self, Change};
@@ -18,22 +20,15 @@ use crate::load::node::Node;
 pub const TEXT_DIFF_DEADLINE: Duration = Duration::from_millis(50);
 
 /// Whether the entity appeared, changed or went away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum PatchKind {
     Added,
     Modified,
     Removed,
 }
 
-impl PatchKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PatchKind::Added => "added",
-            PatchKind::Modified => "modified",
-            PatchKind::Removed => "removed",
-        }
-    }
-}
+crate::named!(PatchKind);
 
 /// Everything that changed in one entity between two versions of its file.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,7 +18,8 @@ use crate::load::node::{Entry, Node, Value};
 use crate::secret;
 
 /// What happened at one path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ChangeOp {
     /// The path exists only in the new version; `new` holds its value.
     Add,
@@ -34,23 +35,7 @@ pub enum ChangeOp {
     Rename,
 }
 
-impl ChangeOp {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeOp::Add => "add",
-            ChangeOp::Remove => "remove",
-            ChangeOp::Replace => "replace",
-            ChangeOp::Move => "move",
-            ChangeOp::Rename => "rename",
-        }
-    }
-}
-
-impl fmt::Display for ChangeOp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::named!(ChangeOp);
 
 /// One semantic change.
 ///

@@ -45,7 +45,9 @@ pub struct Line {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether a line is in both files, only the new one or only the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum LineTag {
     Equal,
     Insert,

@@ -3,7 +3,7 @@
 //!
 //! Domain types only; `api/wire.rs` turns them into JSON frames. No I/O.
 
-use std::fmt;
+use serde::Serialize;
 use std::time::{Duration, SystemTime};
 
 use super::diagnostics::Diagnostics;
@@ -12,7 +12,8 @@ use crate::diff::patch::{Patch, PatchKind};
 use crate::git::{Head, HeadMove};
 
 /// Why a revision was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum CauseKind {
     /// The first load.
     Startup,
@@ -33,21 +34,6 @@ pub enum CauseKind {
 }
 
 impl CauseKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CauseKind::Startup => "startup",
-            CauseKind::Edit => "edit",
-            CauseKind::BranchSwitch => "branch_switch",
-            CauseKind::Commit => "commit",
-            CauseKind::Reset => "reset",
-            CauseKind::Rebase => "rebase",
-            CauseKind::Merge => "merge",
-            CauseKind::HeadMoved => "head_moved",
-            CauseKind::Manual => "manual",
-            CauseKind::Rescan => "rescan",
-        }
-    }
-
     pub fn of_head_move(m: HeadMove) -> Self {
         match m {
             HeadMove::BranchSwitch => CauseKind::BranchSwitch,
@@ -60,11 +46,7 @@ impl CauseKind {
     }
 }
 
-impl fmt::Display for CauseKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::named!(CauseKind);
 
 /// The cause with the HEAD it happened at (and, for HEAD moves, the HEAD
 /// before).

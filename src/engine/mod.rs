@@ -34,7 +34,7 @@ use crate::metrics::Histogram;
 use crate::model::Settings;
 use crate::watch::{Batch, RescanReason, WatchError, WatchHandle, WatchSettings, WatchStatus};
 
-pub use apply::{Applier, ApplyError, Input, InputCause, Outcome, Scope, SharedEnv, apply_caught};
+pub use apply::{Applier, ApplyError, Input, Outcome, Scope, SharedEnv, apply_caught};
 pub use diagnostics::{Diagnostics, FileDiagnostics};
 pub use event::{Cause, CauseKind, Event, Timings};
 pub use runs::{DefinitionStatus, Run, RunError, RunStore};
@@ -222,7 +222,7 @@ impl Engine {
             None => None,
         };
         let applier = Applier::new(root.clone(), git.clone(), env)?;
-        let (applier, outcome) = apply::apply_caught(applier, Input::full(InputCause::Startup));
+        let (applier, outcome) = apply::apply_caught(applier, Input::full(CauseKind::Startup));
         let snapshot = outcome.as_ref().map_or_else(
             || Arc::clone(applier.current()),
             |o| Arc::clone(&o.snapshot),
@@ -463,7 +463,7 @@ impl Worker {
                     None => break,
                 },
                 Some(command) = commands.recv() => match command {
-                    Command::Reload(reply) => (Input::full(InputCause::Manual), Some(reply)),
+                    Command::Reload(reply) => (Input::full(CauseKind::Manual), Some(reply)),
                 },
             };
             if input.scope != Scope::Paths {
@@ -505,9 +505,9 @@ impl Worker {
 
 fn input_of(batch: &Batch) -> Input {
     let (scope, cause) = match &batch.rescan {
-        None => (Scope::Paths, InputCause::Watch),
-        Some(RescanReason::Periodic) => (Scope::Reconcile, InputCause::Rescan),
-        Some(_) => (Scope::Full, InputCause::Rescan),
+        None => (Scope::Paths, CauseKind::Edit),
+        Some(RescanReason::Periodic) => (Scope::Reconcile, CauseKind::Rescan),
+        Some(_) => (Scope::Full, CauseKind::Rescan),
     };
     Input {
         paths: batch.paths.clone(),

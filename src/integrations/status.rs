@@ -6,12 +6,16 @@
 //! the redactor, so printing a status can never show a secret.
 
 use std::fmt;
+
+use serde::Serialize;
 use std::time::SystemTime;
 
 use crate::model::IntegrationKind;
 
 /// Where an integration's connection test stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = ConnectionState)]
 pub enum State {
     /// A test of this configuration is running.
     Testing,
@@ -26,26 +30,9 @@ pub enum State {
     Removed,
 }
 
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Testing => "testing",
-            State::Ok => "ok",
-            State::Failed => "failed",
-            State::Disabled => "disabled",
-            State::Removed => "removed",
-        }
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Why a connection test failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// The host name did not resolve.
     Dns,
@@ -66,25 +53,7 @@ pub enum FailureKind {
     Other,
 }
 
-impl FailureKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureKind::Dns => "dns",
-            FailureKind::Connect => "connect",
-            FailureKind::Tls => "tls",
-            FailureKind::Timeout => "timeout",
-            FailureKind::Http => "http",
-            FailureKind::Config => "config",
-            FailureKind::Other => "other",
-        }
-    }
-}
-
-impl fmt::Display for FailureKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::named!(State, FailureKind);
 
 /// One integration's connection status, as published.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -486,7 +486,9 @@ async fn serve_refuses_a_network_bind_without_token_and_a_taken_port() {
     let mut options = Options::new(&repo.root);
     options.bind = "0.0.0.0:0".parse().unwrap();
     match app::serve(options).await {
-        Err(ServeError::Insecure(message)) => assert!(message.contains("--token"), "{message}"),
+        Err(ServeError::Insecure(refusal)) => {
+            assert!(refusal.to_string().contains("--token"), "{refusal}")
+        }
         other => panic!("a network bind without a token was accepted: {other:?}"),
     }
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -25,5 +25,6 @@ mod semantic_diff;
 mod served;
 mod stream;
 mod tidy;
+mod ts_types;
 mod util;
 mod watch;

@@ -65,22 +65,16 @@ pub struct Input {
     /// git metadata was touched: read HEAD.
     pub git_changed: bool,
     pub scope: Scope,
-    pub cause: InputCause,
+    /// What asked for it: `Startup`, `Edit` (the watcher), `Rescan` or
+    /// `Manual`. A HEAD move seen while reading names the revision's cause
+    /// instead (except at startup).
+    pub cause: CauseKind,
     /// The first file event of the batch (for `detect_ms`).
     pub first_event_at: Instant,
 }
 
-/// Where an input came from, for the revision's cause.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputCause {
-    Startup,
-    Watch,
-    Rescan,
-    Manual,
-}
-
 impl Input {
-    pub fn full(cause: InputCause) -> Self {
+    pub fn full(cause: CauseKind) -> Self {
         Input {
             paths: BTreeSet::new(),
             git_changed: true,
@@ -96,7 +90,7 @@ impl Input {
             paths: paths.into_iter().map(Into::into).collect(),
             git_changed: false,
             scope: Scope::Paths,
-            cause: InputCause::Watch,
+            cause: CauseKind::Edit,
             first_event_at: Instant::now(),
         }
     }
@@ -198,7 +192,7 @@ pub struct Applier {
 
 impl Applier {
     /// An applier with nothing applied yet (revision 0); apply
-    /// `Input::full(InputCause::Startup)` to load.
+    /// `Input::full(CauseKind::Startup)` to load.
     pub fn new(
         root: PathBuf,
         git: Option<Arc<GitRepo>>,
@@ -238,7 +232,7 @@ impl Applier {
     /// as it was before the call.
     pub fn apply(&mut self, input: Input) -> Result<Option<Outcome>, ApplyError> {
         let started = Instant::now();
-        let startup = input.cause == InputCause::Startup;
+        let startup = input.cause == CauseKind::Startup;
         let mut next = self.state.clone();
 
         // Phase 1: read (HEAD, candidates, truth from disk).
@@ -280,11 +274,9 @@ impl Applier {
 
         // Phase 4: the new snapshot and its event; one commit.
         let kind = match (input.cause, reads.head_move) {
-            (InputCause::Startup, _) => CauseKind::Startup,
+            (CauseKind::Startup, _) => CauseKind::Startup,
             (_, Some(m)) => CauseKind::of_head_move(m),
-            (InputCause::Manual, None) => CauseKind::Manual,
-            (InputCause::Rescan, None) => CauseKind::Rescan,
-            (InputCause::Watch, None) => CauseKind::Edit,
+            (cause, None) => cause,
         };
         let cause = Cause {
             kind,
@@ -365,7 +357,7 @@ pub fn apply_caught(mut applier: Applier, input: Input) -> (Applier, Option<Outc
         Err(failure) => {
             tracing::error!(error = %failure, "applying a batch failed; rebuilding from disk");
             applier.forget_reads();
-            match run_caught(&mut applier, Input::full(InputCause::Rescan)) {
+            match run_caught(&mut applier, Input::full(CauseKind::Rescan)) {
                 Ok(outcome) => (applier, outcome),
                 Err(failure) => {
                     tracing::error!(

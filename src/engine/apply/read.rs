@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Applier, FileState, Input, Own, Scope, State, par_map};
 use crate::diagnostic::{ConfigError, EntityKind, ErrorKind};
+use crate::engine::event::CauseKind;
 use crate::git::{Head, HeadMove};
 use crate::load::config::{self, Entity, FileLoad, FileRole};
 use crate::load::fs;
@@ -75,7 +76,7 @@ impl Read {
 /// Phase `read`. May change `next.filter` (new globs from the settings
 /// file decide what this batch may load).
 pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads {
-    let startup = input.cause == super::InputCause::Startup;
+    let startup = input.cause == CauseKind::Startup;
 
     // HEAD: did it move, and which config files did the move change?
     let mut head = next.current.head.clone();

@@ -114,7 +114,7 @@ fn run(case: Case) {
     }
     let mut applier = applier(root);
     applier
-        .apply(Input::full(InputCause::Startup))
+        .apply(Input::full(CauseKind::Startup))
         .unwrap()
         .unwrap();
     let before = Arc::clone(applier.current());
@@ -184,7 +184,7 @@ fn run(case: Case) {
     // Incremental equals a rebuild from disk: forgetting every read and
     // scanning again changes nothing clients see.
     applier.forget_reads();
-    let rebuilt = applier.apply(Input::full(InputCause::Rescan)).unwrap();
+    let rebuilt = applier.apply(Input::full(CauseKind::Rescan)).unwrap();
     assert!(
         rebuilt.is_none(),
         "{name}: a rebuild found changes: {:?}",
@@ -363,7 +363,7 @@ fn a_panic_in_any_phase_leaves_the_applier_as_it_was_and_rebuilds() {
         let root = dir.path();
         write(root, "workflows/a.yaml", &wf(Some("x"), "A", None));
         let mut a = applier(root);
-        a.apply(Input::full(InputCause::Startup)).unwrap().unwrap();
+        a.apply(Input::full(CauseKind::Startup)).unwrap().unwrap();
         write(root, "workflows/a.yaml", &wf(Some("x"), "A2", None));
         a.fault.set(Some(phase));
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -400,6 +400,6 @@ fn a_panic_in_any_phase_leaves_the_applier_as_it_was_and_rebuilds() {
         let log = log.text();
         assert!(log.contains("ERROR"), "{phase}: {log}");
         assert!(log.contains("injected fault in phase"), "{phase}: {log}");
-        assert!(a.apply(Input::full(InputCause::Rescan)).unwrap().is_none());
+        assert!(a.apply(Input::full(CauseKind::Rescan)).unwrap().is_none());
     }
 }
