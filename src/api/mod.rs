@@ -13,6 +13,7 @@
 //! security  Host/Origin/token guards as axum middleware, check_bind
 //! state     AppState: engine handle, guards, shutdown, clients, frame cache
 //! routes    the HTTP routes and `router(state)`
+//! schemas   GET /api/v1/schemas/{kind}.json: the JSON Schema of each file kind
 //! ws        the WebSocket stream (hello, backlog or snapshot, live reloads)
 //! openapi   the OpenAPI 3.1 document (utoipa)
 //! conn      per-connection deadlines (head, idle), the connection cap, counters
@@ -25,6 +26,7 @@ pub mod extract;
 pub mod openapi;
 pub mod page;
 pub mod routes;
+pub mod schemas;
 pub mod security;
 pub mod server;
 pub mod state;

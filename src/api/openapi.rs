@@ -40,6 +40,7 @@ use super::{routes, wire, ws};
         routes::complete_step,
         document,
         routes::metrics_text,
+        super::schemas::schema,
     ),
     components(schemas(
         wire::Frame,

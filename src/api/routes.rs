@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route(COMPLETE_STEP, post(complete_step))
         .route(OPENAPI, get(openapi::document))
         .route(METRICS, get(metrics_text))
+        .route(super::schemas::SCHEMA_ROUTE, get(super::schemas::schema))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
