@@ -7,6 +7,7 @@ mod bad_fixtures;
 mod browser;
 mod ci_formats;
 mod cli;
+mod editor;
 mod engine;
 mod engine_git_ops;
 mod example_config;
