@@ -1,6 +1,7 @@
 //! `qa-reload hook install`: a plain git pre-commit hook that runs `check`
 //! when a commit touches `workflows/` or `config/`, and refuses the commit
-//! when it finds errors.
+//! when it finds errors. It goes where git runs hooks from (`core.hooksPath`
+//! or `.git/hooks`).
 //!
 //! A hook it did not write is left alone unless `--force` is given.
 
@@ -56,8 +57,7 @@ pub fn install(repo: &Path, force: bool, out: &mut dyn Write) -> std::io::Result
             return Ok(EXIT_USAGE);
         }
     };
-    // Hooks live in the common directory, shared by linked worktrees.
-    let path = git.common_dir().join("hooks").join("pre-commit");
+    let path = git.hooks_dir().join("pre-commit");
     let verb = match std::fs::read(&path) {
         Ok(old) => {
             let ours = String::from_utf8_lossy(&old).contains(MARKER);

@@ -122,6 +122,18 @@ fn a_foreign_hook_is_kept_unless_forced() {
             .contains("qa-reload")
     );
 
+    // With `core.hooksPath` set, the hook goes where git will run it.
+    repo.git(&["config", "core.hooksPath", ".githooks"]);
+    let out = qa_reload(&["hook", "install"], &repo.root);
+    assert!(out.status.success(), "{}", text(&out));
+    let moved = repo.root.join(".githooks/pre-commit");
+    assert!(text(&out).contains(".githooks"), "{}", text(&out));
+    assert!(
+        std::fs::read_to_string(moved)
+            .unwrap()
+            .contains("qa-reload check")
+    );
+
     // Outside git there is nothing to install into.
     let dir = tempfile::tempdir().unwrap();
     let out = qa_reload(&["hook", "install"], dir.path());
