@@ -59,8 +59,9 @@ struct RepoArg {
 struct CheckArgs {
     #[command(flatten)]
     repo: RepoArg,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    format: OutputFormat,
+    /// How to print the problems
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(Args)]
@@ -102,8 +103,9 @@ struct DiffArgs {
     old: Option<String>,
     /// The new revision (default: the working tree)
     new: Option<String>,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    format: OutputFormat,
+    /// How to print the problems
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(Args)]
@@ -126,33 +128,6 @@ enum HookCommand {
         #[arg(long)]
         force: bool,
     },
-}
-
-/// How `check` and `diff` print.
-#[derive(Clone, Copy, ValueEnum)]
-enum OutputFormat {
-    /// `file:line:col: kind: message` lines and a summary
-    Text,
-    /// One JSON document
-    Json,
-    /// GitHub Actions workflow commands (annotations on the changed lines)
-    Github,
-    /// SARIF 2.1.0 for code-scanning tools
-    Sarif,
-    /// JUnit XML, one test case per file
-    Junit,
-}
-
-impl From<OutputFormat> for Format {
-    fn from(f: OutputFormat) -> Self {
-        match f {
-            OutputFormat::Text => Format::Text,
-            OutputFormat::Json => Format::Json,
-            OutputFormat::Github => Format::Github,
-            OutputFormat::Sarif => Format::Sarif,
-            OutputFormat::Junit => Format::Junit,
-        }
-    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -249,13 +224,13 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let result = match cli.command {
         Command::Serve(args) => return serve(args),
-        Command::Check(args) => cli::check::run(&args.repo.repo, args.format.into(), &mut stdout),
+        Command::Check(args) => cli::check::run(&args.repo.repo, args.format, &mut stdout),
         Command::Diff(args) => {
             let diff = cli::diff::Args {
                 repo: &args.repo.repo,
                 old: args.old.as_deref(),
                 new: args.new.as_deref(),
-                format: args.format.into(),
+                format: args.format,
                 color: std::io::stdout().is_terminal(),
             };
             cli::diff::run(&diff, &mut stdout)

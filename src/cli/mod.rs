@@ -14,15 +14,15 @@ use std::path::Path;
 
 use serde::Serialize;
 
-/// Output format of `check` and `diff`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Output format of `check` and `diff` (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
     /// `file:line:col: kind: message` lines and a summary.
     #[default]
     Text,
     /// One JSON document.
     Json,
-    /// GitHub Actions workflow commands (`::error file=…,line=…::…`).
+    /// GitHub Actions workflow commands (annotations on the changed lines).
     Github,
     /// SARIF 2.1.0, for code-scanning tools.
     Sarif,

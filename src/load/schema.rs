@@ -1,5 +1,7 @@
 //! Stage `load`: positioned YAML trees to model entities, one file at a time.
 //!
+//! Which keys each kind has, and the ranges of its numbers, come from the
+//! tables of `shape` (the same ones the JSON Schemas are written from).
 //! Every problem is collected, not just the first, each pointing at the exact
 //! key or value. An entity with any error is `None` (its last good version
 //! stays in force); warnings do not stop it. Pure: the environment is passed
