@@ -42,6 +42,7 @@ export type ErrorCode =
   | 'step_already_completed'
   | 'integration_not_found'
   | 'integration_not_configured'
+  | 'schema_not_found'
   | 'integrations_not_running'
   | 'revision_ahead'
   | 'history_gone'

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! watch    filesystem events -> debounced batches of candidate paths (notify)
-//! load     bytes -> positioned YAML tree -> validated entities (+ diagnostics)
+//! load     bytes -> positioned YAML tree -> validated entities (+ diagnostics),
+//!          by one key table per file kind, also written out as JSON Schema
 //! diff     two versions of an entity -> semantic changes, JSON Patch, text diff
 //! git      read config files at a revision or in the working tree (gix)
 //! engine   apply a batch as one revision (Snapshot, arc-swap); publish events
@@ -14,7 +15,8 @@
 //! api      HTTP routes, WebSocket stream, OpenAPI, metrics route; wire shapes,
 //!          ApiError, request guards (Host/Origin/token), bind and serve
 //! app      the wiring: watcher -> engine worker -> server, one shutdown signal
-//! cli      the `check`, `diff` and `serve` commands
+//! cli      the `check`, `diff`, `schema` and `hook install` commands; the CI
+//!          formats of `check` and `diff` (GitHub, SARIF, JUnit)
 //! ```
 //!
 //! `metrics` renders counters and a histogram in Prometheus text format;

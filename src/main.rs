@@ -1,16 +1,17 @@
 //! The `qa-reload` binary: parses arguments, sets up logging, runs one
 //! command from the library and turns its result into an exit code.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use qa_reload::api::conn::HttpLimits;
 use qa_reload::app;
 use qa_reload::cli::{self, Format};
+use qa_reload::load::json_schema::SchemaKind;
 
 /// mimalloc gives the pages of a large revision back once it is freed;
 /// glibc's arenas kept a 50,000-file burst's peak resident for good.
@@ -31,80 +32,129 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Validate every workflow and config file; print `file:line:col: kind: message`
-    Check {
-        /// The repository (or folder) holding workflows/ and config/
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
-        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-        format: OutputFormat,
-    },
+    Check(CheckArgs),
     /// Watch the folder and apply every change as it is saved
-    Serve {
-        /// The repository (or folder) holding workflows/ and config/
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
-        /// Poll for changes instead of using native file events
-        #[arg(long)]
-        poll: bool,
-        /// Address to listen on; anything but loopback needs --token
-        #[arg(long, default_value_t = app::DEFAULT_BIND)]
-        bind: SocketAddr,
-        /// Token every API and WebSocket request must carry
-        #[arg(long, env = "QA_RELOAD_TOKEN", hide_env_values = true)]
-        token: Option<String>,
-        /// Another host name requests may use (besides localhost); repeatable
-        #[arg(long = "allow-host", value_name = "NAME")]
-        allow_hosts: Vec<String>,
-        /// Another page origin (scheme://host[:port]) that may make changes and
-        /// open the WebSocket; repeatable
-        #[arg(long = "allow-origin", value_name = "ORIGIN")]
-        allow_origins: Vec<String>,
-        /// Milliseconds a client has to send a request's headers
-        #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-        header_read_timeout_ms: u64,
-        /// Milliseconds a keep-alive connection may stay idle between requests
-        #[arg(long, value_name = "MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
-        idle_timeout_ms: u64,
-        /// HTTP connections (WebSockets included) open at once; more get 503
-        #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-        max_connections: u64,
-    },
+    Serve(ServeArgs),
     /// Show the semantic diff between two revisions (default: HEAD and the working tree)
-    Diff {
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
-        /// The old revision (default HEAD)
-        old: Option<String>,
-        /// The new revision (default: the working tree)
-        new: Option<String>,
-        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-        format: OutputFormat,
+    Diff(DiffArgs),
+    /// Print the JSON Schema of a file kind, or write them all with --out
+    Schema(SchemaArgs),
+    /// Install a git pre-commit hook that runs `check`
+    #[command(subcommand)]
+    Hook(HookCommand),
+    /// Print the completion script for a shell
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff), or write one page per command with --out
+    Man {
+        /// Folder to write qa-reload.1 and qa-reload-<command>.1 into
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// The repository (or folder) holding workflows/ and config/.
+#[derive(Args)]
+struct RepoArg {
+    /// The repository (or folder) holding workflows/ and config/
+    #[arg(long, default_value = ".")]
+    repo: PathBuf,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    repo: RepoArg,
+    /// How to print the problems
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    repo: RepoArg,
+    /// Poll for changes instead of using native file events
+    #[arg(long)]
+    poll: bool,
+    /// Address to listen on; anything but loopback needs --token
+    #[arg(long, default_value_t = app::DEFAULT_BIND)]
+    bind: SocketAddr,
+    /// Token every API and WebSocket request must carry
+    #[arg(long, env = "QA_RELOAD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Another host name requests may use (besides localhost); repeatable
+    #[arg(long = "allow-host", value_name = "NAME")]
+    allow_hosts: Vec<String>,
+    /// Another page origin (scheme://host[:port]) that may make changes and
+    /// open the WebSocket; repeatable
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+    /// Milliseconds a client has to send a request's headers
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_ms: u64,
+    /// Milliseconds a keep-alive connection may stay idle between requests
+    #[arg(long, value_name = "MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout_ms: u64,
+    /// HTTP connections (WebSockets included) open at once; more get 503
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_connections: u64,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    #[command(flatten)]
+    repo: RepoArg,
+    /// The old revision (default HEAD)
+    old: Option<String>,
+    /// The new revision (default: the working tree)
+    new: Option<String>,
+    /// How to print the problems
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Args)]
+struct SchemaArgs {
+    /// The file kind (all kinds with --out)
+    #[arg(value_enum, required_unless_present = "out")]
+    kind: Option<SchemaKindArg>,
+    /// Folder to write <kind>.schema.json into
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum HookCommand {
+    /// Write .git/hooks/pre-commit (refuses to replace a hook qa-reload did not write)
+    Install {
+        #[command(flatten)]
+        repo: RepoArg,
+        /// Replace an existing pre-commit hook that qa-reload did not write
+        #[arg(long)]
+        force: bool,
     },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum OutputFormat {
-    Text,
-    Json,
+enum SchemaKindArg {
+    Workflow,
+    Jira,
+    Postman,
+    Testmo,
+    #[value(name = "hot_reload")]
+    HotReload,
 }
 
-impl From<OutputFormat> for Format {
-    fn from(f: OutputFormat) -> Self {
-        match f {
-            OutputFormat::Text => Format::Text,
-            OutputFormat::Json => Format::Json,
+impl From<SchemaKindArg> for SchemaKind {
+    fn from(k: SchemaKindArg) -> Self {
+        match k {
+            SchemaKindArg::Workflow => SchemaKind::Workflow,
+            SchemaKindArg::Jira => SchemaKind::Jira,
+            SchemaKindArg::Postman => SchemaKind::Postman,
+            SchemaKindArg::Testmo => SchemaKind::Testmo,
+            SchemaKindArg::HotReload => SchemaKind::HotReload,
         }
     }
-}
-
-struct ServeArgs {
-    repo: PathBuf,
-    poll: bool,
-    bind: SocketAddr,
-    token: Option<String>,
-    allow_hosts: Vec<String>,
-    allow_origins: Vec<String>,
-    http: HttpLimits,
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
@@ -115,18 +165,39 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(cli::EXIT_USAGE);
         }
     };
-    let mut options = app::Options::new(args.repo);
+    let mut options = app::Options::new(args.repo.repo);
     options.poll = args.poll;
     options.bind = args.bind;
     options.token = args.token;
     options.allowed_hosts = args.allow_hosts;
     options.allowed_origins = args.allow_origins;
-    options.http = args.http;
+    options.http = HttpLimits {
+        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+    };
     match runtime.block_on(app::serve(options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(cli::EXIT_USAGE)
+        }
+    }
+}
+
+/// The man page of the command, or one page per command written to `dir`.
+fn man(dir: Option<&Path>, out: &mut dyn Write) -> std::io::Result<u8> {
+    let command = Cli::command();
+    match dir {
+        None => {
+            clap_mangen::Man::new(command).render(out)?;
+            Ok(cli::EXIT_OK)
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            clap_mangen::generate_to(command, dir)?;
+            writeln!(out, "wrote the man pages into {}", dir.display())?;
+            Ok(cli::EXIT_OK)
         }
     }
 }
@@ -144,7 +215,7 @@ fn main() -> ExitCode {
         }
     };
     let default_level = match cli.command {
-        Command::Serve { .. } => "info",
+        Command::Serve(_) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -157,47 +228,31 @@ fn main() -> ExitCode {
         .init();
     let mut stdout = std::io::stdout().lock();
     let result = match cli.command {
-        Command::Serve {
-            repo,
-            poll,
-            bind,
-            token,
-            allow_hosts,
-            allow_origins,
-            header_read_timeout_ms,
-            idle_timeout_ms,
-            max_connections,
-        } => {
-            return serve(ServeArgs {
-                repo,
-                poll,
-                bind,
-                token,
-                allow_hosts,
-                allow_origins,
-                http: HttpLimits {
-                    header_read_timeout: Duration::from_millis(header_read_timeout_ms),
-                    idle_timeout: Duration::from_millis(idle_timeout_ms),
-                    max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
-                },
-            });
-        }
-        Command::Check { repo, format } => cli::check::run(&repo, format.into(), &mut stdout),
-        Command::Diff {
-            repo,
-            old,
-            new,
-            format,
-        } => {
-            let args = cli::diff::Args {
-                repo: &repo,
-                old: old.as_deref(),
-                new: new.as_deref(),
-                format: format.into(),
+        Command::Serve(args) => return serve(args),
+        Command::Check(args) => cli::check::run(&args.repo.repo, args.format, &mut stdout),
+        Command::Diff(args) => {
+            let diff = cli::diff::Args {
+                repo: &args.repo.repo,
+                old: args.old.as_deref(),
+                new: args.new.as_deref(),
+                format: args.format,
                 color: std::io::stdout().is_terminal(),
             };
-            cli::diff::run(&args, &mut stdout)
+            cli::diff::run(&diff, &mut stdout)
         }
+        Command::Schema(args) => cli::schema::run(
+            args.kind.map(SchemaKind::from),
+            args.out.as_deref(),
+            &mut stdout,
+        ),
+        Command::Hook(HookCommand::Install { repo, force }) => {
+            cli::hook::install(&repo.repo, force, &mut stdout)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "qa-reload", &mut stdout);
+            Ok(cli::EXIT_OK)
+        }
+        Command::Man { out } => man(out.as_deref(), &mut stdout),
     };
     match result {
         Ok(code) => ExitCode::from(code),

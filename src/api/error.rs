@@ -38,6 +38,8 @@ pub enum ErrorCode {
     IntegrationNotFound,
     /// (404) The integration has no configuration file.
     IntegrationNotConfigured,
+    /// (404) No file kind has this JSON Schema name.
+    SchemaNotFound,
     /// (503) This server runs no connection tests.
     IntegrationsNotRunning,
     /// (400) `since` is a revision that has not happened.

@@ -15,6 +15,7 @@
 //! security  Host/Origin/token guards as axum middleware, check_bind
 //! state     AppState: engine handle, guards, shutdown, clients, cache
 //! routes    the HTTP routes and their handlers
+//! schemas   GET /api/v1/schemas/{kind}.json: the JSON Schema of each file kind
 //! ws        the WebSocket stream (hello, backlog or snapshot, live reloads)
 //! conn      per-connection deadlines (head, idle), the connection cap, counters
 //! server    bind, accept loop, serve until shutdown, close WebSocket clients
@@ -30,6 +31,7 @@ pub mod error;
 pub mod extract;
 pub mod page;
 pub mod routes;
+pub mod schemas;
 pub mod security;
 pub mod server;
 pub mod state;
@@ -51,6 +53,7 @@ pub fn router(state: AppState) -> Router {
     let routes = routes::routes()
         .route(routes::STREAM, get(ws::upgrade))
         .route(routes::OPENAPI, get(document))
+        .route(schemas::SCHEMA_ROUTE, get(schemas::schema))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state);
@@ -87,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         routes::complete_step,
         document,
         routes::metrics_text,
+        schemas::schema,
     ),
     components(schemas(
         wire::Frame,

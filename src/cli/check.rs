@@ -3,17 +3,29 @@
 use std::io::Write;
 use std::path::Path;
 
-use serde_json::json;
+use serde::Serialize;
 
-use crate::api::wire;
+use crate::api::wire::ConfigErrorWire;
+use crate::cli::ci::{self, Report};
 use crate::cli::{
     EXIT_INVALID, EXIT_OK, EXIT_USAGE, Format, check_repo_dir, print_json, process_env,
 };
 use crate::git::GitRepo;
 use crate::load::{config, fs};
 
+/// `check --format json`.
+#[derive(Serialize)]
+struct CheckReport<'a> {
+    ok: bool,
+    /// How many files were read.
+    files: usize,
+    workflows: Vec<&'a str>,
+    integrations: Vec<&'a str>,
+    errors: Vec<ConfigErrorWire>,
+}
+
 /// Validates every configuration file below `repo` and prints each problem as
-/// `file:line:col: kind: message`.
+/// `file:line:col: kind: message` (or in one of the other formats).
 pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<u8> {
     if let Err(message) = check_repo_dir(repo) {
         writeln!(out, "error: {message}")?;
@@ -60,14 +72,37 @@ pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<
             )?;
         }
         Format::Json => {
-            let doc = json!({
-                "ok": failed == 0,
-                "files": files.len(),
-                "workflows": config.workflows.keys().collect::<Vec<_>>(),
-                "integrations": config.integrations.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
-                "errors": errors.iter().map(wire::config_error).collect::<Vec<_>>(),
-            });
+            let doc = CheckReport {
+                ok: failed == 0,
+                files: files.len(),
+                workflows: config.workflows.keys().map(String::as_str).collect(),
+                integrations: config.integrations.keys().map(|k| k.as_str()).collect(),
+                errors: errors.iter().map(ConfigErrorWire::from).collect(),
+            };
             print_json(out, &doc)?;
+        }
+        Format::Github | Format::Sarif | Format::Junit => {
+            let mut checked: Vec<&str> = files.keys().map(String::as_str).collect();
+            checked.extend(
+                errors
+                    .iter()
+                    .filter(|e| config::FileRole::of(&e.file).is_some())
+                    .map(|e| e.file.as_str()),
+            );
+            checked.sort_unstable();
+            checked.dedup();
+            let root = ci::root_prefix(repo);
+            let report = Report {
+                command: "check",
+                root: &root,
+                files: checked,
+                problems: &errors,
+            };
+            match format {
+                Format::Github => ci::github(&report, out)?,
+                Format::Sarif => ci::sarif(&report, out)?,
+                _ => ci::junit(&report, out)?,
+            }
         }
     }
     Ok(if failed == 0 { EXIT_OK } else { EXIT_INVALID })

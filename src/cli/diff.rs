@@ -4,9 +4,10 @@
 use std::io::Write;
 use std::path::Path;
 
-use serde_json::json;
+use serde::Serialize;
 
-use crate::api::wire;
+use crate::api::wire::{ConfigErrorWire, PatchWire};
+use crate::cli::ci::{self, Report};
 use crate::cli::{EXIT_OK, EXIT_USAGE, Format, check_repo_dir, print_json, process_env};
 use crate::diff::files::diff_files;
 use crate::diff::patch::Patch;
@@ -23,6 +24,15 @@ pub struct Args<'a> {
     pub new: Option<&'a str>,
     pub format: Format,
     pub color: bool,
+}
+
+/// `diff --format json`.
+#[derive(Serialize)]
+struct DiffReport<'a> {
+    old: &'a str,
+    new: &'a str,
+    patches: Vec<PatchWire>,
+    errors: Vec<ConfigErrorWire>,
 }
 
 pub fn run(args: &Args<'_>, out: &mut dyn Write) -> std::io::Result<u8> {
@@ -75,13 +85,32 @@ pub fn run(args: &Args<'_>, out: &mut dyn Write) -> std::io::Result<u8> {
     let new_name = args.new.unwrap_or("working tree");
     match args.format {
         Format::Json => {
-            let doc = json!({
-                "old": old_rev,
-                "new": new_name,
-                "patches": patches.iter().map(wire::patch).collect::<Vec<_>>(),
-                "errors": errors.iter().map(wire::config_error).collect::<Vec<_>>(),
-            });
+            let doc = DiffReport {
+                old: old_rev,
+                new: new_name,
+                patches: patches.iter().map(PatchWire::from).collect(),
+                errors: errors.iter().map(ConfigErrorWire::from).collect(),
+            };
             print_json(out, &doc)?;
+        }
+        Format::Github | Format::Sarif | Format::Junit => {
+            // Paths are relative to the repository's top folder, where
+            // `diff` reads them.
+            let mut changed: Vec<&str> = patches.iter().map(|p| p.file.as_str()).collect();
+            changed.extend(errors.iter().map(|e| e.file.as_str()));
+            changed.sort_unstable();
+            changed.dedup();
+            let report = Report {
+                command: "diff",
+                root: "",
+                files: changed,
+                problems: &errors,
+            };
+            match args.format {
+                Format::Github => ci::github(&report, out)?,
+                Format::Sarif => ci::sarif(&report, out)?,
+                _ => ci::junit(&report, out)?,
+            }
         }
         Format::Text => {
             let paint = Paint(args.color);

@@ -5,16 +5,29 @@
 //! problem that stopped the command.
 
 pub mod check;
+pub mod ci;
 pub mod diff;
+pub mod hook;
+pub mod schema;
 
 use std::path::{Path, PathBuf};
 
-/// Output format of `check` and `diff`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+use serde::Serialize;
+
+/// Output format of `check` and `diff` (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
+    /// `file:line:col: kind: message` lines and a summary.
     #[default]
     Text,
+    /// One JSON document.
     Json,
+    /// GitHub Actions workflow commands (annotations on the changed lines).
+    Github,
+    /// SARIF 2.1.0, for code-scanning tools.
+    Sarif,
+    /// JUnit XML, one test case per file.
+    Junit,
 }
 
 pub const EXIT_OK: u8 = 0;
@@ -41,7 +54,7 @@ pub fn check_repo_dir(repo: &Path) -> Result<(), NotAFolder> {
 pub struct NotAFolder(pub PathBuf);
 
 /// Prints a JSON document, pretty, on one stream.
-pub fn print_json(out: &mut dyn std::io::Write, doc: &serde_json::Value) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+pub fn print_json<T: Serialize>(out: &mut dyn std::io::Write, doc: &T) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(doc).map_err(std::io::Error::other)?;
     writeln!(out, "{text}")
 }

@@ -106,6 +106,22 @@ impl GitRepo {
         &self.workdir
     }
 
+    /// Where git runs hooks from: `core.hooksPath` when set (relative to
+    /// the working tree's root, as git reads it), else `hooks/` in the
+    /// common directory, shared by linked worktrees.
+    pub fn hooks_dir(&self) -> PathBuf {
+        let configured = self
+            .local()
+            .config_snapshot()
+            .string("core.hooksPath")
+            .map(|p| p.to_string())
+            .filter(|p| !p.is_empty());
+        match configured {
+            Some(p) => self.workdir.join(p),
+            None => self.common_dir.join("hooks"),
+        }
+    }
+
     fn local(&self) -> gix::Repository {
         self.repo.to_thread_local()
     }

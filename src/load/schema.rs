@@ -1,5 +1,7 @@
 //! Stage `load`: positioned YAML trees to model entities, one file at a time.
 //!
+//! Which keys each kind has, and the ranges of its numbers, come from the
+//! tables of `shape` (the same ones the JSON Schemas are written from).
 //! Every problem is collected, not just the first, each pointing at the exact
 //! key or value. An entity with any error is `None` (its last good version
 //! stays in force); warnings do not stop it. Pure: the environment is passed
@@ -8,6 +10,7 @@
 use crate::diagnostic::{ConfigError, EntityKind, EntityRef, ErrorKind, Pos};
 use crate::load::mask;
 use crate::load::node::{Entry, Node, Value};
+use crate::load::shape::{self, Range};
 use crate::model::{
     Integration, IntegrationFields, IntegrationKind, Setting, Settings, Step, Workflow,
 };
@@ -15,24 +18,6 @@ use crate::secret;
 
 /// Looks up an environment variable.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-const WORKFLOW_KEYS: &[&str] = &["id", "name", "description", "ticket_types", "steps"];
-const STEP_KEYS: &[&str] = &[
-    "id",
-    "name",
-    "estimated_minutes",
-    "integration",
-    "checklist",
-];
-const SETTINGS_KEYS: &[&str] = &[
-    "debounce_ms",
-    "max_wait_ms",
-    "complete_write_ms",
-    "watch",
-    "ignore",
-    "history",
-    "history_bytes",
-];
 
 /// Reads one workflow file. `file` is its repository-relative path; the id
 /// defaults to the file stem.
@@ -50,7 +35,7 @@ pub fn workflow(root: Option<&Node>, file: &str) -> (Option<Workflow>, Vec<Confi
     let Some(entries) = r.mapping(root, "a workflow") else {
         return (None, r.errors);
     };
-    r.unknown_keys(entries, WORKFLOW_KEYS, "a workflow");
+    r.unknown_keys(entries, &shape::WORKFLOW.keys(), "a workflow");
 
     let (id, id_pos) = match get(entries, "id") {
         Some(e) => match r.string(&e.value, "id") {
@@ -125,14 +110,11 @@ pub fn integration(
     let Some(entries) = r.mapping(root, "an integration") else {
         return (None, r.errors);
     };
-    let specific: &[&str] = match kind {
-        IntegrationKind::Jira => &["email", "api_token", "project_key"],
-        IntegrationKind::Postman => &["api_key", "workspace_id"],
-        IntegrationKind::Testmo => &["api_token", "project_id"],
-    };
-    let mut allowed = vec!["enabled", "base_url", "timeout_ms"];
-    allowed.extend_from_slice(specific);
-    r.unknown_keys(entries, &allowed, &format!("the {kind} integration"));
+    r.unknown_keys(
+        entries,
+        &shape::integration(kind).keys(),
+        &format!("the {kind} integration"),
+    );
 
     let enabled = match r.optional(entries, "enabled") {
         Some(n) => match n.value {
@@ -170,7 +152,9 @@ pub fn integration(
         );
     }
     let timeout_ms = match r.optional(entries, "timeout_ms") {
-        Some(n) => r.int_in(n, "timeout_ms", 1, 600_000).map(|v| v as u64),
+        Some(n) => r
+            .int_in(n, "timeout_ms", shape::TIMEOUT_MS)
+            .map(|v| v as u64),
         None => Some(5_000),
     };
     let fields = match kind {
@@ -264,28 +248,35 @@ pub fn settings(root: Option<&Node>, file: &str) -> (Option<Settings>, Vec<Confi
     let Some(entries) = r.mapping(root, "the hot reload settings") else {
         return (None, r.errors);
     };
-    r.unknown_keys(entries, SETTINGS_KEYS, "the hot reload settings");
-    let int = |r: &mut Reader, key: &str, lo: i64, hi: i64, default: u64| match r
-        .optional(entries, key)
+    r.unknown_keys(entries, &shape::SETTINGS.keys(), "the hot reload settings");
+    let int = |r: &mut Reader, key: &str, range: Range, default: u64| match r.optional(entries, key)
     {
-        Some(n) => r.int_in(n, key, lo, hi).map(|v| v as u64),
+        Some(n) => r.int_in(n, key, range).map(|v| v as u64),
         None => Some(default),
     };
-    let debounce_ms = int(&mut r, "debounce_ms", 0, 10_000, defaults.debounce_ms);
-    let max_wait_ms = int(&mut r, "max_wait_ms", 1, 60_000, defaults.max_wait_ms);
+    let debounce_ms = int(
+        &mut r,
+        "debounce_ms",
+        shape::DEBOUNCE_MS,
+        defaults.debounce_ms,
+    );
+    let max_wait_ms = int(
+        &mut r,
+        "max_wait_ms",
+        shape::MAX_WAIT_MS,
+        defaults.max_wait_ms,
+    );
     let complete_write_ms = int(
         &mut r,
         "complete_write_ms",
-        0,
-        1000,
+        shape::COMPLETE_WRITE_MS,
         defaults.complete_write_ms,
     );
-    let history = int(&mut r, "history", 1, 100_000, defaults.history as u64);
+    let history = int(&mut r, "history", shape::HISTORY, defaults.history as u64);
     let history_bytes = int(
         &mut r,
         "history_bytes",
-        4096,
-        1 << 32,
+        shape::HISTORY_BYTES,
         defaults.history_bytes as u64,
     );
     if let (Some(d), Some(m), Some(e)) = (debounce_ms, max_wait_ms, get(entries, "max_wait_ms"))
@@ -353,10 +344,10 @@ pub fn settings(root: Option<&Node>, file: &str) -> (Option<Settings>, Vec<Confi
 
 const ID_RULE: &str = "use lower-case letters, digits and `-`, starting with a letter or digit";
 
-/// `[a-z0-9][a-z0-9-]*`, at most 100 characters.
+/// [`shape::ID_PATTERN`], at most [`shape::ID_MAX_LEN`] characters.
 pub fn is_valid_id(id: &str) -> bool {
     let mut bytes = id.bytes();
-    id.len() <= 100
+    id.len() <= shape::ID_MAX_LEN
         && bytes
             .next()
             .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
@@ -537,14 +528,15 @@ impl<'f> Reader<'f> {
         ok.then_some(out)
     }
 
-    fn int_in(&mut self, node: &Node, key: &str, lo: i64, hi: i64) -> Option<i64> {
+    fn int_in(&mut self, node: &Node, key: &str, range: Range) -> Option<i64> {
         match node.value {
-            Value::Int(i) if (lo..=hi).contains(&i) => Some(i),
+            Value::Int(i) if range.contains(i) => Some(i),
             Value::Int(_) => {
+                let Range { min, max } = range;
                 self.error(
                     node.pos,
                     ErrorKind::Schema,
-                    format!("`{key}` must be between {lo} and {hi}"),
+                    format!("`{key}` must be between {min} and {max}"),
                 );
                 None
             }
@@ -588,7 +580,7 @@ impl<'f> Reader<'f> {
     ) -> Option<Step> {
         let entries = self.mapping(node, "a step")?;
         let errors_before = self.errors.len();
-        self.unknown_keys(entries, STEP_KEYS, "a step");
+        self.unknown_keys(entries, &shape::STEP.keys(), "a step");
         let id = self.required(node, entries, "id").and_then(|n| {
             let id = self.string(n, "id")?;
             if !is_valid_id(&id) {
@@ -614,7 +606,7 @@ impl<'f> Reader<'f> {
             .and_then(|n| self.string(n, "name"));
         let minutes = self
             .required(node, entries, "estimated_minutes")
-            .and_then(|n| self.int_in(n, "estimated_minutes", 1, 1440));
+            .and_then(|n| self.int_in(n, "estimated_minutes", shape::ESTIMATED_MINUTES));
         let (integration, integration_pos) = match self.optional(entries, "integration") {
             Some(n) => (self.string(n, "integration"), n.pos),
             None => (None, node.pos),

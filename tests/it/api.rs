@@ -336,6 +336,7 @@ async fn openapi_documents_every_route_and_the_frames() {
         ("post", routes::COMPLETE_STEP),
         ("get", routes::OPENAPI),
         ("get", routes::METRICS),
+        ("get", qa_reload::api::schemas::SCHEMA),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: BTreeSet<(String, String)> = paths
@@ -357,7 +358,10 @@ async fn openapi_documents_every_route_and_the_frames() {
     );
     // Every documented route is routed (answers something but route_not_found).
     for (method, path) in &expected {
-        let concrete = path.replace("{id}", "x").replace("{step}", "y");
+        let concrete = path
+            .replace("{id}", "x")
+            .replace("{step}", "y")
+            .replace("{kind}", "workflow");
         let (status, body) = call(&state, &method.to_uppercase(), &concrete).await;
         assert_ne!(
             body["code"], "route_not_found",

@@ -6,7 +6,7 @@
 //! versions (semantic changes, JSON Patch, text diff and hunks, through the
 //! wire form and `Debug`), and every error of every version (message and
 //! excerpt, through the wire form and `Display`). For every tenth case the
-//! real binary runs `check` and `diff` in both formats at `RUST_LOG=trace`
+//! real binary runs `check` and `diff` in every format at `RUST_LOG=trace`
 //! and its stdout and stderr are checked too.
 //!
 //! Each case comes from a seed; a failure names it, and
@@ -345,11 +345,17 @@ fn check_cli(case: &Case) {
     repo.git(&["add", "-A"]);
     repo.git(&["commit", "-q", "--allow-empty", "-m", "new"]);
     repo.write(path, &case.broken_file());
-    let runs: [&[&str]; 6] = [
+    let runs: [&[&str]; 12] = [
         &["check"],
         &["check", "--format", "json"],
+        &["check", "--format", "github"],
+        &["check", "--format", "sarif"],
+        &["check", "--format", "junit"],
         &["diff"],
         &["diff", "--format", "json"],
+        &["diff", "--format", "github"],
+        &["diff", "--format", "sarif"],
+        &["diff", "--format", "junit"],
         &["diff", "HEAD~1", "HEAD"],
         &["diff", "HEAD~1", "HEAD", "--format", "json"],
     ];

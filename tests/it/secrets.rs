@@ -121,3 +121,42 @@ fn the_diff_command_masks_secrets() {
         assert_clean(&out);
     }
 }
+
+#[test]
+fn the_ci_formats_mask_secrets_in_messages_and_excerpts() {
+    let repo = TestRepo::new();
+    let cfg = |token: &str| {
+        format!(
+            "enabled: true\nbase_url: https://jira.example\nemail: qa@example.com\napi_token: {token}\n"
+        )
+    };
+    repo.commit(&[("config/jira_config.yaml", &cfg(SECRETS[0]))], "first");
+    // A misspelt secret key: the error's excerpt is the secret's line.
+    repo.write(
+        "config/jira_config.yaml",
+        &cfg(SECRETS[1]).replace("api_token:", "api_tokn:"),
+    );
+    for format in [Format::Github, Format::Sarif, Format::Junit] {
+        let mut out = Vec::new();
+        assert_eq!(
+            cli::check::run(&repo.root, format, &mut out).unwrap(),
+            cli::EXIT_INVALID
+        );
+        let mut diff = Vec::new();
+        let args = cli::diff::Args {
+            repo: &repo.root,
+            old: None,
+            new: None,
+            format,
+            color: false,
+        };
+        assert_eq!(cli::diff::run(&args, &mut diff).unwrap(), cli::EXIT_OK);
+        let out = String::from_utf8(out).unwrap() + &String::from_utf8(diff).unwrap();
+        assert!(out.contains("api_tokn"), "{out}");
+        if format != Format::Github {
+            // SARIF and JUnit carry the excerpt, masked.
+            assert!(out.contains(MASK), "{out}");
+        }
+        assert_clean(&out);
+    }
+}

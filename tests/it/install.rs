@@ -1,0 +1,227 @@
+//! What the README's Install section promises: the git pre-commit hook
+//! (refusing a broken commit through a real `git commit`), the
+//! `.pre-commit-hooks.yaml` entry, shell completions and the man page.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use qa_reload::load::node::Value;
+use qa_reload::load::yaml::{Limits, parse};
+
+use crate::util::TestRepo;
+
+fn qa_reload(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qa-reload"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("qa-reload runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `git commit` with the hooks on, as a user runs it.
+fn commit(repo: &TestRepo, message: &str) -> Output {
+    Command::new("git")
+        .args([
+            "-c",
+            "user.name=QA Tester",
+            "-c",
+            "user.email=qa@example.com",
+            "commit",
+            "-q",
+            "-m",
+            message,
+        ])
+        .current_dir(&repo.root)
+        .output()
+        .expect("git runs")
+}
+
+const GOOD: &str =
+    "name: Smoke\nsteps:\n  - id: login\n    name: Log in\n    estimated_minutes: 5\n";
+
+#[test]
+fn the_hook_refuses_a_broken_commit_and_lets_a_valid_one_through() {
+    let repo = TestRepo::new();
+    repo.commit(&[("README.md", "qa\n")], "first");
+    let out = qa_reload(&["hook", "install", "--repo", "."], &repo.root);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).starts_with("installed "), "{}", text(&out));
+    let hook = repo.root.join(".git/hooks/pre-commit");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&hook).unwrap().permissions().mode();
+        assert_eq!(mode & 0o111, 0o111, "the hook is executable");
+    }
+
+    // A broken workflow: refused, the error printed.
+    repo.write(
+        "workflows/smoke.yaml",
+        &GOOD.replace("estimated_minutes: 5", "estimated_minutes: 0"),
+    );
+    repo.git(&["add", "-A"]);
+    let out = commit(&repo, "broken");
+    assert!(!out.status.success(), "a broken commit went through");
+    let shown = text(&out);
+    assert!(
+        shown.contains(
+            "workflows/smoke.yaml:5:24: schema: `estimated_minutes` must be between 1 and 1440"
+        ),
+        "{shown}"
+    );
+    assert_eq!(repo.git(&["rev-list", "--count", "HEAD"]), "1");
+
+    // Fixed: it goes through.
+    repo.write("workflows/smoke.yaml", GOOD);
+    repo.git(&["add", "-A"]);
+    let out = commit(&repo, "valid");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(repo.git(&["rev-list", "--count", "HEAD"]), "2");
+
+    // A commit that touches no workflow or config does not run check (a
+    // broken file left unstaged does not block it).
+    repo.write("workflows/smoke.yaml", "name: [\n");
+    repo.write("README.md", "qa, again\n");
+    repo.git(&["add", "README.md"]);
+    let out = commit(&repo, "docs");
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Installing again updates its own hook.
+    let out = qa_reload(&["hook", "install"], &repo.root);
+    assert!(text(&out).starts_with("updated "), "{}", text(&out));
+}
+
+#[test]
+fn a_foreign_hook_is_kept_unless_forced() {
+    let repo = TestRepo::new();
+    let hook = repo.root.join(".git/hooks/pre-commit");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    std::fs::write(&hook, "#!/bin/sh\necho mine\n").unwrap();
+    let out = qa_reload(&["hook", "install"], &repo.root);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--force"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(&hook).unwrap(),
+        "#!/bin/sh\necho mine\n"
+    );
+
+    let out = qa_reload(&["hook", "install", "--force"], &repo.root);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).starts_with("replaced "), "{}", text(&out));
+    assert!(
+        std::fs::read_to_string(&hook)
+            .unwrap()
+            .contains("qa-reload")
+    );
+
+    // With `core.hooksPath` set, the hook goes where git will run it.
+    repo.git(&["config", "core.hooksPath", ".githooks"]);
+    let out = qa_reload(&["hook", "install"], &repo.root);
+    assert!(out.status.success(), "{}", text(&out));
+    let moved = repo.root.join(".githooks/pre-commit");
+    assert!(text(&out).contains(".githooks"), "{}", text(&out));
+    assert!(
+        std::fs::read_to_string(moved)
+            .unwrap()
+            .contains("qa-reload check")
+    );
+
+    // Outside git there is nothing to install into.
+    let dir = tempfile::tempdir().unwrap();
+    let out = qa_reload(&["hook", "install"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("not in a git repository"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn the_pre_commit_entry_runs_check_on_workflow_and_config_files() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(root.join(".pre-commit-hooks.yaml")).unwrap();
+    let (tree, errors) = parse(&bytes, ".pre-commit-hooks.yaml", &Limits::default());
+    assert!(errors.is_empty(), "{errors:?}");
+    let tree = tree.unwrap();
+    let Value::Seq(hooks) = &tree.value else {
+        panic!("a list of hooks")
+    };
+    let [hook] = &hooks[..] else {
+        panic!("one hook")
+    };
+    let get = |key: &str| hook.get(key).and_then(|e| e.value.scalar_text());
+    assert_eq!(get("id").as_deref(), Some("qa-reload-check"));
+    assert_eq!(get("entry").as_deref(), Some("qa-reload check"));
+    assert_eq!(get("language").as_deref(), Some("rust"));
+    assert_eq!(get("pass_filenames").as_deref(), Some("false"));
+    let files = regex::Regex::new(&get("files").unwrap()).unwrap();
+    for path in [
+        "workflows/a.yaml",
+        "workflows/team/b.yml",
+        "config/jira_config.yaml",
+        "config/hot_reload.yaml",
+    ] {
+        assert!(files.is_match(path), "{path}");
+    }
+    for path in ["README.md", "src/workflows/a.yaml", "config/sub/x.yaml"] {
+        assert!(!files.is_match(path), "{path}");
+    }
+}
+
+#[test]
+fn the_bash_completion_loads_and_every_shell_gets_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = qa_reload(&["completions", "bash"], dir.path());
+    assert!(out.status.success());
+    let script = dir.path().join("qa-reload.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let bash = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(bash.status.success(), "{}", text(&bash));
+    let completion = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "check", "serve", "diff", "schema", "hook", "github", "sarif",
+    ] {
+        assert!(completion.contains(word), "{word} missing");
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = qa_reload(&["completions", shell], dir.path());
+        assert!(out.status.success() && !out.stdout.is_empty(), "{shell}");
+    }
+}
+
+#[test]
+fn the_man_page_covers_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = qa_reload(&["man"], dir.path());
+    assert!(out.status.success());
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH qa-reload 1"),
+        "{page}"
+    );
+    for command in ["check", "serve", "diff", "schema", "hook", "completions"] {
+        assert!(page.contains(command), "{command} missing");
+    }
+    let out = qa_reload(&["man", "--out", "pages"], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    for page in [
+        "qa-reload.1",
+        "qa-reload-check.1",
+        "qa-reload-hook-install.1",
+    ] {
+        assert!(dir.path().join("pages").join(page).is_file(), "{page}");
+    }
+}
