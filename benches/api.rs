@@ -23,7 +23,7 @@ use qa_reload::api::security::Security;
 use qa_reload::api::{self, AppState};
 use qa_reload::app::{self, Options};
 use qa_reload::engine::Engine;
-use qa_reload::watch::Batch;
+use qa_reload::watch::{Batch, Trigger};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -113,6 +113,7 @@ impl Rig {
             git_changed: false,
             rescan: None,
             first_event_at: Instant::now(),
+            trigger: Trigger::CompleteWrite,
         };
         self.batches.send(batch).await.unwrap();
     }

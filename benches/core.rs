@@ -208,10 +208,9 @@ fn median_of(n: usize, f: &mut dyn FnMut()) -> Duration {
 /// it (read, hash, parse, validate, excerpts, patch) at startup and when one
 /// line is added to it.
 fn adversarial() {
-    use std::collections::BTreeSet;
     use std::sync::Arc;
 
-    use qa_reload::engine::{Applier, CauseKind, Input, Scope};
+    use qa_reload::engine::{Applier, CauseKind, Input};
 
     println!(
         "adversarial: each accepted shape against {} ms",
@@ -238,13 +237,7 @@ fn adversarial() {
         let startup = start.elapsed();
         std::fs::write(root.join(path), format!("{text}# one more line\n")).expect("write");
         let start = Instant::now();
-        let outcome = applier.apply(Input {
-            paths: BTreeSet::from([path.to_string()]),
-            git_changed: false,
-            scope: Scope::Paths,
-            cause: CauseKind::Edit,
-            first_event_at: start,
-        });
+        let outcome = applier.apply(Input::paths([path]));
         let edit = start.elapsed();
         let _ = black_box(outcome);
         let worst = load.max(startup).max(edit);

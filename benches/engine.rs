@@ -14,7 +14,6 @@
 //! Run: `cargo bench --bench engine` (release build). Pass a figure's
 //! number (`cargo bench --bench engine -- 2`) to run only that one.
 
-use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -22,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use qa_reload::app::{self, Options};
-use qa_reload::engine::{Applier, CauseKind, Input, Scope, SharedEnv};
+use qa_reload::engine::{Applier, CauseKind, Input, SharedEnv};
 use qa_reload::git::GitRepo;
 use tokio::sync::broadcast;
 
@@ -90,13 +89,7 @@ fn per_file(n: usize, iterations: usize) -> (Duration, Duration) {
     for i in 0..iterations {
         std::fs::write(root.join(path), workflow(&format!("Workflow 0 v{i}"), 10)).expect("write");
         let start = Instant::now();
-        let outcome = applier.apply(Input {
-            paths: BTreeSet::from([path.to_string()]),
-            git_changed: false,
-            scope: Scope::Paths,
-            cause: CauseKind::Edit,
-            first_event_at: start,
-        });
+        let outcome = applier.apply(Input::paths([path]));
         let outcome = outcome
             .expect("the batch applies")
             .expect("a revision per change");

@@ -84,6 +84,12 @@ export type PatchKind = 'added' | 'modified' | 'removed';
 /** Errors stop an entity from applying; warnings are reported and applied. */
 export type Severity = 'error' | 'warning';
 
+/**
+ * Which deadline let a batch go: what `/status` reports as the last
+ * revision's trigger.
+ */
+export type Trigger = 'complete_write' | 'quiet_period' | 'max_wait' | 'hold_cap';
+
 export type HelloFrame = { type: 'hello' } & Hello;
 
 export type SnapshotFrame = { type: 'snapshot' } & Snapshot;
@@ -317,6 +323,13 @@ export interface LastReload {
   cause: CauseKind;
   summary: string;
   timings: Timings;
+  /**
+   * Which of the watcher's deadlines applied it: `complete_write` (a
+   * save, after `complete_write_ms`), `quiet_period` (`debounce_ms` after
+   * the last event), `max_wait` (events kept coming), `hold_cap` (a git
+   * lock held it to its cap); `null` for startup and manual reloads.
+   */
+  trigger?: null | Trigger;
 }
 
 /** One line of a hunk, with its numbers in the old and the new file. */

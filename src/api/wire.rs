@@ -28,7 +28,7 @@ use crate::engine::{
 use crate::git::Head;
 use crate::integrations::{FailureKind, IntegrationStatus, State};
 use crate::model::{Integration, IntegrationKind, Workflow};
-use crate::watch::WatchStatus;
+use crate::watch::{Trigger, WatchStatus};
 
 /// The WebSocket protocol version announced in `hello`.
 pub const PROTOCOL: u32 = 1;
@@ -431,6 +431,11 @@ pub struct LastReloadWire {
     pub cause: CauseKind,
     pub summary: String,
     pub timings: TimingsWire,
+    /// Which of the watcher's deadlines applied it: `complete_write` (a
+    /// save, after `complete_write_ms`), `quiet_period` (`debounce_ms` after
+    /// the last event), `max_wait` (events kept coming), `hold_cap` (a git
+    /// lock held it to its cap); `null` for startup and manual reloads.
+    pub trigger: Option<Trigger>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -829,6 +834,7 @@ impl From<&LastReload> for LastReloadWire {
             cause: l.cause,
             summary: l.summary.clone(),
             timings: TimingsWire::from(l.timings),
+            trigger: l.timings.trigger,
         }
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! Domain types only; `api/wire.rs` turns them into JSON frames. No I/O.
 
+use crate::watch::Trigger;
 use serde::Serialize;
 use std::time::{Duration, SystemTime};
 
@@ -66,6 +67,9 @@ pub struct Timings {
     /// From the batch reaching the applier to the event being published:
     /// reading, parsing, validating, diffing and the swap.
     pub apply: Duration,
+    /// The watcher's deadline that let the batch go (`None` for startup
+    /// and manual reloads).
+    pub trigger: Option<Trigger>,
 }
 
 /// One published revision.

@@ -515,6 +515,7 @@ fn input_of(batch: &Batch) -> Input {
         scope,
         cause,
         first_event_at: batch.first_event_at,
+        trigger: Some(batch.trigger),
     }
 }
 

@@ -24,7 +24,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use super::{Batch, RescanReason};
+use super::{Batch, RescanReason, Trigger};
 
 /// The timings the debouncer works with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,18 +240,27 @@ impl Debouncer {
             return None;
         }
         let p = self.pending.as_ref()?;
-        if p.held {
-            let cap = p.held_since.unwrap_or(p.first) + self.settings.hold_max;
+        let s = &self.settings;
+        let trigger = if p.held {
+            let cap = p.held_since.unwrap_or(p.first) + s.hold_max;
             if now < cap {
                 return None;
             }
-        }
+            Trigger::HoldCap
+        } else if p.complete_deadline(s.complete_write) == Some(deadline) {
+            Trigger::CompleteWrite
+        } else if p.last + s.debounce <= deadline {
+            Trigger::QuietPeriod
+        } else {
+            Trigger::MaxWait
+        };
         let p = self.pending.take()?;
         Some(Batch {
             paths: p.paths,
             git_changed: p.git_changed,
             rescan: p.rescan,
             first_event_at: p.first,
+            trigger,
         })
     }
 }
@@ -307,6 +316,7 @@ mod tests {
             ["workflows/a.yaml", "workflows/b.yaml"]
         );
         assert_eq!(batch.first_event_at, t0);
+        assert_eq!(batch.trigger, Trigger::QuietPeriod);
         assert!(!batch.git_changed);
         assert_eq!(batch.rescan, None);
         assert!(!d.is_pending());
@@ -321,7 +331,8 @@ mod tests {
         // Events every 20 ms would never leave a 50 ms quiet gap.
         assert_eq!(d.deadline(), Some(t0 + 300 * MS));
         assert!(d.take(t0 + 299 * MS).is_none());
-        assert!(d.take(t0 + 300 * MS).is_some());
+        let batch = d.take(t0 + 300 * MS).expect("ready");
+        assert_eq!(batch.trigger, Trigger::MaxWait);
     }
 
     #[test]
@@ -348,6 +359,7 @@ mod tests {
         let batch = d.take(t1 + 55 * MS).expect("released");
         assert!(batch.git_changed);
         assert_eq!(batch.paths.len(), 10);
+        assert_eq!(batch.trigger, Trigger::QuietPeriod);
     }
 
     #[test]
@@ -364,6 +376,7 @@ mod tests {
             batch = d.take(now);
         }
         assert_eq!(now, t0 + 50 * MS + Duration::from_secs(10));
+        assert_eq!(batch.expect("taken").trigger, Trigger::HoldCap);
     }
 
     #[test]
@@ -414,6 +427,7 @@ mod tests {
             batch.paths.iter().map(String::as_str).collect::<Vec<_>>(),
             ["workflows/a.yaml"]
         );
+        assert_eq!(batch.trigger, Trigger::CompleteWrite);
     }
 
     #[test]

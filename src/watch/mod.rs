@@ -107,7 +107,27 @@ pub struct Batch {
     pub rescan: Option<RescanReason>,
     /// When the first event of the batch was seen (for `detect_ms`).
     pub first_event_at: Instant,
+    /// Which of the debouncer's deadlines let the batch go.
+    pub trigger: Trigger,
 }
+
+/// Which deadline let a batch go: what `/status` reports as the last
+/// revision's trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The short window after a complete write (`complete_write_ms`).
+    CompleteWrite,
+    /// The quiet period after the last event (`debounce_ms`).
+    QuietPeriod,
+    /// The cap from the batch's first event (`max_wait_ms`) while events
+    /// kept coming.
+    MaxWait,
+    /// A git hold that lasted its cap (the lock looked stale).
+    HoldCap,
+}
+
+crate::named!(Trigger);
 
 impl Batch {
     /// A batch that says nothing: no path, no git change, no rescan.

@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use qa_reload::diff::patch::PatchKind;
+use qa_reload::watch::Trigger;
 
 use crate::engine::{Served, assert_serves_disk, served_name, summaries, workflow};
 use crate::util::{TestRepo, git_in};
@@ -276,5 +277,23 @@ async fn sed_in_place_over_fifty_files_serves_the_disk() {
     assert_eq!(patched.len(), 50, "{:#?}", summaries(&events));
     assert_eq!(served_name(s.engine(), "w7").as_deref(), Some("W7 by sed"));
     assert_serves_disk(s.engine(), &repo.root);
+    s.stop().await;
+}
+
+/// `/status` names the deadline that applied the last revision: a save
+/// goes after the complete-write window, a checkout after git's lock and
+/// the quiet period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_the_trigger_of_the_last_revision() {
+    let repo = repo_with_feature();
+    let mut s = Served::start(&repo).await;
+    let trigger = |s: &Served| s.engine().status().last.and_then(|l| l.timings.trigger);
+    assert_eq!(trigger(&s), None, "startup is not a watcher trigger");
+    std::fs::write(repo.root.join(path(2 * PART)), workflow("W saved", 4)).unwrap();
+    assert_eq!(s.settle(true).await.len(), 1);
+    assert_eq!(trigger(&s), Some(Trigger::CompleteWrite));
+    repo.git(&["checkout", "-q", "feature"]);
+    s.settle(true).await;
+    assert_eq!(trigger(&s), Some(Trigger::QuietPeriod));
     s.stop().await;
 }

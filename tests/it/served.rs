@@ -13,7 +13,7 @@ use qa_reload::api::conn::HttpLimits;
 use qa_reload::api::security::Security;
 use qa_reload::api::{self, AppState, WsConfig};
 use qa_reload::engine::{Engine, Event};
-use qa_reload::watch::Batch;
+use qa_reload::watch::{Batch, Trigger};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -122,6 +122,7 @@ impl Fed {
             git_changed: false,
             rescan: None,
             first_event_at: Instant::now(),
+            trigger: Trigger::CompleteWrite,
         };
         // Events of revisions made before this batch (a manual reload's)
         // may still be queued: wait for one after them.

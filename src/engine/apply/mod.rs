@@ -34,7 +34,7 @@ use crate::engine::snapshot::{Served, Snapshot};
 use crate::git::GitRepo;
 use crate::load::fs::Stamp;
 use crate::model::{Integration, IntegrationKind, Settings, Workflow};
-use crate::watch::{PathFilter, WatchError};
+use crate::watch::{PathFilter, Trigger, WatchError};
 
 pub use patches::PatchError;
 
@@ -71,6 +71,9 @@ pub struct Input {
     pub cause: CauseKind,
     /// The first file event of the batch (for `detect_ms`).
     pub first_event_at: Instant,
+    /// The watcher's deadline that let the batch go; `None` when the
+    /// watcher did not ask (startup, a manual reload).
+    pub trigger: Option<Trigger>,
 }
 
 impl Input {
@@ -81,6 +84,7 @@ impl Input {
             scope: Scope::Full,
             cause,
             first_event_at: Instant::now(),
+            trigger: None,
         }
     }
 
@@ -92,6 +96,7 @@ impl Input {
             scope: Scope::Paths,
             cause: CauseKind::Edit,
             first_event_at: Instant::now(),
+            trigger: None,
         }
     }
 }
@@ -310,6 +315,7 @@ impl Applier {
             timings: Timings {
                 detect: started.saturating_duration_since(input.first_event_at),
                 apply: started.elapsed(),
+                trigger: input.trigger,
             },
             summary,
             patches,
