@@ -283,7 +283,7 @@ fn figure_save_latency(rt: &tokio::runtime::Runtime) {
         }
         app.stop().await;
         times.sort();
-        println!("4. save -> event published, 100 saves, default settings (debounce 50 ms, max wait 300 ms)");
+        println!("4. save -> event published, 100 saves, default settings (a complete save applies after the 1 ms complete-write window; other events wait the 50 ms quiet period)");
         let (p50, p99) = (ms(percentile(&times, 0.5)), ms(percentile(&times, 0.99)));
         println!(
             "   p50 {p50:.1} ms  p99 {p99:.1} ms  max {:.1} ms  extra revisions: {extra}  (targets: p50 <= 60 ms, p99 <= 80 ms)",

@@ -184,7 +184,7 @@ impl Default for Settings {
         Settings {
             debounce_ms: 50,
             max_wait_ms: 300,
-            complete_write_ms: 2,
+            complete_write_ms: 1,
             watch: vec![
                 "workflows/**/*.yaml".to_string(),
                 "workflows/**/*.yml".to_string(),

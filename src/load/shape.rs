@@ -291,7 +291,7 @@ pub const SETTINGS: Shape = Shape {
         optional(
             "complete_write_ms",
             Ty::Int(COMPLETE_WRITE_MS),
-            "Milliseconds after a complete save (file closed or renamed into place) before it is applied (0 to 1000; default 2).",
+            "Milliseconds after a complete save (file closed or renamed into place) before it is applied (0 to 1000; default 1).",
         ),
         optional(
             "watch",

@@ -43,7 +43,7 @@ pub struct DebounceSettings {
 impl Default for DebounceSettings {
     fn default() -> Self {
         DebounceSettings {
-            complete_write: Duration::from_millis(2),
+            complete_write: Duration::from_millis(1),
             debounce: Duration::from_millis(50),
             max_wait: Duration::from_millis(300),
             hold_max: Duration::from_secs(10),
@@ -287,8 +287,14 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
+    /// The default timings, with a 2 ms complete-write window (the tests'
+    /// times are written for it).
     fn debouncer() -> (Debouncer, Instant) {
-        (Debouncer::new(DebounceSettings::default()), Instant::now())
+        let settings = DebounceSettings {
+            complete_write: 2 * MS,
+            ..DebounceSettings::default()
+        };
+        (Debouncer::new(settings), Instant::now())
     }
 
     fn path(p: &str) -> Hint {

@@ -123,7 +123,7 @@ impl Driver {
         let mut periodic = tokio::time::interval_at(start, PERIODIC_RESCAN);
         periodic.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            // tokio's timer would end a 2 ms window 2-3 ms later, on its
+            // tokio's timer would end a 1 ms window 1-2 ms later, on its
             // next millisecond tick; this one ends it on time.
             timer.set(self.debouncer.deadline());
             tokio::select! {
