@@ -10,7 +10,6 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -20,9 +19,9 @@ use crate::api::AppState;
 use crate::api::conn::HttpLimits;
 use crate::api::security::{Insecure, Security, check_bind};
 use crate::api::server::{self, BindError};
-use crate::engine::{Engine, EngineError, SharedEnv};
+use crate::engine::{Engine, EngineError, SharedEnv, watch_settings};
 use crate::integrations::Integrations;
-use crate::watch::{self, WatchConfig};
+use crate::watch::{self, WatchConfig, WatchError};
 
 /// Batches the watcher may queue before it waits for the applier.
 const BATCH_QUEUE: usize = 64;
@@ -83,8 +82,17 @@ pub struct App {
     shutdown: CancellationToken,
 }
 
+/// What stops [`start`]: the engine cannot load, or the watcher cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+}
+
 /// Loads the repository (revision 1), starts the watcher and the applier.
-pub async fn start(options: Options) -> Result<App, EngineError> {
+pub async fn start(options: Options) -> Result<App, StartError> {
     let repo = options.repo.clone();
     let env = options.env.clone();
     let capacity = options.broadcast_capacity;
@@ -93,17 +101,12 @@ pub async fn start(options: Options) -> Result<App, EngineError> {
             .await
             .map_err(|_| EngineError::Stopped)??;
 
-    let settings = engine.snapshot().settings.clone();
     let mut config = WatchConfig::new(engine.root());
     if let Some(git) = engine.git() {
         config.git_dir = Some(git.git_dir().to_path_buf());
         config.common_dir = Some(git.common_dir().to_path_buf());
     }
-    config.debounce = Duration::from_millis(settings.debounce_ms);
-    config.max_wait = Duration::from_millis(settings.max_wait_ms);
-    config.complete_write = Duration::from_millis(settings.complete_write_ms);
-    config.watch = settings.watch.clone();
-    config.ignore = settings.ignore.clone();
+    config.set(watch_settings(&engine.snapshot().settings));
 
     let shutdown = CancellationToken::new();
     let (batches_tx, batches) = mpsc::channel(BATCH_QUEUE);
@@ -165,7 +168,7 @@ pub enum ServeError {
     #[error(transparent)]
     Bind(#[from] BindError),
     #[error(transparent)]
-    Engine(#[from] EngineError),
+    Start(#[from] StartError),
 }
 
 /// `qa-reload serve`: listens (before loading, so a taken port fails fast),

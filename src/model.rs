@@ -185,17 +185,16 @@ impl Default for Settings {
             debounce_ms: 50,
             max_wait_ms: 300,
             complete_write_ms: 1,
-            watch: vec![
-                "workflows/**/*.yaml".to_string(),
-                "workflows/**/*.yml".to_string(),
-                "config/*.yaml".to_string(),
-            ],
+            watch: DEFAULT_WATCH.iter().map(|g| g.to_string()).collect(),
             ignore: Vec::new(),
             history: 256,
             history_bytes: 32 * 1024 * 1024,
         }
     }
 }
+
+/// The `watch` globs when the settings give none.
+pub const DEFAULT_WATCH: &[&str] = &["workflows/**/*.yaml", "workflows/**/*.yml", "config/*.yaml"];
 
 /// The file that holds the settings.
 pub const SETTINGS_FILE: &str = "config/hot_reload.yaml";

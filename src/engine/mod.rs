@@ -23,16 +23,17 @@ pub mod snapshot;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::git::{GitError, GitRepo};
+use crate::load::paths::GlobError;
 use crate::metrics::Histogram;
 use crate::model::Settings;
-use crate::watch::{Batch, RescanReason, WatchError, WatchHandle, WatchSettings, WatchStatus};
+use crate::watch::{Batch, RescanReason, WatchHandle, WatchSettings, WatchStatus};
 
 pub use apply::{Applier, ApplyError, Input, Outcome, Scope, SharedEnv, apply_caught};
 pub use diagnostics::{Diagnostics, FileDiagnostics};
@@ -51,8 +52,9 @@ pub enum EngineError {
     NotAFolder(PathBuf),
     #[error(transparent)]
     Git(#[from] GitError),
+    /// The default `watch`/`ignore` globs did not compile.
     #[error(transparent)]
-    Watch(#[from] WatchError),
+    Glob(#[from] GlobError),
     #[error("the reload engine has stopped")]
     Stopped,
 }
@@ -429,14 +431,7 @@ impl Engine {
         let Some(watch) = self.inner.watch.get() else {
             return;
         };
-        let update = WatchSettings {
-            debounce: std::time::Duration::from_millis(settings.debounce_ms),
-            max_wait: std::time::Duration::from_millis(settings.max_wait_ms),
-            complete_write: std::time::Duration::from_millis(settings.complete_write_ms),
-            watch: settings.watch.clone(),
-            ignore: settings.ignore.clone(),
-        };
-        if let Err(e) = watch.update(update) {
+        if let Err(e) = watch.update(watch_settings(settings)) {
             tracing::warn!(error = %e, "the watcher did not take the new settings");
         }
     }
@@ -500,6 +495,18 @@ impl Worker {
                 let _ = reply.send(event);
             }
         }
+    }
+}
+
+/// The watcher's part of the settings (globs and timings): the one place
+/// `Settings` becomes `WatchSettings`, at startup and on every change.
+pub fn watch_settings(settings: &Settings) -> WatchSettings {
+    WatchSettings {
+        debounce: Duration::from_millis(settings.debounce_ms),
+        max_wait: Duration::from_millis(settings.max_wait_ms),
+        complete_write: Duration::from_millis(settings.complete_write_ms),
+        watch: settings.watch.clone(),
+        ignore: settings.ignore.clone(),
     }
 }
 

@@ -18,12 +18,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::debounce::{DebounceSettings, Debouncer, Hint};
-use super::filter::{PathFilter, TREES, in_tree};
 use super::source::{Events, Layout, Source, describe, needs_polling};
 use super::status::{Control, GitWait, SLOW_HOLD, WatchHandle, WatchStatus, lock};
 use super::timer::PreciseTimer;
 use super::{Batch, PERIODIC_RESCAN, RescanReason, WatchConfig, WatchError};
 use crate::load::fs;
+use crate::load::paths::{PathFilter, in_tree};
 
 pub(crate) fn spawn(
     config: WatchConfig,
@@ -352,7 +352,7 @@ impl Driver {
         if !in_tree(&rel) {
             return;
         }
-        let top_level = TREES.contains(&rel.as_str());
+        let top_level = fs::ROOTS.contains(&rel.as_str());
         match seen {
             Seen::Appeared | Seen::MovedIn if path.is_symlink() => self.symlink_swapped(now, path),
             Seen::Appeared | Seen::MovedIn if path.is_dir() => {

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! source    notify watcher (inotify, or polling as a fallback) -> raw events
-//! filter    globs and editor temp files -> repo-relative paths
+//!           (`load::paths` decides by name: globs and editor temp files)
 //! debounce  pure state machine: quiet period, max-wait cap, hold during git ops
 //! driver    the tokio task tying them together; periodic reconciliation
 //! status    the handle: health, counts, runtime settings
@@ -18,7 +18,6 @@
 
 mod debounce;
 mod driver;
-mod filter;
 mod source;
 mod status;
 mod timer;
@@ -30,8 +29,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::load::paths::{DEFAULT_WATCH, GlobError};
+
 pub use debounce::{DebounceSettings, Debouncer, Hint};
-pub use filter::{DEFAULT_WATCH, PathFilter, is_editor_temp};
 pub use source::POLL_INTERVAL;
 pub use status::{GitWait, SLOW_HOLD, WatchHandle, WatchStatus};
 
@@ -80,6 +80,24 @@ impl WatchConfig {
             ignore: Vec::new(),
             hold_max: d.hold_max,
         }
+    }
+}
+
+impl WatchConfig {
+    /// Takes the globs and timings of `settings`.
+    pub fn set(&mut self, settings: WatchSettings) {
+        let WatchSettings {
+            debounce,
+            max_wait,
+            complete_write,
+            watch,
+            ignore,
+        } = settings;
+        self.debounce = debounce;
+        self.max_wait = max_wait;
+        self.complete_write = complete_write;
+        self.watch = watch;
+        self.ignore = ignore;
     }
 }
 
@@ -166,12 +184,8 @@ impl RescanReason {
 /// What stops the watch stage from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
-    #[error("invalid glob {glob:?}: {source}")]
-    Glob {
-        glob: String,
-        #[source]
-        source: globset::Error,
-    },
+    #[error(transparent)]
+    Glob(#[from] GlobError),
     #[error("cannot watch {}: {source}", path.display())]
     Root {
         path: PathBuf,

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc;
 
 use super::debounce::DebounceSettings;
-use super::filter::PathFilter;
 use super::{RescanReason, WatchError, WatchSettings};
+use crate::load::paths::PathFilter;
 
 /// A copy of the watcher's health, for the status API.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -33,8 +33,9 @@ use crate::engine::event::{Cause, CauseKind, Event, Timings, summarize};
 use crate::engine::snapshot::{Served, Snapshot};
 use crate::git::GitRepo;
 use crate::load::fs::Stamp;
+use crate::load::paths::{GlobError, PathFilter};
 use crate::model::{Integration, IntegrationKind, Settings, Workflow};
-use crate::watch::{PathFilter, Trigger, WatchError};
+use crate::watch::Trigger;
 
 pub use patches::PatchError;
 
@@ -202,7 +203,7 @@ impl Applier {
         root: PathBuf,
         git: Option<Arc<GitRepo>>,
         env: SharedEnv,
-    ) -> Result<Self, WatchError> {
+    ) -> Result<Self, GlobError> {
         let defaults = Settings::default();
         Ok(Applier {
             root,

@@ -17,8 +17,8 @@ use crate::git::{Head, HeadMove};
 use crate::load::config::{self, Entity, FileLoad, FileRole};
 use crate::load::fs;
 use crate::load::node::Node;
+use crate::load::paths::PathFilter;
 use crate::model::{SETTINGS_FILE, Settings};
-use crate::watch::PathFilter;
 
 /// How many times a file that looks half-written is read again before it
 /// counts as broken.

@@ -16,9 +16,9 @@ use crate::diagnostic::ConfigError;
 use crate::engine::diagnostics::Diagnostics;
 use crate::engine::snapshot::Served;
 use crate::load::config::FileRole;
+use crate::load::paths::PathFilter;
 use crate::load::resolve::{self, HolderNow, Pick};
 use crate::model::{Integration, IntegrationKind, SETTINGS_FILE, Settings, Workflow};
-use crate::watch::PathFilter;
 
 /// What phase `resolve` decided (already recorded in the state it was given).
 pub(super) struct Resolved {

@@ -1,18 +1,25 @@
-//! watch stage: which paths are worth a reload, by name only.
+//! Stage `load`, shared with `watch`: which repo-relative paths are config
+//! files, by name only.
 //!
-//! Decides from repo-relative names and the `watch`/`ignore` globs; it reads
-//! no file and knows nothing of what the files contain.
+//! Decides from repo-relative names and the `watch`/`ignore` globs of
+//! `config/hot_reload.yaml`; it reads no file and knows nothing of what the
+//! files contain. The watcher filters events with it and the engine decides
+//! with it which candidates it reads, so both take the same files.
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use super::WatchError;
+use super::fs::ROOTS;
 
-/// The globs used when the settings give none: the same as the defaults of
-/// `config/hot_reload.yaml`.
-pub const DEFAULT_WATCH: &[&str] = &["workflows/**/*.yaml", "workflows/**/*.yml", "config/*.yaml"];
+pub use crate::model::DEFAULT_WATCH;
 
-/// The directories watched recursively under the repository root.
-pub const TREES: &[&str] = &["workflows", "config"];
+/// A `watch` or `ignore` glob that does not compile.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid glob {glob:?}: {source}")]
+pub struct GlobError {
+    pub glob: String,
+    #[source]
+    pub source: globset::Error,
+}
 
 /// Compiled `watch` and `ignore` globs.
 #[derive(Debug, Clone)]
@@ -24,7 +31,7 @@ pub struct PathFilter {
 impl PathFilter {
     /// Compiles the globs; `*` does not cross `/`, `**` does. An empty
     /// `watch` list means [`DEFAULT_WATCH`].
-    pub fn new(watch: &[String], ignore: &[String]) -> Result<Self, WatchError> {
+    pub fn new(watch: &[String], ignore: &[String]) -> Result<Self, GlobError> {
         let watch = if watch.is_empty() {
             build(DEFAULT_WATCH.iter().copied())?
         } else {
@@ -41,19 +48,19 @@ impl PathFilter {
     }
 }
 
-fn build<'a>(globs: impl Iterator<Item = &'a str>) -> Result<GlobSet, WatchError> {
+fn build<'a>(globs: impl Iterator<Item = &'a str>) -> Result<GlobSet, GlobError> {
     let mut set = GlobSetBuilder::new();
     for glob in globs {
         let compiled = GlobBuilder::new(glob)
             .literal_separator(true)
             .build()
-            .map_err(|source| WatchError::Glob {
+            .map_err(|source| GlobError {
                 glob: glob.to_string(),
                 source,
             })?;
         set.add(compiled);
     }
-    set.build().map_err(|source| WatchError::Glob {
+    set.build().map_err(|source| GlobError {
         glob: String::new(),
         source,
     })
@@ -72,9 +79,9 @@ pub fn is_editor_temp(name: &str) -> bool {
         || name.ends_with(".lock")
 }
 
-/// Whether a repo-relative path lies in (or is) one of the watched trees.
+/// Whether a repo-relative path lies in (or is) one of the config folders.
 pub fn in_tree(rel: &str) -> bool {
-    TREES.iter().any(|tree| {
+    ROOTS.iter().any(|tree| {
         rel == *tree
             || rel
                 .strip_prefix(tree)
