@@ -23,7 +23,8 @@
 //! `logging` caps the HTTP stack's own log lines, which may quote secrets.
 //!
 //! `diagnostic` holds the one error type every stage reports and survives;
-//! `names` gives closed sets their text names from their serde form.
+//! `names` gives closed sets their text names from their serde form;
+//! `units` turns durations into the milliseconds logs and frames show.
 
 pub mod api;
 pub mod app;
@@ -43,4 +44,5 @@ pub mod names;
 pub mod secret;
 #[cfg(test)]
 mod test_support;
+pub mod units;
 pub mod watch;

@@ -2,7 +2,9 @@
 //! tests). Nothing here runs in the program.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 /// A log sink for `tracing_subscriber::fmt().with_writer(..)`: every line
 /// written is kept, so a test can check what was (or was not) logged.
@@ -12,21 +14,14 @@ pub struct Captured(Arc<Mutex<Vec<u8>>>);
 impl Captured {
     /// Everything logged so far.
     pub fn text(&self) -> String {
-        let bytes = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let bytes = self.0.lock().clone();
         String::from_utf8_lossy(&bytes).into_owned()
     }
 }
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(buf);
+        self.0.lock().extend_from_slice(buf);
         Ok(buf.len())
     }
 

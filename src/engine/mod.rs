@@ -22,10 +22,11 @@ pub mod snapshot;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +34,7 @@ use crate::git::{GitError, GitRepo};
 use crate::load::paths::GlobError;
 use crate::metrics::Histogram;
 use crate::model::Settings;
+use crate::units::ms;
 use crate::watch::{Batch, RescanReason, WatchHandle, WatchSettings, WatchStatus};
 
 pub use apply::{Applier, ApplyError, Input, Outcome, Scope, SharedEnv, apply_caught};
@@ -295,7 +297,7 @@ impl Engine {
     /// Subscribes and says what was missed since revision `since`: the
     /// events after it while they are in history, else the snapshot.
     pub fn attach(&self, since: Option<u64>) -> Attach {
-        let history = lock(&self.inner.history);
+        let history = self.inner.history.lock();
         let receiver = self.inner.tx.subscribe();
         let snapshot = self.snapshot();
         let backlog = match since.and_then(|r| events_after(&history.events, r, snapshot.revision))
@@ -313,13 +315,13 @@ impl Engine {
     /// The events after revision `since`, or `None` when some of them are
     /// no longer in history (or `since` is ahead of the current revision).
     pub fn events_since(&self, since: u64) -> Option<Vec<Arc<Event>>> {
-        let history = lock(&self.inner.history);
+        let history = self.inner.history.lock();
         events_after(&history.events, since, self.snapshot().revision)
     }
 
     /// How much the resume history holds now.
     pub fn history_use(&self) -> HistoryUse {
-        let history = lock(&self.inner.history);
+        let history = self.inner.history.lock();
         HistoryUse {
             events: history.events.len(),
             bytes: history.bytes,
@@ -345,7 +347,7 @@ impl Engine {
             counts,
             last,
             reload_duration,
-        } = lock(&self.inner.stats).clone();
+        } = self.inner.stats.lock().clone();
         Status {
             snapshot: self.snapshot(),
             counts,
@@ -372,7 +374,7 @@ impl Engine {
     fn publish(&self, outcome: &Outcome) {
         let event = &outcome.event;
         {
-            let mut history = lock(&self.inner.history);
+            let mut history = self.inner.history.lock();
             let before = self.inner.current.swap(Arc::clone(&outcome.snapshot));
             history.capacity = outcome.snapshot.settings.history.max(1);
             history.budget = outcome.snapshot.settings.history_bytes;
@@ -388,7 +390,7 @@ impl Engine {
         }
         let ok = !event.failed();
         {
-            let mut stats = lock(&self.inner.stats);
+            let mut stats = self.inner.stats.lock();
             if event.cause.kind != CauseKind::Startup {
                 stats.counts.reloads += 1;
                 if !ok {
@@ -422,7 +424,7 @@ impl Engine {
     }
 
     fn count(&self, f: impl FnOnce(&mut Counts)) {
-        f(&mut lock(&self.inner.stats).counts);
+        f(&mut self.inner.stats.lock().counts);
     }
 
     /// New settings: new globs and timings for the watcher. (The applier
@@ -568,14 +570,4 @@ fn same_dir(a: &Path, b: &Path) -> bool {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
     }
-}
-
-fn ms(d: std::time::Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0
-}
-
-/// The engine's locks guard plain data updated in one step; a panic elsewhere
-/// cannot leave it half-written, so a poisoned lock is still usable.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -6,8 +6,10 @@
 //! I/O; the lock is held for one map operation, never across an `.await`.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+
+use parking_lot::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use crate::engine::snapshot::Snapshot;
@@ -176,9 +178,8 @@ impl RunStore {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Runs> {
-        // One map operation per lock; a panic cannot leave a run half-written.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Runs> {
+        self.inner.lock()
     }
 }
 

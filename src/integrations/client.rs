@@ -17,6 +17,7 @@ use reqwest::{Method, Request, Url};
 use crate::integrations::redact::{self, Redactor};
 use crate::integrations::status::{FailureKind, IntegrationStatus, State};
 use crate::model::{Integration, IntegrationFields, IntegrationKind, Setting};
+use crate::units::whole_ms;
 
 /// The `User-Agent` of every request: `qa-reload/<version>`.
 pub const USER_AGENT: &str = concat!("qa-reload/", env!("CARGO_PKG_VERSION"));
@@ -165,7 +166,7 @@ impl IntegrationClient {
                 let latency = started.elapsed();
                 let code = response.status();
                 status.http_status = Some(code.as_u16());
-                status.latency_ms = Some(ms(latency));
+                status.latency_ms = Some(whole_ms(latency));
                 if code.is_success() {
                     status.status = State::Ok;
                     // Drain (a little of) the body so the connection returns
@@ -182,14 +183,14 @@ impl IntegrationClient {
                     status.failure = Some(FailureKind::Http);
                     status.detail = Some(self.http_detail(
                         code,
-                        ms(started.elapsed()),
+                        whole_ms(started.elapsed()),
                         location,
                         &self.redactor.excerpt(&body),
                     ));
                 }
             }
             Err(e) => {
-                let elapsed = ms(started.elapsed());
+                let elapsed = whole_ms(started.elapsed());
                 let kind = classify(&e);
                 status.latency_ms = Some(elapsed);
                 status.failure = Some(kind);
@@ -354,10 +355,6 @@ fn root_cause(e: &reqwest::Error) -> String {
     chain(e)
         .last()
         .map_or_else(|| e.to_string(), |err| err.to_string())
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ pub use client::{ClientError, IntegrationClient, Resolver, USER_AGENT};
 pub use status::{FailureKind, IntegrationStatus, State};
 pub use supervisor::STATUS_CAPACITY;
 
-use supervisor::{Shared, lock};
+use supervisor::Shared;
 
 /// Why a manual test could not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,7 +86,9 @@ impl Integrations {
 
     /// The current status of every configured integration, by kind.
     pub fn statuses(&self) -> Vec<IntegrationStatus> {
-        lock(&self.shared.slots)
+        self.shared
+            .slots
+            .lock()
             .values()
             .map(|slot| slot.status.clone())
             .collect()
@@ -95,7 +97,9 @@ impl Integrations {
     /// The current status of one integration; `None` when it is not
     /// configured. What a workflow step naming `kind` shows.
     pub fn status(&self, kind: IntegrationKind) -> Option<IntegrationStatus> {
-        lock(&self.shared.slots)
+        self.shared
+            .slots
+            .lock()
             .get(&kind)
             .map(|slot| slot.status.clone())
     }
@@ -129,7 +133,7 @@ impl Integrations {
         }
         let (tx, rx) = oneshot::channel();
         {
-            let mut slots = lock(&self.shared.slots);
+            let mut slots = self.shared.slots.lock();
             let slot = slots
                 .get_mut(&kind)
                 .ok_or(IntegrationError::NotConfigured(kind))?;

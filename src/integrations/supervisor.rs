@@ -9,7 +9,9 @@
 //! test. No JSON, no HTTP routes.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -22,6 +24,7 @@ use crate::engine::{Engine, Event, Served, Snapshot};
 use crate::integrations::client::IntegrationClient;
 use crate::integrations::status::{FailureKind, IntegrationStatus, State};
 use crate::model::{Integration, IntegrationKind};
+use crate::units::whole_ms;
 
 /// Statuses a subscriber may fall behind by before it is told it lagged
 /// (and should read [`super::Integrations::statuses`] again).
@@ -105,7 +108,7 @@ impl Shared {
         snapshot: &Snapshot,
         kinds: impl IntoIterator<Item = IntegrationKind>,
     ) {
-        let mut slots = lock(&self.slots);
+        let mut slots = self.slots.lock();
         for kind in kinds {
             let current = slots.get(&kind).map(|slot| Arc::clone(&slot.served));
             match (snapshot.integrations.get(&kind), current) {
@@ -193,7 +196,7 @@ impl Shared {
                     Err(_) => {
                         let mut s = IntegrationStatus::new(kind, revision, State::Failed);
                         s.failure = Some(FailureKind::Timeout);
-                        s.latency_ms = u64::try_from(deadline.as_millis()).ok();
+                        s.latency_ms = Some(whole_ms(deadline));
                         s.detail = Some(format!(
                             "no answer from {} within {} ms; check that the service is up, or raise `timeout_ms`",
                             client.test_url(),
@@ -217,7 +220,7 @@ impl Shared {
         status: IntegrationStatus,
         reply: Option<oneshot::Sender<IntegrationStatus>>,
     ) {
-        let mut slots = lock(&self.slots);
+        let mut slots = self.slots.lock();
         let Some(slot) = slots.get_mut(&kind) else {
             return;
         };
@@ -264,7 +267,7 @@ impl Shared {
     }
 
     fn abort_all(&self) {
-        for slot in lock(&self.slots).values_mut() {
+        for slot in self.slots.lock().values_mut() {
             slot.supersede();
         }
     }
@@ -301,10 +304,4 @@ pub(super) async fn run(shared: Arc<Shared>, mut events: broadcast::Receiver<Arc
         }
     }
     shared.abort_all();
-}
-
-/// The slots guard plain data changed in one step; a panic elsewhere cannot
-/// leave it half-written, so a poisoned lock is still usable.
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -8,8 +8,10 @@
 use std::collections::{BTreeSet, HashSet};
 use std::mem;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::Instant;
 
 use notify::EventKind;
@@ -19,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::debounce::{DebounceSettings, Debouncer, Hint};
 use super::source::{Events, Layout, Source, describe, needs_polling};
-use super::status::{Control, GitWait, SLOW_HOLD, WatchHandle, WatchStatus, lock};
+use super::status::{Control, GitWait, SLOW_HOLD, WatchHandle, WatchStatus};
 use super::timer::PreciseTimer;
 use super::{Batch, PERIODIC_RESCAN, RescanReason, WatchConfig, WatchError};
 use crate::load::fs;
@@ -177,7 +179,7 @@ impl Driver {
                 "`{held}` looked stale: it held the batch for {} s; applying it",
                 self.debouncer.settings().hold_max.as_secs()
             );
-            lock(&self.status).waiting_for_git = None;
+            self.status.lock().waiting_for_git = None;
         }
         let root = self.source.layout().root.clone();
         for dir in mem::take(&mut self.new_dirs) {
@@ -193,7 +195,7 @@ impl Driver {
         if batch.is_empty() {
             return None;
         }
-        let mut status = lock(&self.status);
+        let mut status = self.status.lock();
         status.batches += 1;
         if batch.rescan.is_some() {
             status.rescans += 1;
@@ -224,7 +226,7 @@ impl Driver {
             }),
             _ => None,
         };
-        let mut status = lock(&self.status);
+        let mut status = self.status.lock();
         if let Some(wait) = &wait
             && status.waiting_for_git.is_none()
         {
@@ -234,7 +236,7 @@ impl Driver {
     }
 
     fn on_event(&mut self, now: Instant, event: notify::Result<notify::Event>) {
-        lock(&self.status).events += 1;
+        self.status.lock().events += 1;
         let event = match event {
             Ok(event) => event,
             Err(e) => return self.on_error(now, e),
@@ -295,12 +297,12 @@ impl Driver {
         }
         tracing::warn!(error = %message, backend = self.source.backend(), "file watcher error");
         {
-            let mut status = lock(&self.status);
+            let mut status = self.status.lock();
             status.last_error = Some(message.clone());
         }
         if needs_polling(&e) && self.source.backend() != "poll" {
             let result = self.source.fall_back_to_polling();
-            let mut status = lock(&self.status);
+            let mut status = self.status.lock();
             match result {
                 Ok(()) => {
                     tracing::warn!(reason = %message, "falling back to polling every 500 ms");
@@ -328,11 +330,10 @@ impl Driver {
             };
             self.debouncer.set_hold(now, busy);
         }
-        if let Some(hint) = self.git_hint(path) {
-            if let Some(hint) = hint {
-                self.debouncer.event(now, hint);
-            }
-            return;
+        match self.git_path(path) {
+            GitPath::Hint(hint) => return self.debouncer.event(now, hint),
+            GitPath::Quiet => return,
+            GitPath::NotGit => {}
         }
         let layout = self.source.layout();
         let Ok(rel) = path.strip_prefix(&layout.root) else {
@@ -343,7 +344,7 @@ impl Driver {
         };
         if rel.is_empty() {
             if matches!(seen, Seen::Removed | Seen::MovedAway) {
-                let mut status = lock(&self.status);
+                let mut status = self.status.lock();
                 status.healthy = false;
                 status.last_error = Some("the repository root was removed or moved".to_string());
             }
@@ -438,44 +439,54 @@ impl Driver {
                 .is_some_and(|n| GIT_BUSY.contains(&n))
     }
 
-    /// `Some` when the path is git's: with the hint it gives, if any.
-    fn git_hint(&self, path: &Path) -> Option<Option<Hint>> {
+    /// Whether the path is git's, and the hint it gives if it is.
+    fn git_path(&self, path: &Path) -> GitPath {
         let layout = self.source.layout();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if let Some(git_dir) = &layout.git_dir
             && (path == git_dir || path.parent() == Some(git_dir))
         {
-            return Some(match name {
-                "HEAD" | "index" | "ORIG_HEAD" | "packed-refs" => Some(Hint::Git),
+            return match name {
+                "HEAD" | "index" | "ORIG_HEAD" | "packed-refs" => GitPath::Hint(Hint::Git),
                 "index.lock" | "HEAD.lock" | "ORIG_HEAD.lock" | "packed-refs.lock"
-                | "MERGE_HEAD" | "rebase-merge" | "rebase-apply" => Some(Hint::Wake),
-                _ => None,
-            });
+                | "MERGE_HEAD" | "rebase-merge" | "rebase-apply" => GitPath::Hint(Hint::Wake),
+                _ => GitPath::Quiet,
+            };
         }
         if let Some(common) = &layout.common_dir
             && (path == common || path.parent() == Some(common))
         {
-            return Some(match name {
-                "packed-refs" => Some(Hint::Git),
-                "packed-refs.lock" => Some(Hint::Wake),
-                _ => None,
-            });
+            return match name {
+                "packed-refs" => GitPath::Hint(Hint::Git),
+                "packed-refs.lock" => GitPath::Hint(Hint::Wake),
+                _ => GitPath::Quiet,
+            };
         }
         if let Some(heads) = layout.refs_heads()
             && path.starts_with(&heads)
         {
-            return Some(Some(if name.ends_with(".lock") {
+            return GitPath::Hint(if name.ends_with(".lock") {
                 Hint::Wake
             } else {
                 Hint::Git
-            }));
+            });
         }
         let in_git = |d: &Option<PathBuf>| d.as_ref().is_some_and(|d| path.starts_with(d));
         if in_git(&layout.git_dir) || in_git(&layout.common_dir) {
-            return Some(None);
+            return GitPath::Quiet;
         }
-        None
+        GitPath::NotGit
     }
+}
+
+/// What a path means to the watcher as far as git goes.
+enum GitPath {
+    /// git's, and it says git changed something (or is about to).
+    Hint(Hint),
+    /// git's, and of no interest (objects, logs, other refs).
+    Quiet,
+    /// Not in the git dir or the common dir: a working-tree path.
+    NotGit,
 }
 
 /// In the git dir while git is writing the working tree: a batch is held

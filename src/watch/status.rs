@@ -3,7 +3,9 @@
 //! Health and counts for the status API, and the way in for runtime settings.
 //! It does no watching itself.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use tokio::sync::mpsc;
 
@@ -75,15 +77,15 @@ pub struct WatchHandle {
 impl WatchHandle {
     /// A copy of the current status.
     pub fn status(&self) -> WatchStatus {
-        lock(&self.status).clone()
+        self.status.lock().clone()
     }
 
     pub fn backend(&self) -> &'static str {
-        lock(&self.status).backend
+        self.status.lock().backend
     }
 
     pub fn healthy(&self) -> bool {
-        lock(&self.status).healthy
+        self.status.lock().healthy
     }
 
     /// New globs and timings, from the next event on (a pending batch gets
@@ -108,10 +110,4 @@ impl WatchHandle {
             .send(Control::Rescan(reason))
             .map_err(|_| WatchError::Stopped)
     }
-}
-
-/// The status lock is only held to copy or bump a few fields, never across an
-/// `.await`; a poisoned lock still holds usable counters.
-pub(crate) fn lock(status: &Mutex<WatchStatus>) -> std::sync::MutexGuard<'_, WatchStatus> {
-    status.lock().unwrap_or_else(PoisonError::into_inner)
 }
