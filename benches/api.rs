@@ -19,20 +19,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use qa_reload::api::security::Security;
-use qa_reload::api::{self, AppState};
 use qa_reload::app::{self, Options};
-use qa_reload::engine::Engine;
-use qa_reload::watch::{Batch, Trigger};
+use qa_reload::engine::BROADCAST_CAPACITY;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-#[path = "common.rs"]
-mod common;
-use common::git;
+#[allow(dead_code)]
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::{Fed, git, save, serve};
 
 const CLIENTS: usize = 1000;
 const FRAMES: u64 = 50;
@@ -64,67 +62,36 @@ fn repo(n: usize) -> tempfile::TempDir {
     dir
 }
 
-/// An engine fed batches by the bench, and a server for it.
+/// The engine the tests use, fed batches by the bench, and a server for it.
 struct Rig {
-    engine: Engine,
-    batches: mpsc::Sender<Batch>,
+    fed: Fed,
     addr: SocketAddr,
-    shutdown: CancellationToken,
-    root: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Rig {
     async fn start(workflows: usize) -> Rig {
         let dir = repo(workflows);
-        let root = dir.path().to_path_buf();
-        let r = root.clone();
-        let (engine, worker) =
-            tokio::task::spawn_blocking(move || Engine::load(&r, Arc::new(|_: &str| None)))
-                .await
-                .unwrap()
-                .unwrap();
-        let (batches, rx) = mpsc::channel(16);
-        let shutdown = CancellationToken::new();
-        tokio::spawn(worker.run(rx, shutdown.clone()));
-        let addr = serve(engine.clone(), shutdown.clone()).await;
+        let fed = Fed::start(dir.path(), Arc::new(|_: &str| None), BROADCAST_CAPACITY).await;
+        let addr = serve(fed.engine.clone(), fed.shutdown.clone()).await;
         Rig {
-            engine,
-            batches,
+            fed,
             addr,
-            shutdown,
-            root,
             _dir: dir,
         }
     }
 
     /// Rewrites `workflows/w0.yaml` and applies it as one batch.
     async fn change(&self, generation: u32) {
-        let path = self.root.join("workflows/w0.yaml");
-        let tmp = self.root.join("workflows/w0.yaml.tmp");
-        std::fs::write(
-            &tmp,
-            workflow(&format!("W0 gen {generation}"), 10 + generation % 100),
-        )
-        .unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
-        let batch = Batch {
-            paths: BTreeSet::from(["workflows/w0.yaml".to_owned()]),
-            git_changed: false,
-            rescan: None,
-            first_event_at: Instant::now(),
-            trigger: Trigger::CompleteWrite,
-        };
-        self.batches.send(batch).await.unwrap();
+        save(
+            self.fed.engine.root(),
+            "workflows/w0.yaml",
+            &workflow(&format!("W0 gen {generation}"), 10 + generation % 100),
+        );
+        self.fed
+            .send(BTreeSet::from(["workflows/w0.yaml".to_owned()]))
+            .await;
     }
-}
-
-async fn serve(engine: Engine, shutdown: CancellationToken) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = AppState::new(engine, Security::new(addr, None, &[]), shutdown);
-    tokio::spawn(api::server::run(listener, state));
-    addr
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -162,7 +129,7 @@ async fn websocket_clients() {
     let url = format!("ws://{}/ws/hot-reload", rig.addr);
     let before = rss_kib();
     let (ready_tx, mut ready_rx) = mpsc::channel(CLIENTS);
-    let start_revision = rig.engine.snapshot().revision;
+    let start_revision = rig.fed.engine.snapshot().revision;
     let mut tasks = Vec::with_capacity(CLIENTS);
     for _ in 0..CLIENTS {
         let url = url.clone();
@@ -194,7 +161,7 @@ async fn websocket_clients() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = rss_kib();
-    let mut publish = rig.engine.subscribe();
+    let mut publish = rig.fed.engine.subscribe();
     let mut published = std::collections::HashMap::new();
     for g in 1..=FRAMES {
         rig.change(g as u32).await;
@@ -231,7 +198,7 @@ async fn websocket_clients() {
         "  RSS per idle client (server and client side together, one process): {:.1} KiB",
         (idle.saturating_sub(before)) as f64 / CLIENTS as f64
     );
-    rig.shutdown.cancel();
+    rig.fed.shutdown.cancel();
 }
 
 /// One keep-alive GET; `Err` on anything but a whole 200.
@@ -310,7 +277,7 @@ async fn read_phase(
     let reloader = pace.map(|pace| {
         let (rig, stop) = (rig.clone(), stop.clone());
         tokio::spawn(async move {
-            let mut events = rig.engine.subscribe();
+            let mut events = rig.fed.engine.subscribe();
             let mut n = 0u32;
             while !stop.is_cancelled() {
                 n += 1;
@@ -376,7 +343,7 @@ async fn http_reads() {
         ratio(&paced),
         ratio(&busy)
     );
-    rig.shutdown.cancel();
+    rig.fed.shutdown.cancel();
 }
 
 async fn save_to_frame() {

@@ -25,9 +25,10 @@ use qa_reload::engine::{Applier, CauseKind, Input, SharedEnv};
 use qa_reload::git::GitRepo;
 use tokio::sync::broadcast;
 
-#[path = "common.rs"]
-mod common;
-use common::git;
+#[allow(dead_code)]
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::git;
 
 fn workflow(name: &str, minutes: u32) -> String {
     format!(

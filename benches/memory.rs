@@ -22,9 +22,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
-#[path = "common.rs"]
-mod common;
-use common::git;
+#[allow(dead_code)]
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::{git, save};
 
 const MIB: f64 = 1024.0 * 1024.0;
 /// The longest wait for a revision; a hang guard, not a measurement.
@@ -58,14 +59,6 @@ fn repo(files: &[(&str, String)]) -> tempfile::TempDir {
     git(root, &["add", "-A"]);
     git(root, &["commit", "-q", "-m", "start"]);
     dir
-}
-
-/// Writes by rename, as editors do, so no half-written file is seen.
-fn save(root: &Path, path: &str, text: &str) {
-    let full = root.join(path);
-    let tmp = full.with_extension("tmp");
-    std::fs::write(&tmp, text).expect("write");
-    std::fs::rename(&tmp, &full).expect("rename");
 }
 
 /// The running binary, its address, and the frames its client took.

@@ -19,19 +19,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use qa_reload::api::security::Security;
-use qa_reload::api::{self, AppState};
 use qa_reload::app::{self, Options};
-use qa_reload::engine::Engine;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -39,9 +35,10 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
-#[path = "common.rs"]
-mod common;
-use common::git;
+#[allow(dead_code)]
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::{git, serve};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -73,14 +70,6 @@ fn repo(n: usize) -> tempfile::TempDir {
     git(root, &["add", "-A"]);
     git(root, &["commit", "-q", "-m", "bench"]);
     dir
-}
-
-async fn serve(engine: Engine, shutdown: CancellationToken) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = AppState::new(engine, Security::new(addr, None, &[]), shutdown);
-    tokio::spawn(api::server::run(listener, state));
-    addr
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

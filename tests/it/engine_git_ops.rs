@@ -13,7 +13,8 @@ use qa_reload::diff::patch::PatchKind;
 use qa_reload::watch::Trigger;
 
 use crate::engine::{Served, assert_serves_disk, served_name, summaries, workflow};
-use crate::util::{TestRepo, git_in};
+use crate::support;
+use crate::util::TestRepo;
 
 fn path(i: usize) -> String {
     format!("workflows/w{i}.yaml")
@@ -106,12 +107,12 @@ async fn git_pull_ff_only_from_a_second_clone_is_one_revision() {
     let repo = repo_with_feature();
     let other = tempfile::tempdir().unwrap();
     let root = repo.root.to_str().unwrap();
-    git_in(other.path(), &["clone", "-q", root, "clone"]);
+    support::git(other.path(), &["clone", "-q", root, "clone"]);
     let clone = other.path().join("clone");
     for i in 0..2 * PART {
         std::fs::write(clone.join(path(i)), workflow(&format!("W{i} pulled"), 8)).unwrap();
     }
-    git_in(&clone, &["commit", "-q", "-a", "-m", "change some"]);
+    support::git(&clone, &["commit", "-q", "-a", "-m", "change some"]);
     let clone = clone.to_str().unwrap().to_string();
     one_revision(&repo, 2 * PART, |r| {
         r.git(&["pull", "-q", "--ff-only", &clone, "main"]);

@@ -5,7 +5,8 @@
 
 use qa_reload::git::{GitRepo, Head, HeadMove};
 
-use crate::util::{TestRepo, git_in};
+use crate::support;
+use crate::util::TestRepo;
 
 #[test]
 fn discover_outside_a_repository_is_none() {
@@ -372,7 +373,7 @@ fn linked_worktree_is_discovered_and_its_head_read() {
         "feature",
         linked.to_str().expect("utf-8"),
     ]);
-    let id = git_in(&linked, &["rev-parse", "HEAD"]);
+    let id = support::git(&linked, &["rev-parse", "HEAD"]);
 
     let git = GitRepo::discover(&linked)
         .expect("discover")
@@ -390,7 +391,7 @@ fn linked_worktree_is_discovered_and_its_head_read() {
 
     let before = git.head().expect("head");
     std::fs::write(linked.join("workflows/a.yaml"), "a: 2\n").expect("edit");
-    git_in(&linked, &["commit", "-q", "-am", "in the linked worktree"]);
+    support::git(&linked, &["commit", "-q", "-am", "in the linked worktree"]);
     let after = git.head().expect("head");
     assert_eq!(git.classify_head_move(&before, &after), HeadMove::Commit);
     assert!(

@@ -506,7 +506,7 @@ fn a_nested_repository_under_workflows_is_skipped_with_a_warning() {
     repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke"))], "smoke");
     let vendor = repo.root.join("workflows/vendor");
     std::fs::create_dir_all(&vendor).unwrap();
-    crate::util::git_in(&vendor, &["init", "-q", "-b", "main"]);
+    crate::support::git(&vendor, &["init", "-q", "-b", "main"]);
     std::fs::write(vendor.join("smoke.yaml"), workflow("Vendored smoke")).unwrap();
     std::fs::write(vendor.join("extra.yaml"), workflow("Vendored extra")).unwrap();
     let doc = check_json(&repo.root);

@@ -28,6 +28,10 @@ mod secrets_served;
 mod semantic_diff;
 mod served;
 mod stream;
+// Shared with the benches; each includer uses a part of it.
+#[allow(dead_code)]
+#[path = "../support/mod.rs"]
+mod support;
 mod tidy;
 mod ts_types;
 mod util;

@@ -3,7 +3,6 @@
 //! keep-alive HTTP/1.1 client and a WebSocket client. Every response body
 //! and frame they return has been checked to hold no secret value.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,15 +12,15 @@ use qa_reload::api::conn::HttpLimits;
 use qa_reload::api::security::Security;
 use qa_reload::api::{self, AppState, WsConfig};
 use qa_reload::engine::{Engine, Event};
-use qa_reload::watch::{Batch, Trigger};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
+use crate::support;
 use crate::util::TestRepo;
 
 /// Longest wait for anything expected; a failure guard, not a measurement.
@@ -76,66 +75,37 @@ pub fn jira_config(literal: &str) -> String {
 }
 
 /// An engine whose batches the test sends (no watcher: every revision is
-/// one the test made).
+/// one the test made), on one of the [`repo`]s; the shared
+/// [`support::Fed`] (its `engine` and `shutdown`) plus the repository and
+/// an event receiver subscribed from the start.
 pub struct Fed {
-    pub engine: Engine,
+    fed: support::Fed,
     pub repo: TestRepo,
-    batches: mpsc::Sender<Batch>,
     events: broadcast::Receiver<Arc<Event>>,
-    pub shutdown: CancellationToken,
+}
+
+impl std::ops::Deref for Fed {
+    type Target = support::Fed;
+
+    fn deref(&self) -> &support::Fed {
+        &self.fed
+    }
 }
 
 impl Fed {
     pub async fn start(repo: TestRepo, capacity: usize) -> Fed {
-        let root = repo.root.clone();
-        let (engine, worker) =
-            tokio::task::spawn_blocking(move || Engine::load_with_capacity(&root, env(), capacity))
-                .await
-                .unwrap()
-                .unwrap();
-        let (batches, rx) = mpsc::channel(16);
-        let shutdown = CancellationToken::new();
-        tokio::spawn(worker.run(rx, shutdown.clone()));
-        let events = engine.subscribe();
-        Fed {
-            engine,
-            repo,
-            batches,
-            events,
-            shutdown,
-        }
+        let fed = support::Fed::start(&repo.root, env(), capacity).await;
+        let events = fed.engine.subscribe();
+        Fed { fed, repo, events }
     }
 
     /// Writes the files (each by rename, so never seen half-written), sends
     /// them as one batch and returns the revision's event.
     pub async fn change(&mut self, files: &[(&str, &str)]) -> Arc<Event> {
-        let mut paths = BTreeSet::new();
-        for (path, content) in files {
-            let full = self.repo.root.join(path);
-            let tmp = full.with_extension("tmp");
-            std::fs::write(&tmp, content).unwrap();
-            std::fs::rename(&tmp, &full).unwrap();
-            paths.insert((*path).to_owned());
-        }
-        let batch = Batch {
-            paths,
-            git_changed: false,
-            rescan: None,
-            first_event_at: Instant::now(),
-            trigger: Trigger::CompleteWrite,
-        };
-        // Events of revisions made before this batch (a manual reload's)
-        // may still be queued: wait for one after them.
-        let before = self.engine.snapshot().revision;
-        self.batches.send(batch).await.unwrap();
-        loop {
-            match tokio::time::timeout(GUARD, self.events.recv()).await {
-                Ok(Ok(event)) if event.revision > before => return event,
-                Ok(Ok(_)) => continue,
-                Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
-                other => panic!("no revision for the batch: {other:?}"),
-            }
-        }
+        self.fed
+            .change(files, &mut self.events, GUARD)
+            .await
+            .expect("a revision for the batch")
     }
 }
 

@@ -1,8 +1,7 @@
 //! Shared helpers for the integration tests: temporary git repositories
 //! driven by the real `git` CLI, isolated from the user's git configuration.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use qa_reload::git::GitRepo;
 
@@ -24,7 +23,7 @@ impl TestRepo {
     }
 
     pub fn git(&self, args: &[&str]) -> String {
-        git_in(&self.root, args)
+        crate::support::git(&self.root, args)
     }
 
     pub fn write(&self, path: &str, content: &str) {
@@ -48,32 +47,6 @@ impl TestRepo {
             .expect("discover")
             .expect("a repository")
     }
-}
-
-pub fn git_in(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args([
-            "-c",
-            "user.name=QA Tester",
-            "-c",
-            "user.email=qa@example.com",
-        ])
-        .args(["-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        .output()
-        .expect("run git");
-    assert!(
-        output.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 /// splitmix64: a tiny deterministic stream, so one `u64` seed drives a
