@@ -19,7 +19,8 @@
 //!          formats of `check` and `diff` (GitHub, SARIF, JUnit)
 //! ```
 //!
-//! `metrics` renders counters and a histogram in Prometheus text format;
+//! `metrics` renders counters and a histogram in Prometheus text format
+//! (with the `prometheus-client` crate);
 //! `logging` caps the HTTP stack's own log lines, which may quote secrets.
 //!
 //! `diagnostic` holds the one error type every stage reports and survives;
