@@ -11,6 +11,9 @@
 //! A base URL read from `${VAR}` is a secret too: its host and its forms as
 //! a URL parser rewrites it (lower case, default port dropped) are masked.
 
+use base64::Engine as _;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 use crate::model::{Integration, IntegrationFields, Setting};
 use crate::secret::{self, MASK};
 
@@ -105,9 +108,7 @@ impl Redactor {
             return;
         }
         let mut forms = vec![value.to_string()];
-        forms.push(url_encode(value, false));
-        forms.push(url_encode(value, true));
-        forms.push(percent_encode_all(value));
+        forms.extend(percent_forms(value));
         forms.extend(base64_forms(value.as_bytes()));
         for form in forms {
             let form = form.to_ascii_lowercase();
@@ -189,35 +190,22 @@ impl Redactor {
     }
 }
 
-/// `value` percent-encoded as in a URL query or form: unreserved characters
-/// kept, a space as `+` when `plus`, everything else `%XX`.
-fn url_encode(value: &str, plus: bool) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for b in value.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b));
-            }
-            b' ' if plus => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+/// What a URL query or form encodes: every byte but the unreserved
+/// characters (letters, digits, `-`, `_`, `.`, `~`).
+const URL_ENCODED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
-/// `value` with every byte but ASCII letters and digits as `%XX`, as some
-/// encoders write even `-`, `.`, `_` and `~`.
-fn percent_encode_all(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+/// The percent-encoded forms of `value`: as a URL query writes it (`%20`
+/// for a space), as a form writes it (`+`), and with every byte but ASCII
+/// letters and digits as `%XX` (as some encoders write even `-._~`).
+fn percent_forms(value: &str) -> [String; 3] {
+    let url = utf8_percent_encode(value, URL_ENCODED).to_string();
+    let form = url.replace("%20", "+");
+    let all = utf8_percent_encode(value, NON_ALPHANUMERIC).to_string();
+    [url, form, all]
 }
 
 /// The base64 forms of `bytes` (standard and URL-safe alphabets): the whole
@@ -407,24 +395,7 @@ fn mask_json(value: &mut serde_json::Value) {
 /// Standard base64 with padding: the Basic credential the client sends and
 /// the redactor must recognise.
 pub(crate) fn base64(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (k, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if k <= chunk.len() {
-                out.push(char::from(TABLE[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[cfg(test)]
@@ -510,6 +481,18 @@ mod tests {
     }
 
     #[test]
+    fn percent_forms_keep_the_unreserved_characters_or_encode_them_all() {
+        assert_eq!(
+            percent_forms("a-b_c.d~e f/é"),
+            [
+                "a-b_c.d~e%20f%2F%C3%A9",
+                "a-b_c.d~e+f%2F%C3%A9",
+                "a%2Db%5Fc%2Ed%7Ee%20f%2F%C3%A9",
+            ]
+        );
+    }
+
+    #[test]
     fn secrets_are_masked_encoded_in_any_case_and_inside_longer_base64() {
         let mut r = Redactor::new();
         r.add("tok SECRET/123+x");
@@ -518,9 +501,9 @@ mod tests {
             value.to_string(),
             value.to_lowercase(),
             value.to_uppercase(),
-            url_encode(value, false),
-            url_encode(value, false).to_lowercase(),
-            url_encode(value, true),
+            "tok%20SECRET%2F123%2Bx".to_string(),
+            "tok%20secret%2f123%2bx".to_string(),
+            "tok+SECRET%2F123%2Bx".to_string(),
             base64(value.as_bytes()),
             base64(format!("qa@example.com:{value}").as_bytes()),
             base64(format!("a:{value}").as_bytes()),
