@@ -3,29 +3,30 @@
 //! `.vscode/settings.json` mapping, the example is clean and a wrong
 //! `estimated_minutes` is underlined at its position before it is saved.
 //! Needs Node and the npm packages pinned in `tests/editor/`; when either is
-//! missing this test fails and says how to install them (`scripts/test`
-//! does it), rather than passing without running.
+//! missing, plain `cargo test` skips it with one line on stderr, and
+//! `scripts/test` (`QA_RELOAD_REQUIRE_BROWSER=1`) fails instead (see
+//! `browser::may_run`).
 
 use std::path::Path;
 use std::process::Command;
 
-const SETUP: &str = "run the tests with `scripts/test`, which installs them, or by hand: \
+use crate::browser::{may_run, missing_node_and_packages, node};
+
+const SETUP: &str = "run `scripts/test`, which installs them and runs every test, or by hand: \
     `apt-get install -y nodejs npm` and `npm ci --prefix tests/editor`";
 
 #[test]
 fn the_yaml_language_server_underlines_what_the_schemas_refuse() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("tests/editor");
-    let node = std::env::var("QA_RELOAD_NODE").unwrap_or_else(|_| "node".to_owned());
-    match Command::new(&node).arg("--version").output() {
-        Ok(out) if out.status.success() => {}
-        _ => panic!("`{node}` is not installed: the editor test needs Node 20 or newer; {SETUP}"),
-    }
-    for package in ["yaml-language-server", "vscode-languageserver-textdocument"] {
-        assert!(
-            dir.join("node_modules").join(package).is_dir(),
-            "the npm package `{package}` is missing in tests/editor/node_modules; {SETUP}"
-        );
+    let node = node();
+    let missing = missing_node_and_packages(
+        &node,
+        "tests/editor",
+        &["yaml-language-server", "vscode-languageserver-textdocument"],
+    );
+    if !may_run("the editor test (tests/it/editor.rs)", &missing, SETUP) {
+        return;
     }
     let out = Command::new(&node)
         .args(["--test", "editor.test.mjs"])
