@@ -7,7 +7,8 @@
 //!   (U+00A7) but right after an RFC's number (`RFC 9112 <sign>3.2.2`);
 //! - every relative link in a Markdown file, and every repository path a
 //!   Markdown file names in backticks (`src/…`, `tests/…`, `docs/…`, …),
-//!   leads to a file or folder that exists.
+//!   leads to a file or folder that exists;
+//! - no module of `src/` imports one above it in [`LAYERS`].
 
 use std::path::{Path, PathBuf};
 
@@ -192,4 +193,86 @@ fn link_and_path_extraction() {
                 `src/app.rs:12`, `tests/it/` and `config/*.yaml`, `workflows/a.yaml`";
     assert_eq!(relative_links(text), ["docs/protocol.md"]);
     assert_eq!(named_paths(text), ["src/app.rs", "tests/it/"]);
+}
+
+/// The modules of `src/`, lowest first: code in one may name (`crate::x`)
+/// only itself and those before it, so imports go one way. `main.rs` uses
+/// the library from outside; `test_support` is only compiled for tests.
+const LAYERS: [&str; 17] = [
+    "test_support",
+    "diagnostic",
+    "secret",
+    "model",
+    "units",
+    "logging",
+    "metrics",
+    "load",
+    "diff",
+    "git",
+    "watch",
+    "engine",
+    "integrations",
+    "api",
+    "app",
+    "cli",
+    "fuzzing",
+];
+
+/// The top-level modules a source text names as `crate::<module>`, outside
+/// comments.
+fn crate_modules(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .flat_map(|l| l.match_indices("crate::").map(move |(i, _)| &l[i + 7..]))
+        .map(|rest| {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+#[test]
+fn no_module_imports_one_above_it() {
+    let src = root().join("src");
+    let mut sources = Vec::new();
+    files(&src, &mut sources);
+    sources.retain(|p| p.extension().is_some_and(|e| e == "rs"));
+    let layer = |m: &str| LAYERS.iter().position(|l| *l == m);
+    let mut upward = Vec::new();
+    for file in &sources {
+        let rel = file.strip_prefix(&src).unwrap();
+        let top = rel.iter().next().unwrap().to_string_lossy();
+        let module = top.trim_end_matches(".rs");
+        if ["lib", "main"].contains(&module) {
+            continue;
+        }
+        let own = layer(module)
+            .unwrap_or_else(|| panic!("src/{module} is not in LAYERS; place it there"));
+        let text = std::fs::read_to_string(file).unwrap();
+        for named in crate_modules(&text) {
+            match layer(named) {
+                Some(l) if l <= own => {}
+                Some(_) => upward.push(format!("src/{}: {module} -> {named}", rel.display())),
+                None => upward.push(format!(
+                    "src/{}: crate::{named} is not in LAYERS",
+                    rel.display()
+                )),
+            }
+        }
+    }
+    assert!(
+        upward.is_empty(),
+        "imports against the layers:\n{}",
+        upward.join("\n")
+    );
+}
+
+#[test]
+fn crate_modules_are_read_from_code_not_comments() {
+    let text =
+        "use crate::load::paths::PathFilter;\n// see crate::api\nlet x = crate::units::ms(d);";
+    assert_eq!(crate_modules(text), ["load", "units"]);
 }
