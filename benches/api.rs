@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use qa_reload::api::conn::HttpLimits;
 use qa_reload::app::{self, Options};
 use qa_reload::engine::BROADCAST_CAPACITY;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -62,6 +63,15 @@ fn repo(n: usize) -> tempfile::TempDir {
     dir
 }
 
+/// The server's limits: room for every client (and the readers) beyond the
+/// default cap of 512 connections.
+fn limits() -> HttpLimits {
+    HttpLimits {
+        max_connections: 2 * CLIENTS,
+        ..HttpLimits::default()
+    }
+}
+
 /// The engine the tests use, fed batches by the bench, and a server for it.
 struct Rig {
     fed: Fed,
@@ -73,7 +83,7 @@ impl Rig {
     async fn start(workflows: usize) -> Rig {
         let dir = repo(workflows);
         let fed = Fed::start(dir.path(), Arc::new(|_: &str| None), BROADCAST_CAPACITY).await;
-        let addr = serve(fed.engine.clone(), fed.shutdown.clone()).await;
+        let addr = serve(fed.engine.clone(), fed.shutdown.clone(), limits()).await;
         Rig {
             fed,
             addr,
@@ -353,7 +363,7 @@ async fn save_to_frame() {
     options.env = Arc::new(|_: &str| None);
     let app = app::start(options).await.unwrap();
     let shutdown = CancellationToken::new();
-    let addr = serve(app.engine.clone(), shutdown.clone()).await;
+    let addr = serve(app.engine.clone(), shutdown.clone(), limits()).await;
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/hot-reload"))
         .await
         .unwrap();

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
+use qa_reload::api::conn::HttpLimits;
 use qa_reload::app::{self, Options};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
@@ -178,7 +179,7 @@ async fn run(complete_write_ms: Option<u64>) {
     options.env = Arc::new(|_: &str| None);
     let app = app::start(options).await.unwrap();
     let shutdown = CancellationToken::new();
-    let addr = serve(app.engine.clone(), shutdown.clone()).await;
+    let addr = serve(app.engine.clone(), shutdown.clone(), HttpLimits::default()).await;
     let (mut ours, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/hot-reload"))
         .await
         .unwrap();

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
+use qa_reload::api::conn::HttpLimits;
 use qa_reload::api::security::Security;
 use qa_reload::api::{self, AppState};
 use qa_reload::engine::{Engine, Event, SharedEnv};
@@ -124,12 +125,13 @@ impl Fed {
     }
 }
 
-/// Serves `engine` on `127.0.0.1:0` without a token until `shutdown`; the
-/// address.
-pub async fn serve(engine: Engine, shutdown: CancellationToken) -> SocketAddr {
+/// Serves `engine` on `127.0.0.1:0` without a token until `shutdown`, held
+/// to `limits`; the address.
+pub async fn serve(engine: Engine, shutdown: CancellationToken, limits: HttpLimits) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local address");
-    let state = AppState::new(engine, Security::new(addr, None, &[]), shutdown);
+    let state =
+        AppState::new(engine, Security::new(addr, None, &[]), shutdown).with_http_limits(limits);
     tokio::spawn(api::server::run(listener, state));
     addr
 }
