@@ -7,9 +7,9 @@
 //! decides what a body says (that is `wire`) and nothing here is held across
 //! an `.await`.
 
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
-use std::sync::{Mutex, PoisonError};
 
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
@@ -71,7 +71,7 @@ impl SerialCache {
     }
 
     fn get_or<T: Serialize>(&self, key: Key, body: impl FnOnce() -> T) -> Utf8Bytes {
-        if let Some((_, hit)) = self.lock().iter().find(|(k, _)| *k == key) {
+        if let Some((_, hit)) = self.entries.lock().iter().find(|(k, _)| *k == key) {
             return hit.clone();
         }
         // Serialised outside the lock: two readers may both build a body for
@@ -79,17 +79,12 @@ impl SerialCache {
         // The wire types hold strings, numbers and JSON values only, for
         // which serialising cannot fail.
         let built = Utf8Bytes::from(serde_json::to_string(&body()).unwrap_or_default());
-        let mut entries = self.lock();
+        let mut entries = self.entries.lock();
         if !entries.iter().any(|(k, _)| *k == key) {
             entries.push_back((key, built.clone()));
             evict(&mut entries);
         }
         built
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Key, Utf8Bytes)>> {
-        // One push or scan per lock; a panic cannot leave it half-written.
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

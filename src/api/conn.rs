@@ -11,8 +11,10 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+
+use parking_lot::Mutex;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -205,14 +207,9 @@ impl Phase {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // One small value replaced whole; a panic cannot leave it torn.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Bytes arrived: on an idle connection that starts the next head.
     fn read_some(&self) {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         match *state {
             State::Idle(_) => {
                 *state = State::Head(Instant::now());
@@ -225,7 +222,7 @@ impl Phase {
 
     /// Bytes left: an idle connection still flushing a response is not idle.
     fn wrote_some(&self) {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         if let State::Idle(_) = *state {
             *state = State::Idle(Instant::now());
         }
@@ -235,7 +232,7 @@ impl Phase {
     /// dropped (its response is ready, or the request was abandoned).
     pub fn request(self: &Arc<Self>) -> RequestGuard {
         {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             *state = match *state {
                 State::Busy(n) => State::Busy(n + 1),
                 State::Head(_) | State::Idle(_) => State::Busy(1),
@@ -250,7 +247,7 @@ impl Phase {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
-            let deadline = match *self.lock() {
+            let deadline = match *self.state.lock() {
                 State::Head(since) => {
                     Some((since + self.limits.header_read_timeout, Expiry::Header))
                 }
@@ -277,7 +274,7 @@ impl Phase {
     /// request moved it while the timer ran).
     fn still_past(&self, expiry: Expiry) -> bool {
         let now = Instant::now();
-        match (*self.lock(), expiry) {
+        match (*self.state.lock(), expiry) {
             (State::Head(since), Expiry::Header) => since + self.limits.header_read_timeout <= now,
             (State::Idle(since), Expiry::Idle) => since + self.limits.idle_timeout <= now,
             _ => false,
@@ -291,7 +288,7 @@ pub struct RequestGuard(Arc<Phase>);
 impl Drop for RequestGuard {
     fn drop(&mut self) {
         {
-            let mut state = self.0.lock();
+            let mut state = self.0.state.lock();
             *state = match *state {
                 State::Busy(n) if n > 1 => State::Busy(n - 1),
                 _ => State::Idle(Instant::now()),

@@ -7,7 +7,7 @@
 //! already masked in the domain values (`Setting` serialises masked, patches
 //! are masked at the source), and nothing here unmasks them.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -28,6 +28,7 @@ use crate::engine::{
 use crate::git::Head;
 use crate::integrations::{FailureKind, IntegrationStatus, State};
 use crate::model::{Integration, IntegrationKind, Workflow};
+use crate::units::{ms, whole_ms};
 use crate::watch::{Trigger, WatchStatus};
 
 /// The WebSocket protocol version announced in `hello`.
@@ -413,14 +414,10 @@ impl From<&HttpStats> for HttpWire {
             refused_over_cap: h.refused,
             header_timeouts: h.header_timeouts,
             idle_timeouts: h.idle_timeouts,
-            header_read_timeout_ms: duration_ms(h.header_read_timeout),
-            idle_timeout_ms: duration_ms(h.idle_timeout),
+            header_read_timeout_ms: whole_ms(h.header_read_timeout),
+            idle_timeout_ms: whole_ms(h.idle_timeout),
         }
     }
-}
-
-fn duration_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -615,8 +612,8 @@ impl From<&Cause> for CauseWire {
 impl From<Timings> for TimingsWire {
     fn from(t: Timings) -> Self {
         TimingsWire {
-            detect_ms: millis(t.detect),
-            apply_ms: millis(t.apply),
+            detect_ms: ms(t.detect),
+            apply_ms: ms(t.apply),
         }
     }
 }
@@ -866,10 +863,6 @@ impl From<Counts> for CountsWire {
 }
 
 /// Milliseconds with two decimals.
-fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 100_000.0).round() / 100.0
-}
-
 /// `SystemTime` as RFC 3339 in UTC with milliseconds,
 /// e.g. `2026-11-28T09:14:03.250Z`. Times before 1970 clamp to the epoch.
 pub fn rfc3339(t: SystemTime) -> String {
@@ -904,6 +897,8 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
