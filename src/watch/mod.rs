@@ -170,17 +170,6 @@ pub enum RescanReason {
     Periodic,
 }
 
-impl RescanReason {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            RescanReason::Overflow => "overflow",
-            RescanReason::WatcherError(_) => "watcher_error",
-            RescanReason::NewDirectory => "new_directory",
-            RescanReason::Periodic => "periodic",
-        }
-    }
-}
-
 /// What stops the watch stage from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
