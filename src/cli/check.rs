@@ -42,7 +42,10 @@ pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<
         git.as_ref()
             .is_some_and(|g| g.is_ignored(rel).unwrap_or(false))
     };
+    // One look at HEAD and the ignore rules for the whole walk.
+    let pass = git.as_ref().map(GitRepo::pass);
     let (files, mut errors) = fs::read_tree(repo, &skip);
+    drop(pass);
     let (config, more) = config::build(&files, &process_env);
     errors.extend(more);
     errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));

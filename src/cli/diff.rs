@@ -76,6 +76,7 @@ pub fn run(args: &Args<'_>, out: &mut dyn Write) -> std::io::Result<u8> {
         },
         None => {
             let skip = |rel: &str| git.is_ignored(rel).unwrap_or(false);
+            let _pass = git.pass();
             fs::read_tree(git.workdir(), &skip).0
         }
     };

@@ -16,9 +16,11 @@ mod worktree;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 pub use error::GitError;
 pub use head::{Head, HeadMove};
+pub use worktree::Pass;
 
 use error::lower_first;
 
@@ -32,6 +34,10 @@ pub struct GitRepo {
     /// A std mutex is right: it is held only for the duration of one lookup and
     /// never across an `.await` (callers run git work in `spawn_blocking`).
     cache: Mutex<worktree::Cache>,
+    /// The pass in progress (see [`GitRepo::pass`]), 0 when none.
+    pass: AtomicU64,
+    /// Passes begun so far, so each gets its own number.
+    passes: AtomicU64,
 }
 
 impl std::fmt::Debug for GitRepo {
@@ -86,6 +92,8 @@ impl GitRepo {
             common_dir,
             workdir,
             cache: Mutex::new(worktree::Cache::default()),
+            pass: AtomicU64::new(0),
+            passes: AtomicU64::new(0),
         }))
     }
 

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 use std::time::SystemTime;
 
@@ -37,6 +38,20 @@ pub(super) struct Cache {
     filter: Option<(gix::filter::plumbing::Pipeline, gix::worktree::Stack)>,
     /// The `.gitignore` / `info/exclude` / `core.excludesFile` stack.
     excludes: Option<gix::worktree::Stack>,
+    /// The pass in which the stamp was last checked (0: none).
+    checked_in: u64,
+}
+
+/// A pass over many files (see [`GitRepo::pass`]); ends when dropped.
+#[must_use = "the pass ends when this is dropped"]
+pub struct Pass<'a> {
+    git: &'a GitRepo,
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        self.git.pass.store(0, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +172,18 @@ impl GitRepo {
         *self.lock_cache() = Cache::default();
     }
 
+    /// Begins a pass: until the returned guard is dropped, the per-file
+    /// answers (`is_ignored`, `differs_from_head`, `in_head`) check HEAD and
+    /// the top-level rules files once, at the first question, instead of at
+    /// every one. For one batch or one command that asks about thousands of
+    /// files whose HEAD does not move under it (reading HEAD was a third of
+    /// `check`'s time on 50,000 files). Outside a pass every answer checks.
+    pub fn pass(&self) -> Pass<'_> {
+        let n = self.passes.fetch_add(1, Ordering::Relaxed) + 1;
+        self.pass.store(n, Ordering::Relaxed);
+        Pass { git: self }
+    }
+
     fn lock_cache(&self) -> MutexGuard<'_, Cache> {
         // A panic while holding the lock leaves at worst a stale cache entry;
         // reset instead of propagating the poison.
@@ -169,6 +196,13 @@ impl GitRepo {
 
     /// The cache, emptied first if HEAD or a top-level rules file changed.
     fn fresh_cache(&self, repo: &gix::Repository) -> Result<MutexGuard<'_, Cache>, GitError> {
+        let pass = self.pass.load(Ordering::Relaxed);
+        if pass != 0 {
+            let cache = self.lock_cache();
+            if cache.checked_in == pass {
+                return Ok(cache);
+            }
+        }
         let head = repo.head().map_err(GitError::read("HEAD"))?;
         let head_commit = head.id().map(|id| id.detach());
         let files = [
@@ -201,6 +235,7 @@ impl GitRepo {
             };
             cache.stamp = Some(stamp);
         }
+        cache.checked_in = pass;
         Ok(cache)
     }
 }

@@ -215,6 +215,36 @@ fn differs_from_head_compares_with_the_committed_blob() {
     );
 }
 
+/// Within a pass HEAD is looked at once, at the first question; when the
+/// pass ends, every answer checks HEAD again.
+#[test]
+fn a_pass_checks_head_once_and_ends_when_dropped() {
+    let repo = TestRepo::new();
+    repo.commit(&[("workflows/a.yaml", "a: 1\n")], "first");
+    let git = repo.open();
+    let pass = git.pass();
+    assert!(
+        !git.differs_from_head("workflows/a.yaml", b"a: 1\n")
+            .expect("same")
+    );
+    repo.commit(&[("workflows/a.yaml", "a: 2\n")], "second");
+    assert!(
+        git.differs_from_head("workflows/a.yaml", b"a: 2\n")
+            .expect("still against the HEAD the pass saw")
+    );
+    drop(pass);
+    assert!(
+        !git.differs_from_head("workflows/a.yaml", b"a: 2\n")
+            .expect("the new HEAD once the pass ended")
+    );
+    // A new pass sees the HEAD of its time.
+    let _pass = git.pass();
+    assert!(
+        git.differs_from_head("workflows/a.yaml", b"a: 1\n")
+            .expect("old content")
+    );
+}
+
 #[test]
 fn differs_from_head_on_an_unborn_branch() {
     let repo = TestRepo::new();

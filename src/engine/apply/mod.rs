@@ -240,6 +240,11 @@ impl Applier {
         let started = Instant::now();
         let startup = input.cause == CauseKind::Startup;
         let mut next = self.state.clone();
+        // HEAD and the ignore rules are checked once for the whole batch,
+        // after the read phase has taken HEAD itself (a move it sees is
+        // what the rest of the batch is compared with).
+        let git = self.git.clone();
+        let _pass = git.as_deref().map(GitRepo::pass);
 
         // Phase 1: read (HEAD, candidates, truth from disk).
         let reads = read::read(self, &mut next, &input);
