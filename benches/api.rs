@@ -7,7 +7,7 @@
 //!    every 50 ms (the most the watcher makes at default settings) and
 //!    during reloads back to back (a stress), and the error count.
 //! 3. Save → `reload` frame received, 100 saves, default settings (real
-//!    watcher, 50 ms debounce).
+//!    watcher: a complete save applies after the 1 ms complete-write window).
 //!
 //! Run: `cargo bench --bench api`. Prints figures; asserts nothing.
 
@@ -392,7 +392,7 @@ async fn save_to_frame() {
     }
     times.sort();
     println!(
-        "save -> reload frame received, {SAVES} saves, default settings (50 ms debounce, inotify)"
+        "save -> reload frame received, {SAVES} saves, default settings (complete-write window 1 ms, inotify)"
     );
     println!(
         "  p50 {}  p99 {}   (target <= 60 / 80 ms)",
