@@ -145,6 +145,76 @@ fn a_foreign_hook_is_kept_unless_forced() {
     );
 }
 
+/// A hook that is a symbolic link is never written through: whatever it
+/// points to (a hook shared with other repositories, a file outside the
+/// repository, nothing yet) stays as it was; `--force` replaces the link.
+#[cfg(unix)]
+#[test]
+fn a_hook_that_is_a_symbolic_link_is_never_written_through() {
+    let repo = TestRepo::new();
+    let outside = tempfile::tempdir().unwrap();
+    let hooks = repo.root.join(".git/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    let hook = hooks.join("pre-commit");
+    // A shared hook qa-reload once wrote, a foreign one, and a dangling link.
+    let shared = outside.path().join("shared");
+    std::fs::write(&shared, "#!/bin/sh\n# qa-reload pre-commit hook (old)\n").unwrap();
+    let foreign = outside.path().join("foreign");
+    std::fs::write(&foreign, "#!/bin/sh\necho mine\n").unwrap();
+    let missing = outside.path().join("missing");
+    for target in [&shared, &foreign, &missing] {
+        let _ = std::fs::remove_file(&hook);
+        std::os::unix::fs::symlink(target, &hook).unwrap();
+        let before = std::fs::read(target).ok();
+
+        let out = qa_reload(&["hook", "install"], &repo.root);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains("symbolic link"), "{}", text(&out));
+        assert!(text(&out).contains("--force"), "{}", text(&out));
+        assert_eq!(std::fs::read(target).ok(), before, "{target:?} unchanged");
+        assert!(hook.symlink_metadata().unwrap().file_type().is_symlink());
+
+        let out = qa_reload(&["hook", "install", "--force"], &repo.root);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(std::fs::read(target).ok(), before, "{target:?} unchanged");
+        let meta = hook.symlink_metadata().unwrap();
+        assert!(
+            meta.file_type().is_file(),
+            "the link was replaced by a file"
+        );
+        assert!(
+            std::fs::read_to_string(&hook)
+                .unwrap()
+                .contains("qa-reload check")
+        );
+    }
+    // No temporary file is left beside the hook.
+    let left: Vec<_> = std::fs::read_dir(&hooks)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("qa-reload"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// `core.hooksPath = ~/hooks` is where git runs hooks from: `~` is the home
+/// folder, not a folder named `~` in the repository.
+#[test]
+fn a_hooks_path_under_the_home_folder_is_expanded() {
+    let repo = TestRepo::new();
+    let home = tempfile::tempdir().unwrap();
+    repo.git(&["config", "core.hooksPath", "~/team-hooks"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_qa-reload"))
+        .args(["hook", "install"])
+        .current_dir(&repo.root)
+        .env("HOME", home.path())
+        .output()
+        .expect("qa-reload runs");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(home.path().join("team-hooks/pre-commit").is_file());
+    assert!(!repo.root.join("~").exists(), "{}", text(&out));
+}
+
 #[test]
 fn the_pre_commit_entry_runs_check_on_workflow_and_config_files() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
