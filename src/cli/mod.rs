@@ -48,6 +48,15 @@ pub fn check_repo_dir(repo: &Path) -> Result<(), NotAFolder> {
     }
 }
 
+/// Creates the `--out` folder of `schema` and `man`, or says in one line
+/// naming it why it cannot (a file of that name is there, no permission).
+pub fn create_out_dir(dir: &Path) -> Result<(), String> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("{} is not a folder; pass --out DIR", dir.display()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
+}
+
 /// `--repo` names something that is not a folder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{} is not a folder; pass --repo DIR", .0.display())]

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::cli::{EXIT_OK, EXIT_USAGE};
+use crate::cli::{EXIT_OK, EXIT_USAGE, create_out_dir};
 use crate::load::json_schema::{SchemaKind, schema_text};
 
 /// Prints the schema of `kind`, or writes the schemas (of `kind`, or of
@@ -34,8 +34,8 @@ pub fn run(
         Some(kind) => vec![kind],
         None => SchemaKind::ALL.to_vec(),
     };
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        writeln!(out, "error: cannot create {}: {e}", dir.display())?;
+    if let Err(message) = create_out_dir(dir) {
+        writeln!(out, "error: {message}")?;
         return Ok(EXIT_USAGE);
     }
     for kind in chosen {

@@ -295,3 +295,24 @@ fn the_man_page_covers_every_command() {
         assert!(dir.path().join("pages").join(page).is_file(), "{page}");
     }
 }
+
+/// `--out` naming a file (not a folder) is a usage error naming it, for
+/// `man` and `schema` alike.
+#[test]
+fn out_naming_a_file_is_a_clear_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("taken"), "keep").unwrap();
+    for args in [
+        &["man", "--out", "taken"][..],
+        &["schema", "--out", "taken"],
+    ] {
+        let out = qa_reload(args, dir.path());
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("taken is not a folder"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    assert_eq!(std::fs::read(dir.path().join("taken")).unwrap(), b"keep");
+}
