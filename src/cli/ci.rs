@@ -307,14 +307,14 @@ pub fn junit(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
                     "{}:{}: {}",
                     first.line, first.column, first.message
                 )),
-                xml(&listing(&report.path(file), &errors)),
+                xml_text(&listing(&report.path(file), &errors)),
             )?;
         }
         if !warnings.is_empty() {
             writeln!(
                 out,
                 "      <system-out>{}</system-out>",
-                xml(&listing(&report.path(file), &warnings))
+                xml_text(&listing(&report.path(file), &warnings))
             )?;
         }
         writeln!(out, "    </testcase>")?;
@@ -338,8 +338,16 @@ fn listing(path: &str, problems: &[&ConfigError]) -> String {
     text
 }
 
-/// Text for XML content and attributes: markup escaped, and characters XML
-/// 1.0 cannot hold replaced with U+FFFD.
+/// Text for XML content: as [`xml`], with line ends and tabs kept as they
+/// are (only CR, which a parser turns into LF, as a reference).
+fn xml_text(s: &str) -> String {
+    xml(s).replace("&#10;", "\n").replace("&#9;", "\t")
+}
+
+/// Text for XML attributes (and content): markup escaped, and characters
+/// XML 1.0 cannot hold replaced with U+FFFD. Tab, LF and CR are written as
+/// character references: a parser turns them into spaces in an attribute
+/// and CR into LF in content, which would change a file name.
 fn xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -349,7 +357,9 @@ fn xml(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
             c if c < ' ' || matches!(c, '\u{FFFE}' | '\u{FFFF}') => out.push('\u{FFFD}'),
             c => out.push(c),
         }
@@ -391,6 +401,9 @@ mod tests {
     #[test]
     fn xml_text_is_escaped_and_kept_valid() {
         assert_eq!(xml("a<b>&\"'\u{1}"), "a&lt;b&gt;&amp;&quot;&apos;\u{FFFD}");
+        // Kept through a parser's attribute and line-end normalisation.
+        assert_eq!(xml("a\r\nb\tc"), "a&#13;&#10;b&#9;c");
+        assert_eq!(xml_text("a\r\nb\tc&#10;"), "a&#13;\nb\tc&amp;#10;");
     }
 
     #[test]
