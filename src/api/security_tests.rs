@@ -555,6 +555,21 @@ async fn host_and_origin_may_appear_only_once() {
     }
 }
 
+/// A `Host` with bytes beyond ASCII (obs-text, which hyper lets through)
+/// is a host not allowed, not a missing one.
+#[tokio::test]
+async fn a_host_header_that_is_not_ascii_is_refused_as_not_allowed() {
+    let security = Security::new(loopback(), None, &[]);
+    let mut req = request("GET", "/", &[]);
+    req.headers_mut().insert(
+        "host",
+        axum::http::HeaderValue::from_bytes(b"local\xe9host").unwrap(),
+    );
+    let answer = send(&security, req).await;
+    assert_eq!(answer.outcome(), "403 host_not_allowed", "{}", answer.body);
+    assert!(answer.body.contains("not plain ASCII"), "{}", answer.body);
+}
+
 #[tokio::test]
 async fn an_absolute_form_target_must_name_an_allowed_host_too() {
     let security = Security::new(loopback(), None, &[]);
