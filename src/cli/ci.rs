@@ -198,6 +198,22 @@ struct SarifRegion<'a> {
     snippet: Option<SarifText<&'a str>>,
 }
 
+/// Bytes a relative URI reference's path may hold as they are: the
+/// unreserved characters and `/`.
+const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// A path as the URI reference SARIF's `artifactLocation.uri` must be: a
+/// `#`, `?`, `%` or space in a file name would otherwise cut the path short
+/// or decode into another name.
+fn uri_reference(path: &str) -> String {
+    percent_encoding::utf8_percent_encode(path, URI_PATH).to_string()
+}
+
 fn level(severity: Severity) -> &'static str {
     match severity {
         Severity::Error => "error",
@@ -231,7 +247,7 @@ pub fn sarif(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
             locations: [SarifLocation {
                 physical_location: SarifPhysical {
                     artifact_location: SarifArtifact {
-                        uri: report.path(&e.file),
+                        uri: uri_reference(&report.path(&e.file)),
                         uri_base_id: "%SRCROOT%",
                     },
                     region: SarifRegion {
@@ -396,6 +412,32 @@ mod tests {
             String::from_utf8_lossy(&out),
             "::error file=sub%3Adir/workflows/a%2Cb.yaml,line=3,col=5,title=qa-reload check%3A schema error::50%25 done%0Anext: line\n"
         );
+    }
+
+    #[test]
+    fn sarif_uris_are_percent_encoded_paths() {
+        let problems = [ConfigError::new(
+            "workflows/a#b?c %41\nü.yaml",
+            Pos { line: 3, col: 5 },
+            ErrorKind::Schema,
+            "m",
+        )];
+        let report = Report {
+            command: "check",
+            root: "qa dir",
+            files: vec![],
+            problems: &problems,
+        };
+        let mut out = Vec::new();
+        sarif(&report, &mut out).expect("writes");
+        let log: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+        let location = &log["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+        assert_eq!(
+            location["artifactLocation"]["uri"],
+            "qa%20dir/workflows/a%23b%3Fc%20%2541%0A%C3%BC.yaml"
+        );
+        assert_eq!(location["region"]["startLine"], 3);
+        assert_eq!(location["region"]["startColumn"], 5);
     }
 
     #[test]
