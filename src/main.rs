@@ -198,7 +198,9 @@ fn man(dir: Option<&Path>, out: &mut dyn Write) -> std::io::Result<u8> {
                 writeln!(out, "error: {message}")?;
                 return Ok(cli::EXIT_USAGE);
             }
-            if let Err(e) = clap_mangen::generate_to(command, dir) {
+            if let Err(e) =
+                cli::write_files_into(dir, |staging| clap_mangen::generate_to(command, staging))
+            {
                 writeln!(
                     out,
                     "error: cannot write the man pages into {}: {e}",

@@ -57,6 +57,37 @@ pub fn create_out_dir(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
 }
 
+/// Writes files into `dir` the way `schema --out` and `man --out` need in a
+/// checkout that may be hostile: `write` fills a fresh folder inside `dir`,
+/// then each file is renamed into `dir`, so a link already at a file's name
+/// (say `schemas/workflow.schema.json` committed as a link to a file in the
+/// home folder) is replaced, never written through. Returns the paths
+/// written, sorted.
+pub fn write_files_into(
+    dir: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> std::io::Result<Vec<PathBuf>> {
+    let staging = dir.join(format!(".qa-reload-staging-{}", std::process::id()));
+    if staging.symlink_metadata().is_ok() {
+        // Left by a run of the same process id that was killed.
+        std::fs::remove_dir_all(&staging)?;
+    }
+    std::fs::create_dir(&staging)?;
+    let moved = write(&staging).and_then(|()| {
+        let mut written = Vec::new();
+        for entry in std::fs::read_dir(&staging)? {
+            let entry = entry?;
+            let target = dir.join(entry.file_name());
+            std::fs::rename(entry.path(), &target)?;
+            written.push(target);
+        }
+        written.sort();
+        Ok(written)
+    });
+    let _ = std::fs::remove_dir_all(&staging);
+    moved
+}
+
 /// `--repo` names something that is not a folder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{} is not a folder; pass --repo DIR", .0.display())]

@@ -316,3 +316,55 @@ fn out_naming_a_file_is_a_clear_usage_error() {
     }
     assert_eq!(std::fs::read(dir.path().join("taken")).unwrap(), b"keep");
 }
+
+/// A checkout may hold links where `schema --out` and `man --out` write
+/// (`schemas/workflow.schema.json` pointing into the home folder): the
+/// links are replaced by the files, and what they point to is not touched.
+#[cfg(unix)]
+#[test]
+fn out_replaces_links_at_the_names_it_writes_instead_of_writing_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let dangling = outside.path().join("created");
+    for (args, folder, name, target) in [
+        (
+            &["schema", "--out", "schemas"][..],
+            "schemas",
+            "workflow.schema.json",
+            &victim,
+        ),
+        (
+            &["schema", "--out", "schemas"],
+            "schemas",
+            "jira.schema.json",
+            &dangling,
+        ),
+        (
+            &["man", "--out", "pages"],
+            "pages",
+            "qa-reload-check.1",
+            &victim,
+        ),
+    ] {
+        let folder = dir.path().join(folder);
+        std::fs::create_dir_all(&folder).unwrap();
+        let link = folder.join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(target, &link).unwrap();
+        let out = qa_reload(args, dir.path());
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        assert!(
+            link.symlink_metadata().unwrap().file_type().is_file(),
+            "{name}"
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!dangling.exists(), "{args:?} wrote through a dangling link");
+        // Nothing of the run is left behind.
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let name = entry.unwrap().file_name();
+            assert!(!name.to_string_lossy().starts_with('.'), "{name:?} left");
+        }
+    }
+}
