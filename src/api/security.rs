@@ -493,7 +493,8 @@ fn query_token(uri: &Uri) -> Option<String> {
         .split('&')
         .filter_map(|pair| pair.split_once('='))
         .find(|(key, _)| *key == TOKEN_PARAM)
-        .and_then(|(_, value)| percent_decode(value))
+        // A token that does not decode to text was sent, and is wrong.
+        .map(|(_, value)| percent_decode(value).unwrap_or_default())
 }
 
 /// `uri` without its `token=` parameters, or `None` when it has none.

@@ -340,6 +340,7 @@ async fn with_a_token_every_path_but_the_page_needs_it() {
         ("/api/v1/workflows", &wrong, "401 token_invalid"),
         ("/api/v1/workflows", "Bearer s3cret", "401 token_invalid"),
         ("/metrics?token=nope", "-", "401 token_invalid"),
+        ("/metrics?token=%FF", "-", "401 token_invalid"),
         ("/api/v1/workflows", &bearer, "passed"),
         ("/api/v1/workflows", &lower, "passed"),
         ("/metrics", &bearer, "passed"),
