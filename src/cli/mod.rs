@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::git::GitRepo;
+
 /// Output format of `check` and `diff` (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
@@ -86,6 +88,20 @@ pub fn write_files_into(
     });
     let _ = std::fs::remove_dir_all(&staging);
     moved
+}
+
+/// Whether `repo` is the top folder of `git`'s working tree. A folder
+/// inside a repository but below its top is served without git (as
+/// `serve` does): git's paths, ignore rules and revisions are the top
+/// folder's, not its.
+pub fn is_top_folder(git: &GitRepo, repo: &Path) -> bool {
+    match (
+        std::fs::canonicalize(git.workdir()),
+        std::fs::canonicalize(repo),
+    ) {
+        (Ok(top), Ok(repo)) => top == repo,
+        _ => false,
+    }
 }
 
 /// `--repo` names something that is not a folder.
