@@ -124,9 +124,33 @@ impl fmt::Display for ConfigError {
         write!(
             f,
             "{}:{}:{}: {}: {}",
-            self.file, self.line, self.column, kind, self.message
+            printable(&self.file, false),
+            self.line,
+            self.column,
+            kind,
+            printable(&self.message, true)
         )
     }
+}
+
+/// `s` with control characters written as escapes (`\u{1b}`), so a file
+/// name or a YAML key cannot move the cursor, recolour or retitle the
+/// terminal that prints a diagnostic, nor start a line of its own. Line
+/// feeds and tabs in a message are kept when `lines` is set.
+fn printable(s: &str, lines: bool) -> std::borrow::Cow<'_, str> {
+    let keep = |c: char| !c.is_control() || (lines && matches!(c, '\n' | '\t'));
+    if s.chars().all(keep) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if keep(c) {
+            out.push(c);
+        } else {
+            out.extend(c.escape_default());
+        }
+    }
+    out.into()
 }
 
 /// A 1-based position in a source file.
@@ -147,5 +171,27 @@ impl Pos {
 impl fmt::Display for Pos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_escapes_control_characters_of_file_and_message() {
+        let e = ConfigError::new(
+            "workflows/a\u{1b}]0;owned\u{7}\nb\r.yaml",
+            Pos::new(2, 3),
+            ErrorKind::Schema,
+            "unknown key `\u{1b}[2J`\nnext line\tend",
+        );
+        assert_eq!(
+            e.to_string(),
+            "workflows/a\\u{1b}]0;owned\\u{7}\\nb\\r.yaml:2:3: schema: \
+             unknown key `\\u{1b}[2J`\nnext line\tend"
+        );
+        let plain = ConfigError::new("workflows/ü.yaml", Pos::START, ErrorKind::Io, "gone");
+        assert_eq!(plain.to_string(), "workflows/ü.yaml:1:1: io: gone");
     }
 }

@@ -194,8 +194,20 @@ fn man(dir: Option<&Path>, out: &mut dyn Write) -> std::io::Result<u8> {
             Ok(cli::EXIT_OK)
         }
         Some(dir) => {
-            std::fs::create_dir_all(dir)?;
-            clap_mangen::generate_to(command, dir)?;
+            if let Err(message) = cli::create_out_dir(dir) {
+                writeln!(out, "error: {message}")?;
+                return Ok(cli::EXIT_USAGE);
+            }
+            if let Err(e) =
+                cli::write_files_into(dir, |staging| clap_mangen::generate_to(command, staging))
+            {
+                writeln!(
+                    out,
+                    "error: cannot write the man pages into {}: {e}",
+                    dir.display()
+                )?;
+                return Ok(cli::EXIT_USAGE);
+            }
             writeln!(out, "wrote the man pages into {}", dir.display())?;
             Ok(cli::EXIT_OK)
         }

@@ -154,7 +154,17 @@ impl Security {
         let target = uri.authority().map(|a| a.as_str());
         // HTTP/2 carries the host in the URI's authority instead.
         let host = match headers.get(header::HOST) {
-            Some(value) => value.to_str().ok(),
+            Some(value) => match value.to_str() {
+                Ok(host) => Some(host),
+                // Bytes beyond ASCII: no host name this server answers to.
+                Err(_) => {
+                    return Err(ApiError::forbidden(
+                        ErrorCode::HostNotAllowed,
+                        "the Host header is not plain ASCII, so it names no host this server \
+                         answers to (DNS rebinding protection); open it as localhost or 127.0.0.1",
+                    ));
+                }
+            },
             None => target,
         };
         let Some(host) = host else {
@@ -483,7 +493,8 @@ fn query_token(uri: &Uri) -> Option<String> {
         .split('&')
         .filter_map(|pair| pair.split_once('='))
         .find(|(key, _)| *key == TOKEN_PARAM)
-        .and_then(|(_, value)| percent_decode(value))
+        // A token that does not decode to text was sent, and is wrong.
+        .map(|(_, value)| percent_decode(value).unwrap_or_default())
 }
 
 /// `uri` without its `token=` parameters, or `None` when it has none.

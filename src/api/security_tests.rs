@@ -340,6 +340,7 @@ async fn with_a_token_every_path_but_the_page_needs_it() {
         ("/api/v1/workflows", &wrong, "401 token_invalid"),
         ("/api/v1/workflows", "Bearer s3cret", "401 token_invalid"),
         ("/metrics?token=nope", "-", "401 token_invalid"),
+        ("/metrics?token=%FF", "-", "401 token_invalid"),
         ("/api/v1/workflows", &bearer, "passed"),
         ("/api/v1/workflows", &lower, "passed"),
         ("/metrics", &bearer, "passed"),
@@ -553,6 +554,21 @@ async fn host_and_origin_may_appear_only_once() {
         let answer = send(&security, request("POST", "/api/v1/workflows", headers)).await;
         assert_eq!(answer.outcome(), *expect, "{headers:?}");
     }
+}
+
+/// A `Host` with bytes beyond ASCII (obs-text, which hyper lets through)
+/// is a host not allowed, not a missing one.
+#[tokio::test]
+async fn a_host_header_that_is_not_ascii_is_refused_as_not_allowed() {
+    let security = Security::new(loopback(), None, &[]);
+    let mut req = request("GET", "/", &[]);
+    req.headers_mut().insert(
+        "host",
+        axum::http::HeaderValue::from_bytes(b"local\xe9host").unwrap(),
+    );
+    let answer = send(&security, req).await;
+    assert_eq!(answer.outcome(), "403 host_not_allowed", "{}", answer.body);
+    assert!(answer.body.contains("not plain ASCII"), "{}", answer.body);
 }
 
 #[tokio::test]

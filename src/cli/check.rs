@@ -8,7 +8,8 @@ use serde::Serialize;
 use crate::api::wire::ConfigErrorWire;
 use crate::cli::ci::{self, Report};
 use crate::cli::{
-    EXIT_INVALID, EXIT_OK, EXIT_USAGE, Format, check_repo_dir, print_json, process_env,
+    EXIT_INVALID, EXIT_OK, EXIT_USAGE, Format, check_repo_dir, is_top_folder, print_json,
+    process_env,
 };
 use crate::git::GitRepo;
 use crate::load::{config, fs};
@@ -32,7 +33,9 @@ pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<
         return Ok(EXIT_USAGE);
     }
     let git = match GitRepo::discover(repo) {
-        Ok(git) => git,
+        // Ignore rules name paths from the top folder: below it, they would
+        // be asked about other files.
+        Ok(git) => git.filter(|g| is_top_folder(g, repo)),
         Err(e) => {
             writeln!(out, "error: {e}")?;
             return Ok(EXIT_USAGE);

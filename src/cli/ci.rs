@@ -198,6 +198,22 @@ struct SarifRegion<'a> {
     snippet: Option<SarifText<&'a str>>,
 }
 
+/// Bytes a relative URI reference's path may hold as they are: the
+/// unreserved characters and `/`.
+const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// A path as the URI reference SARIF's `artifactLocation.uri` must be: a
+/// `#`, `?`, `%` or space in a file name would otherwise cut the path short
+/// or decode into another name.
+fn uri_reference(path: &str) -> String {
+    percent_encoding::utf8_percent_encode(path, URI_PATH).to_string()
+}
+
 fn level(severity: Severity) -> &'static str {
     match severity {
         Severity::Error => "error",
@@ -231,7 +247,7 @@ pub fn sarif(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
             locations: [SarifLocation {
                 physical_location: SarifPhysical {
                     artifact_location: SarifArtifact {
-                        uri: report.path(&e.file),
+                        uri: uri_reference(&report.path(&e.file)),
                         uri_base_id: "%SRCROOT%",
                     },
                     region: SarifRegion {
@@ -307,14 +323,14 @@ pub fn junit(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
                     "{}:{}: {}",
                     first.line, first.column, first.message
                 )),
-                xml(&listing(&report.path(file), &errors)),
+                xml_text(&listing(&report.path(file), &errors)),
             )?;
         }
         if !warnings.is_empty() {
             writeln!(
                 out,
                 "      <system-out>{}</system-out>",
-                xml(&listing(&report.path(file), &warnings))
+                xml_text(&listing(&report.path(file), &warnings))
             )?;
         }
         writeln!(out, "    </testcase>")?;
@@ -338,8 +354,16 @@ fn listing(path: &str, problems: &[&ConfigError]) -> String {
     text
 }
 
-/// Text for XML content and attributes: markup escaped, and characters XML
-/// 1.0 cannot hold replaced with U+FFFD.
+/// Text for XML content: as [`xml`], with line ends and tabs kept as they
+/// are (only CR, which a parser turns into LF, as a reference).
+fn xml_text(s: &str) -> String {
+    xml(s).replace("&#10;", "\n").replace("&#9;", "\t")
+}
+
+/// Text for XML attributes (and content): markup escaped, and characters
+/// XML 1.0 cannot hold replaced with U+FFFD. Tab, LF and CR are written as
+/// character references: a parser turns them into spaces in an attribute
+/// and CR into LF in content, which would change a file name.
 fn xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -349,7 +373,9 @@ fn xml(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
             c if c < ' ' || matches!(c, '\u{FFFE}' | '\u{FFFF}') => out.push('\u{FFFD}'),
             c => out.push(c),
         }
@@ -389,8 +415,37 @@ mod tests {
     }
 
     #[test]
+    fn sarif_uris_are_percent_encoded_paths() {
+        let problems = [ConfigError::new(
+            "workflows/a#b?c %41\nü.yaml",
+            Pos { line: 3, col: 5 },
+            ErrorKind::Schema,
+            "m",
+        )];
+        let report = Report {
+            command: "check",
+            root: "qa dir",
+            files: vec![],
+            problems: &problems,
+        };
+        let mut out = Vec::new();
+        sarif(&report, &mut out).expect("writes");
+        let log: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+        let location = &log["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+        assert_eq!(
+            location["artifactLocation"]["uri"],
+            "qa%20dir/workflows/a%23b%3Fc%20%2541%0A%C3%BC.yaml"
+        );
+        assert_eq!(location["region"]["startLine"], 3);
+        assert_eq!(location["region"]["startColumn"], 5);
+    }
+
+    #[test]
     fn xml_text_is_escaped_and_kept_valid() {
         assert_eq!(xml("a<b>&\"'\u{1}"), "a&lt;b&gt;&amp;&quot;&apos;\u{FFFD}");
+        // Kept through a parser's attribute and line-end normalisation.
+        assert_eq!(xml("a\r\nb\tc"), "a&#13;&#10;b&#9;c");
+        assert_eq!(xml_text("a\r\nb\tc&#10;"), "a&#13;\nb\tc&amp;#10;");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use crate::api::wire::{ConfigErrorWire, PatchWire};
 use crate::cli::ci::{self, Report};
-use crate::cli::{EXIT_OK, EXIT_USAGE, Format, check_repo_dir, print_json, process_env};
+use crate::cli::{
+    EXIT_OK, EXIT_USAGE, Format, check_repo_dir, is_top_folder, print_json, process_env,
+};
 use crate::diff::files::diff_files;
 use crate::diff::patch::Patch;
 use crate::diff::semantic::{Change, ChangeOp};
@@ -55,6 +57,17 @@ pub fn run(args: &Args<'_>, out: &mut dyn Write) -> std::io::Result<u8> {
             return Ok(EXIT_USAGE);
         }
     };
+    if !is_top_folder(&git, args.repo) {
+        writeln!(
+            out,
+            "error: {} is inside the git repository at {} but is not its top folder; \
+             `diff` compares workflows/ and config/ at the top of each revision: pass --repo {}",
+            args.repo.display(),
+            git.workdir().display(),
+            git.workdir().display()
+        )?;
+        return Ok(EXIT_USAGE);
+    }
     let old_rev = args.old.unwrap_or("HEAD");
     let (old, mut refused) = match git.read_files_at(old_rev, &ROOTS) {
         Ok(files) => files,

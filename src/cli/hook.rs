@@ -3,7 +3,9 @@
 //! when it finds errors. It goes where git runs hooks from (`core.hooksPath`
 //! or `.git/hooks`).
 //!
-//! A hook it did not write is left alone unless `--force` is given.
+//! A hook it did not write is left alone unless `--force` is given; a hook
+//! that is a symbolic link is never written through (`--force` replaces the
+//! link). The new hook is written beside the old and renamed over it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -57,22 +59,41 @@ pub fn install(repo: &Path, force: bool, out: &mut dyn Write) -> std::io::Result
             return Ok(EXIT_USAGE);
         }
     };
-    let path = git.hooks_dir().join("pre-commit");
-    let verb = match std::fs::read(&path) {
-        Ok(old) => {
-            let ours = String::from_utf8_lossy(&old).contains(MARKER);
-            if !ours && !force {
-                writeln!(
-                    out,
-                    "error: {} already exists and was not written by qa-reload; \
-                     pass --force to replace it, or add `qa-reload check` to it",
-                    path.display()
-                )?;
-                return Ok(EXIT_USAGE);
-            }
-            if ours { "updated" } else { "replaced" }
+    let path = match git.hooks_dir() {
+        Ok(dir) => dir.join("pre-commit"),
+        Err(e) => {
+            writeln!(out, "error: {e}")?;
+            return Ok(EXIT_USAGE);
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "installed",
+    };
+    let verb = match existing(&path) {
+        Ok(Existing::None) => "installed",
+        Ok(Existing::Ours) => "updated",
+        Ok(Existing::Foreign) if force => "replaced",
+        Ok(Existing::Foreign) => {
+            writeln!(
+                out,
+                "error: {} already exists and was not written by qa-reload; \
+                 pass --force to replace it, or add `qa-reload check` to it",
+                path.display()
+            )?;
+            return Ok(EXIT_USAGE);
+        }
+        // A link may point at a hook shared with other repositories, or
+        // anywhere at all: it is never written through. `--force` replaces
+        // the link itself and leaves what it points to as it is.
+        Ok(Existing::Link(_)) if force => "replaced the link at",
+        Ok(Existing::Link(target)) => {
+            writeln!(
+                out,
+                "error: {} is a symbolic link to {}; qa-reload does not write through it: \
+                 pass --force to replace the link with its own hook (the file it points to \
+                 is left as it is)",
+                path.display(),
+                target.display()
+            )?;
+            return Ok(EXIT_USAGE);
+        }
         Err(e) => {
             writeln!(out, "error: cannot read {}: {e}", path.display())?;
             return Ok(EXIT_USAGE);
@@ -87,15 +108,78 @@ pub fn install(repo: &Path, force: bool, out: &mut dyn Write) -> std::io::Result
     Ok(EXIT_OK)
 }
 
-fn write_executable(path: &Path, text: &str) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+/// What is at the hook's path now.
+enum Existing {
+    None,
+    /// A file with [`MARKER`] in it.
+    Ours,
+    /// Any other file.
+    Foreign,
+    /// A symbolic link (to this target), whatever it points to, dangling
+    /// included.
+    Link(PathBuf),
+}
+
+fn existing(path: &Path) -> std::io::Result<Existing> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Existing::None),
+        Err(e) => return Err(e),
+    };
+    if meta.file_type().is_symlink() {
+        return Ok(Existing::Link(std::fs::read_link(path)?));
     }
-    std::fs::write(path, text)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    let old = std::fs::read(path)?;
+    Ok(if String::from_utf8_lossy(&old).contains(MARKER) {
+        Existing::Ours
+    } else {
+        Existing::Foreign
+    })
+}
+
+/// Writes `text` to a new file beside `path` and renames it over `path`, so
+/// a link at `path` is replaced rather than followed and a hook is never
+/// seen half-written.
+fn write_executable(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("the hook path has no folder"))?;
+    std::fs::create_dir_all(dir)?;
+    let temp = dir.join(format!(".pre-commit.qa-reload-{}", std::process::id()));
+    let written = write_new(&temp, text).and_then(|()| std::fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
+}
+
+/// Creates `path` (never following or reusing what is there) with `text`,
+/// executable.
+fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o755);
     }
-    Ok(())
+    let mut file = match options.open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Left by an install of the same process id that was killed.
+            std::fs::remove_file(path)?;
+            options.open(path)?
+        }
+        other => other?,
+    };
+    file.write_all(text.as_bytes())?;
+    #[cfg(unix)]
+    {
+        // The mode given at creation is narrowed by the umask.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+    }
+    file.sync_all()
 }

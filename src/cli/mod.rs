@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::git::GitRepo;
+
 /// Output format of `check` and `diff` (`--format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
@@ -45,6 +47,60 @@ pub fn check_repo_dir(repo: &Path) -> Result<(), NotAFolder> {
         Ok(())
     } else {
         Err(NotAFolder(repo.to_path_buf()))
+    }
+}
+
+/// Creates the `--out` folder of `schema` and `man`, or says in one line
+/// naming it why it cannot (a file of that name is there, no permission).
+pub fn create_out_dir(dir: &Path) -> Result<(), String> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("{} is not a folder; pass --out DIR", dir.display()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
+}
+
+/// Writes files into `dir` the way `schema --out` and `man --out` need in a
+/// checkout that may be hostile: `write` fills a fresh folder inside `dir`,
+/// then each file is renamed into `dir`, so a link already at a file's name
+/// (say `schemas/workflow.schema.json` committed as a link to a file in the
+/// home folder) is replaced, never written through. Returns the paths
+/// written, sorted.
+pub fn write_files_into(
+    dir: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> std::io::Result<Vec<PathBuf>> {
+    let staging = dir.join(format!(".qa-reload-staging-{}", std::process::id()));
+    if staging.symlink_metadata().is_ok() {
+        // Left by a run of the same process id that was killed.
+        std::fs::remove_dir_all(&staging)?;
+    }
+    std::fs::create_dir(&staging)?;
+    let moved = write(&staging).and_then(|()| {
+        let mut written = Vec::new();
+        for entry in std::fs::read_dir(&staging)? {
+            let entry = entry?;
+            let target = dir.join(entry.file_name());
+            std::fs::rename(entry.path(), &target)?;
+            written.push(target);
+        }
+        written.sort();
+        Ok(written)
+    });
+    let _ = std::fs::remove_dir_all(&staging);
+    moved
+}
+
+/// Whether `repo` is the top folder of `git`'s working tree. A folder
+/// inside a repository but below its top is served without git (as
+/// `serve` does): git's paths, ignore rules and revisions are the top
+/// folder's, not its.
+pub fn is_top_folder(git: &GitRepo, repo: &Path) -> bool {
+    match (
+        std::fs::canonicalize(git.workdir()),
+        std::fs::canonicalize(repo),
+    ) {
+        (Ok(top), Ok(repo)) => top == repo,
+        _ => false,
     }
 }
 

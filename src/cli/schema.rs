@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::cli::{EXIT_OK, EXIT_USAGE};
+use crate::cli::{EXIT_OK, EXIT_USAGE, create_out_dir, write_files_into};
 use crate::load::json_schema::{SchemaKind, schema_text};
 
 /// Prints the schema of `kind`, or writes the schemas (of `kind`, or of
@@ -34,17 +34,30 @@ pub fn run(
         Some(kind) => vec![kind],
         None => SchemaKind::ALL.to_vec(),
     };
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        writeln!(out, "error: cannot create {}: {e}", dir.display())?;
+    if let Err(message) = create_out_dir(dir) {
+        writeln!(out, "error: {message}")?;
         return Ok(EXIT_USAGE);
     }
-    for kind in chosen {
-        let path = dir.join(kind.file_name());
-        if let Err(e) = std::fs::write(&path, schema_text(kind)) {
-            writeln!(out, "error: cannot write {}: {e}", path.display())?;
+    let written = write_files_into(dir, |staging| {
+        for kind in chosen {
+            std::fs::write(staging.join(kind.file_name()), schema_text(kind))?;
+        }
+        Ok(())
+    });
+    match written {
+        Ok(paths) => {
+            for path in paths {
+                writeln!(out, "wrote {}", path.display())?;
+            }
+        }
+        Err(e) => {
+            writeln!(
+                out,
+                "error: cannot write the schemas into {}: {e}",
+                dir.display()
+            )?;
             return Ok(EXIT_USAGE);
         }
-        writeln!(out, "wrote {}", path.display())?;
     }
     Ok(EXIT_OK)
 }

@@ -114,20 +114,20 @@ impl GitRepo {
         &self.workdir
     }
 
-    /// Where git runs hooks from: `core.hooksPath` when set (relative to
-    /// the working tree's root, as git reads it), else `hooks/` in the
-    /// common directory, shared by linked worktrees.
-    pub fn hooks_dir(&self) -> PathBuf {
+    /// Where git runs hooks from: `core.hooksPath` when set (`~/` expanded
+    /// and a relative path taken from the working tree's root, as git reads
+    /// it), else `hooks/` in the common directory, shared by linked worktrees.
+    pub fn hooks_dir(&self) -> Result<PathBuf, GitError> {
         let configured = self
             .local()
             .config_snapshot()
-            .string("core.hooksPath")
-            .map(|p| p.to_string())
-            .filter(|p| !p.is_empty());
-        match configured {
+            .trusted_path("core.hooksPath")
+            .map_err(GitError::read("core.hooksPath"))?
+            .filter(|p| !p.as_os_str().is_empty());
+        Ok(match configured {
             Some(p) => self.workdir.join(p),
             None => self.common_dir.join("hooks"),
-        }
+        })
     }
 
     fn local(&self) -> gix::Repository {

@@ -182,6 +182,17 @@ impl Walker<'_> {
         let mut subfolders = Vec::new();
         for entry in entries.flatten() {
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                // Paths are text everywhere downstream; a YAML file whose
+                // name is not is reported (by its name with U+FFFD), not
+                // dropped without a word.
+                let lossy = entry.file_name().to_string_lossy().into_owned();
+                if lossy.ends_with(".yaml") || lossy.ends_with(".yml") {
+                    let child = format!("{rel}/{lossy}");
+                    let message = format!(
+                        "`{child}`: the file name is not valid UTF-8, so the file is not read; rename it"
+                    );
+                    self.problem(&child, message, true);
+                }
                 continue;
             };
             let child = format!("{rel}/{name}");
@@ -365,6 +376,31 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].file, "workflows/evil.yaml");
         assert!(errors[0].message.contains("leaves the repository"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_yaml_file_whose_name_is_not_utf8_is_reported_not_dropped() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("workflows")).unwrap();
+        let name = std::ffi::OsStr::from_bytes(b"bad\xff.yaml");
+        std::fs::write(root.join("workflows").join(name), "name: x").unwrap();
+        std::fs::write(
+            root.join("workflows")
+                .join(std::ffi::OsStr::from_bytes(b"n\xff.txt")),
+            "",
+        )
+        .unwrap();
+        let (files, errors) = read_tree(root, &|_| false);
+        assert!(files.is_empty(), "{files:?}");
+        let [e] = &errors[..] else {
+            panic!("one problem: {errors:?}")
+        };
+        assert_eq!(e.file, "workflows/bad\u{FFFD}.yaml");
+        assert!(e.message.contains("not valid UTF-8"), "{}", e.message);
+        assert_eq!(e.severity, crate::diagnostic::Severity::Warning);
     }
 
     #[test]

@@ -238,12 +238,11 @@ fn check_sarif_is_sarif_2_1_0_with_every_problem() {
         };
         let p = &loc.physical_location;
         assert_eq!(p.artifact_location.uri_base_id, "%SRCROOT%");
-        let file = p
-            .artifact_location
-            .uri
-            .strip_prefix(&prefix)
-            .unwrap()
-            .to_owned();
+        // The URI is a percent-encoded path.
+        let uri = percent_encoding::percent_decode_str(&p.artifact_location.uri)
+            .decode_utf8()
+            .unwrap();
+        let file = uri.strip_prefix(&prefix).unwrap().to_owned();
         let level = if r.level == "error" {
             "error"
         } else {

@@ -121,3 +121,42 @@ fn diff_shows_semantic_changes_between_two_commits() {
         "{doc:#}"
     );
 }
+
+/// A folder below the top of a git repository: `check` reads it without
+/// git's ignore rules (a top-level `.gitignore` of `workflows/` hid the
+/// folder's own workflows, so a broken one passed), and `diff`, which reads
+/// `workflows/` and `config/` at the top of each revision, says so instead
+/// of reporting no change.
+#[test]
+fn a_folder_below_the_top_of_a_repository() {
+    let repo = TestRepo::new();
+    let good = "name: Smoke\nsteps:\n  - id: a\n    name: A\n    estimated_minutes: 5\n";
+    repo.commit(
+        &[
+            (".gitignore", "/workflows/\n"),
+            ("qa/workflows/s.yaml", good),
+        ],
+        "first",
+    );
+    repo.write(
+        "qa/workflows/s.yaml",
+        &good.replace("estimated_minutes: 5", "estimated_minutes: 5000"),
+    );
+    let qa = repo.root.join("qa");
+    let (code, out) = check(&qa, Format::Text);
+    assert_eq!(code, cli::EXIT_INVALID, "{out}");
+    assert!(out.contains("workflows/s.yaml:5:24"), "{out}");
+
+    let mut out = Vec::new();
+    let args = cli::diff::Args {
+        repo: &qa,
+        old: None,
+        new: None,
+        format: Format::Text,
+        color: false,
+    };
+    let code = cli::diff::run(&args, &mut out).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(code, cli::EXIT_USAGE, "{out}");
+    assert!(out.contains("is not its top folder"), "{out}");
+}

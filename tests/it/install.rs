@@ -145,6 +145,76 @@ fn a_foreign_hook_is_kept_unless_forced() {
     );
 }
 
+/// A hook that is a symbolic link is never written through: whatever it
+/// points to (a hook shared with other repositories, a file outside the
+/// repository, nothing yet) stays as it was; `--force` replaces the link.
+#[cfg(unix)]
+#[test]
+fn a_hook_that_is_a_symbolic_link_is_never_written_through() {
+    let repo = TestRepo::new();
+    let outside = tempfile::tempdir().unwrap();
+    let hooks = repo.root.join(".git/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    let hook = hooks.join("pre-commit");
+    // A shared hook qa-reload once wrote, a foreign one, and a dangling link.
+    let shared = outside.path().join("shared");
+    std::fs::write(&shared, "#!/bin/sh\n# qa-reload pre-commit hook (old)\n").unwrap();
+    let foreign = outside.path().join("foreign");
+    std::fs::write(&foreign, "#!/bin/sh\necho mine\n").unwrap();
+    let missing = outside.path().join("missing");
+    for target in [&shared, &foreign, &missing] {
+        let _ = std::fs::remove_file(&hook);
+        std::os::unix::fs::symlink(target, &hook).unwrap();
+        let before = std::fs::read(target).ok();
+
+        let out = qa_reload(&["hook", "install"], &repo.root);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains("symbolic link"), "{}", text(&out));
+        assert!(text(&out).contains("--force"), "{}", text(&out));
+        assert_eq!(std::fs::read(target).ok(), before, "{target:?} unchanged");
+        assert!(hook.symlink_metadata().unwrap().file_type().is_symlink());
+
+        let out = qa_reload(&["hook", "install", "--force"], &repo.root);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(std::fs::read(target).ok(), before, "{target:?} unchanged");
+        let meta = hook.symlink_metadata().unwrap();
+        assert!(
+            meta.file_type().is_file(),
+            "the link was replaced by a file"
+        );
+        assert!(
+            std::fs::read_to_string(&hook)
+                .unwrap()
+                .contains("qa-reload check")
+        );
+    }
+    // No temporary file is left beside the hook.
+    let left: Vec<_> = std::fs::read_dir(&hooks)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("qa-reload"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// `core.hooksPath = ~/hooks` is where git runs hooks from: `~` is the home
+/// folder, not a folder named `~` in the repository.
+#[test]
+fn a_hooks_path_under_the_home_folder_is_expanded() {
+    let repo = TestRepo::new();
+    let home = tempfile::tempdir().unwrap();
+    repo.git(&["config", "core.hooksPath", "~/team-hooks"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_qa-reload"))
+        .args(["hook", "install"])
+        .current_dir(&repo.root)
+        .env("HOME", home.path())
+        .output()
+        .expect("qa-reload runs");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(home.path().join("team-hooks/pre-commit").is_file());
+    assert!(!repo.root.join("~").exists(), "{}", text(&out));
+}
+
 #[test]
 fn the_pre_commit_entry_runs_check_on_workflow_and_config_files() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -223,5 +293,78 @@ fn the_man_page_covers_every_command() {
         "qa-reload-hook-install.1",
     ] {
         assert!(dir.path().join("pages").join(page).is_file(), "{page}");
+    }
+}
+
+/// `--out` naming a file (not a folder) is a usage error naming it, for
+/// `man` and `schema` alike.
+#[test]
+fn out_naming_a_file_is_a_clear_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("taken"), "keep").unwrap();
+    for args in [
+        &["man", "--out", "taken"][..],
+        &["schema", "--out", "taken"],
+    ] {
+        let out = qa_reload(args, dir.path());
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("taken is not a folder"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    assert_eq!(std::fs::read(dir.path().join("taken")).unwrap(), b"keep");
+}
+
+/// A checkout may hold links where `schema --out` and `man --out` write
+/// (`schemas/workflow.schema.json` pointing into the home folder): the
+/// links are replaced by the files, and what they point to is not touched.
+#[cfg(unix)]
+#[test]
+fn out_replaces_links_at_the_names_it_writes_instead_of_writing_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let dangling = outside.path().join("created");
+    for (args, folder, name, target) in [
+        (
+            &["schema", "--out", "schemas"][..],
+            "schemas",
+            "workflow.schema.json",
+            &victim,
+        ),
+        (
+            &["schema", "--out", "schemas"],
+            "schemas",
+            "jira.schema.json",
+            &dangling,
+        ),
+        (
+            &["man", "--out", "pages"],
+            "pages",
+            "qa-reload-check.1",
+            &victim,
+        ),
+    ] {
+        let folder = dir.path().join(folder);
+        std::fs::create_dir_all(&folder).unwrap();
+        let link = folder.join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(target, &link).unwrap();
+        let out = qa_reload(args, dir.path());
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        assert!(
+            link.symlink_metadata().unwrap().file_type().is_file(),
+            "{name}"
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!dangling.exists(), "{args:?} wrote through a dangling link");
+        // Nothing of the run is left behind.
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let name = entry.unwrap().file_name();
+            assert!(!name.to_string_lossy().starts_with('.'), "{name:?} left");
+        }
     }
 }
