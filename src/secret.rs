@@ -17,8 +17,14 @@ pub const MASK: &str = "••••••";
 /// Whether a key names a secret: any key containing `token`, `tokn`,
 /// `secret`, `passw`, `pwd`, `api_key`/`apikey`/`api-key`,
 /// `private_key`/`privatekey`/`private-key`, `credential`, or `auth` (but
-/// not as part of `author`; `authorization` counts), in any case.
+/// not as part of `author`; `authorization` counts), in any case; or one
+/// misspelt by a single letter (one added, dropped, changed or two swapped):
+/// `api_kee`, `pasword`, `secert`, `credentail`.
 pub fn is_secret_key(key: &str) -> bool {
+    contains_secret_word(key) || misspells_a_secret_word(key)
+}
+
+fn contains_secret_word(key: &str) -> bool {
     const NEEDLES: [&str; 12] = [
         "token",
         "tokn",
@@ -42,6 +48,49 @@ pub fn is_secret_key(key: &str) -> bool {
                 || rest.starts_with("authoriz")
                 || rest.starts_with("authoris")
         })
+}
+
+/// Whether a word of `key`, or the whole key without its separators, is
+/// one edit away from a secret word. Only words of six letters or more:
+/// shorter ones are one edit away from too many ordinary words (`token` and
+/// `taken`), and `passwd` is left out for `passed`.
+fn misspells_a_secret_word(key: &str) -> bool {
+    const WORDS: [&str; 6] = [
+        "password",
+        "secret",
+        "apikey",
+        "privatekey",
+        "credential",
+        "credentials",
+    ];
+    let key = key.to_ascii_lowercase();
+    let joined: String = key.chars().filter(char::is_ascii_alphanumeric).collect();
+    std::iter::once(joined.as_str())
+        .chain(key.split(|c: char| !c.is_ascii_alphanumeric()))
+        .filter(|w| w.len() >= 6)
+        .any(|w| {
+            WORDS
+                .iter()
+                .any(|s| one_edit_apart(w.as_bytes(), s.as_bytes()))
+        })
+}
+
+/// Whether `a` becomes `b` by one inserted, deleted or changed byte, or by
+/// swapping two neighbours (equal strings are not one edit apart).
+fn one_edit_apart(a: &[u8], b: &[u8]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if long.len() - short.len() > 1 || a == b {
+        return false;
+    }
+    let prefix = short.iter().zip(long).take_while(|(x, y)| x == y).count();
+    if short.len() == long.len() {
+        let (a, b) = (&a[prefix..], &b[prefix..]);
+        // One byte changed, or two neighbours swapped.
+        a[1..] == b[1..] || (a.len() >= 2 && a[0] == b[1] && a[1] == b[0] && a[2..] == b[2..])
+    } else {
+        // One byte inserted into `short` at `prefix`.
+        short[prefix..] == long[prefix + 1..]
+    }
 }
 
 /// Whether a raw value reads the environment (`${VAR}` anywhere in it).
@@ -176,6 +225,15 @@ mod tests {
             "auth",
             "oauth_client",
             "author_auth",
+            // Misspelt by one letter.
+            "api_kee",
+            "apikye",
+            "pasword",
+            "jira_passowrd",
+            "secert",
+            "client_secrte",
+            "credentail",
+            "privat_key",
         ] {
             assert!(is_secret_key(k), "{k}");
         }
@@ -188,6 +246,12 @@ mod tests {
             "author",
             "authors",
             "author_name",
+            // One letter from a secret word, but too short to tell.
+            "taken",
+            "passed",
+            "select",
+            "sector",
+            "passport",
         ] {
             assert!(!is_secret_key(k), "{k}");
         }

@@ -160,3 +160,34 @@ fn the_ci_formats_mask_secrets_in_messages_and_excerpts() {
         assert_clean(&out);
     }
 }
+
+/// A secret key misspelt by one letter (`api_kee`, `pasword`) is still a
+/// secret key: its value is masked in every output format of `check`.
+#[test]
+fn a_secret_key_misspelt_by_one_letter_is_masked_in_every_format() {
+    for (key, typo) in [("api_key", "api_kee"), ("api_key", "apikye")] {
+        let repo = TestRepo::new();
+        let text = format!(
+            "enabled: true\nbase_url: https://api.getpostman.example\n{typo}: {}\n",
+            SECRETS[1]
+        );
+        repo.write("config/postman_config.yaml", &text);
+        for format in [
+            Format::Text,
+            Format::Json,
+            Format::Github,
+            Format::Sarif,
+            Format::Junit,
+        ] {
+            let mut out = Vec::new();
+            assert_eq!(
+                cli::check::run(&repo.root, format, &mut out).unwrap(),
+                cli::EXIT_INVALID,
+                "{key} misspelt {typo} is an unknown key"
+            );
+            let out = String::from_utf8(out).unwrap();
+            assert!(out.contains(typo), "{format:?}: {out}");
+            assert_clean(&out);
+        }
+    }
+}
