@@ -194,11 +194,20 @@ impl IntoResponse for ApiError {
 /// The innermost message of a rejection (serde's own words about the input,
 /// e.g. ``steps[0].id: invalid type: integer `3`, expected a string``),
 /// without axum's capitalised prefix.
+/// Cut to [`INNER_MESSAGE_MAX`] characters: serde quotes the value it
+/// refused, and a client may send kilobytes of it.
 fn inner_message(rejection: &dyn std::error::Error) -> String {
-    rejection
+    let message = rejection
         .source()
-        .map_or_else(|| rejection.to_string(), ToString::to_string)
+        .map_or_else(|| rejection.to_string(), ToString::to_string);
+    match message.char_indices().nth(INNER_MESSAGE_MAX) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message,
+    }
 }
+
+/// The most characters of a rejection's own message an error body carries.
+const INNER_MESSAGE_MAX: usize = 200;
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
@@ -408,6 +417,18 @@ mod tests {
         }
 
         #[derive(Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        enum Which {
+            All,
+        }
+
+        #[derive(Deserialize)]
+        struct Errors {
+            #[allow(dead_code)]
+            errors: Which,
+        }
+
+        #[derive(Deserialize)]
         struct Since {
             #[allow(dead_code)]
             since: u64,
@@ -418,6 +439,7 @@ mod tests {
                 .route("/runs", post(|Json(_): Json<Start>| async { "ok" }))
                 .route("/runs/{n}", get(|Path(_): Path<u64>| async { "ok" }))
                 .route("/events", get(|Query(_): Query<Since>| async { "ok" }))
+                .route("/status", get(|Query(_): Query<Errors>| async { "ok" }))
                 .layer(DefaultBodyLimit::max(64))
         }
 
@@ -513,6 +535,19 @@ mod tests {
                 message.starts_with("the query string is invalid: since: "),
                 "{message}"
             );
+        }
+
+        #[tokio::test]
+        async fn a_long_refused_value_is_not_echoed_whole() {
+            let long = "x".repeat(5_000);
+            let request = Request::get(format!("/status?errors={long}"))
+                .body(Body::empty())
+                .unwrap();
+            let (status, body) = call(request).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            let message = body["message"].as_str().unwrap();
+            assert!(message.len() < 400, "{} bytes", message.len());
+            assert!(message.contains('…'), "{message}");
         }
 
         #[tokio::test]
