@@ -33,15 +33,21 @@ pub fn is_secret_key(key: &str) -> bool {
         "private-key",
         "credential",
     ];
-    let key = key.to_ascii_lowercase();
-    NEEDLES.iter().any(|n| key.contains(n))
-        || key.match_indices("auth").any(|(i, _)| {
-            let rest = &key[i..];
+    // Compared in place, ignoring ASCII case: no lowered copy and no
+    // substring searcher per needle (this runs for every key of every file).
+    let key = key.as_bytes();
+    let at = |i: usize, needle: &str| {
+        key.get(i..i + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    };
+    key.iter().enumerate().any(|(i, c)| {
+        let c = c.to_ascii_lowercase();
+        NEEDLES.iter().any(|n| n.as_bytes()[0] == c && at(i, n))
             // `author` names a person; `authorization` is a credential.
-            !rest.starts_with("author")
-                || rest.starts_with("authoriz")
-                || rest.starts_with("authoris")
-        })
+            || (c == b'a'
+                && at(i, "auth")
+                && (!at(i, "author") || at(i, "authoriz") || at(i, "authoris")))
+    })
 }
 
 /// Whether a raw value reads the environment (`${VAR}` anywhere in it).
@@ -190,6 +196,68 @@ mod tests {
             "author_name",
         ] {
             assert!(!is_secret_key(k), "{k}");
+        }
+    }
+
+    /// The rule as first written: lower-case the key, then search it.
+    fn is_secret_key_by_search(key: &str) -> bool {
+        let key = key.to_ascii_lowercase();
+        [
+            "token",
+            "tokn",
+            "secret",
+            "passw",
+            "pwd",
+            "api_key",
+            "apikey",
+            "api-key",
+            "private_key",
+            "privatekey",
+            "private-key",
+            "credential",
+        ]
+        .iter()
+        .any(|n| key.contains(n))
+            || key.match_indices("auth").any(|(i, _)| {
+                let rest = &key[i..];
+                !rest.starts_with("author")
+                    || rest.starts_with("authoriz")
+                    || rest.starts_with("authoris")
+            })
+    }
+
+    #[test]
+    fn secret_keys_match_the_search_rule_on_every_mix() {
+        let parts = [
+            "",
+            "x",
+            "AUTH",
+            "or",
+            "iz",
+            "is",
+            "Author",
+            "tok",
+            "en",
+            "Pass",
+            "w",
+            "é",
+            "İ",
+            "pwd",
+            "_key",
+            "api",
+            "-",
+            "private",
+            "credential",
+            "SECRET",
+            "ß",
+        ];
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    let key = format!("{a}{b}{c}");
+                    assert_eq!(is_secret_key(&key), is_secret_key_by_search(&key), "{key}");
+                }
+            }
         }
     }
 
