@@ -17,6 +17,11 @@ use qa_reload::diff::files::entity_json;
 use qa_reload::diff::patch::{Version, entity_patch};
 use qa_reload::load::config::{FileRole, load_file};
 
+/// The binary's allocator (`src/main.rs`), so the figures are the ones the
+/// shipped server gives, not the system allocator's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn workflow(steps: usize, changed: Option<usize>) -> String {
     let mut s = String::from(
         "# Regression suite for the checkout flow\nid: bench\nname: Checkout regression\ndescription: Full regression of the checkout flow before a release\nticket_types: [story, bug]\nsteps:\n",

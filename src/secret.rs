@@ -39,15 +39,21 @@ fn contains_secret_word(key: &str) -> bool {
         "private-key",
         "credential",
     ];
-    let key = key.to_ascii_lowercase();
-    NEEDLES.iter().any(|n| key.contains(n))
-        || key.match_indices("auth").any(|(i, _)| {
-            let rest = &key[i..];
+    // Compared in place, ignoring ASCII case: no lowered copy and no
+    // substring searcher per needle (this runs for every key of every file).
+    let key = key.as_bytes();
+    let at = |i: usize, needle: &str| {
+        key.get(i..i + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    };
+    key.iter().enumerate().any(|(i, c)| {
+        let c = c.to_ascii_lowercase();
+        NEEDLES.iter().any(|n| n.as_bytes()[0] == c && at(i, n))
             // `author` names a person; `authorization` is a credential.
-            !rest.starts_with("author")
-                || rest.starts_with("authoriz")
-                || rest.starts_with("authoris")
-        })
+            || (c == b'a'
+                && at(i, "auth")
+                && (!at(i, "author") || at(i, "authoriz") || at(i, "authoris")))
+    })
 }
 
 /// Whether a word of `key`, or the whole key without its separators, is
@@ -63,16 +69,29 @@ fn misspells_a_secret_word(key: &str) -> bool {
         "credential",
         "credentials",
     ];
-    let key = key.to_ascii_lowercase();
-    let joined: String = key.chars().filter(char::is_ascii_alphanumeric).collect();
-    std::iter::once(joined.as_str())
-        .chain(key.split(|c: char| !c.is_ascii_alphanumeric()))
-        .filter(|w| w.len() >= 6)
-        .any(|w| {
-            WORDS
+    /// Longer than the longest word by two: never one edit from any.
+    const MAX: usize = 13;
+    // Lower-cased into a buffer on the stack: this runs for every key.
+    let near = |word: &mut dyn Iterator<Item = u8>| {
+        let mut buf = [0u8; MAX];
+        let mut len = 0;
+        for b in word {
+            if len == MAX {
+                return false;
+            }
+            buf[len] = b.to_ascii_lowercase();
+            len += 1;
+        }
+        len >= 6
+            && WORDS
                 .iter()
-                .any(|s| one_edit_apart(w.as_bytes(), s.as_bytes()))
-        })
+                .any(|w| one_edit_apart(&buf[..len], w.as_bytes()))
+    };
+    let bytes = key.as_bytes();
+    near(&mut bytes.iter().copied().filter(u8::is_ascii_alphanumeric))
+        || bytes
+            .split(|b| !b.is_ascii_alphanumeric())
+            .any(|w| near(&mut w.iter().copied()))
 }
 
 /// Whether `a` becomes `b` by one inserted, deleted or changed byte, or by
@@ -254,6 +273,73 @@ mod tests {
             "passport",
         ] {
             assert!(!is_secret_key(k), "{k}");
+        }
+    }
+
+    /// The substring rule as first written: lower-case the key, then search
+    /// it (`contains_secret_word` compares in place).
+    fn is_secret_key_by_search(key: &str) -> bool {
+        let key = key.to_ascii_lowercase();
+        [
+            "token",
+            "tokn",
+            "secret",
+            "passw",
+            "pwd",
+            "api_key",
+            "apikey",
+            "api-key",
+            "private_key",
+            "privatekey",
+            "private-key",
+            "credential",
+        ]
+        .iter()
+        .any(|n| key.contains(n))
+            || key.match_indices("auth").any(|(i, _)| {
+                let rest = &key[i..];
+                !rest.starts_with("author")
+                    || rest.starts_with("authoriz")
+                    || rest.starts_with("authoris")
+            })
+    }
+
+    #[test]
+    fn secret_keys_match_the_search_rule_on_every_mix() {
+        let parts = [
+            "",
+            "x",
+            "AUTH",
+            "or",
+            "iz",
+            "is",
+            "Author",
+            "tok",
+            "en",
+            "Pass",
+            "w",
+            "é",
+            "İ",
+            "pwd",
+            "_key",
+            "api",
+            "-",
+            "private",
+            "credential",
+            "SECRET",
+            "ß",
+        ];
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    let key = format!("{a}{b}{c}");
+                    assert_eq!(
+                        contains_secret_word(&key),
+                        is_secret_key_by_search(&key),
+                        "{key}"
+                    );
+                }
+            }
         }
     }
 

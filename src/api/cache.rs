@@ -78,7 +78,7 @@ impl SerialCache {
         // a new revision, which costs time but never serves a wrong one.
         // The wire types hold strings, numbers and JSON values only, for
         // which serialising cannot fail.
-        let built = Utf8Bytes::from(serde_json::to_string(&body()).unwrap_or_default());
+        let built = Utf8Bytes::from(exact_json(&body()));
         let mut entries = self.entries.lock();
         if !entries.iter().any(|(k, _)| *k == key) {
             entries.push_back((key, built.clone()));
@@ -86,6 +86,33 @@ impl SerialCache {
         }
         built
     }
+}
+
+/// `value` as JSON in a buffer of exactly its length: a counting pass
+/// first, then one write. A burst's frame of tens of MB then takes its
+/// length once, where a growing buffer held up to twice that (and both the
+/// old and the new buffer while it grew), and the cache's byte bound counts
+/// what is really held.
+fn exact_json<T: Serialize>(value: &T) -> String {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    if serde_json::to_writer(&mut count, value).is_err() {
+        return String::new();
+    }
+    let mut out = Vec::with_capacity(count.0);
+    if serde_json::to_writer(&mut out, value).is_err() {
+        return String::new();
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// A tag for a set of connection statuses: equal sets, equal tags.
@@ -147,5 +174,13 @@ mod tests {
         assert_eq!(builds, 1);
         let other = cache.get_or((Shape::WorkflowList, 7, 2), || [3]);
         assert_eq!(other.as_str(), "[3]", "another tag is another body");
+    }
+
+    #[test]
+    fn a_body_is_written_at_its_exact_size() {
+        let value = serde_json::json!({"a": "é\u{1F600}".repeat(1000), "b": [1, 2.5, null]});
+        let body = exact_json(&value);
+        assert_eq!(body, serde_json::to_string(&value).unwrap_or_default());
+        assert_eq!(body.capacity(), body.len());
     }
 }

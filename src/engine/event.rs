@@ -178,62 +178,91 @@ pub fn short(commit: &str) -> &str {
     commit.get(..7).unwrap_or(commit)
 }
 
-/// One patch's heap size, roughly (strings and JSON values by length).
+/// What the allocator adds to each block, about: its header and the
+/// rounding up to a size class.
+const PER_ALLOCATION: usize = 16;
+
+/// The heap block behind a `String` (its capacity, not its length).
+fn string_heap(s: &String) -> usize {
+    match s.capacity() {
+        0 => 0,
+        n => n + PER_ALLOCATION,
+    }
+}
+
+/// The heap block behind a `Vec` (capacity times element size).
+fn vec_heap<T>(v: &Vec<T>) -> usize {
+    match v.capacity() * std::mem::size_of::<T>() {
+        0 => 0,
+        n => n + PER_ALLOCATION,
+    }
+}
+
+/// One patch's heap size: every block it owns, by capacity, with the
+/// allocator's overhead per block (heaptrack put the old count, by lengths,
+/// at about half of what a burst's patches really held).
 fn patch_bytes(p: &Patch) -> usize {
     use crate::diff::json_patch::PatchOp;
     let changes: usize = p
         .changes
         .iter()
         .map(|c| {
-            std::mem::size_of_val(c)
-                + c.path.len()
-                + c.old.as_ref().map_or(0, json_bytes)
-                + c.new.as_ref().map_or(0, json_bytes)
+            string_heap(&c.path)
+                + c.old.as_ref().map_or(0, json_heap)
+                + c.new.as_ref().map_or(0, json_heap)
         })
         .sum();
     let ops: usize = p
         .json_patch
         .iter()
-        .map(|op| {
-            std::mem::size_of_val(op)
-                + match op {
-                    PatchOp::Add { path, value } | PatchOp::Replace { path, value } => {
-                        path.len() + json_bytes(value)
-                    }
-                    PatchOp::Remove { path } => path.len(),
-                    PatchOp::Move { from, path } => from.len() + path.len(),
-                }
+        .map(|op| match op {
+            PatchOp::Add { path, value } | PatchOp::Replace { path, value } => {
+                string_heap(path) + json_heap(value)
+            }
+            PatchOp::Remove { path } => string_heap(path),
+            PatchOp::Move { from, path } => string_heap(from) + string_heap(path),
         })
         .sum();
     let lines: usize = p
         .text
         .hunks
         .iter()
-        .flat_map(|h| &h.lines)
-        .map(|l| std::mem::size_of_val(l) + l.text.len())
+        .map(|h| vec_heap(&h.lines) + h.lines.iter().map(|l| string_heap(&l.text)).sum::<usize>())
         .sum();
     std::mem::size_of::<Patch>()
-        + p.id.len()
-        + p.file.len()
+        + string_heap(&p.id)
+        + string_heap(&p.file)
+        + vec_heap(&p.changes)
         + changes
+        + vec_heap(&p.json_patch)
         + ops
-        + p.text.unified.len()
+        + string_heap(&p.text.unified)
+        + vec_heap(&p.text.hunks)
         + lines
 }
 
-/// A JSON value's heap size, roughly; iterative, so any depth is safe.
-fn json_bytes(value: &serde_json::Value) -> usize {
+/// The heap behind a JSON value (not the value itself, which its owner
+/// holds inline); iterative, so any depth is safe. An object is an
+/// insertion-ordered map: its entries (hash, key, value) in one block, and
+/// a hash index of about one word and one control byte per entry in
+/// another.
+fn json_heap(value: &serde_json::Value) -> usize {
     use serde_json::Value;
+    const ENTRY: usize = 8 + std::mem::size_of::<String>() + std::mem::size_of::<Value>();
     let mut total = 0;
     let mut stack = vec![value];
     while let Some(v) = stack.pop() {
-        total += std::mem::size_of::<Value>();
         match v {
-            Value::String(s) => total += s.len(),
-            Value::Array(items) => stack.extend(items),
+            Value::String(s) => total += string_heap(s),
+            Value::Array(items) => {
+                total += vec_heap(items);
+                stack.extend(items);
+            }
+            Value::Object(map) if map.is_empty() => {}
             Value::Object(map) => {
+                total += map.len() * (ENTRY + 9) + 16 + 2 * PER_ALLOCATION;
                 for (key, item) in map {
-                    total += key.len() + 16;
+                    total += string_heap(key);
                     stack.push(item);
                 }
             }
@@ -241,4 +270,56 @@ fn json_bytes(value: &serde_json::Value) -> usize {
         }
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::diagnostic::EntityKind;
+    use crate::diff::patch::{Version, entity_patch};
+    use crate::load::yaml::{Limits, parse};
+
+    #[test]
+    fn a_patch_is_counted_at_no_less_than_what_it_holds() {
+        let text = "name: A\nsteps:\n  - id: a\n    name: Do it\n    estimated_minutes: 5\n";
+        let (tree, errors) = parse(text.as_bytes(), "workflows/a.yaml", &Limits::default());
+        assert!(errors.is_empty());
+        let json = serde_json::json!({
+            "id": "a", "name": "A", "ticket_types": [],
+            "steps": [{"id": "a", "name": "Do it", "estimated_minutes": 5, "checklist": []}],
+        });
+        let new = Version {
+            text,
+            tree: tree.as_ref(),
+            json: Some(&json),
+        };
+        let p = entity_patch(
+            EntityKind::Workflow,
+            "a",
+            "workflows/a.yaml",
+            None,
+            Some(new),
+        )
+        .unwrap();
+        // The `add` op holds the whole document; the text diff holds every
+        // line twice (the unified text and each hunk line).
+        let lines: usize = p
+            .text
+            .hunks
+            .iter()
+            .flat_map(|h| &h.lines)
+            .map(|l| l.text.len())
+            .sum();
+        let changes: usize = p.changes.iter().map(|c| c.path.len()).sum();
+        let held =
+            serde_json::to_string(&json).unwrap().len() + p.text.unified.len() + lines + changes;
+        assert!(
+            patch_bytes(&p) >= std::mem::size_of::<Patch>() + held,
+            "{} < {}",
+            patch_bytes(&p),
+            std::mem::size_of::<Patch>() + held
+        );
+    }
 }

@@ -212,10 +212,14 @@ fn visit_secrets(node: &Node, under_secret: bool, f: &mut dyn FnMut(&Node)) {
     match &node.value {
         Value::Map(entries) => {
             for e in entries {
-                let key_secret = e
-                    .key
-                    .scalar_text()
-                    .is_some_and(|k| secret::is_secret_key(&k));
+                // A string key is read in place (no copy per key).
+                let key_secret = match &e.key.value {
+                    Value::Str(k) => secret::is_secret_key(k),
+                    _ => e
+                        .key
+                        .scalar_text()
+                        .is_some_and(|k| secret::is_secret_key(&k)),
+                };
                 visit_secrets(&e.value, under_secret || key_secret, f);
             }
         }

@@ -144,13 +144,13 @@ impl FileState {
 #[derive(Clone)]
 struct State {
     filter: PathFilter,
-    files: imbl::HashMap<String, FileState>,
+    files: imbl::OrdMap<String, FileState>,
     /// Workflow id → files valid on their own that declare it.
-    id_files: imbl::HashMap<String, BTreeSet<String>>,
+    id_files: imbl::OrdMap<String, BTreeSet<String>>,
     /// File → the workflow id it serves now.
-    served_ids: imbl::HashMap<String, String>,
+    served_ids: imbl::OrdMap<String, String>,
     /// Cross-file diagnostics (references, duplicate ids) per file.
-    derived: imbl::HashMap<String, Vec<ConfigError>>,
+    derived: imbl::OrdMap<String, Vec<ConfigError>>,
     /// Folders the last walk could not read or skipped, with why.
     folder_problems: BTreeMap<String, Vec<ConfigError>>,
     /// Integration kinds whose config file exists (valid or not).
@@ -164,15 +164,15 @@ impl State {
     /// settings that decide what may be read) stays, so the next full scan
     /// rebuilds every file's state and patches against what clients hold.
     fn forget_reads(&mut self) {
-        self.files = imbl::HashMap::new();
-        self.id_files = imbl::HashMap::new();
+        self.files = imbl::OrdMap::new();
+        self.id_files = imbl::OrdMap::new();
         self.served_ids = self
             .current
             .workflows
             .iter()
             .map(|(id, s)| (s.file.to_string(), id.to_string()))
             .collect();
-        self.derived = imbl::HashMap::new();
+        self.derived = imbl::OrdMap::new();
         self.folder_problems = BTreeMap::new();
         self.configured = BTreeSet::new();
     }
@@ -211,10 +211,10 @@ impl Applier {
             env,
             state: State {
                 filter: PathFilter::new(&defaults.watch, &defaults.ignore)?,
-                files: imbl::HashMap::new(),
-                id_files: imbl::HashMap::new(),
-                served_ids: imbl::HashMap::new(),
-                derived: imbl::HashMap::new(),
+                files: imbl::OrdMap::new(),
+                id_files: imbl::OrdMap::new(),
+                served_ids: imbl::OrdMap::new(),
+                derived: imbl::OrdMap::new(),
                 folder_problems: BTreeMap::new(),
                 configured: BTreeSet::new(),
                 settings: None,
@@ -259,7 +259,7 @@ impl Applier {
 
         // Phase 2: resolve what is in force.
         let revision = next.current.revision + 1;
-        let resolved = resolve::resolve(
+        let mut resolved = resolve::resolve(
             &mut next,
             reads.fresh,
             reads.folders_changed,
@@ -269,10 +269,12 @@ impl Applier {
         self.fault("resolve");
 
         // Phase 3: patches for every entity whose version in force changed.
+        let trees = std::mem::take(&mut resolved.trees);
         let patches = if startup {
+            drop(trees);
             Vec::new()
         } else {
-            patches::patches(self.git.as_deref(), &next.current, &resolved)?
+            patches::patches(self.git.as_deref(), &next.current, &resolved, trees)?
         };
         self.fault("patches");
         let errors_changed = resolved.errors != next.current.errors;

@@ -24,10 +24,13 @@ pub struct PatchError {
     message: String,
 }
 
+/// `trees` are the batch's parsed files; each is moved into the one patch
+/// that needs it and dropped as soon as that patch is built.
 pub(super) fn patches(
     git: Option<&GitRepo>,
     current: &Snapshot,
     resolved: &Resolved,
+    mut trees: Trees,
 ) -> Result<Vec<Patch>, PatchError> {
     let mut jobs: Vec<PatchJob> = Vec::new();
     for id in &resolved.affected {
@@ -61,9 +64,12 @@ pub(super) fn patches(
             resolved.settings_after.as_ref(),
         )?);
     }
-    let trees = &resolved.trees;
-    let make = move |job: PatchJob| -> Option<Patch> {
-        let mut p = job.build(trees)?;
+    for job in &mut jobs {
+        job.new_tree = job.new.as_ref().and_then(|s| trees.remove(&*s.file));
+    }
+    drop(trees);
+    let make = move |mut job: PatchJob| -> Option<Patch> {
+        let mut p = job.build()?;
         if let Some(git) = git {
             let differs = match p.op {
                 PatchKind::Removed => git.in_head(&p.file),
@@ -101,6 +107,8 @@ struct PatchJob {
     id: String,
     old: Option<Side>,
     new: Option<Side>,
+    /// The new file's tree, when this batch parsed it.
+    new_tree: Option<Node>,
 }
 
 impl PatchJob {
@@ -130,12 +138,14 @@ impl PatchJob {
             id: id.to_string(),
             old: side(old)?,
             new: side(new)?,
+            new_tree: None,
         })
     }
 
-    /// The patch; trees of files read in this batch are reused, the others
-    /// are parsed again from their text.
-    fn build(&self, trees: &Trees) -> Option<Patch> {
+    /// The patch; the tree of a file read in this batch is used (and
+    /// dropped once the patch is built), the others are parsed again from
+    /// their text.
+    fn build(&mut self) -> Option<Patch> {
         if let (Some(old), Some(new)) = (&self.old, &self.new)
             && old.text == new.text
             && old.file != new.file
@@ -144,10 +154,10 @@ impl PatchJob {
         }
         let parse = |text: &str| yaml::parse(text.as_bytes(), "", &Limits::default()).0;
         let old_tree = self.old.as_ref().and_then(|s| parse(&s.text));
-        let new_tree = self.new.as_ref().and_then(|s| match trees.get(&*s.file) {
-            Some(tree) => Some(tree.clone()),
-            None => parse(&s.text),
-        });
+        let new_tree = match self.new_tree.take() {
+            Some(tree) => Some(tree),
+            None => self.new.as_ref().and_then(|s| parse(&s.text)),
+        };
         let file = self
             .new
             .as_ref()

@@ -149,7 +149,10 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
             reads.push((path, read));
         }
     }
-    let mut fresh = load_all(applier, reads);
+    // The startup load makes no patches: its trees are dropped as each file
+    // is loaded, not held for the whole batch.
+    let keep_trees = !startup;
+    let mut fresh = load_all(applier, reads, keep_trees);
     if !startup {
         reread_suspicious(applier, next, &mut fresh);
     }
@@ -233,11 +236,19 @@ fn read_file(applier: &Applier, filter: &PathFilter, path: &str) -> Read {
     }
 }
 
-/// Parses and checks every read file (in parallel when there are many).
-fn load_all(applier: &Applier, reads: Vec<(String, Read)>) -> BTreeMap<String, Fresh> {
+/// Parses and checks every read file (in parallel when there are many);
+/// keeps each file's tree for the patches only when `keep_trees`.
+fn load_all(
+    applier: &Applier,
+    reads: Vec<(String, Read)>,
+    keep_trees: bool,
+) -> BTreeMap<String, Fresh> {
     let env = Arc::clone(&applier.env);
     let load = move |(path, read): (String, Read)| {
-        let fresh = load_one(&path, read, &*env);
+        let mut fresh = load_one(&path, read, &*env);
+        if !keep_trees {
+            fresh.tree = None;
+        }
         (path, fresh)
     };
     par_map(reads, &load).into_iter().collect()

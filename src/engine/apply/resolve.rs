@@ -304,7 +304,7 @@ fn resolve_settings(next: &mut State, revision: u64) -> bool {
     }
 }
 
-fn remove_from(index: &mut imbl::HashMap<String, BTreeSet<String>>, id: &str, path: &str) {
+fn remove_from(index: &mut imbl::OrdMap<String, BTreeSet<String>>, id: &str, path: &str) {
     if let Some(set) = index.get_mut(id) {
         set.remove(path);
         if set.is_empty() {
