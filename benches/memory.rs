@@ -99,10 +99,27 @@ impl Served {
         let url = format!("ws://{addr}/ws/hot-reload");
         let (count, largest) = (Arc::clone(&frames), Arc::clone(&largest_frame));
         rt.spawn(async move {
-            let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await else {
+            // A burst's reload frame can pass the client library's 16 MiB
+            // default; a browser has no such limit, and a client that
+            // dropped out would leave the server nothing to send to.
+            let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                .max_message_size(None)
+                .max_frame_size(None);
+            let Ok((mut ws, _)) =
+                tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false)
+                    .await
+            else {
+                eprintln!("memory bench: the WebSocket client could not connect");
                 return;
             };
-            while let Some(Ok(message)) = ws.next().await {
+            while let Some(message) = ws.next().await {
+                let message = match message {
+                    Ok(message) => message,
+                    Err(e) => {
+                        eprintln!("memory bench: the WebSocket client stopped: {e}");
+                        return;
+                    }
+                };
                 if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
                     count.fetch_add(1, Ordering::Relaxed);
                     if text.contains("\"type\":\"reload\"") {
