@@ -75,23 +75,29 @@ fn misspells_a_secret_word(key: &str) -> bool {
     let near = |word: &mut dyn Iterator<Item = u8>| {
         let mut buf = [0u8; MAX];
         let mut len = 0;
+        // The secret words are all letters: one edit leaves at most one
+        // other character (`k00001` is far from any of them).
+        let mut others = 0;
         for b in word {
-            if len == MAX {
+            if len == MAX || others > 1 {
                 return false;
             }
+            others += usize::from(!b.is_ascii_alphabetic());
             buf[len] = b.to_ascii_lowercase();
             len += 1;
         }
         len >= 6
+            && others <= 1
             && WORDS
                 .iter()
                 .any(|w| one_edit_apart(&buf[..len], w.as_bytes()))
     };
     let bytes = key.as_bytes();
-    near(&mut bytes.iter().copied().filter(u8::is_ascii_alphanumeric))
-        || bytes
-            .split(|b| !b.is_ascii_alphanumeric())
-            .any(|w| near(&mut w.iter().copied()))
+    let mut words = bytes.split(|b| !b.is_ascii_alphanumeric());
+    // A key of one word is its own joined form: one look is enough.
+    let one_word = !bytes.iter().any(|b| !b.is_ascii_alphanumeric());
+    (!one_word && near(&mut bytes.iter().copied().filter(u8::is_ascii_alphanumeric)))
+        || words.any(|w| near(&mut w.iter().copied()))
 }
 
 /// Whether `a` becomes `b` by one inserted, deleted or changed byte, or by
