@@ -24,21 +24,23 @@ pub fn is_secret_key(key: &str) -> bool {
     contains_secret_word(key) || misspells_a_secret_word(key)
 }
 
+/// The words a secret key contains (besides `auth`, which has its rule).
+const NEEDLES: [&str; 12] = [
+    "token",
+    "tokn",
+    "secret",
+    "passw",
+    "pwd",
+    "api_key",
+    "apikey",
+    "api-key",
+    "private_key",
+    "privatekey",
+    "private-key",
+    "credential",
+];
+
 fn contains_secret_word(key: &str) -> bool {
-    const NEEDLES: [&str; 12] = [
-        "token",
-        "tokn",
-        "secret",
-        "passw",
-        "pwd",
-        "api_key",
-        "apikey",
-        "api-key",
-        "private_key",
-        "privatekey",
-        "private-key",
-        "credential",
-    ];
     // Compared in place, ignoring ASCII case: no lowered copy and no
     // substring searcher per needle (this runs for every key of every file).
     let key = key.as_bytes();
@@ -286,22 +288,7 @@ mod tests {
     /// it (`contains_secret_word` compares in place).
     fn is_secret_key_by_search(key: &str) -> bool {
         let key = key.to_ascii_lowercase();
-        [
-            "token",
-            "tokn",
-            "secret",
-            "passw",
-            "pwd",
-            "api_key",
-            "apikey",
-            "api-key",
-            "private_key",
-            "privatekey",
-            "private-key",
-            "credential",
-        ]
-        .iter()
-        .any(|n| key.contains(n))
+        NEEDLES.iter().any(|n| key.contains(n))
             || key.match_indices("auth").any(|(i, _)| {
                 let rest = &key[i..];
                 !rest.starts_with("author")
