@@ -31,37 +31,13 @@ use tokio_util::sync::CancellationToken;
 #[allow(dead_code)]
 #[path = "../tests/support/mod.rs"]
 mod support;
-use support::{Fed, git, save, serve};
+use support::{Fed, save, serve, small_workflow, small_workflows_repo};
 
 const CLIENTS: usize = 1000;
 const FRAMES: u64 = 50;
 /// How long each read phase lasts.
 const READ_PHASE: Duration = Duration::from_secs(3);
 const SAVES: usize = 100;
-
-fn workflow(name: &str, minutes: u32) -> String {
-    format!(
-        "name: {name}\ndescription: benchmark workflow\nsteps:\n  - id: first\n    name: First step\n    estimated_minutes: {minutes}\n    checklist: [a, b, c]\n  - id: second\n    name: Second step\n    estimated_minutes: 5\n"
-    )
-}
-
-/// A git repo with `n` workflows.
-fn repo(n: usize) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    std::fs::create_dir_all(root.join("workflows")).unwrap();
-    for i in 0..n {
-        std::fs::write(
-            root.join(format!("workflows/w{i}.yaml")),
-            workflow(&format!("W{i}"), 10),
-        )
-        .unwrap();
-    }
-    git(root, &["init", "-q", "-b", "main"]);
-    git(root, &["add", "-A"]);
-    git(root, &["commit", "-q", "-m", "bench"]);
-    dir
-}
 
 /// The server's limits: room for every client (and the readers) beyond the
 /// default cap of 512 connections.
@@ -81,7 +57,7 @@ struct Rig {
 
 impl Rig {
     async fn start(workflows: usize) -> Rig {
-        let dir = repo(workflows);
+        let dir = small_workflows_repo(workflows);
         let fed = Fed::start(dir.path(), Arc::new(|_: &str| None), BROADCAST_CAPACITY).await;
         let addr = serve(fed.engine.clone(), fed.shutdown.clone(), limits()).await;
         Rig {
@@ -96,7 +72,7 @@ impl Rig {
         save(
             self.fed.engine.root(),
             "workflows/w0.yaml",
-            &workflow(&format!("W0 gen {generation}"), 10 + generation % 100),
+            &small_workflow(&format!("W0 gen {generation}"), 10 + generation % 100),
         );
         self.fed
             .send(BTreeSet::from(["workflows/w0.yaml".to_owned()]))
@@ -357,7 +333,7 @@ async fn http_reads() {
 }
 
 async fn save_to_frame() {
-    let dir = repo(20);
+    let dir = small_workflows_repo(20);
     let root = dir.path().to_path_buf();
     let mut options = Options::new(&root);
     options.env = Arc::new(|_: &str| None);
@@ -376,7 +352,7 @@ async fn save_to_frame() {
         let t = Instant::now();
         std::fs::write(
             &path,
-            workflow(&format!("W1 save {i}"), 10 + (i % 50) as u32),
+            small_workflow(&format!("W1 save {i}"), 10 + (i % 50) as u32),
         )
         .unwrap();
         loop {

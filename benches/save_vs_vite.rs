@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 #[allow(dead_code)]
 #[path = "../tests/support/mod.rs"]
 mod support;
-use support::{git, serve};
+use support::{serve, small_workflow, small_workflows_repo};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -48,30 +48,6 @@ const WORKFLOWS: usize = 100;
 const GAP: Duration = Duration::from_millis(100);
 /// A message later than this is a failure, not a figure.
 const GUARD: Duration = Duration::from_secs(5);
-
-fn workflow(name: &str, minutes: u32) -> String {
-    format!(
-        "name: {name}\ndescription: benchmark workflow\nsteps:\n  - id: first\n    name: First step\n    estimated_minutes: {minutes}\n    checklist: [a, b, c]\n  - id: second\n    name: Second step\n    estimated_minutes: 5\n"
-    )
-}
-
-/// A git repo with `n` workflows.
-fn repo(n: usize) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    std::fs::create_dir_all(root.join("workflows")).unwrap();
-    for i in 0..n {
-        std::fs::write(
-            root.join(format!("workflows/w{i}.yaml")),
-            workflow(&format!("W{i}"), 10),
-        )
-        .unwrap();
-    }
-    git(root, &["init", "-q", "-b", "main"]);
-    git(root, &["add", "-A"]);
-    git(root, &["commit", "-q", "-m", "bench"]);
-    dir
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() - 1) as f64 * p).round() as usize;
@@ -165,7 +141,7 @@ async fn start_vite() -> Result<Vite, String> {
 }
 
 async fn run(complete_write_ms: Option<u64>) {
-    let dir = repo(WORKFLOWS);
+    let dir = small_workflows_repo(WORKFLOWS);
     let root = dir.path().to_path_buf();
     if let Some(window) = complete_write_ms {
         std::fs::create_dir_all(root.join("config")).unwrap();
@@ -216,7 +192,7 @@ async fn run(complete_write_ms: Option<u64>) {
         our_extra += count_ready(&mut ours, "reload");
         let path = root.join(format!("workflows/w{}.yaml", i % WORKFLOWS));
         let t = Instant::now();
-        std::fs::write(&path, workflow(&format!("Saved {i}"), 11)).unwrap();
+        std::fs::write(&path, small_workflow(&format!("Saved {i}"), 11)).unwrap();
         let frame = until(&mut ours, "reload")
             .await
             .unwrap_or_else(|| panic!("no reload frame for save {i}"));
@@ -310,7 +286,7 @@ async fn save_all_and_sed(root: &Path, ours: &mut Ws) {
         let n = revisions_of(ours, || {
             for i in 0..10 {
                 let path = root.join(format!("workflows/w{}.yaml", 50 + i));
-                std::fs::write(&path, workflow(&format!("Save all {round}"), 12)).unwrap();
+                std::fs::write(&path, small_workflow(&format!("Save all {round}"), 12)).unwrap();
             }
         })
         .await;

@@ -135,3 +135,30 @@ pub async fn serve(engine: Engine, shutdown: CancellationToken, limits: HttpLimi
     tokio::spawn(api::server::run(listener, state));
     addr
 }
+
+/// A small two-step workflow named `name` (the first step takes `minutes`),
+/// the one the API and save-latency benches serve.
+pub fn small_workflow(name: &str, minutes: u32) -> String {
+    format!(
+        "name: {name}\ndescription: benchmark workflow\nsteps:\n  - id: first\n    name: First step\n    estimated_minutes: {minutes}\n    checklist: [a, b, c]\n  - id: second\n    name: Second step\n    estimated_minutes: 5\n"
+    )
+}
+
+/// A temp git repository with `n` of them, `workflows/w{i}.yaml` named
+/// `W{i}`, committed on `main`.
+pub fn small_workflows_repo(n: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("workflows")).expect("mkdir");
+    for i in 0..n {
+        std::fs::write(
+            root.join(format!("workflows/w{i}.yaml")),
+            small_workflow(&format!("W{i}"), 10),
+        )
+        .expect("write");
+    }
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "bench"]);
+    dir
+}
