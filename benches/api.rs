@@ -92,17 +92,6 @@ fn ms(d: Duration) -> String {
     format!("{:8.3} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn revision_of(text: &str) -> Option<u64> {
     let rest = &text[text.find("\"revision\":")? + 11..];
     rest[..rest.find(|c: char| !c.is_ascii_digit())?]
@@ -113,7 +102,7 @@ fn revision_of(text: &str) -> Option<u64> {
 async fn websocket_clients() {
     let rig = Rig::start(20).await;
     let url = format!("ws://{}/ws/hot-reload", rig.addr);
-    let before = rss_kib();
+    let before = support::rss_kib("self").0;
     let (ready_tx, mut ready_rx) = mpsc::channel(CLIENTS);
     let start_revision = rig.fed.engine.snapshot().revision;
     let mut tasks = Vec::with_capacity(CLIENTS);
@@ -146,7 +135,7 @@ async fn websocket_clients() {
         ready_rx.recv().await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = rss_kib();
+    let idle = support::rss_kib("self").0;
     let mut publish = rig.fed.engine.subscribe();
     let mut published = std::collections::HashMap::new();
     for g in 1..=FRAMES {

@@ -215,17 +215,7 @@ fn figure_cold_start() {
         }
         let ready = ready.expect("qa-reload reported it was ready");
         std::thread::sleep(Duration::from_millis(300));
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-        let kib = |key: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        rss.push((kib("VmRSS:"), kib("VmHWM:")));
+        rss.push(support::rss_kib(&child.id().to_string()));
         let _ = child.kill();
         let _ = child.wait();
         starts.push(ready);

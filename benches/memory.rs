@@ -172,17 +172,8 @@ impl Served {
 
     /// Resident and peak resident set, in bytes.
     fn rss(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let kib = |key: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        (kib("VmRSS:") * 1024, kib("VmHWM:") * 1024)
+        let (rss, peak) = support::rss_kib(&self.child.id().to_string());
+        (rss * 1024, peak * 1024)
     }
 
     fn stop(mut self) {

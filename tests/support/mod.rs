@@ -162,3 +162,19 @@ pub fn small_workflows_repo(n: usize) -> tempfile::TempDir {
     git(root, &["commit", "-q", "-m", "bench"]);
     dir
 }
+
+/// Resident and peak resident set (`VmRSS`, `VmHWM`) of process `pid`
+/// (`"self"` for this one), in KiB, from `/proc/<pid>/status`; 0 where the
+/// file or the field cannot be read.
+pub fn rss_kib(pid: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (kib("VmRSS:"), kib("VmHWM:"))
+}
