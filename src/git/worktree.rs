@@ -178,6 +178,8 @@ impl GitRepo {
     /// every one. For one batch or one command that asks about thousands of
     /// files whose HEAD does not move under it (reading HEAD was a third of
     /// `check`'s time on 50,000 files). Outside a pass every answer checks.
+    /// One pass at a time: the engine's batches and a command's walk never
+    /// overlap on one `GitRepo`.
     pub fn pass(&self) -> Pass<'_> {
         let n = self.passes.fetch_add(1, Ordering::Relaxed) + 1;
         self.pass.store(n, Ordering::Relaxed);

@@ -241,8 +241,7 @@ impl Applier {
         let startup = input.cause == CauseKind::Startup;
         let mut next = self.state.clone();
         // HEAD and the ignore rules are checked once for the whole batch,
-        // after the read phase has taken HEAD itself (a move it sees is
-        // what the rest of the batch is compared with).
+        // at its first git question (the read phase's first ignore check).
         let git = self.git.clone();
         let _pass = git.as_deref().map(GitRepo::pass);
 
