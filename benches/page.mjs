@@ -52,6 +52,19 @@ function instrument() {
     requestAnimationFrame(() => setTimeout(() => (window.__firstRowsPainted = performance.now()), 0));
   });
   document.addEventListener('DOMContentLoaded', () => seen.observe(document.body, { childList: true, subtree: true }));
+  /** Resolves with the epoch time the client core's state next changes revision. */
+  window.__nextRevision = () => {
+    const client = window.qaReload.client;
+    const before = client.getState().revision;
+    return new Promise((resolve) => {
+      const off = client.subscribe((s) => {
+        if (s.revision !== before) {
+          off();
+          resolve(performance.timeOrigin + performance.now());
+        }
+      });
+    });
+  };
   /** Resolves with the epoch time of the paint after `check()` first holds. */
   window.__paintedWhen = (check) =>
     new Promise((resolve) => {
@@ -89,16 +102,7 @@ async function measure(browser, count) {
       const minutes = 100 + k;
       await page.evaluate(
         ([id, text]) => {
-          const client = window.qaReload.client;
-          const before = client.getState().revision;
-          window.__frameAt = new Promise((resolve) => {
-            const off = client.subscribe((s) => {
-              if (s.revision !== before) {
-                off();
-                resolve(performance.timeOrigin + performance.now());
-              }
-            });
-          });
+          window.__frameAt = window.__nextRevision();
           window.__saved = window.__paintedWhen(
             () => document.querySelector(`article.workflow[data-id="${id}"] [data-step="prepare"] .minutes`)?.textContent === text,
           );
@@ -122,16 +126,7 @@ async function measure(browser, count) {
     const switches = [];
     for (const [branch, prefix] of [['switched', 'Switched '], ['main', 'Workflow ']]) {
       await page.evaluate(([expected, count]) => {
-        const client = window.qaReload.client;
-        const before = client.getState().revision;
-        window.__frameAt = new Promise((resolve) => {
-          const off = client.subscribe((s) => {
-            if (s.revision !== before) {
-              off();
-              resolve(performance.timeOrigin + performance.now());
-            }
-          });
-        });
+        window.__frameAt = window.__nextRevision();
         window.__switched = window.__paintedWhen(() => {
           const rows = [...document.querySelectorAll('#workflows article.workflow')];
           // Every visible row of a switched workflow shows its new name, from w0 on.
