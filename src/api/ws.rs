@@ -9,6 +9,8 @@
 //! dropped. Frames every client gets are serialised once (`cache`). It only
 //! reads the engine: it never applies or changes anything.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -83,6 +85,10 @@ pub async fn upgrade(
 
 type Sink = SplitSink<WebSocket, Message>;
 
+/// How long a stopping server waits for a client's answer to its close
+/// frame (below the server's own wait for its clients).
+const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(1);
+
 /// Why a connection ended.
 enum End {
     /// The client closed, vanished or stopped answering.
@@ -101,6 +107,17 @@ async fn connection(socket: WebSocket, state: AppState, since: Option<u64>) {
             reason: Utf8Bytes::from_static("server shutting down"),
         }));
         let _ = tokio::time::timeout(state.ws.send_timeout, sink.send(close)).await;
+        // Read until the client's answering close: a socket dropped with
+        // that reply unread is reset by the kernel, and a reset can make
+        // the client lose the close frame it had not read yet.
+        let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, async {
+            while let Some(Ok(message)) = stream.next().await {
+                if let Message::Close(_) = message {
+                    break;
+                }
+            }
+        })
+        .await;
     }
     // Dropping both halves closes the socket and frees its buffers.
 }
