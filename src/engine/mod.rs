@@ -453,38 +453,56 @@ impl Worker {
         // `apply_caught` turns a panic into an error and a rebuild.
         let mut applier = Some(applier);
         loop {
-            let (input, reply) = tokio::select! {
+            let (input, early, reply) = tokio::select! {
                 () = shutdown.cancelled() => break,
                 batch = batches.recv() => match batch {
-                    Some(batch) => (input_of(&batch), None),
+                    // Withdrawn while it waited here: its successor, grown,
+                    // is already on its way.
+                    Some(batch) if batch.early.as_ref().is_some_and(|e| e.claim.is_withdrawn()) => {
+                        continue;
+                    }
+                    Some(batch) => (input_of(&batch), batch.early, None),
                     None => break,
                 },
                 Some(command) = commands.recv() => match command {
-                    Command::Reload(reply) => (Input::full(CauseKind::Manual), Some(reply)),
+                    Command::Reload(reply) => (Input::full(CauseKind::Manual), None, Some(reply)),
                 },
             };
             if input.scope != Scope::Paths {
                 engine.count(|c| c.rescans += 1);
             }
             let Some(lent) = applier.take() else { break };
-            let applied =
-                tokio::task::spawn_blocking(move || apply::apply_caught(lent, input)).await;
-            let event = match applied {
-                Ok((back, outcome)) => {
-                    applier = Some(back);
-                    match outcome {
-                        Some(outcome) => {
-                            engine.publish(&outcome);
-                            if outcome.settings_changed {
-                                engine.apply_settings(&outcome.snapshot.settings);
-                            }
-                            Some(outcome.event)
-                        }
-                        None => {
-                            engine.count(|c| c.noops += 1);
-                            None
-                        }
+            // An early batch is applied to a copy (cheap: persistent maps),
+            // so a withdrawal leaves the applier as it was.
+            let spare = early.as_ref().map(|_| lent.clone());
+            let publisher = engine.clone();
+            // Published from the applier's thread: one wake-up less between
+            // the work and the clients.
+            let applied = tokio::task::spawn_blocking(move || {
+                let (back, outcome) = apply::apply_caught(lent, input);
+                let keep = early.is_none_or(|early| early.wait_and_take());
+                if keep && let Some(outcome) = &outcome {
+                    publisher.publish(outcome);
+                    if outcome.settings_changed {
+                        publisher.apply_settings(&outcome.snapshot.settings);
                     }
+                }
+                (back, outcome, keep)
+            })
+            .await;
+            let event = match applied {
+                Ok((_, _, false)) => {
+                    // Withdrawn: a hint joined the batch within its window;
+                    // it comes again, grown.
+                    applier = spare;
+                    None
+                }
+                Ok((back, outcome, true)) => {
+                    applier = Some(back);
+                    if outcome.is_none() {
+                        engine.count(|c| c.noops += 1);
+                    }
+                    outcome.map(|outcome| outcome.event)
                 }
                 Err(e) => {
                     // Only a runtime shutting down cancels a blocking task

@@ -261,7 +261,34 @@ impl Debouncer {
             rescan: p.rescan,
             first_event_at: p.first,
             trigger,
+            early: None,
         })
+    }
+
+    /// A copy of the pending batch and the end of its window, when what
+    /// ends it is the window after complete writes (only complete writes
+    /// in it, never held). The batch stays pending: the driver either drops
+    /// it when the window passes or lets it grow if another hint comes.
+    pub fn early(&self) -> Option<(Batch, Instant)> {
+        let p = self.pending.as_ref()?;
+        let window = p.complete_deadline(self.settings.complete_write)?;
+        if self.deadline()? != window || self.busy {
+            return None;
+        }
+        let batch = Batch {
+            paths: p.paths.clone(),
+            git_changed: p.git_changed,
+            rescan: p.rescan.clone(),
+            first_event_at: p.first,
+            trigger: Trigger::CompleteWrite,
+            early: None,
+        };
+        Some((batch, window))
+    }
+
+    /// Forgets the pending batch: it went early and the engine has it.
+    pub fn drop_pending(&mut self) {
+        self.pending = None;
     }
 }
 
@@ -512,5 +539,43 @@ mod tests {
         d.set_hold(t0 + MS, true);
         assert!(d.take(t0 + 2 * MS).is_none());
         assert!(d.deadline().expect("pending") > t0 + 2 * MS);
+    }
+
+    #[test]
+    fn only_a_batch_of_complete_writes_may_go_early() {
+        let (mut d, t0) = debouncer();
+        assert!(d.early().is_none(), "nothing pending");
+        d.event(t0, complete("workflows/a.yaml"));
+        let (batch, not_before) = d.early().expect("complete writes only");
+        assert_eq!(not_before, t0 + 2 * MS);
+        assert_eq!(batch.trigger, Trigger::CompleteWrite);
+        assert!(batch.early.is_none(), "the driver attaches the claim");
+        assert!(d.is_pending(), "the batch stays pending until dropped");
+        // A bare modify joins: the batch waits for its close.
+        d.event(t0 + MS, path("workflows/b.yaml"));
+        assert!(d.early().is_none());
+        d.event(t0 + 3 * MS, complete("workflows/b.yaml"));
+        let (batch, not_before) = d.early().expect("whole again");
+        assert_eq!(batch.paths.len(), 2);
+        assert_eq!(not_before, t0 + 5 * MS);
+        d.drop_pending();
+        assert!(!d.is_pending());
+        assert!(d.early().is_none());
+    }
+
+    #[test]
+    fn no_early_batch_while_git_is_busy_or_anything_else_joined() {
+        let (mut d, t0) = debouncer();
+        d.event(t0, complete("workflows/a.yaml"));
+        d.event(t0, Hint::Git);
+        assert!(d.early().is_none(), "git changed: the quiet period");
+        let (mut d, t0) = debouncer();
+        d.set_hold(t0, true);
+        d.event(t0, complete("workflows/a.yaml"));
+        assert!(d.early().is_none(), "held");
+        let (mut d, t0) = debouncer();
+        d.event(t0, complete("workflows/a.yaml"));
+        d.event(t0, Hint::Activity);
+        assert!(d.early().is_none(), "a new folder: the quiet period");
     }
 }

@@ -23,7 +23,7 @@ use super::debounce::{DebounceSettings, Debouncer, Hint};
 use super::source::{Events, Layout, Source, describe, needs_polling};
 use super::status::{Control, GitWait, SLOW_HOLD, WatchHandle, WatchStatus};
 use super::timer::PreciseTimer;
-use super::{Batch, PERIODIC_RESCAN, RescanReason, WatchConfig, WatchError};
+use super::{Batch, Claim, Early, PERIODIC_RESCAN, RescanReason, WatchConfig, WatchError};
 use crate::load::fs;
 use crate::load::paths::{PathFilter, in_tree};
 
@@ -75,6 +75,7 @@ pub(crate) fn spawn(
         status: status.clone(),
         new_dirs: BTreeSet::new(),
         dirs,
+        early: None,
     };
     runtime.spawn(driver.run(events, timer, control_rx, tx, shutdown));
     Ok(WatchHandle {
@@ -83,6 +84,11 @@ pub(crate) fn spawn(
         hold_max: config.hold_max,
     })
 }
+
+/// The most paths a batch may have to go early. A burst larger than this
+/// (a script, a copy) gains little from it, and each file that joins would
+/// otherwise withdraw a copy the engine may already be reading in full.
+const EARLY_MAX_PATHS: usize = 32;
 
 struct Driver {
     source: Source,
@@ -96,6 +102,9 @@ struct Driver {
     /// away takes its files with it unreported, and only this tells that the
     /// name that went was a directory.
     dirs: HashSet<PathBuf>,
+    /// The claim on the batch sent early (see [`Early`]), until its window
+    /// passes or a hint settles it.
+    early: Option<Arc<Claim>>,
 }
 
 /// What an event says happened to one path.
@@ -138,7 +147,13 @@ impl Driver {
                         self.on_event(Instant::now(), event);
                     }
                     if events.overflowed.swap(false, Ordering::SeqCst) {
-                        self.debouncer.event(Instant::now(), Hint::Rescan(RescanReason::Overflow));
+                        self.hint(Instant::now(), Hint::Rescan(RescanReason::Overflow));
+                    }
+                    if let Some(batch) = self.send_early() {
+                        tokio::select! {
+                            sent = tx.send(batch) => if sent.is_err() { break },
+                            _ = shutdown.cancelled() => break,
+                        }
                     }
                 }
                 () = timer.fired() => {
@@ -152,24 +167,78 @@ impl Driver {
                     }
                 }
                 _ = periodic.tick() => {
-                    self.debouncer.event(Instant::now(), Hint::Rescan(RescanReason::Periodic));
+                    self.hint(Instant::now(), Hint::Rescan(RescanReason::Periodic));
                 }
                 Some(message) = control.recv() => match message {
                     Control::Settings(filter, timings) => {
+                        self.settle_early();
                         self.filter = filter;
                         self.debouncer.set_settings(timings);
                     }
                     Control::Rescan(reason) => {
-                        self.debouncer.event(Instant::now(), Hint::Rescan(reason));
+                        self.hint(Instant::now(), Hint::Rescan(reason));
                     }
                 },
             }
         }
     }
 
+    /// Feeds a hint to the debouncer, settling an early batch first.
+    fn hint(&mut self, now: Instant, hint: Hint) {
+        self.settle_early();
+        self.debouncer.event(now, hint);
+    }
+
+    /// Something is about to join the pending batch: if a copy of it went
+    /// early, withdraw that copy (the batch stays pending and grows), or,
+    /// if the engine already took it, forget the batch here, so what comes
+    /// next starts a new one.
+    fn settle_early(&mut self) {
+        if let Some(claim) = self.early.take()
+            && !claim.withdraw()
+        {
+            self.debouncer.drop_pending();
+        }
+    }
+
+    /// Sends the pending batch early when only complete writes are in it:
+    /// the engine applies it during the window and publishes it when the
+    /// window ends, unless a hint withdraws it first.
+    fn send_early(&mut self) -> Option<Batch> {
+        if self.early.is_some() || !self.new_dirs.is_empty() {
+            return None;
+        }
+        let (mut batch, not_before) = self.debouncer.early()?;
+        if batch.paths.len() > EARLY_MAX_PATHS {
+            return None;
+        }
+        let claim = Arc::new(Claim::default());
+        batch.early = Some(Early {
+            not_before,
+            claim: Arc::clone(&claim),
+        });
+        self.early = Some(claim);
+        self.status.lock().batches += 1;
+        Some(batch)
+    }
+
     /// The deadline passed: check git, and send the batch unless held.
     fn fire(&mut self, now: Instant) -> Option<Batch> {
         let busy = self.git_busy();
+        if self.early.is_some() {
+            if busy.is_some() {
+                // Git started with no event seen yet: hold the batch.
+                self.settle_early();
+            } else if self.debouncer.deadline().is_some_and(|d| d <= now) {
+                // The window ended with nothing new: the copy the engine
+                // holds is the batch.
+                self.early = None;
+                self.debouncer.drop_pending();
+                return None;
+            } else {
+                return None;
+            }
+        }
         self.debouncer.set_hold(now, busy.is_some());
         self.note_hold(now, busy.as_deref());
         let mut batch = self.debouncer.take(now)?;
@@ -244,8 +313,7 @@ impl Driver {
         // Before any filtering: a rescan flag may come on an event with no
         // path, or one the filter would drop.
         if event.need_rescan() {
-            self.debouncer
-                .event(now, Hint::Rescan(RescanReason::Overflow));
+            self.hint(now, Hint::Rescan(RescanReason::Overflow));
         }
         let seen = match event.kind {
             // Our own reads (and git's) open and close files: not a change.
@@ -291,8 +359,7 @@ impl Driver {
             // A watched folder went (the poll watcher says so before the
             // event for its parent arrives): look again, nothing is broken.
             tracing::debug!(error = %message, "a watched folder vanished");
-            self.debouncer
-                .event(now, Hint::Rescan(RescanReason::NewDirectory));
+            self.hint(now, Hint::Rescan(RescanReason::NewDirectory));
             return;
         }
         tracing::warn!(error = %message, backend = self.source.backend(), "file watcher error");
@@ -315,8 +382,7 @@ impl Driver {
                 }
             }
         }
-        self.debouncer
-            .event(now, Hint::Rescan(RescanReason::WatcherError(message)));
+        self.hint(now, Hint::Rescan(RescanReason::WatcherError(message)));
     }
 
     fn on_path(&mut self, now: Instant, path: &Path, seen: Seen) {
@@ -328,10 +394,11 @@ impl Driver {
                 Seen::Removed | Seen::MovedAway => self.git_busy().is_some(),
                 _ => true,
             };
+            self.settle_early();
             self.debouncer.set_hold(now, busy);
         }
         match self.git_path(path) {
-            GitPath::Hint(hint) => return self.debouncer.event(now, hint),
+            GitPath::Hint(hint) => return self.hint(now, hint),
             GitPath::Quiet => return,
             GitPath::NotGit => {}
         }
@@ -370,7 +437,7 @@ impl Driver {
                 } else {
                     Hint::Activity
                 };
-                self.debouncer.event(now, hint);
+                self.hint(now, hint);
             }
             Seen::Removed | Seen::MovedAway if self.dirs.contains(path) => {
                 self.source.unwatch_below(path);
@@ -379,10 +446,9 @@ impl Driver {
                 // A removed directory was empty (its files were reported one
                 // by one); one moved away took its files along unreported.
                 if seen == Seen::MovedAway || top_level {
-                    self.debouncer
-                        .event(now, Hint::Rescan(RescanReason::NewDirectory));
+                    self.hint(now, Hint::Rescan(RescanReason::NewDirectory));
                 } else {
-                    self.debouncer.event(now, Hint::Activity);
+                    self.hint(now, Hint::Activity);
                 }
             }
             // An empty file closed is more likely a truncate before a write
@@ -391,9 +457,9 @@ impl Driver {
                 if self.filter.matches(&rel)
                     && path.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) =>
             {
-                self.debouncer.event(now, Hint::Complete(rel));
+                self.hint(now, Hint::Complete(rel));
             }
-            _ if self.filter.matches(&rel) => self.debouncer.event(now, Hint::Path(rel)),
+            _ if self.filter.matches(&rel) => self.hint(now, Hint::Path(rel)),
             _ => {}
         }
     }
@@ -421,9 +487,9 @@ impl Driver {
                 found.push(rel);
             }
         }
-        self.debouncer.event(now, Hint::Activity);
+        self.hint(now, Hint::Activity);
         for rel in found {
-            self.debouncer.event(now, Hint::Path(rel));
+            self.hint(now, Hint::Path(rel));
         }
     }
 

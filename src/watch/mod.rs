@@ -24,6 +24,8 @@ mod timer;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -127,6 +129,87 @@ pub struct Batch {
     pub first_event_at: Instant,
     /// Which of the debouncer's deadlines let the batch go.
     pub trigger: Trigger,
+    /// Set when the batch went before its window ended; see [`Early`].
+    pub early: Option<Early>,
+}
+
+/// A batch of complete writes sent as soon as its paths were whole, before
+/// its coalescing window ends, so the engine's work overlaps the window.
+///
+/// The engine applies it at once but publishes only after `not_before`,
+/// and only if it can [`Claim::take`] it first. A hint that joins the batch
+/// before then makes the watcher [`Claim::withdraw`] it: the engine drops
+/// what it applied, and the batch, grown, is sent again. One of the two
+/// always wins, so the batch is published once or not at all.
+#[derive(Debug, Clone)]
+pub struct Early {
+    /// When the window ends: the earliest the engine may publish.
+    pub not_before: Instant,
+    pub claim: Arc<Claim>,
+}
+
+impl PartialEq for Early {
+    fn eq(&self, other: &Self) -> bool {
+        self.not_before == other.not_before && Arc::ptr_eq(&self.claim, &other.claim)
+    }
+}
+
+impl Eq for Early {}
+
+impl Early {
+    /// Waits (on the calling thread) until the window ends, then claims the
+    /// batch: `true` if it is the engine's to publish, `false` if the
+    /// watcher withdrew it meanwhile.
+    pub fn wait_and_take(&self) -> bool {
+        // A withdrawal is noticed within this, so the thread is free soon
+        // for the batch that replaces this one.
+        const SLICE: Duration = Duration::from_micros(250);
+        loop {
+            if self.claim.is_withdrawn() {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= self.not_before {
+                return self.claim.take();
+            }
+            std::thread::sleep((self.not_before - now).min(SLICE));
+        }
+    }
+}
+
+/// Who has the last word on an early batch: the engine (take) or the
+/// watcher (withdraw), whichever comes first.
+#[derive(Debug, Default)]
+pub struct Claim(AtomicU8);
+
+const OPEN: u8 = 0;
+const TAKEN: u8 = 1;
+const WITHDRAWN: u8 = 2;
+
+impl Claim {
+    /// The engine publishes the batch: `false` if it was withdrawn.
+    pub fn take(&self) -> bool {
+        self.settle(TAKEN)
+    }
+
+    /// The watcher takes the batch back: `false` if the engine took it.
+    pub fn withdraw(&self) -> bool {
+        self.settle(WITHDRAWN)
+    }
+
+    pub fn is_withdrawn(&self) -> bool {
+        self.0.load(Ordering::Acquire) == WITHDRAWN
+    }
+
+    fn settle(&self, to: u8) -> bool {
+        match self
+            .0
+            .compare_exchange(OPEN, to, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(now) => now == to,
+        }
+    }
 }
 
 /// Which deadline let a batch go: what `/status` reports as the last
@@ -208,4 +291,49 @@ pub fn spawn_polling(
     shutdown: CancellationToken,
 ) -> Result<WatchHandle, WatchError> {
     driver::spawn(config, tx, shutdown, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_early_batch_is_taken_or_withdrawn_never_both() {
+        let claim = Claim::default();
+        assert!(claim.take());
+        assert!(!claim.withdraw(), "taken: the watcher must start anew");
+        assert!(claim.take(), "taking twice is still taken");
+        let claim = Claim::default();
+        assert!(claim.withdraw());
+        assert!(claim.is_withdrawn());
+        assert!(!claim.take(), "withdrawn: the engine drops its copy");
+    }
+
+    #[test]
+    fn the_engine_waits_for_the_window_then_takes_the_batch() {
+        let not_before = Instant::now() + Duration::from_millis(3);
+        let early = Early {
+            not_before,
+            claim: Arc::default(),
+        };
+        assert!(early.wait_and_take());
+        assert!(
+            Instant::now() >= not_before,
+            "published only after the window"
+        );
+        assert!(!early.claim.withdraw());
+    }
+
+    #[test]
+    fn a_withdrawal_during_the_wait_wins() {
+        let early = Early {
+            not_before: Instant::now() + Duration::from_secs(60),
+            claim: Arc::default(),
+        };
+        let claim = Arc::clone(&early.claim);
+        let watcher = std::thread::spawn(move || claim.withdraw());
+        // Returns long before the 60 s window: the wait notices.
+        assert!(!early.wait_and_take());
+        assert!(watcher.join().expect("no panic"));
+    }
 }

@@ -251,6 +251,39 @@ async fn save_all_of_ten_files_is_one_revision() {
     .await;
 }
 
+/// A save is applied during its window and published when the window
+/// ends: a second save of the same file inside the window (here 200 ms,
+/// the second save 30 ms after the first, when the first is surely applied
+/// and waiting) withdraws what was applied, so clients see one revision
+/// with the second content and never the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_save_within_the_window_replaces_the_first() {
+    let repo = repo_with_feature();
+    repo.commit(
+        &[("config/hot_reload.yaml", "complete_write_ms: 200\n")],
+        "a wide complete-write window",
+    );
+    let mut s = Served::start(&repo).await;
+    let file = repo.root.join(path(0));
+    std::fs::write(&file, workflow("W0 first", 4)).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    std::fs::write(&file, workflow("W0 second", 4)).unwrap();
+    let events = s.settle(true).await;
+    assert_eq!(events.len(), 1, "{:#?}", summaries(&events));
+    let frame = format!("{:?}", events[0].patches);
+    assert!(
+        !frame.contains("W0 first"),
+        "the withdrawn save leaked: {frame}"
+    );
+    assert_eq!(served_name(s.engine(), "w0").as_deref(), Some("W0 second"));
+    assert_serves_disk(s.engine(), &repo.root);
+    // A save after the window is a revision of its own, on top.
+    std::fs::write(&file, workflow("W0 third", 4)).unwrap();
+    assert_eq!(s.settle(true).await.len(), 1);
+    assert_eq!(served_name(s.engine(), "w0").as_deref(), Some("W0 third"));
+    s.stop().await;
+}
+
 /// `sed -i` over 50 files (each written to a temp file and renamed into
 /// place): however many revisions it makes, every one is whole and the
 /// served state ends equal to the disk.

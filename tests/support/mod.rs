@@ -93,6 +93,7 @@ impl Fed {
             rescan: None,
             first_event_at: Instant::now(),
             trigger: Trigger::CompleteWrite,
+            early: None,
         };
         self.batches.send(batch).await.expect("the worker runs");
     }

@@ -186,6 +186,7 @@ pub enum ApplyError {
 }
 
 /// The applier: the last applied state and the way to the next.
+#[derive(Clone)]
 pub struct Applier {
     root: PathBuf,
     git: Option<Arc<GitRepo>>,
