@@ -168,8 +168,9 @@ pub enum IntegrationFields {
 pub struct Settings {
     pub debounce_ms: u64,
     pub max_wait_ms: u64,
-    /// Window after a complete write (close or rename into place).
-    pub complete_write_ms: u64,
+    /// Window after a complete write (close or rename into place), in
+    /// milliseconds to the microsecond.
+    pub complete_write_ms: f64,
     pub watch: Vec<String>,
     pub ignore: Vec<String>,
     /// Events kept for resume, at most.
@@ -184,7 +185,7 @@ impl Default for Settings {
         Settings {
             debounce_ms: 50,
             max_wait_ms: 300,
-            complete_write_ms: 1,
+            complete_write_ms: 0.5,
             watch: DEFAULT_WATCH.iter().map(|g| g.to_string()).collect(),
             ignore: Vec::new(),
             history: 256,

@@ -524,7 +524,7 @@ pub fn watch_settings(settings: &Settings) -> WatchSettings {
     WatchSettings {
         debounce: Duration::from_millis(settings.debounce_ms),
         max_wait: Duration::from_millis(settings.max_wait_ms),
-        complete_write: Duration::from_millis(settings.complete_write_ms),
+        complete_write: Duration::from_micros((settings.complete_write_ms * 1000.0).round() as u64),
         watch: settings.watch.clone(),
         ignore: settings.ignore.clone(),
     }

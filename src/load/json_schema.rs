@@ -158,6 +158,10 @@ fn property(f: &Field) -> Value {
             vec!["integer"],
             vec![("minimum", json!(r.min)), ("maximum", json!(r.max))],
         ),
+        Ty::Millis(r) => (
+            vec!["number"],
+            vec![("minimum", json!(r.min)), ("maximum", json!(r.max))],
+        ),
         Ty::Bool => (vec!["boolean"], vec![]),
         Ty::Setting => (
             vec!["string", "integer"],

@@ -266,12 +266,10 @@ pub fn settings(root: Option<&Node>, file: &str) -> (Option<Settings>, Vec<Confi
         shape::MAX_WAIT_MS,
         defaults.max_wait_ms,
     );
-    let complete_write_ms = int(
-        &mut r,
-        "complete_write_ms",
-        shape::COMPLETE_WRITE_MS,
-        defaults.complete_write_ms,
-    );
+    let complete_write_ms = match r.optional(entries, "complete_write_ms") {
+        Some(n) => r.millis_in(n, "complete_write_ms", shape::COMPLETE_WRITE_MS),
+        None => Some(defaults.complete_write_ms),
+    };
     let history = int(&mut r, "history", shape::HISTORY, defaults.history as u64);
     let history_bytes = int(
         &mut r,
@@ -545,6 +543,29 @@ impl<'f> Reader<'f> {
                 None
             }
         }
+    }
+
+    /// Milliseconds in `range`, whole or with a fraction, rounded to the
+    /// microsecond.
+    fn millis_in(&mut self, node: &Node, key: &str, range: Range) -> Option<f64> {
+        let ms = match node.value {
+            Value::Int(i) => i as f64,
+            Value::Float(f) if f.is_finite() => f,
+            _ => {
+                self.type_error(node, key, "a number of milliseconds");
+                return None;
+            }
+        };
+        let Range { min, max } = range;
+        if ms < min as f64 || ms > max as f64 {
+            self.error(
+                node.pos,
+                ErrorKind::Schema,
+                format!("`{key}` must be between {min} and {max}"),
+            );
+            return None;
+        }
+        Some((ms * 1000.0).round() / 1000.0)
     }
 
     fn steps(&mut self, node: &Node) -> Option<Vec<Step>> {
@@ -874,7 +895,7 @@ mod tests {
         };
         let (s, errors) = read(b"complete_write_ms: 0\n");
         assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(s.unwrap().complete_write_ms, 0);
+        assert_eq!(s.unwrap().complete_write_ms, 0.0);
         let (s, errors) = read(b"debounce_ms: 20\ncomplete_write_ms: 1001\n");
         assert!(s.is_none());
         assert_eq!((errors[0].line, errors[0].column), (2, 20));
@@ -882,6 +903,26 @@ mod tests {
             errors[0].message.contains("complete_write_ms"),
             "{errors:?}"
         );
+        // A fraction, to the microsecond.
+        let (s, errors) = read(b"complete_write_ms: 0.25\n");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(s.unwrap().complete_write_ms, 0.25);
+        let (s, _) = read(b"complete_write_ms: 0.0004\n");
+        assert_eq!(s.unwrap().complete_write_ms, 0.0, "below a microsecond");
+        for bad in [
+            &b"complete_write_ms: -0.5\n"[..],
+            b"complete_write_ms: .nan\n",
+            b"complete_write_ms: fast\n",
+        ] {
+            let (s, errors) = read(bad);
+            assert!(s.is_none(), "{}", String::from_utf8_lossy(bad));
+            assert_eq!((errors[0].line, errors[0].column), (1, 20));
+            assert!(
+                errors[0].message.contains("complete_write_ms"),
+                "{errors:?}"
+            );
+        }
+        assert_eq!(Settings::default().complete_write_ms, 0.5);
     }
 
     #[test]

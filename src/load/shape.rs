@@ -60,6 +60,9 @@ pub enum Ty {
     TextList,
     /// A whole number within the range.
     Int(Range),
+    /// Milliseconds within the range, whole or to the microsecond
+    /// (`0.5`).
+    Millis(Range),
     Bool,
     /// A string (`${NAME}` read from the environment) or a whole number.
     Setting,
@@ -290,8 +293,8 @@ pub const SETTINGS: Shape = Shape {
         ),
         optional(
             "complete_write_ms",
-            Ty::Int(COMPLETE_WRITE_MS),
-            "Milliseconds after a complete save (file closed or renamed into place) before it is applied (0 to 1000; default 1).",
+            Ty::Millis(COMPLETE_WRITE_MS),
+            "Milliseconds after a complete save (file closed or renamed into place) before it is published; the file is read and checked meanwhile (0 to 1000, to the microsecond, e.g. 0.5; default 0.5).",
         ),
         optional(
             "watch",
@@ -344,7 +347,7 @@ mod tests {
             Ty::Id => out.push_str(" a-1\n"),
             Ty::Text | Ty::Setting => out.push_str(" some text\n"),
             Ty::TextList => out.push_str(" [one, two]\n"),
-            Ty::Int(r) => out.push_str(&format!(" {}\n", r.max)),
+            Ty::Int(r) | Ty::Millis(r) => out.push_str(&format!(" {}\n", r.max)),
             Ty::Bool => out.push_str(" true\n"),
             Ty::Url => out.push_str(" https://example.test\n"),
             Ty::IntegrationName => out.push_str(" jira\n"),
@@ -453,7 +456,9 @@ mod tests {
     fn ranges_are_enforced_at_both_ends() {
         for (shape, role, path) in files() {
             for f in shape.fields {
-                let Ty::Int(range) = f.ty else { continue };
+                let (Ty::Int(range) | Ty::Millis(range)) = f.ty else {
+                    continue;
+                };
                 let base = document(shape, Some(f.key), 0);
                 for (n, ok) in [
                     (range.min, true),

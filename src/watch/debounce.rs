@@ -26,6 +26,12 @@ use std::time::{Duration, Instant};
 
 use super::{Batch, RescanReason, Trigger};
 
+/// How long after a batch's last hint a copy of it may go early. A burst
+/// (a "save all", `sed -i`) brings its next event sooner than this unless
+/// its writer is paused, so a burst is not applied file by file while it is
+/// still being written, competing with the writer for the CPU.
+pub const EARLY_GAP: Duration = Duration::from_micros(100);
+
 /// The timings the debouncer works with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DebounceSettings {
@@ -43,7 +49,7 @@ pub struct DebounceSettings {
 impl Default for DebounceSettings {
     fn default() -> Self {
         DebounceSettings {
-            complete_write: Duration::from_millis(1),
+            complete_write: Duration::from_micros(500),
             debounce: Duration::from_millis(50),
             max_wait: Duration::from_millis(300),
             hold_max: Duration::from_secs(10),
@@ -94,6 +100,8 @@ struct Pending {
     /// Something other than paths joined, or the batch was held: only the
     /// quiet period ends it.
     slow: bool,
+    /// A copy went early since the last hint.
+    early_sent: bool,
 }
 
 impl Pending {
@@ -157,6 +165,7 @@ impl Debouncer {
                 incomplete: BTreeSet::new(),
                 completed: None,
                 slow: false,
+                early_sent: false,
             });
             if self.busy {
                 self.set_hold(now, true);
@@ -166,6 +175,7 @@ impl Debouncer {
             return;
         };
         p.last = p.last.max(now);
+        p.early_sent = false;
         match hint {
             Hint::Path(path) => {
                 p.incomplete.insert(path.clone());
@@ -217,6 +227,12 @@ impl Debouncer {
     /// When the driver should next look at the batch: to emit it, or, while
     /// held, to check again whether git is still busy.
     pub fn deadline(&self) -> Option<Instant> {
+        let batch = self.batch_deadline()?;
+        Some(self.early_at().map_or(batch, |early| early.min(batch)))
+    }
+
+    /// When the pending batch goes (or, while held, is looked at again).
+    fn batch_deadline(&self) -> Option<Instant> {
         let p = self.pending.as_ref()?;
         let s = &self.settings;
         if p.held {
@@ -235,7 +251,7 @@ impl Debouncer {
     /// The batch, if its deadline has passed and it is not held (or its hold
     /// ran out).
     pub fn take(&mut self, now: Instant) -> Option<Batch> {
-        let deadline = self.deadline()?;
+        let deadline = self.batch_deadline()?;
         if now < deadline {
             return None;
         }
@@ -265,16 +281,32 @@ impl Debouncer {
         })
     }
 
-    /// A copy of the pending batch and the end of its window, when what
-    /// ends it is the window after complete writes (only complete writes
-    /// in it, never held). The batch stays pending: the driver either drops
-    /// it when the window passes or lets it grow if another hint comes.
-    pub fn early(&self) -> Option<(Batch, Instant)> {
+    /// When a copy of the pending batch may go early: [`EARLY_GAP`] after
+    /// its last hint, if what ends it is the window after complete writes
+    /// (only complete writes in it, never held) and no copy went since.
+    fn early_at(&self) -> Option<Instant> {
         let p = self.pending.as_ref()?;
-        let window = p.complete_deadline(self.settings.complete_write)?;
-        if self.deadline()? != window || self.busy {
+        if p.early_sent || self.busy {
             return None;
         }
+        let window = p.complete_deadline(self.settings.complete_write)?;
+        if self.batch_deadline()? != window {
+            return None;
+        }
+        Some((p.last + EARLY_GAP).min(window))
+    }
+
+    /// A copy of the pending batch and the end of its window, once
+    /// [`Debouncer::early_at`] has passed; at most one per hint. The batch
+    /// stays pending: the driver either drops it when the window passes or
+    /// lets it grow if another hint comes.
+    pub fn early(&mut self, now: Instant) -> Option<(Batch, Instant)> {
+        if now < self.early_at()? {
+            return None;
+        }
+        let window = self.batch_deadline()?;
+        let p = self.pending.as_mut()?;
+        p.early_sent = true;
         let batch = Batch {
             paths: p.paths.clone(),
             git_changed: p.git_changed,
@@ -453,7 +485,7 @@ mod tests {
     fn a_complete_write_goes_after_the_short_window() {
         let (mut d, t0) = debouncer();
         d.event(t0, complete("workflows/a.yaml"));
-        assert_eq!(d.deadline(), Some(t0 + 2 * MS));
+        assert_eq!(d.batch_deadline(), Some(t0 + 2 * MS));
         assert!(d.take(t0 + MS).is_none());
         let batch = d.take(t0 + 2 * MS).expect("ready");
         assert_eq!(
@@ -468,7 +500,7 @@ mod tests {
         let (mut d, t0) = debouncer();
         d.event(t0, complete("workflows/a.yaml"));
         d.event(t0 + MS, complete("workflows/b.yaml"));
-        assert_eq!(d.deadline(), Some(t0 + 3 * MS));
+        assert_eq!(d.batch_deadline(), Some(t0 + 3 * MS));
         assert!(d.take(t0 + 2 * MS).is_none());
         let batch = d.take(t0 + 3 * MS).expect("ready");
         assert_eq!(batch.paths.len(), 2);
@@ -487,7 +519,7 @@ mod tests {
         assert_eq!(d.deadline(), Some(t0 + 60 * MS));
         // `a` closed: the short window applies to the whole batch.
         d.event(t0 + 20 * MS, complete("workflows/a.yaml"));
-        assert_eq!(d.deadline(), Some(t0 + 22 * MS));
+        assert_eq!(d.batch_deadline(), Some(t0 + 22 * MS));
         assert_eq!(d.take(t0 + 22 * MS).expect("ready").paths.len(), 2);
     }
 
@@ -529,7 +561,7 @@ mod tests {
         assert!(batch.git_changed);
         // Git no longer busy: the next save is fast again.
         d.event(t1 + 200 * MS, complete("workflows/0.yaml"));
-        assert_eq!(d.deadline(), Some(t1 + 202 * MS));
+        assert_eq!(d.batch_deadline(), Some(t1 + 202 * MS));
     }
 
     #[test]
@@ -542,40 +574,57 @@ mod tests {
     }
 
     #[test]
-    fn only_a_batch_of_complete_writes_may_go_early() {
+    fn a_batch_of_complete_writes_goes_early_once_its_hints_pause() {
         let (mut d, t0) = debouncer();
-        assert!(d.early().is_none(), "nothing pending");
+        let gap = EARLY_GAP;
+        assert!(d.early(t0).is_none(), "nothing pending");
         d.event(t0, complete("workflows/a.yaml"));
-        let (batch, not_before) = d.early().expect("complete writes only");
+        // The timer wakes the driver for the early copy first.
+        assert_eq!(d.deadline(), Some(t0 + gap));
+        assert!(d.early(t0 + gap / 2).is_none(), "hints may still come");
+        assert!(
+            d.take(t0 + gap).is_none(),
+            "the batch itself waits the window"
+        );
+        let (batch, not_before) = d.early(t0 + gap).expect("complete writes only");
         assert_eq!(not_before, t0 + 2 * MS);
         assert_eq!(batch.trigger, Trigger::CompleteWrite);
         assert!(batch.early.is_none(), "the driver attaches the claim");
+        assert!(d.early(t0 + gap).is_none(), "one copy per hint");
         assert!(d.is_pending(), "the batch stays pending until dropped");
-        // A bare modify joins: the batch waits for its close.
+        assert_eq!(d.deadline(), Some(t0 + 2 * MS));
+        // A bare modify joins: nothing goes early until its close.
         d.event(t0 + MS, path("workflows/b.yaml"));
-        assert!(d.early().is_none());
+        assert!(d.early(t0 + 3 * MS).is_none());
         d.event(t0 + 3 * MS, complete("workflows/b.yaml"));
-        let (batch, not_before) = d.early().expect("whole again");
+        let (batch, not_before) = d.early(t0 + 3 * MS + gap).expect("whole again");
         assert_eq!(batch.paths.len(), 2);
         assert_eq!(not_before, t0 + 5 * MS);
         d.drop_pending();
         assert!(!d.is_pending());
-        assert!(d.early().is_none());
+        assert!(d.early(t0 + 10 * MS).is_none());
     }
 
     #[test]
     fn no_early_batch_while_git_is_busy_or_anything_else_joined() {
+        let later = |t0: Instant| t0 + 10 * MS;
         let (mut d, t0) = debouncer();
         d.event(t0, complete("workflows/a.yaml"));
         d.event(t0, Hint::Git);
-        assert!(d.early().is_none(), "git changed: the quiet period");
+        assert!(
+            d.early(later(t0)).is_none(),
+            "git changed: the quiet period"
+        );
         let (mut d, t0) = debouncer();
         d.set_hold(t0, true);
         d.event(t0, complete("workflows/a.yaml"));
-        assert!(d.early().is_none(), "held");
+        assert!(d.early(later(t0)).is_none(), "held");
         let (mut d, t0) = debouncer();
         d.event(t0, complete("workflows/a.yaml"));
         d.event(t0, Hint::Activity);
-        assert!(d.early().is_none(), "a new folder: the quiet period");
+        assert!(
+            d.early(later(t0)).is_none(),
+            "a new folder: the quiet period"
+        );
     }
 }

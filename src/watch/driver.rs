@@ -149,12 +149,6 @@ impl Driver {
                     if events.overflowed.swap(false, Ordering::SeqCst) {
                         self.hint(Instant::now(), Hint::Rescan(RescanReason::Overflow));
                     }
-                    if let Some(batch) = self.send_early() {
-                        tokio::select! {
-                            sent = tx.send(batch) => if sent.is_err() { break },
-                            _ = shutdown.cancelled() => break,
-                        }
-                    }
                 }
                 () = timer.fired() => {
                     if let Some(batch) = self.fire(Instant::now()) {
@@ -201,14 +195,15 @@ impl Driver {
         }
     }
 
-    /// Sends the pending batch early when only complete writes are in it:
-    /// the engine applies it during the window and publishes it when the
-    /// window ends, unless a hint withdraws it first.
-    fn send_early(&mut self) -> Option<Batch> {
+    /// Sends a copy of the pending batch early when only complete writes
+    /// are in it and no hint came for `EARLY_GAP`: the engine applies it
+    /// during the window and publishes it when the window ends, unless a
+    /// hint withdraws it first.
+    fn send_early(&mut self, now: Instant) -> Option<Batch> {
         if self.early.is_some() || !self.new_dirs.is_empty() {
             return None;
         }
-        let (mut batch, not_before) = self.debouncer.early()?;
+        let (mut batch, not_before) = self.debouncer.early(now)?;
         if batch.paths.len() > EARLY_MAX_PATHS {
             return None;
         }
@@ -241,6 +236,9 @@ impl Driver {
         }
         self.debouncer.set_hold(now, busy.is_some());
         self.note_hold(now, busy.as_deref());
+        if let Some(batch) = self.send_early(now) {
+            return Some(batch);
+        }
         let mut batch = self.debouncer.take(now)?;
         if let Some(held) = busy {
             // Taken although git still looks busy: the hold ran out.
