@@ -81,7 +81,7 @@ pub fn entity_patch(
     // The semantic diff masks by key; a secret's value written again under
     // an ordinary key (through an alias, say) is caught by value here.
     for c in &mut changes {
-        c.path = masker.mask_line(&c.path);
+        masker.mask_line_in_place(&mut c.path);
         for value in [&mut c.old, &mut c.new].into_iter().flatten() {
             mask_strings(value, &masker);
         }
@@ -122,7 +122,7 @@ pub fn entity_patch(
 /// Masks known secret values and URL userinfo in every string of `value`.
 fn mask_strings(value: &mut serde_json::Value, masker: &Masker) {
     match value {
-        serde_json::Value::String(s) => *s = masker.mask_line(s),
+        serde_json::Value::String(s) => masker.mask_line_in_place(s),
         serde_json::Value::Array(items) => items.iter_mut().for_each(|v| mask_strings(v, masker)),
         serde_json::Value::Object(map) => map.values_mut().for_each(|v| mask_strings(v, masker)),
         _ => {}
