@@ -7,6 +7,7 @@
 //! already masked in the domain values (`Setting` serialises masked, patches
 //! are masked at the source), and nothing here unmasks them.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -151,7 +152,8 @@ pub struct EventWire {
     pub cause: CauseWire,
     pub timings: TimingsWire,
     pub summary: String,
-    pub patches: Vec<PatchWire>,
+    #[schema(value_type = Vec<PatchWire>)]
+    pub patches: PatchesWire,
     /// The diagnostics in force after this revision: the first 100 of each
     /// file (see `errors_truncated`).
     pub errors: Vec<ConfigErrorWire>,
@@ -162,6 +164,19 @@ pub struct EventWire {
     pub errors_truncated: bool,
     /// Files this revision read anew.
     pub files: Vec<String>,
+}
+
+/// The patches of an event, written from the event itself as the body is
+/// serialised: one patch's wire copy at a time, never the whole list's (a
+/// burst's revision holds thousands, and a copy of them all doubled what
+/// the revision held while its frame was written).
+#[derive(Debug, Clone)]
+pub struct PatchesWire(Arc<Event>);
+
+impl Serialize for PatchesWire {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.patches.iter().map(PatchWire::from))
+    }
 }
 
 /// `hello`: the first frame of every connection.
@@ -619,7 +634,15 @@ impl From<Timings> for TimingsWire {
 }
 
 impl From<&Event> for EventWire {
+    /// Copies the event (its patches with it); the server's paths share it
+    /// with `From<&Arc<Event>>`.
     fn from(e: &Event) -> Self {
+        EventWire::from(&Arc::new(e.clone()))
+    }
+}
+
+impl From<&Arc<Event>> for EventWire {
+    fn from(e: &Arc<Event>) -> Self {
         let (errors, errors_total, errors_truncated) = errors(&e.errors, ErrorsShown::Capped);
         EventWire {
             revision: e.revision,
@@ -628,7 +651,7 @@ impl From<&Event> for EventWire {
             cause: CauseWire::from(&e.cause),
             timings: TimingsWire::from(e.timings),
             summary: e.summary.clone(),
-            patches: e.patches.iter().map(PatchWire::from).collect(),
+            patches: PatchesWire(Arc::clone(e)),
             errors,
             errors_total,
             errors_truncated,
