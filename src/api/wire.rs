@@ -179,6 +179,36 @@ impl Serialize for PatchesWire {
     }
 }
 
+/// A snapshot's workflows, each written as a [`WorkflowWire`] as the body
+/// is serialised: one workflow's document at a time, never all of them
+/// (the list of 50,000 workflows built every document before it was
+/// written, some hundreds of MB for a 20 MB body).
+#[derive(Debug, Clone)]
+pub struct WorkflowsWire {
+    workflows: imbl::OrdMap<Arc<str>, Arc<Served<Workflow>>>,
+    statuses: Vec<IntegrationStatus>,
+}
+
+impl WorkflowsWire {
+    fn new(s: &Snapshot, statuses: Statuses<'_>) -> Self {
+        WorkflowsWire {
+            workflows: s.workflows.clone(),
+            statuses: statuses.0.to_vec(),
+        }
+    }
+}
+
+impl Serialize for WorkflowsWire {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let statuses = Statuses(&self.statuses);
+        serializer.collect_seq(
+            self.workflows
+                .values()
+                .map(|w| WorkflowWire::new(w, statuses)),
+        )
+    }
+}
+
 /// `hello`: the first frame of every connection.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HelloWire {
@@ -197,7 +227,8 @@ pub struct SnapshotWire {
     /// RFC 3339, UTC: when this revision was made.
     pub at: String,
     pub head: Option<HeadWire>,
-    pub workflows: Vec<WorkflowWire>,
+    #[schema(value_type = Vec<WorkflowWire>)]
+    pub workflows: WorkflowsWire,
     pub integrations: Vec<IntegrationWire>,
     /// The diagnostics in force, capped as in a reload frame.
     pub errors: Vec<ConfigErrorWire>,
@@ -281,7 +312,8 @@ pub struct IntegrationWire {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WorkflowList {
     pub revision: u64,
-    pub workflows: Vec<WorkflowWire>,
+    #[schema(value_type = Vec<WorkflowWire>)]
+    pub workflows: WorkflowsWire,
 }
 
 /// `GET /api/v1/integrations`.
@@ -733,11 +765,7 @@ impl WorkflowList {
     pub fn new(s: &Snapshot, statuses: Statuses<'_>) -> Self {
         WorkflowList {
             revision: s.revision,
-            workflows: s
-                .workflows
-                .values()
-                .map(|w| WorkflowWire::new(w, statuses))
-                .collect(),
+            workflows: WorkflowsWire::new(s, statuses),
         }
     }
 }
@@ -762,7 +790,7 @@ impl SnapshotWire {
             revision: s.revision,
             at: rfc3339(s.at),
             head: s.head.as_ref().map(HeadWire::from),
-            workflows: WorkflowList::new(s, statuses).workflows,
+            workflows: WorkflowsWire::new(s, statuses),
             integrations: IntegrationList::new(s, statuses).integrations,
             errors,
             errors_total,
