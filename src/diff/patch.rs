@@ -95,8 +95,8 @@ pub fn entity_patch(
         _ => Vec::new(),
     };
     // Each side is masked whole before the line diff: a secret can span
-    // lines, and only the whole text with its tree knows where it ends.
-    let masker = Masker::new([old.and_then(|v| v.tree), new.and_then(|v| v.tree)]);
+    // lines, and only the whole text with its tree knows where it ends
+    // (the same masker: it knows the secrets of both trees).
     let masked =
         |v: Option<Version<'_>>| v.map_or(String::new(), |v| masker.mask_text(v.text, v.tree));
     let text = text::diff(
