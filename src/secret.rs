@@ -40,6 +40,19 @@ const NEEDLES: [&str; 12] = [
     "credential",
 ];
 
+/// Which lower-cased bytes start a word of [`NEEDLES`] or `auth`: most
+/// bytes of most keys start none and need no comparison.
+const STARTS_A_WORD: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < NEEDLES.len() {
+        table[NEEDLES[i].as_bytes()[0] as usize] = true;
+        i += 1;
+    }
+    table[b'a' as usize] = true;
+    table
+};
+
 fn contains_secret_word(key: &str) -> bool {
     // Compared in place, ignoring ASCII case: no lowered copy and no
     // substring searcher per needle (this runs for every key of every file).
@@ -50,6 +63,9 @@ fn contains_secret_word(key: &str) -> bool {
     };
     key.iter().enumerate().any(|(i, c)| {
         let c = c.to_ascii_lowercase();
+        if !STARTS_A_WORD[usize::from(c)] {
+            return false;
+        }
         NEEDLES.iter().any(|n| n.as_bytes()[0] == c && at(i, n))
             // `author` names a person; `authorization` is a credential.
             || (c == b'a'

@@ -10,6 +10,7 @@
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
@@ -44,7 +45,7 @@ pub struct SerialCache {
 
 impl SerialCache {
     /// The `reload` frame of `event`.
-    pub fn reload(&self, event: &Event) -> Utf8Bytes {
+    pub fn reload(&self, event: &Arc<Event>) -> Utf8Bytes {
         self.get_or((Shape::Reload, event.revision, 0), || {
             Frame::Reload(EventWire::from(event))
         })

@@ -144,7 +144,7 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<ReloadResult>,
         revision: event
             .as_ref()
             .map_or_else(|| state.engine.snapshot().revision, |e| e.revision),
-        event: event.as_deref().map(EventWire::from),
+        event: event.as_ref().map(EventWire::from),
     }))
 }
 
@@ -190,7 +190,7 @@ pub async fn events(
     Ok(Json(EventList {
         revision: events.last().map_or(current, |e| e.revision).max(current),
         since: query.since,
-        events: events.iter().map(|e| EventWire::from(&**e)).collect(),
+        events: events.iter().map(EventWire::from).collect(),
     }))
 }
 

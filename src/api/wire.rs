@@ -7,6 +7,7 @@
 //! already masked in the domain values (`Setting` serialises masked, patches
 //! are masked at the source), and nothing here unmasks them.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -151,7 +152,8 @@ pub struct EventWire {
     pub cause: CauseWire,
     pub timings: TimingsWire,
     pub summary: String,
-    pub patches: Vec<PatchWire>,
+    #[schema(value_type = Vec<PatchWire>)]
+    pub patches: PatchesWire,
     /// The diagnostics in force after this revision: the first 100 of each
     /// file (see `errors_truncated`).
     pub errors: Vec<ConfigErrorWire>,
@@ -162,6 +164,49 @@ pub struct EventWire {
     pub errors_truncated: bool,
     /// Files this revision read anew.
     pub files: Vec<String>,
+}
+
+/// The patches of an event, written from the event itself as the body is
+/// serialised: one patch's wire copy at a time, never the whole list's (a
+/// burst's revision holds thousands, and a copy of them all doubled what
+/// the revision held while its frame was written).
+#[derive(Debug, Clone)]
+pub struct PatchesWire(Arc<Event>);
+
+impl Serialize for PatchesWire {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.patches.iter().map(PatchWire::from))
+    }
+}
+
+/// A snapshot's workflows, each written as a [`WorkflowWire`] as the body
+/// is serialised: one workflow's document at a time, never all of them
+/// (the list of 50,000 workflows built every document before it was
+/// written, some hundreds of MB for a 20 MB body).
+#[derive(Debug, Clone)]
+pub struct WorkflowsWire {
+    workflows: imbl::OrdMap<Arc<str>, Arc<Served<Workflow>>>,
+    statuses: Vec<IntegrationStatus>,
+}
+
+impl WorkflowsWire {
+    fn new(s: &Snapshot, statuses: Statuses<'_>) -> Self {
+        WorkflowsWire {
+            workflows: s.workflows.clone(),
+            statuses: statuses.0.to_vec(),
+        }
+    }
+}
+
+impl Serialize for WorkflowsWire {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let statuses = Statuses(&self.statuses);
+        serializer.collect_seq(
+            self.workflows
+                .values()
+                .map(|w| WorkflowWire::new(w, statuses)),
+        )
+    }
 }
 
 /// `hello`: the first frame of every connection.
@@ -182,7 +227,8 @@ pub struct SnapshotWire {
     /// RFC 3339, UTC: when this revision was made.
     pub at: String,
     pub head: Option<HeadWire>,
-    pub workflows: Vec<WorkflowWire>,
+    #[schema(value_type = Vec<WorkflowWire>)]
+    pub workflows: WorkflowsWire,
     pub integrations: Vec<IntegrationWire>,
     /// The diagnostics in force, capped as in a reload frame.
     pub errors: Vec<ConfigErrorWire>,
@@ -266,7 +312,8 @@ pub struct IntegrationWire {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WorkflowList {
     pub revision: u64,
-    pub workflows: Vec<WorkflowWire>,
+    #[schema(value_type = Vec<WorkflowWire>)]
+    pub workflows: WorkflowsWire,
 }
 
 /// `GET /api/v1/integrations`.
@@ -619,7 +666,15 @@ impl From<Timings> for TimingsWire {
 }
 
 impl From<&Event> for EventWire {
+    /// Copies the event (its patches with it); the server's paths share it
+    /// with `From<&Arc<Event>>`.
     fn from(e: &Event) -> Self {
+        EventWire::from(&Arc::new(e.clone()))
+    }
+}
+
+impl From<&Arc<Event>> for EventWire {
+    fn from(e: &Arc<Event>) -> Self {
         let (errors, errors_total, errors_truncated) = errors(&e.errors, ErrorsShown::Capped);
         EventWire {
             revision: e.revision,
@@ -628,7 +683,7 @@ impl From<&Event> for EventWire {
             cause: CauseWire::from(&e.cause),
             timings: TimingsWire::from(e.timings),
             summary: e.summary.clone(),
-            patches: e.patches.iter().map(PatchWire::from).collect(),
+            patches: PatchesWire(Arc::clone(e)),
             errors,
             errors_total,
             errors_truncated,
@@ -710,11 +765,7 @@ impl WorkflowList {
     pub fn new(s: &Snapshot, statuses: Statuses<'_>) -> Self {
         WorkflowList {
             revision: s.revision,
-            workflows: s
-                .workflows
-                .values()
-                .map(|w| WorkflowWire::new(w, statuses))
-                .collect(),
+            workflows: WorkflowsWire::new(s, statuses),
         }
     }
 }
@@ -739,7 +790,7 @@ impl SnapshotWire {
             revision: s.revision,
             at: rfc3339(s.at),
             head: s.head.as_ref().map(HeadWire::from),
-            workflows: WorkflowList::new(s, statuses).workflows,
+            workflows: WorkflowsWire::new(s, statuses),
             integrations: IntegrationList::new(s, statuses).integrations,
             errors,
             errors_total,

@@ -81,7 +81,7 @@ pub fn entity_patch(
     // The semantic diff masks by key; a secret's value written again under
     // an ordinary key (through an alias, say) is caught by value here.
     for c in &mut changes {
-        c.path = masker.mask_line(&c.path);
+        masker.mask_line_in_place(&mut c.path);
         for value in [&mut c.old, &mut c.new].into_iter().flatten() {
             mask_strings(value, &masker);
         }
@@ -95,8 +95,8 @@ pub fn entity_patch(
         _ => Vec::new(),
     };
     // Each side is masked whole before the line diff: a secret can span
-    // lines, and only the whole text with its tree knows where it ends.
-    let masker = Masker::new([old.and_then(|v| v.tree), new.and_then(|v| v.tree)]);
+    // lines, and only the whole text with its tree knows where it ends
+    // (the same masker: it knows the secrets of both trees).
     let masked =
         |v: Option<Version<'_>>| v.map_or(String::new(), |v| masker.mask_text(v.text, v.tree));
     let text = text::diff(
@@ -122,7 +122,7 @@ pub fn entity_patch(
 /// Masks known secret values and URL userinfo in every string of `value`.
 fn mask_strings(value: &mut serde_json::Value, masker: &Masker) {
     match value {
-        serde_json::Value::String(s) => *s = masker.mask_line(s),
+        serde_json::Value::String(s) => masker.mask_line_in_place(s),
         serde_json::Value::Array(items) => items.iter_mut().for_each(|v| mask_strings(v, masker)),
         serde_json::Value::Object(map) => map.values_mut().for_each(|v| mask_strings(v, masker)),
         _ => {}

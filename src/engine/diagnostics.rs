@@ -23,7 +23,9 @@ pub const PER_FILE_IN_EVENTS: usize = 100;
 #[derive(Debug, PartialEq, Eq)]
 pub struct FileDiagnostics {
     /// All of them, or the first [`PER_FILE_IN_EVENTS`] in an event's copy.
-    pub list: Box<[ConfigError]>,
+    /// Shared with the file's state in the applier, not copied (a `Vec`
+    /// behind the `Arc`, so the load's list is moved in, never copied).
+    pub list: Arc<Vec<ConfigError>>,
     /// How many the file has (`list` may hold fewer).
     pub total: usize,
     /// Diagnostics of severity error among `total` (the rest are warnings).
@@ -33,12 +35,12 @@ pub struct FileDiagnostics {
 }
 
 impl FileDiagnostics {
-    fn new(list: &[ConfigError], total: usize, errors: usize) -> Self {
+    fn new(list: Arc<Vec<ConfigError>>, total: usize, errors: usize) -> Self {
         FileDiagnostics {
-            list: list.into(),
+            bytes: list.iter().map(error_bytes).sum(),
+            list,
             total,
             errors,
-            bytes: list.iter().map(error_bytes).sum(),
         }
     }
 }
@@ -70,9 +72,17 @@ impl Diagnostics {
     /// Replaces `file`'s diagnostics (none: the file leaves the map). An
     /// equal list keeps the one held, so it stays shared.
     pub fn set(&mut self, file: &str, mut list: Vec<ConfigError>) {
-        list.sort_by_key(|e| (e.line, e.column));
+        sort_by_position(&mut list);
+        self.set_sorted(file, Arc::new(list));
+    }
+
+    /// [`set`](Self::set) with a list already in position order (as
+    /// [`sort_by_position`] leaves it), kept as it is given: a file's own
+    /// list is held once, by the file's state and here.
+    pub fn set_sorted(&mut self, file: &str, list: Arc<Vec<ConfigError>>) {
+        debug_assert!(list.is_sorted_by_key(|e| (e.line, e.column)));
         if let Some(old) = self.by_file.get(file) {
-            if *old.list == *list {
+            if Arc::ptr_eq(&old.list, &list) || *old.list == *list {
                 return;
             }
             self.len -= old.total;
@@ -84,14 +94,18 @@ impl Diagnostics {
             return;
         }
         let (total, errors) = (list.len(), list.iter().filter(|e| e.is_error()).count());
-        let head = &list[..total.min(PER_FILE_IN_EVENTS)];
+        let head = if total <= PER_FILE_IN_EVENTS {
+            Arc::clone(&list)
+        } else {
+            Arc::new(list[..PER_FILE_IN_EVENTS].to_vec())
+        };
         let file: Arc<str> = Arc::from(file);
         self.heads.insert(
             Arc::clone(&file),
             Arc::new(FileDiagnostics::new(head, total, errors)),
         );
         self.by_file
-            .insert(file, Arc::new(FileDiagnostics::new(&list, total, errors)));
+            .insert(file, Arc::new(FileDiagnostics::new(list, total, errors)));
         self.len += total;
         self.errors += errors;
     }
@@ -150,6 +164,12 @@ impl Diagnostics {
             .map(|(_, d)| d.bytes)
             .sum()
     }
+}
+
+/// The order a file's diagnostics are kept in: by position, and in the
+/// order they were found where two share one (a stable sort).
+pub fn sort_by_position(list: &mut [ConfigError]) {
+    list.sort_by_key(|e| (e.line, e.column));
 }
 
 /// One diagnostic's heap size, roughly.

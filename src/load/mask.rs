@@ -17,6 +17,7 @@
 //! `${NAME}` references are shown as written: the name is not the secret.
 //! Pure: no I/O, never panics.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::diagnostic::ConfigError;
@@ -139,6 +140,18 @@ impl Masker {
     /// One line of text (a message, an excerpt) with every known secret
     /// value and URL userinfo masked.
     pub fn mask_line(&self, line: &str) -> String {
+        self.masked_line(line).into_owned()
+    }
+
+    /// [`mask_line`](Self::mask_line) in place: `line` is rewritten only
+    /// when it holds something to mask (no copy of every clean message).
+    pub fn mask_line_in_place(&self, line: &mut String) {
+        if let Cow::Owned(masked) = self.masked_line(line) {
+            *line = masked;
+        }
+    }
+
+    fn masked_line<'l>(&self, line: &'l str) -> Cow<'l, str> {
         let mut ranges: Vec<(Range<usize>, Fill)> = secret::userinfo_ranges(line)
             .into_iter()
             .map(|r| (r, Fill::Plain))
@@ -186,7 +199,11 @@ pub fn with_excerpts(
         .into_iter()
         .map(|e| {
             let line = (e.line as usize).checked_sub(1).and_then(|i| lines.get(i));
-            let excerpt = line.map(|l| l.chars().take(EXCERPT_CHARS).collect());
+            // The first EXCERPT_CHARS characters, cut at a byte offset.
+            let excerpt = line.map(|l| match l.char_indices().nth(EXCERPT_CHARS) {
+                Some((end, _)) => l[..end].to_string(),
+                None => l.to_string(),
+            });
             e.with_excerpt(excerpt)
         })
         .collect()
@@ -550,10 +567,10 @@ fn keep_quotes(line: &str, range: Range<usize>) -> (Range<usize>, Fill) {
 }
 
 /// `line` with its planned ranges masked; overlapping ranges merge.
-fn apply(line: &str, mut ranges: Vec<(Range<usize>, Fill)>) -> String {
+fn apply(line: &str, mut ranges: Vec<(Range<usize>, Fill)>) -> Cow<'_, str> {
     ranges.retain(|(r, _)| r.start < r.end && r.end <= line.len());
     if ranges.is_empty() {
-        return line.to_string();
+        return Cow::Borrowed(line);
     }
     ranges.sort_by_key(|(r, _)| (r.start, std::cmp::Reverse(r.end)));
     let mut merged: Vec<(Range<usize>, Fill)> = Vec::new();
@@ -573,14 +590,14 @@ fn apply(line: &str, mut ranges: Vec<(Range<usize>, Fill)>) -> String {
     for (r, fill) in merged {
         // Ranges come from char boundaries; `get` keeps a bad one harmless.
         let Some(before) = line.get(last..r.start) else {
-            return MASK.to_string();
+            return Cow::Owned(MASK.to_string());
         };
         out.push_str(before);
         out.push_str(&fill.text());
         last = r.end;
     }
     out.push_str(line.get(last..).unwrap_or_default());
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

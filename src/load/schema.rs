@@ -454,20 +454,42 @@ impl<'f> Reader<'f> {
     }
 
     fn unknown_keys(&mut self, entries: &[Entry], allowed: &[&str], context: &str) {
-        for e in entries {
-            let key = e.key.scalar_text().unwrap_or_default();
-            let known = matches!(&e.key.value, Value::Str(k) if allowed.contains(&k.as_str()));
-            if !known {
-                let hint = match suggest(&key, allowed) {
-                    Some(s) => format!("; did you mean `{s}`?"),
-                    None => format!("; expected one of: {}", allowed.join(", ")),
-                };
-                self.error(
-                    e.key.pos,
-                    ErrorKind::Schema,
-                    format!("unknown key `{key}` in {context}{hint}"),
-                );
+        let known =
+            |e: &Entry| matches!(&e.key.value, Value::Str(k) if allowed.contains(&k.as_str()));
+        let unknown = entries.iter().filter(|e| !known(e)).count();
+        if unknown == 0 {
+            return;
+        }
+        // A file of thousands of unknown keys: room for their errors at
+        // once, and the hint that does not depend on the key written once.
+        self.errors.reserve(unknown);
+        let expected = format!("; expected one of: {}", allowed.join(", "));
+        for e in entries.iter().filter(|e| !known(e)) {
+            let text;
+            let key = match &e.key.value {
+                Value::Str(k) => k.as_str(),
+                _ => {
+                    text = e.key.scalar_text().unwrap_or_default();
+                    text.as_str()
+                }
+            };
+            let suggestion = suggest(key, allowed);
+            let mut message = String::with_capacity(
+                key.len() + context.len() + 20 + suggestion.map_or(expected.len(), str::len),
+            );
+            message.push_str("unknown key `");
+            message.push_str(key);
+            message.push_str("` in ");
+            message.push_str(context);
+            match suggestion {
+                Some(s) => {
+                    message.push_str("; did you mean `");
+                    message.push_str(s);
+                    message.push_str("`?");
+                }
+                None => message.push_str(&expected),
             }
+            self.error(e.key.pos, ErrorKind::Schema, message);
         }
     }
 
@@ -736,19 +758,38 @@ fn suggest<'a>(key: &str, allowed: &[&'a str]) -> Option<&'a str> {
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    // Two rows, reused: a file of 95,000 unknown keys asks this for each.
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
+    // Two rows, reused, on the stack for the short keys of the key tables:
+    // a file of 95,000 unknown keys asks this for each of them.
+    const ON_STACK: usize = 32;
+    let n = b.chars().count();
+    if n < ON_STACK {
+        let (mut prev, mut cur) = ([0; ON_STACK], [0; ON_STACK]);
+        edit_distance(a, b, &mut prev[..=n], &mut cur[..=n])
+    } else {
+        edit_distance(a, b, &mut vec![0; n + 1], &mut vec![0; n + 1])
+    }
+}
+
+/// The Levenshtein distance of `a` and `b` with two rows of `b`'s length
+/// in characters, plus one.
+fn edit_distance<'r>(
+    a: &str,
+    b: &str,
+    mut prev: &'r mut [usize],
+    mut cur: &'r mut [usize],
+) -> usize {
+    for (j, p) in prev.iter_mut().enumerate() {
+        *p = j;
+    }
     for (i, ca) in a.chars().enumerate() {
         cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
+        for (j, cb) in b.chars().enumerate() {
+            let cost = usize::from(ca != cb);
             cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
         }
         std::mem::swap(&mut prev, &mut cur);
     }
-    prev[b.len()]
+    prev[prev.len() - 1]
 }
 
 #[cfg(test)]
@@ -818,6 +859,35 @@ mod tests {
             "{}",
             errors[0].message
         );
+    }
+
+    #[test]
+    fn unknown_keys_read_the_same_with_and_without_a_suggestion() {
+        let (_, errors) = load_workflow("nmae: x\nsteps: []\nk00001: 1\n7: 1\n");
+        let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages[..3],
+            [
+                "unknown key `nmae` in a workflow; did you mean `name`?",
+                "unknown key `k00001` in a workflow; expected one of: id, name, description, ticket_types, steps",
+                "unknown key `7` in a workflow; expected one of: id, name, description, ticket_types, steps",
+            ]
+        );
+    }
+
+    #[test]
+    fn edit_distance_with_rows_on_the_stack_and_on_the_heap() {
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("", "abc"), 3);
+        assert_eq!(levenshtein("abc", ""), 3);
+        assert_eq!(levenshtein("ticket_typs", "ticket_types"), 1);
+        assert_eq!(levenshtein("süß", "sus"), 2);
+        // Past the rows kept on the stack (32 characters).
+        let long = "a".repeat(40);
+        let other = format!("{}b{}", "a".repeat(20), "a".repeat(20));
+        assert_eq!(levenshtein(&other, &long), 1);
+        assert_eq!(levenshtein(&long, &"a".repeat(31)), 9);
+        assert_eq!(levenshtein("x", &long), 40);
     }
 
     #[test]

@@ -119,8 +119,9 @@ struct FileState {
     text: Arc<str>,
     /// The entity, when the file is valid on its own.
     own: Option<Own>,
-    /// The file's own diagnostics (syntax, schema, io).
-    errors: Vec<ConfigError>,
+    /// The file's own diagnostics (syntax, schema, io), in position order;
+    /// shared with the diagnostics in force while nothing else is added.
+    errors: Arc<Vec<ConfigError>>,
 }
 
 #[derive(Debug, Clone)]

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Applier, FileState, Input, Own, Scope, State, par_map};
 use crate::diagnostic::{ConfigError, EntityKind, ErrorKind};
+use crate::engine::diagnostics::sort_by_position;
 use crate::engine::event::CauseKind;
 use crate::git::{Head, HeadMove};
 use crate::load::config::{self, Entity, FileLoad, FileRole};
@@ -324,7 +325,7 @@ fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send
                     stamp: None,
                     text: Arc::from(""),
                     own: None,
-                    errors: vec![e],
+                    errors: Arc::new(vec![e]),
                 }),
                 tree: None,
             };
@@ -334,8 +335,9 @@ fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send
     let FileLoad {
         tree,
         entity,
-        errors,
+        mut errors,
     } = config::load_file(role, path, &bytes, env);
+    sort_by_position(&mut errors);
     let own = entity.map(|e| match e {
         Entity::Workflow(w) => Own::Workflow(Arc::new(w)),
         Entity::Integration(i) => Own::Integration(Arc::new(i)),
@@ -351,7 +353,7 @@ fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send
             stamp,
             text,
             own,
-            errors,
+            errors: Arc::new(errors),
         }),
         tree,
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use imbl::OrdMap;
 
 use super::read::Fresh;
-use super::{Own, Scope, State, Trees};
+use super::{FileState, Own, Scope, State, Trees};
 use crate::diagnostic::ConfigError;
 use crate::engine::diagnostics::Diagnostics;
 use crate::engine::snapshot::Served;
@@ -49,13 +49,19 @@ pub(super) fn resolve(
     let mut dirty: BTreeSet<String> = BTreeSet::new();
     let mut trees = Trees::new();
     let touched: Vec<String> = fresh.keys().cloned().collect();
-    for (path, f) in fresh {
+    for (path, mut f) in fresh {
         let role = FileRole::of(&path);
-        if let Some(old) = next.files.remove(&path)
-            && let Some(w) = old.workflow()
-        {
+        let old = next.files.remove(&path);
+        if let Some(w) = old.as_ref().and_then(FileState::workflow) {
             remove_from(&mut next.id_files, &w.id, &path);
             affected.insert(w.id.clone());
+        }
+        // The same diagnostics as before (an edit elsewhere in the file):
+        // keep the list held, so it stays shared and is not compared again.
+        if let (Some(old), Some(new)) = (&old, &mut f.state)
+            && *old.errors == *new.errors
+        {
+            new.errors = Arc::clone(&old.errors);
         }
         if let Some(id) = next.served_ids.get(&path) {
             affected.insert(id.clone());
@@ -140,14 +146,24 @@ pub(super) fn resolve(
         (Diagnostics::default(), all)
     };
     for file in &lists {
-        let mut all: Vec<ConfigError> = next
-            .files
+        let own = next.files.get(file).map(|f| &f.errors);
+        let derived = next.derived.get(file).map_or(&[][..], Vec::as_slice);
+        let folder = next
+            .folder_problems
             .get(file)
-            .map(|f| f.errors.clone())
-            .unwrap_or_default();
-        all.extend(next.derived.get(file).cloned().unwrap_or_default());
-        all.extend(next.folder_problems.get(file).cloned().unwrap_or_default());
-        errors.set(file, all);
+            .map_or(&[][..], Vec::as_slice);
+        match own {
+            // Only the file's own list (already in position order): shared.
+            Some(own) if derived.is_empty() && folder.is_empty() => {
+                errors.set_sorted(file, Arc::clone(own));
+            }
+            _ => {
+                let mut all: Vec<ConfigError> = own.map(|o| o.to_vec()).unwrap_or_default();
+                all.extend_from_slice(derived);
+                all.extend_from_slice(folder);
+                errors.set(file, all);
+            }
+        }
     }
     Resolved {
         workflows,
