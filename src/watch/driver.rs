@@ -136,7 +136,12 @@ impl Driver {
         loop {
             // tokio's timer would end a 1 ms window 1-2 ms later, on its
             // next millisecond tick; this one ends it on time.
-            timer.set(self.debouncer.deadline());
+            // While a copy is out early, only a hint (which settles it)
+            // matters: the engine publishes it once its window has passed.
+            timer.set(match self.early {
+                Some(_) => None,
+                None => self.debouncer.deadline(),
+            });
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tx.closed() => break,
@@ -219,21 +224,13 @@ impl Driver {
 
     /// The deadline passed: check git, and send the batch unless held.
     fn fire(&mut self, now: Instant) -> Option<Batch> {
-        let busy = self.git_busy();
         if self.early.is_some() {
-            if busy.is_some() {
-                // Git started with no event seen yet: hold the batch.
-                self.settle_early();
-            } else if self.debouncer.deadline().is_some_and(|d| d <= now) {
-                // The window ended with nothing new: the copy the engine
-                // holds is the batch.
-                self.early = None;
-                self.debouncer.drop_pending();
-                return None;
-            } else {
-                return None;
-            }
+            // Out early (the timer is off meanwhile): the engine publishes
+            // it once the window has passed and its work is done; until it
+            // takes it, a hint still withdraws it and the batch grows.
+            return None;
         }
+        let busy = self.git_busy();
         self.debouncer.set_hold(now, busy.is_some());
         self.note_hold(now, busy.as_deref());
         if let Some(batch) = self.send_early(now) {

@@ -43,6 +43,17 @@ fn repo_with_feature() -> TestRepo {
     repo
 }
 
+/// [`repo_with_feature`] with a 200 ms complete-write window, so a busy
+/// machine pausing a writer cannot split what a test writes back to back.
+fn repo_with_wide_window() -> TestRepo {
+    let repo = repo_with_feature();
+    repo.commit(
+        &[("config/hot_reload.yaml", "complete_write_ms: 200\n")],
+        "a wide complete-write window",
+    );
+    repo
+}
+
 fn commit(repo: &TestRepo, files: &[(String, String)], message: &str) -> String {
     let refs: Vec<(&str, &str)> = files
         .iter()
@@ -238,11 +249,7 @@ async fn truncate_then_slow_write_is_never_served_half_written() {
 /// bench reports what the default window gives (BENCHMARKS.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn save_all_of_ten_files_is_one_revision() {
-    let repo = repo_with_feature();
-    repo.commit(
-        &[("config/hot_reload.yaml", "complete_write_ms: 200\n")],
-        "a wide complete-write window",
-    );
+    let repo = repo_with_wide_window();
     one_revision(&repo, 10, |r| {
         for i in 0..10 {
             std::fs::write(r.root.join(path(i)), workflow(&format!("W{i} saved"), 4)).unwrap();
@@ -258,11 +265,7 @@ async fn save_all_of_ten_files_is_one_revision() {
 /// with the second content and never the first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_save_within_the_window_replaces_the_first() {
-    let repo = repo_with_feature();
-    repo.commit(
-        &[("config/hot_reload.yaml", "complete_write_ms: 200\n")],
-        "a wide complete-write window",
-    );
+    let repo = repo_with_wide_window();
     let mut s = Served::start(&repo).await;
     let file = repo.root.join(path(0));
     std::fs::write(&file, workflow("W0 first", 4)).unwrap();
