@@ -185,7 +185,7 @@ impl Default for Settings {
         Settings {
             debounce_ms: 50,
             max_wait_ms: 300,
-            complete_write_ms: 0.5,
+            complete_write_ms: 1.0,
             watch: DEFAULT_WATCH.iter().map(|g| g.to_string()).collect(),
             ignore: Vec::new(),
             history: 256,

@@ -992,7 +992,7 @@ mod tests {
                 "{errors:?}"
             );
         }
-        assert_eq!(Settings::default().complete_write_ms, 0.5);
+        assert_eq!(Settings::default().complete_write_ms, 1.0);
     }
 
     #[test]

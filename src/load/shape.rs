@@ -294,7 +294,7 @@ pub const SETTINGS: Shape = Shape {
         optional(
             "complete_write_ms",
             Ty::Millis(COMPLETE_WRITE_MS),
-            "Milliseconds after a complete save (file closed or renamed into place) before it is published; the file is read and checked meanwhile (0 to 1000, to the microsecond, e.g. 0.5; default 0.5).",
+            "Milliseconds after a complete save (file closed or renamed into place) before it is published; the file is read and checked meanwhile (0 to 1000, to the microsecond, e.g. 0.5; default 1).",
         ),
         optional(
             "watch",

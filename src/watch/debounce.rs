@@ -49,7 +49,7 @@ pub struct DebounceSettings {
 impl Default for DebounceSettings {
     fn default() -> Self {
         DebounceSettings {
-            complete_write: Duration::from_micros(500),
+            complete_write: Duration::from_millis(1),
             debounce: Duration::from_millis(50),
             max_wait: Duration::from_millis(300),
             hold_max: Duration::from_secs(10),
