@@ -123,7 +123,7 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
     // publishes, even if a save lands while it reads.
     let mut settings_read = candidates
         .contains(SETTINGS_FILE)
-        .then(|| read_file(applier, &next.filter, SETTINGS_FILE));
+        .then(|| read_settings(applier, next, !startup));
     if let Some(read) = &settings_read
         && let Some(filter) = new_filter(applier, next, read)
     {
@@ -215,6 +215,29 @@ fn admits(applier: &Applier, filter: &PathFilter, path: &str) -> bool {
     }
 }
 
+/// The settings file, read again shortly while it looks half-written
+/// (when `reread`), before its globs decide what the batch reads.
+fn read_settings(applier: &Applier, next: &State, reread: bool) -> Read {
+    let mut read = read_file(applier, &next.filter, SETTINGS_FILE);
+    for _ in 0..REREADS {
+        let Read::Bytes(bytes, _, _) = &read else {
+            break;
+        };
+        let load = config::load_file(FileRole::Settings, SETTINGS_FILE, bytes, &*applier.env);
+        let cut = String::from_utf8_lossy(bytes).trim().is_empty()
+            || load
+                .errors
+                .iter()
+                .any(|e| e.kind == ErrorKind::Syntax && e.is_error());
+        if !reread || !cut {
+            break;
+        }
+        std::thread::sleep(super::REREAD_DELAY);
+        read = read_file(applier, &next.filter, SETTINGS_FILE);
+    }
+    read
+}
+
 /// The filter of the settings file as `read`, when it is valid and its
 /// globs differ from those in force (a deleted file means the defaults).
 fn new_filter(applier: &Applier, next: &State, read: &Read) -> Option<PathFilter> {
@@ -272,7 +295,12 @@ fn reread_suspicious(applier: &Applier, next: &State, fresh: &mut BTreeMap<Strin
     for _ in 0..REREADS {
         let suspicious: Vec<String> = fresh
             .iter()
-            .filter(|(_, f)| f.state.as_ref().is_some_and(looks_half_written))
+            // The settings file had its rereads before its globs were
+            // used: read again now, it could bring globs the batch did
+            // not read with.
+            .filter(|(p, f)| {
+                p.as_str() != SETTINGS_FILE && f.state.as_ref().is_some_and(looks_half_written)
+            })
             .map(|(p, _)| p.clone())
             .collect();
         if suspicious.is_empty() {

@@ -407,10 +407,11 @@ fn a_panic_in_any_phase_leaves_the_applier_as_it_was_and_rebuilds() {
 
 /// The settings file is read once per batch: the globs a batch reads the
 /// tree with are the globs it publishes. Saves replacing the settings
-/// (renamed into place, so never half-written) race the batches; after
+/// race the batches; after
 /// each batch, `b` must be served exactly when the settings in force do
 /// not ignore it. (Read twice, a save landing between the two reads
-/// published new globs without reading the files they let in or out.)
+/// published new globs without reading the files they let in or out; so
+/// did a settings file read empty mid-save, then read again whole.)
 #[test]
 fn a_settings_save_during_a_batch_never_splits_globs_from_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -429,11 +430,21 @@ fn a_settings_save_during_a_batch_never_splits_globs_from_files() {
             let tmp = root.join("config/hot_reload.yaml.saving");
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let text = if n.is_multiple_of(2) { ignoring } else { watching };
-                // Fails only once the test has ended and removed the folder.
-                if std::fs::write(&tmp, text).is_err()
-                    || std::fs::rename(&tmp, root.join(SETTINGS_FILE)).is_err()
-                {
+                let text = if n.is_multiple_of(2) {
+                    ignoring
+                } else {
+                    watching
+                };
+                // Renamed into place, or written in place (read empty
+                // between its truncate and its write). Fails only once the
+                // test has ended and removed the folder.
+                let saved = if n % 4 < 2 {
+                    std::fs::write(&tmp, text)
+                        .and_then(|()| std::fs::rename(&tmp, root.join(SETTINGS_FILE)))
+                } else {
+                    std::fs::write(root.join(SETTINGS_FILE), text)
+                };
+                if saved.is_err() {
                     break;
                 }
                 n += 1;
