@@ -7,6 +7,7 @@ mod bad_fixtures;
 mod browser;
 mod ci_formats;
 mod cli;
+mod early_batches;
 mod editor;
 mod engine;
 mod engine_git_ops;

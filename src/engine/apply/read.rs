@@ -118,9 +118,14 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
     // New watch/ignore globs decide what the rest of this batch may
     // load: with them, every file is looked at again, in this revision.
     // (A rescan already names every file, but must not skip one whose
-    // stamp is unchanged: the globs, not the file, changed.)
-    if candidates.contains(SETTINGS_FILE)
-        && let Some(filter) = new_filter(applier, next)
+    // stamp is unchanged: the globs, not the file, changed.) The settings
+    // file is read once: the globs the batch reads with are those it
+    // publishes, even if a save lands while it reads.
+    let mut settings_read = candidates
+        .contains(SETTINGS_FILE)
+        .then(|| read_settings(applier, next, !startup));
+    if let Some(read) = &settings_read
+        && let Some(filter) = new_filter(applier, next, read)
     {
         next.filter = filter;
         reconcile = false;
@@ -145,7 +150,13 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
         {
             continue;
         }
-        let read = read_file(applier, &next.filter, &path);
+        let read = match settings_read.take() {
+            Some(read) if path == SETTINGS_FILE => read,
+            other => {
+                settings_read = other;
+                read_file(applier, &next.filter, &path)
+            }
+        };
         if read.fingerprint() != known.map(|k| k.fingerprint) {
             reads.push((path, read));
         }
@@ -204,12 +215,35 @@ fn admits(applier: &Applier, filter: &PathFilter, path: &str) -> bool {
     }
 }
 
-/// The filter of the settings file on disk, when it is valid and its
+/// The settings file, read again shortly while it looks half-written
+/// (when `reread`), before its globs decide what the batch reads.
+fn read_settings(applier: &Applier, next: &State, reread: bool) -> Read {
+    let mut read = read_file(applier, &next.filter, SETTINGS_FILE);
+    for _ in 0..REREADS {
+        let Read::Bytes(bytes, _, _) = &read else {
+            break;
+        };
+        let load = config::load_file(FileRole::Settings, SETTINGS_FILE, bytes, &*applier.env);
+        let cut = String::from_utf8_lossy(bytes).trim().is_empty()
+            || load
+                .errors
+                .iter()
+                .any(|e| e.kind == ErrorKind::Syntax && e.is_error());
+        if !reread || !cut {
+            break;
+        }
+        std::thread::sleep(super::REREAD_DELAY);
+        read = read_file(applier, &next.filter, SETTINGS_FILE);
+    }
+    read
+}
+
+/// The filter of the settings file as `read`, when it is valid and its
 /// globs differ from those in force (a deleted file means the defaults).
-fn new_filter(applier: &Applier, next: &State) -> Option<PathFilter> {
-    let settings = match read_file(applier, &next.filter, SETTINGS_FILE) {
+fn new_filter(applier: &Applier, next: &State, read: &Read) -> Option<PathFilter> {
+    let settings = match read {
         Read::Bytes(bytes, _, _) => {
-            let load = config::load_file(FileRole::Settings, SETTINGS_FILE, &bytes, &*applier.env);
+            let load = config::load_file(FileRole::Settings, SETTINGS_FILE, bytes, &*applier.env);
             match load.entity {
                 Some(Entity::Settings(s)) => s,
                 _ => return None,
@@ -261,7 +295,12 @@ fn reread_suspicious(applier: &Applier, next: &State, fresh: &mut BTreeMap<Strin
     for _ in 0..REREADS {
         let suspicious: Vec<String> = fresh
             .iter()
-            .filter(|(_, f)| f.state.as_ref().is_some_and(looks_half_written))
+            // The settings file had its rereads before its globs were
+            // used: read again now, it could bring globs the batch did
+            // not read with.
+            .filter(|(p, f)| {
+                p.as_str() != SETTINGS_FILE && f.state.as_ref().is_some_and(looks_half_written)
+            })
             .map(|(p, _)| p.clone())
             .collect();
         if suspicious.is_empty() {

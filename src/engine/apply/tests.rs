@@ -15,6 +15,7 @@ use crate::diff::patch::PatchKind;
 use crate::load::config;
 use crate::load::fs;
 use crate::load::resolve::Pick;
+use crate::model::SETTINGS_FILE;
 use crate::test_support::Captured;
 
 fn wf(id: Option<&str>, name: &str, integration: Option<&str>) -> String {
@@ -402,4 +403,67 @@ fn a_panic_in_any_phase_leaves_the_applier_as_it_was_and_rebuilds() {
         assert!(log.contains("injected fault in phase"), "{phase}: {log}");
         assert!(a.apply(Input::full(CauseKind::Rescan)).unwrap().is_none());
     }
+}
+
+/// The settings file is read once per batch: the globs a batch reads the
+/// tree with are the globs it publishes. Saves replacing the settings
+/// race the batches; after
+/// each batch, `b` must be served exactly when the settings in force do
+/// not ignore it. (Read twice, a save landing between the two reads
+/// published new globs without reading the files they let in or out; so
+/// did a settings file read empty mid-save, then read again whole.)
+#[test]
+fn a_settings_save_during_a_batch_never_splits_globs_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    write(&root, "workflows/a.yaml", &wf(Some("a"), "A", None));
+    write(&root, "workflows/b.yaml", &wf(Some("b"), "B", None));
+    let ignoring = "ignore: [\"workflows/b.yaml\"]\n";
+    let watching = "debounce_ms: 40\n";
+    write(&root, SETTINGS_FILE, watching);
+    let mut a = applier(&root);
+    a.apply(Input::full(CauseKind::Startup)).unwrap().unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (root, stop) = (root.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let tmp = root.join("config/hot_reload.yaml.saving");
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let text = if n.is_multiple_of(2) {
+                    ignoring
+                } else {
+                    watching
+                };
+                // Renamed into place, or written in place (read empty
+                // between its truncate and its write). Fails only once the
+                // test has ended and removed the folder.
+                let saved = if n % 4 < 2 {
+                    std::fs::write(&tmp, text)
+                        .and_then(|()| std::fs::rename(&tmp, root.join(SETTINGS_FILE)))
+                } else {
+                    std::fs::write(root.join(SETTINGS_FILE), text)
+                };
+                if saved.is_err() {
+                    break;
+                }
+                n += 1;
+            }
+        })
+    };
+    let mut seen = [false; 2];
+    for i in 0..500 {
+        a.apply(Input::paths([SETTINGS_FILE])).unwrap();
+        let now = a.current();
+        let ignores_b = !now.settings.ignore.is_empty();
+        seen[usize::from(ignores_b)] = true;
+        assert_eq!(
+            now.workflow("b").is_some(),
+            !ignores_b,
+            "batch {i}: the settings ignore b: {ignores_b}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(seen, [true, true], "both settings were applied");
 }
