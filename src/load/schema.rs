@@ -552,12 +552,7 @@ impl<'f> Reader<'f> {
         match node.value {
             Value::Int(i) if range.contains(i) => Some(i),
             Value::Int(_) => {
-                let Range { min, max } = range;
-                self.error(
-                    node.pos,
-                    ErrorKind::Schema,
-                    format!("`{key}` must be between {min} and {max}"),
-                );
+                self.out_of_range(node, key, range);
                 None
             }
             _ => {
@@ -565,6 +560,14 @@ impl<'f> Reader<'f> {
                 None
             }
         }
+    }
+
+    fn out_of_range(&mut self, node: &Node, key: &str, Range { min, max }: Range) {
+        self.error(
+            node.pos,
+            ErrorKind::Schema,
+            format!("`{key}` must be between {min} and {max}"),
+        );
     }
 
     /// Milliseconds in `range`, whole or with a fraction, rounded to the
@@ -578,13 +581,8 @@ impl<'f> Reader<'f> {
                 return None;
             }
         };
-        let Range { min, max } = range;
-        if ms < min as f64 || ms > max as f64 {
-            self.error(
-                node.pos,
-                ErrorKind::Schema,
-                format!("`{key}` must be between {min} and {max}"),
-            );
+        if ms < range.min as f64 || ms > range.max as f64 {
+            self.out_of_range(node, key, range);
             return None;
         }
         Some((ms * 1000.0).round() / 1000.0)

@@ -32,6 +32,12 @@ use super::{Batch, RescanReason, Trigger};
 /// still being written, competing with the writer for the CPU.
 pub const EARLY_GAP: Duration = Duration::from_micros(100);
 
+/// The most paths a batch may have to go early. A burst larger than this
+/// (a script, a copy) gains little from it, and each file that joins would
+/// otherwise withdraw a copy the engine may already be reading in full;
+/// checked before any copy is made, so a growing burst is never cloned.
+pub const EARLY_MAX_PATHS: usize = 32;
+
 /// The timings the debouncer works with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DebounceSettings {
@@ -78,7 +84,7 @@ pub enum Hint {
     Wake,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Pending {
     paths: BTreeSet<String>,
     git_changed: bool,
@@ -105,6 +111,17 @@ struct Pending {
 }
 
 impl Pending {
+    fn into_batch(self, trigger: Trigger) -> Batch {
+        Batch {
+            paths: self.paths,
+            git_changed: self.git_changed,
+            rescan: self.rescan,
+            first_event_at: self.first,
+            trigger,
+            early: None,
+        }
+    }
+
     /// When the short window after a complete write ends, if it applies.
     fn complete_deadline(&self, window: Duration) -> Option<Instant> {
         if self.slow || self.held || !self.incomplete.is_empty() {
@@ -270,23 +287,16 @@ impl Debouncer {
         } else {
             Trigger::MaxWait
         };
-        let p = self.pending.take()?;
-        Some(Batch {
-            paths: p.paths,
-            git_changed: p.git_changed,
-            rescan: p.rescan,
-            first_event_at: p.first,
-            trigger,
-            early: None,
-        })
+        Some(self.pending.take()?.into_batch(trigger))
     }
 
     /// When a copy of the pending batch may go early: [`EARLY_GAP`] after
     /// its last hint, if what ends it is the window after complete writes
-    /// (only complete writes in it, never held) and no copy went since.
+    /// (only complete writes in it, never held), it has at most
+    /// [`EARLY_MAX_PATHS`] paths, and no copy went since.
     fn early_at(&self) -> Option<Instant> {
         let p = self.pending.as_ref()?;
-        if p.early_sent || self.busy {
+        if p.early_sent || self.busy || p.paths.len() > EARLY_MAX_PATHS {
             return None;
         }
         let window = p.complete_deadline(self.settings.complete_write)?;
@@ -298,8 +308,8 @@ impl Debouncer {
 
     /// A copy of the pending batch and the end of its window, once
     /// [`Debouncer::early_at`] has passed; at most one per hint. The batch
-    /// stays pending: the driver either drops it when the window passes or
-    /// lets it grow if another hint comes.
+    /// stays pending: the driver drops it once the engine took the copy,
+    /// or lets it grow if a hint comes first.
     pub fn early(&mut self, now: Instant) -> Option<(Batch, Instant)> {
         if now < self.early_at()? {
             return None;
@@ -307,15 +317,7 @@ impl Debouncer {
         let window = self.batch_deadline()?;
         let p = self.pending.as_mut()?;
         p.early_sent = true;
-        let batch = Batch {
-            paths: p.paths.clone(),
-            git_changed: p.git_changed,
-            rescan: p.rescan.clone(),
-            first_event_at: p.first,
-            trigger: Trigger::CompleteWrite,
-            early: None,
-        };
-        Some((batch, window))
+        Some((p.clone().into_batch(Trigger::CompleteWrite), window))
     }
 
     /// Forgets the pending batch: it went early and the engine has it.
@@ -626,5 +628,18 @@ mod tests {
             d.early(later(t0)).is_none(),
             "a new folder: the quiet period"
         );
+    }
+
+    #[test]
+    fn a_batch_of_more_than_early_max_paths_waits_its_window() {
+        let (mut d, t0) = debouncer();
+        for i in 0..=EARLY_MAX_PATHS {
+            d.event(t0, complete(&format!("workflows/{i}.yaml")));
+        }
+        assert_eq!(d.deadline(), Some(t0 + 2 * MS), "no early wake-up");
+        assert!(d.early(t0 + MS).is_none());
+        let batch = d.take(t0 + 2 * MS).expect("at the window");
+        assert_eq!(batch.paths.len(), EARLY_MAX_PATHS + 1);
+        assert_eq!(batch.trigger, Trigger::CompleteWrite);
     }
 }

@@ -85,11 +85,6 @@ pub(crate) fn spawn(
     })
 }
 
-/// The most paths a batch may have to go early. A burst larger than this
-/// (a script, a copy) gains little from it, and each file that joins would
-/// otherwise withdraw a copy the engine may already be reading in full.
-const EARLY_MAX_PATHS: usize = 32;
-
 struct Driver {
     source: Source,
     filter: PathFilter,
@@ -209,9 +204,6 @@ impl Driver {
             return None;
         }
         let (mut batch, not_before) = self.debouncer.early(now)?;
-        if batch.paths.len() > EARLY_MAX_PATHS {
-            return None;
-        }
         let claim = Arc::new(Claim::default());
         batch.early = Some(Early {
             not_before,

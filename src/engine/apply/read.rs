@@ -150,13 +150,9 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
         {
             continue;
         }
-        let read = match settings_read.take() {
-            Some(read) if path == SETTINGS_FILE => read,
-            other => {
-                settings_read = other;
-                read_file(applier, &next.filter, &path)
-            }
-        };
+        let read = settings_read
+            .take_if(|_| path == SETTINGS_FILE)
+            .unwrap_or_else(|| read_file(applier, &next.filter, &path));
         if read.fingerprint() != known.map(|k| k.fingerprint) {
             reads.push((path, read));
         }
