@@ -665,14 +665,6 @@ impl From<Timings> for TimingsWire {
     }
 }
 
-impl From<&Event> for EventWire {
-    /// Copies the event (its patches with it); the server's paths share it
-    /// with `From<&Arc<Event>>`.
-    fn from(e: &Event) -> Self {
-        EventWire::from(&Arc::new(e.clone()))
-    }
-}
-
 impl From<&Arc<Event>> for EventWire {
     fn from(e: &Arc<Event>) -> Self {
         let (errors, errors_total, errors_truncated) = errors(&e.errors, ErrorsShown::Capped);

@@ -67,7 +67,7 @@ async fn every_frame_keeps_the_field_names_of_the_contract() {
             ),
         ])
         .await;
-    insta::assert_json_snapshot!("reload", wire(&Frame::Reload(EventWire::from(&*event))), {
+    insta::assert_json_snapshot!("reload", wire(&Frame::Reload(EventWire::from(&event))), {
         ".at" => "[at]",
         ".timings.detect_ms" => "[ms]",
         ".timings.apply_ms" => "[ms]",
