@@ -3,6 +3,7 @@
 //! A `ConfigError` is data, not control flow: parse, validate and diff return
 //! them beside their results and keep going. Nothing here does I/O.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
@@ -124,33 +125,66 @@ impl fmt::Display for ConfigError {
         write!(
             f,
             "{}:{}:{}: {}: {}",
-            printable(&self.file, false),
+            one_line(&self.file),
             self.line,
             self.column,
             kind,
-            printable(&self.message, true)
+            one_line(&self.message)
         )
     }
 }
 
-/// `s` with control characters written as escapes (`\u{1b}`), so a file
-/// name or a YAML key cannot move the cursor, recolour or retitle the
-/// terminal that prints a diagnostic, nor start a line of its own. Line
-/// feeds and tabs in a message are kept when `lines` is set.
-fn printable(s: &str, lines: bool) -> std::borrow::Cow<'_, str> {
-    let keep = |c: char| !c.is_control() || (lines && matches!(c, '\n' | '\t'));
-    if s.chars().all(keep) {
-        return s.into();
+/// Whether `c` may not be printed as it is in a line of text output: any
+/// control character (C0, DEL, C1 such as NEL), the line and paragraph
+/// separators, and the bidirectional marks, embeddings, overrides and
+/// isolates (which make a terminal or a log viewer show text in another
+/// order than it is).
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}'
+                | '\u{2029}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{061C}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// `s` as one line of plain text: every character [`is_unprintable`]
+/// written as an escape (`\n`, `\u{1b}`, `\u{2028}`) and `\` doubled, so a
+/// file name, a YAML key or a value cannot start a line of its own (a
+/// forged `::error` workflow command, a forged diagnostic), move the
+/// cursor, recolour the terminal or reorder what is shown; and the escaped
+/// text reads back to exactly what the file holds.
+pub fn one_line(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c == '\\' || is_unprintable(c)) {
+        return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if keep(c) {
-            out.push(c);
-        } else {
+        if c == '\\' || is_unprintable(c) {
             out.extend(c.escape_default());
+        } else {
+            out.push(c);
         }
     }
-    out.into()
+    Cow::Owned(out)
+}
+
+/// How many characters of an id an error message echoes.
+pub const SHOWN_ID_CHARS: usize = 100;
+
+/// An id (of a workflow, a run, a step, an integration) as an error
+/// message echoes it: at most [`SHOWN_ID_CHARS`] characters (then `…`),
+/// as [`one_line`]. A client may send 60 KB of id, or NUL and U+202E.
+pub fn shown_id(id: &str) -> String {
+    match id.char_indices().nth(SHOWN_ID_CHARS) {
+        Some((cut, _)) => format!("{}…", one_line(&id[..cut])),
+        None => one_line(id).into_owned(),
+    }
 }
 
 /// A 1-based position in a source file.
@@ -184,14 +218,38 @@ mod tests {
             "workflows/a\u{1b}]0;owned\u{7}\nb\r.yaml",
             Pos::new(2, 3),
             ErrorKind::Schema,
-            "unknown key `\u{1b}[2J`\nnext line\tend",
+            "unknown key `\u{1b}[2J`\nnext line\tend \\n",
         );
         assert_eq!(
             e.to_string(),
             "workflows/a\\u{1b}]0;owned\\u{7}\\nb\\r.yaml:2:3: schema: \
-             unknown key `\\u{1b}[2J`\nnext line\tend"
+             unknown key `\\u{1b}[2J`\\nnext line\\tend \\\\n"
         );
         let plain = ConfigError::new("workflows/ü.yaml", Pos::START, ErrorKind::Io, "gone");
         assert_eq!(plain.to_string(), "workflows/ü.yaml:1:1: io: gone");
+    }
+
+    #[test]
+    fn one_line_escapes_separators_c1_and_bidi_controls() {
+        for (raw, shown) in [
+            ("a\u{85}b", "a\\u{85}b"),
+            ("a\u{2028}b\u{2029}", "a\\u{2028}b\\u{2029}"),
+            ("\u{202e}gpj.exe", "\\u{202e}gpj.exe"),
+            ("\u{2066}x\u{2069}", "\\u{2066}x\\u{2069}"),
+            ("\u{7}\u{7f}\u{9b}", "\\u{7}\\u{7f}\\u{9b}"),
+            ("plain ü € ✓", "plain ü € ✓"),
+        ] {
+            assert_eq!(one_line(raw), shown, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn shown_ids_are_cut_and_escaped() {
+        let long = "x".repeat(60_000);
+        let shown = shown_id(&long);
+        assert_eq!(shown.chars().count(), SHOWN_ID_CHARS + 1);
+        assert!(shown.ends_with('…'));
+        assert_eq!(shown_id("a\0b\u{202e}c"), "a\\u{0}b\\u{202e}c");
+        assert_eq!(shown_id("login"), "login");
     }
 }

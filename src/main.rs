@@ -111,6 +111,9 @@ struct DiffArgs {
     /// How to print the problems
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Exit 1 when the new side has errors (to fail a CI job)
+    #[arg(long)]
+    fail_on_errors: bool,
 }
 
 #[derive(Args)]
@@ -249,6 +252,7 @@ fn main() -> ExitCode {
                 new: args.new.as_deref(),
                 format: args.format,
                 color: std::io::stdout().is_terminal(),
+                fail_on_errors: args.fail_on_errors,
             };
             cli::diff::run(&diff, &mut stdout)
         }

@@ -10,7 +10,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::cli::print_json;
-use crate::diagnostic::{ConfigError, ErrorKind, Severity};
+use crate::diagnostic::{ConfigError, ErrorKind, Severity, one_line};
 
 /// What a CI format reports: the problems, and (for JUnit) every file that
 /// was checked, problems or not.
@@ -71,11 +71,13 @@ pub fn github(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A workflow command's message: `%`, CR and LF escaped.
+/// A workflow command's message: first as [`one_line`] (so no line break,
+/// control or bidi character from a file reaches the log, where the runner
+/// would read a new line as a new command), then `%` escaped as the runner
+/// decodes it. CR and LF, which the runner would decode from `%0D` and
+/// `%0A`, are already escapes.
 fn data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    one_line(s).replace('%', "%25")
 }
 
 /// A workflow command's property value: also `:` and `,`.
@@ -321,7 +323,9 @@ pub fn junit(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
                 first.kind,
                 xml(&format!(
                     "{}:{}: {}",
-                    first.line, first.column, first.message
+                    first.line,
+                    first.column,
+                    one_line(&first.message)
                 )),
                 xml_text(&listing(&report.path(file), &errors)),
             )?;
@@ -339,16 +343,21 @@ pub fn junit(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "</testsuites>")
 }
 
-/// `path:line:col: kind: message` lines, each with its excerpt.
+/// `path:line:col: kind: message` lines, each with its excerpt, each
+/// kept to its line by [`one_line`].
 fn listing(path: &str, problems: &[&ConfigError]) -> String {
     let mut text = String::new();
+    let path = one_line(path);
     for e in problems {
         text.push_str(&format!(
             "{path}:{}:{}: {}: {}\n",
-            e.line, e.column, e.kind, e.message
+            e.line,
+            e.column,
+            e.kind,
+            one_line(&e.message)
         ));
         if let Some(x) = &e.excerpt {
-            text.push_str(&format!("    {x}\n"));
+            text.push_str(&format!("    {}\n", one_line(x)));
         }
     }
     text
@@ -410,7 +419,7 @@ mod tests {
         github(&report, &mut out).expect("writes");
         assert_eq!(
             String::from_utf8_lossy(&out),
-            "::error file=sub%3Adir/workflows/a%2Cb.yaml,line=3,col=5,title=qa-reload check%3A schema error::50%25 done%0Anext: line\n"
+            "::error file=sub%3Adir/workflows/a%2Cb.yaml,line=3,col=5,title=qa-reload check%3A schema error::50%25 done\\nnext: line\n"
         );
     }
 

@@ -9,8 +9,10 @@ use serde::Serialize;
 use crate::api::wire::{ConfigErrorWire, PatchWire};
 use crate::cli::ci::{self, Report};
 use crate::cli::{
-    EXIT_OK, EXIT_USAGE, Format, check_repo_dir, is_top_folder, print_json, process_env,
+    EXIT_INVALID, EXIT_OK, EXIT_USAGE, Format, check_repo_dir, is_top_folder, print_json,
+    process_env,
 };
+use crate::diagnostic::{ConfigError, one_line};
 use crate::diff::files::diff_files;
 use crate::diff::patch::Patch;
 use crate::diff::semantic::{Change, ChangeOp};
@@ -26,6 +28,9 @@ pub struct Args<'a> {
     pub new: Option<&'a str>,
     pub format: Format,
     pub color: bool,
+    /// Exit 1 when the new side has errors (so a CI job fails), in every
+    /// format; without it `diff` exits 0 whatever it reports.
+    pub fail_on_errors: bool,
 }
 
 /// `diff --format json`.
@@ -126,31 +131,51 @@ pub fn run(args: &Args<'_>, out: &mut dyn Write) -> std::io::Result<u8> {
                 _ => ci::junit(&report, out)?,
             }
         }
-        Format::Text => {
-            let paint = Paint(args.color);
-            for p in &patches {
-                print_patch(p, paint, out)?;
-            }
-            for e in errors.iter().filter(|e| e.is_error()) {
-                writeln!(out, "{}", paint.red(&e.to_string()))?;
-            }
-            writeln!(
-                out,
-                "{} {} changed between {old_rev} and {new_name}",
-                patches.len(),
-                if patches.len() == 1 {
-                    "entity"
-                } else {
-                    "entities"
-                }
-            )?;
-        }
+        Format::Text => write_text(&patches, &errors, old_rev, new_name, args.color, out)?,
     }
-    Ok(EXIT_OK)
+    let failed = args.fail_on_errors && errors.iter().any(ConfigError::is_error);
+    Ok(if failed { EXIT_INVALID } else { EXIT_OK })
+}
+
+/// The text format: each patch (its changes, then its hunks), each error
+/// of the new side, and a summary line. Every text that comes from a file
+/// is kept to its line ([`one_line`]).
+pub fn write_text(
+    patches: &[Patch],
+    errors: &[ConfigError],
+    old_rev: &str,
+    new_name: &str,
+    color: bool,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let paint = Paint(color);
+    for p in patches {
+        print_patch(p, paint, out)?;
+    }
+    for e in errors.iter().filter(|e| e.is_error()) {
+        writeln!(out, "{}", paint.red(&e.to_string()))?;
+    }
+    writeln!(
+        out,
+        "{} {} changed between {old_rev} and {new_name}",
+        patches.len(),
+        if patches.len() == 1 {
+            "entity"
+        } else {
+            "entities"
+        }
+    )
 }
 
 fn print_patch(p: &Patch, paint: Paint, out: &mut dyn Write) -> std::io::Result<()> {
-    let head = format!("{} {} `{}` ({})", p.op.as_str(), p.kind, p.id, p.file);
+    // Everything but our own words comes from a file: kept to its line.
+    let head = format!(
+        "{} {} `{}` ({})",
+        p.op.as_str(),
+        p.kind,
+        one_line(&p.id),
+        one_line(&p.file)
+    );
     writeln!(out, "{}", paint.bold(&head))?;
     if p.changes.is_empty() {
         writeln!(out, "  (formatting or comments only)")?;
@@ -168,10 +193,11 @@ fn print_patch(p: &Patch, paint: Paint, out: &mut dyn Write) -> std::io::Result<
             ))
         )?;
         for l in &h.lines {
+            let text = one_line(&l.text);
             let line = match l.tag {
-                LineTag::Equal => format!("   {}", l.text),
-                LineTag::Insert => paint.green(&format!("  +{}", l.text)),
-                LineTag::Delete => paint.red(&format!("  -{}", l.text)),
+                LineTag::Equal => format!("   {text}"),
+                LineTag::Insert => paint.green(&format!("  +{text}")),
+                LineTag::Delete => paint.red(&format!("  -{text}")),
             };
             writeln!(out, "{line}")?;
         }
@@ -180,7 +206,7 @@ fn print_patch(p: &Patch, paint: Paint, out: &mut dyn Write) -> std::io::Result<
 }
 
 fn paint_change(c: &Change, paint: Paint) -> String {
-    let text = c.to_string();
+    let text = one_line(&c.to_string()).into_owned();
     match c.op {
         ChangeOp::Add => paint.green(&text),
         ChangeOp::Remove => paint.red(&text),

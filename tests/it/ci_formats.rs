@@ -327,6 +327,7 @@ fn diff_ci_formats_report_the_new_side_s_problems_and_exit_as_text() {
             new: None,
             format,
             color: false,
+            fail_on_errors: false,
         };
         assert_eq!(cli::diff::run(&args, &mut out).unwrap(), cli::EXIT_OK);
         let out = String::from_utf8(out).unwrap();

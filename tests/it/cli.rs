@@ -78,6 +78,7 @@ fn diff_shows_semantic_changes_between_two_commits() {
         new: Some("HEAD"),
         format: Format::Text,
         color: false,
+        fail_on_errors: false,
     };
     assert_eq!(cli::diff::run(&args, &mut out).unwrap(), cli::EXIT_OK);
     let out = String::from_utf8(out).unwrap();
@@ -108,6 +109,7 @@ fn diff_shows_semantic_changes_between_two_commits() {
         new: None,
         format: Format::Json,
         color: false,
+        fail_on_errors: false,
     };
     assert_eq!(cli::diff::run(&args, &mut out).unwrap(), cli::EXIT_OK);
     let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
@@ -154,6 +156,7 @@ fn a_folder_below_the_top_of_a_repository() {
         new: None,
         format: Format::Text,
         color: false,
+        fail_on_errors: false,
     };
     let code = cli::diff::run(&args, &mut out).unwrap();
     let out = String::from_utf8(out).unwrap();

@@ -21,6 +21,7 @@ mod integrations;
 mod json_patch_props;
 mod limits;
 mod model;
+mod output_escaping;
 mod page;
 mod schemas;
 mod secret_shapes;

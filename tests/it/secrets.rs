@@ -114,6 +114,7 @@ fn the_diff_command_masks_secrets() {
             new: Some("HEAD"),
             format,
             color: false,
+            fail_on_errors: false,
         };
         assert_eq!(cli::diff::run(&args, &mut out).unwrap(), cli::EXIT_OK);
         let out = String::from_utf8(out).unwrap();
@@ -149,6 +150,7 @@ fn the_ci_formats_mask_secrets_in_messages_and_excerpts() {
             new: None,
             format,
             color: false,
+            fail_on_errors: false,
         };
         assert_eq!(cli::diff::run(&args, &mut diff).unwrap(), cli::EXIT_OK);
         let out = String::from_utf8(out).unwrap() + &String::from_utf8(diff).unwrap();
