@@ -18,7 +18,8 @@ use crate::load::{config, fs};
 #[derive(Serialize)]
 struct CheckReport<'a> {
     ok: bool,
-    /// How many files were read.
+    /// How many files were checked (read, or refused as too large or not
+    /// allowed), as the text and JUnit formats count them.
     files: usize,
     workflows: Vec<&'a str>,
     integrations: Vec<&'a str>,
@@ -54,14 +55,18 @@ pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<
     errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     let failed = errors.iter().filter(|e| e.is_error()).count();
     let warnings = errors.len() - failed;
-    // Files that could not be read are still files that were checked
-    // (folders that could not be walked are not files).
-    let unread = errors
-        .iter()
-        .filter(|e| !files.contains_key(&e.file) && config::FileRole::of(&e.file).is_some())
-        .map(|e| &e.file)
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
+    // Files that could not be read (too large, refused) are still files
+    // that were checked, in every format (folders that could not be walked
+    // are not files).
+    let mut checked: Vec<&str> = files.keys().map(String::as_str).collect();
+    checked.extend(
+        errors
+            .iter()
+            .filter(|e| config::FileRole::of(&e.file).is_some())
+            .map(|e| e.file.as_str()),
+    );
+    checked.sort_unstable();
+    checked.dedup();
     match format {
         Format::Text => {
             for e in &errors {
@@ -70,7 +75,7 @@ pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<
             writeln!(
                 out,
                 "checked {}: {}, {}; {}, {}",
-                plural(files.len() + unread, "file"),
+                plural(checked.len(), "file"),
                 plural(config.workflows.len(), "workflow"),
                 plural(config.integrations.len(), "integration"),
                 plural(failed, "error"),
@@ -80,7 +85,7 @@ pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<
         Format::Json => {
             let doc = CheckReport {
                 ok: failed == 0,
-                files: files.len(),
+                files: checked.len(),
                 workflows: config.workflows.keys().map(String::as_str).collect(),
                 integrations: config.integrations.keys().map(|k| k.as_str()).collect(),
                 errors: errors.iter().map(ConfigErrorWire::from).collect(),
@@ -88,15 +93,6 @@ pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<
             print_json(out, &doc)?;
         }
         Format::Github | Format::Sarif | Format::Junit => {
-            let mut checked: Vec<&str> = files.keys().map(String::as_str).collect();
-            checked.extend(
-                errors
-                    .iter()
-                    .filter(|e| config::FileRole::of(&e.file).is_some())
-                    .map(|e| e.file.as_str()),
-            );
-            checked.sort_unstable();
-            checked.dedup();
             let root = ci::root_prefix(repo);
             let report = Report {
                 command: "check",

@@ -548,17 +548,36 @@ impl<'f> Reader<'f> {
         ok.then_some(out)
     }
 
+    /// A whole number in `range`. A float with no fraction (`5.0`,
+    /// `1.0e+3`) is that whole number, as the JSON Schema of the file kind
+    /// (draft-07: an `integer` is any number with a zero fraction) says.
     fn int_in(&mut self, node: &Node, key: &str, range: Range) -> Option<i64> {
-        match node.value {
-            Value::Int(i) if range.contains(i) => Some(i),
-            Value::Int(_) => {
-                self.out_of_range(node, key, range);
-                None
+        let value = match node.value {
+            Value::Int(i) => i,
+            Value::Float(f) if whole(f) => f as i64,
+            Value::Float(f) => {
+                let found = if f.is_finite() {
+                    "a number with a fraction"
+                } else {
+                    not_a_finite_number(f)
+                };
+                self.error(
+                    node.pos,
+                    ErrorKind::Schema,
+                    format!("`{key}` must be a whole number, found {found}"),
+                );
+                return None;
             }
             _ => {
                 self.type_error(node, key, "a whole number");
-                None
+                return None;
             }
+        };
+        if range.contains(value) {
+            Some(value)
+        } else {
+            self.out_of_range(node, key, range);
+            None
         }
     }
 
@@ -576,6 +595,19 @@ impl<'f> Reader<'f> {
         let ms = match node.value {
             Value::Int(i) => i as f64,
             Value::Float(f) if f.is_finite() => f,
+            Value::Float(f) => {
+                self.error(
+                    node.pos,
+                    ErrorKind::Schema,
+                    format!(
+                        "`{key}` must be a number of milliseconds between {} and {}, found {}",
+                        range.min,
+                        range.max,
+                        not_a_finite_number(f)
+                    ),
+                );
+                return None;
+            }
             _ => {
                 self.type_error(node, key, "a number of milliseconds");
                 return None;
@@ -790,6 +822,22 @@ fn edit_distance<'r>(
     prev[prev.len() - 1]
 }
 
+/// Whether `f` is a whole number an `i64` holds exactly.
+fn whole(f: f64) -> bool {
+    // 2^63 is the first float past `i64::MAX`.
+    f.is_finite() && f.fract() == 0.0 && f.abs() < 9_223_372_036_854_775_808.0
+}
+
+/// `.nan` or `.inf` as an error names it: the YAML spells them as
+/// numbers, but neither is a number in any range.
+fn not_a_finite_number(f: f64) -> &'static str {
+    if f.is_nan() {
+        "`.nan`, which is not a number"
+    } else {
+        "an infinite number"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -847,6 +895,60 @@ mod tests {
                 .iter()
                 .any(|s| s.contains("8:24") && s.contains("between 1 and 1440"))
         );
+    }
+
+    #[test]
+    fn whole_floats_are_whole_numbers_and_other_floats_say_what_they_are() {
+        let minutes = |m: &str| {
+            load_workflow(&format!(
+                "name: W\nsteps:\n  - id: a\n    name: A\n    estimated_minutes: {m}\n"
+            ))
+        };
+        for (written, value) in [("5.0", 5), ("1.0e+3", 1000), ("1440.00", 1440)] {
+            let (w, errors) = minutes(written);
+            assert!(errors.is_empty(), "{written}: {errors:?}");
+            assert_eq!(w.unwrap().steps[0].estimated_minutes, value, "{written}");
+        }
+        for (written, message) in [
+            (
+                "5.5",
+                "`estimated_minutes` must be a whole number, found a number with a fraction",
+            ),
+            ("2.0e+3", "`estimated_minutes` must be between 1 and 1440"),
+            (
+                ".nan",
+                "`estimated_minutes` must be a whole number, found `.nan`, which is not a number",
+            ),
+            (
+                "-.inf",
+                "`estimated_minutes` must be a whole number, found an infinite number",
+            ),
+        ] {
+            let (w, errors) = minutes(written);
+            assert!(w.is_none(), "{written}");
+            assert_eq!(errors[0].message, message, "{written}");
+        }
+        let (root, _) = parse(
+            b"complete_write_ms: .nan\n",
+            "config/hot_reload.yaml",
+            &Limits::default(),
+        );
+        let (_, errors) = settings(root.as_ref(), "config/hot_reload.yaml");
+        assert!(
+            errors[0]
+                .message
+                .ends_with("found `.nan`, which is not a number"),
+            "{}",
+            errors[0].message
+        );
+        let (root, _) = parse(
+            b"debounce_ms: 50.0\n",
+            "config/hot_reload.yaml",
+            &Limits::default(),
+        );
+        let (s, errors) = settings(root.as_ref(), "config/hot_reload.yaml");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(s.is_some());
     }
 
     #[test]

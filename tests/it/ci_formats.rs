@@ -392,3 +392,27 @@ fn the_binary_takes_every_format_and_keeps_its_exit_codes() {
         "{stderr}"
     );
 }
+
+/// A file too large to read is a file checked, and every format says so:
+/// `--format json` counted it out while text and JUnit counted it in.
+#[test]
+fn every_format_counts_the_same_files_a_too_large_one_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = "name: S\nsteps:\n  - id: a\n    name: A\n    estimated_minutes: 5\n";
+    std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
+    std::fs::write(dir.path().join("workflows/a.yaml"), good).unwrap();
+    let big = format!("{good}# {}\n", "x".repeat(1 << 20));
+    std::fs::write(dir.path().join("workflows/big.yaml"), big).unwrap();
+
+    let (code, text) = check(dir.path(), Format::Text);
+    assert_eq!(code, cli::EXIT_INVALID, "{text}");
+    assert!(text.contains("checked 2 files"), "{text}");
+    let (_, json) = check(dir.path(), Format::Json);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["files"], 2, "{json}");
+    let (_, junit) = check(dir.path(), Format::Junit);
+    assert!(
+        junit.contains(r#"<testsuites name="qa-reload check" tests="2""#),
+        "{junit}"
+    );
+}

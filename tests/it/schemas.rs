@@ -159,6 +159,20 @@ const ACCEPTED: &[(&str, &str)] = &[
         "config/hot_reload.yaml",
         "debounce_ms: 0\nmax_wait_ms: 1\ncomplete_write_ms: 1000\nwatch: ~\nignore: [\"a/**\"]\nhistory: 100000\nhistory_bytes: 4096\n",
     ),
+    // Whole numbers written as floats: an `integer` to the schema (draft-07)
+    // and that whole number to `check`.
+    (
+        "workflows/floats.yaml",
+        "name: F\nsteps:\n  - {id: a, name: A, estimated_minutes: 5.0}\n  - {id: b, name: B, estimated_minutes: 1.0e+3}\n",
+    ),
+    (
+        "config/jira_config.yaml",
+        "base_url: https://x\nemail: e\napi_token: t\ntimeout_ms: 5000.0\n",
+    ),
+    (
+        "config/hot_reload.yaml",
+        "debounce_ms: 50.0\nhistory: 1.0e+2\n",
+    ),
 ];
 
 #[test]
@@ -248,6 +262,20 @@ const REFUSED: &[(&str, &str)] = &[
     ("config/hot_reload.yaml", "history_bytes: 100\n"),
     ("config/hot_reload.yaml", "debounce_ms: '5'\n"),
     ("config/hot_reload.yaml", "- a list\n"),
+    // Floats that are not whole numbers, or not numbers: refused by both.
+    (
+        "workflows/w.yaml",
+        "name: W\nsteps:\n  - {id: a, name: A, estimated_minutes: 5.5}\n",
+    ),
+    (
+        "workflows/w.yaml",
+        "name: W\nsteps:\n  - {id: a, name: A, estimated_minutes: 2.0e+3}\n",
+    ),
+    (
+        "config/jira_config.yaml",
+        "base_url: https://x\nemail: e\napi_token: t\ntimeout_ms: .nan\n",
+    ),
+    ("config/hot_reload.yaml", "complete_write_ms: .inf\n"),
 ];
 
 #[test]
