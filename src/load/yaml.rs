@@ -468,14 +468,73 @@ fn apply_merges(entries: &mut Vec<Entry>, merges: Vec<Node>) {
     }
 }
 
+/// The prefix every tag of the YAML core schema resolves to (`!!str` is
+/// `tag:yaml.org,2002:str`).
+const CORE_PREFIX: &str = "tag:yaml.org,2002:";
+
+/// What a tag asks of the node it is on.
+#[derive(Debug, PartialEq, Eq)]
+enum TagAsk<'t> {
+    /// The non-specific `!`: a scalar is a string, a collection is what
+    /// it is.
+    NonSpecific,
+    /// A core-schema type (`str`, `int`, `seq`…), written as `!!str` or
+    /// verbatim as `!<tag:yaml.org,2002:str>`.
+    Core(&'t str),
+    /// Anything else (a local `!foo`, another namespace): refused.
+    Other,
+}
+
+fn tag_ask(tag: &Tag) -> TagAsk<'_> {
+    if tag.handle.is_empty() && tag.suffix == "!" {
+        return TagAsk::NonSpecific;
+    }
+    let core = if tag.is_yaml_core_schema() || tag.handle == "!!" {
+        Some(tag.suffix.as_str())
+    } else if tag.handle == "!" {
+        // `!!str` under a parser that keeps the secondary handle local.
+        tag.suffix.strip_prefix('!')
+    } else if tag.handle.is_empty() {
+        // Verbatim: `!<tag:yaml.org,2002:str>`.
+        tag.suffix.strip_prefix(CORE_PREFIX)
+    } else {
+        None
+    };
+    core.map_or(TagAsk::Other, TagAsk::Core)
+}
+
+/// A tag as the file spells it (the parser's own `Display` writes `!` as
+/// `!!` and `!!str` as `tag:yaml.org,2002:!str`): `!`, `!!str`, `!foo`,
+/// `!<tag:example.com,2000:x>`.
+fn tag_name(tag: &Tag) -> String {
+    if tag.handle.is_empty() && tag.suffix == "!" {
+        "!".to_owned()
+    } else if tag.is_yaml_core_schema() {
+        format!("!!{}", tag.suffix)
+    } else if tag.handle == "!" || tag.handle == "!!" {
+        format!("{}{}", tag.handle, tag.suffix)
+    } else {
+        // Verbatim, or a `%TAG` handle: the whole tag it stands for.
+        format!("!<{}{}>", tag.handle, tag.suffix)
+    }
+}
+
+fn unsupported_tag(tag: &Tag, pos: Pos) -> Problem {
+    Problem::syntax(
+        pos,
+        format!(
+            "unsupported tag `{}`; remove it (only the YAML core schema's tags are read: \
+             `!`, `!!str`, `!!int`, `!!float`, `!!bool`, `!!null`, `!!seq`, `!!map`)",
+            crate::diagnostic::shown_id(&tag_name(tag))
+        ),
+    )
+}
+
 fn check_collection_tag(tag: Option<&Tag>, expected: &str, pos: Pos) -> Result<(), Problem> {
-    match tag {
-        None => Ok(()),
-        Some(t) if t.is_yaml_core_schema() && t.suffix == expected => Ok(()),
-        Some(t) => Err(Problem::syntax(
-            pos,
-            format!("unsupported tag `{t}`; remove it"),
-        )),
+    match tag.map(|t| (t, tag_ask(t))) {
+        None | Some((_, TagAsk::NonSpecific)) => Ok(()),
+        Some((_, TagAsk::Core(suffix))) if suffix == expected => Ok(()),
+        Some((t, _)) => Err(unsupported_tag(t, pos)),
     }
 }
 
@@ -488,35 +547,36 @@ fn resolve_scalar(
     pos: Pos,
 ) -> Result<Value, Problem> {
     if let Some(tag) = tag {
-        let core = tag.is_yaml_core_schema()
-            || (tag.handle == "!" && tag.suffix.starts_with("!"))
-            || tag.handle == "!!";
-        let suffix = tag.suffix.trim_start_matches('!');
-        let wrong = || Problem::syntax(pos, format!("the value does not match its tag `{tag}`"));
-        return match (core, suffix) {
-            (true, "str") => Ok(Value::Str(text.to_string())),
-            (true, "null") => match plain_value(text) {
+        let wrong = || {
+            Problem::syntax(
+                pos,
+                format!(
+                    "the value does not match its tag `{}`",
+                    crate::diagnostic::shown_id(&tag_name(tag))
+                ),
+            )
+        };
+        return match tag_ask(tag) {
+            TagAsk::NonSpecific | TagAsk::Core("str") => Ok(Value::Str(text.to_string())),
+            TagAsk::Core("null") => match plain_value(text) {
                 v @ Value::Null => Ok(v),
                 _ => Err(wrong()),
             },
-            (true, "bool") => match plain_value(text) {
+            TagAsk::Core("bool") => match plain_value(text) {
                 v @ Value::Bool(_) => Ok(v),
                 _ => Err(wrong()),
             },
-            (true, "int") => match plain_value(text) {
+            TagAsk::Core("int") => match plain_value(text) {
                 v @ Value::Int(_) => Ok(v),
                 _ => Err(wrong()),
             },
-            (true, "float") => match plain_value(text) {
+            TagAsk::Core("float") => match plain_value(text) {
                 v @ Value::Float(_) => Ok(v),
                 // `!!float 1` is the float one.
                 Value::Int(i) => Ok(Value::Float(i as f64)),
                 _ => Err(wrong()),
             },
-            _ => Err(Problem::syntax(
-                pos,
-                format!("unsupported tag `{tag}`; remove it"),
-            )),
+            _ => Err(unsupported_tag(tag, pos)),
         };
     }
     Ok(match style {
@@ -625,6 +685,69 @@ mod tests {
         assert!(matches!(get("h"), Value::Int(31)));
         assert!(matches!(get("i"), Value::Float(f) if f.is_infinite()));
         assert!(matches!(get("j"), Value::Float(f) if f == 1000.0));
+    }
+
+    #[test]
+    fn core_schema_tags_are_read_in_every_spelling() {
+        let str_ = |s: &str| Value::Str(s.to_owned());
+        for (src, want) in [
+            ("v: ! a\n", str_("a")),
+            ("v: ! 12\n", str_("12")),
+            ("v: !!str 12\n", str_("12")),
+            ("v: !<tag:yaml.org,2002:str> 12\n", str_("12")),
+            ("v: !!int 12\n", Value::Int(12)),
+            ("v: !<tag:yaml.org,2002:int> 12\n", Value::Int(12)),
+            ("v: !<tag:yaml.org,2002:float> 1\n", Value::Float(1.0)),
+            ("v: !<tag:yaml.org,2002:bool> true\n", Value::Bool(true)),
+            ("v: !<tag:yaml.org,2002:null> ~\n", Value::Null),
+        ] {
+            let n = ok(src);
+            let got = &n.get("v").unwrap().value;
+            assert!(got.same_value(&Node::new(want, got.pos)), "{src}: {got:?}");
+        }
+        for src in [
+            "v: ! [a]\n",
+            "v: !<tag:yaml.org,2002:seq> [a]\n",
+            "v: ! {a: 1}\n",
+            "v: !<tag:yaml.org,2002:map> {a: 1}\n",
+            "! {v: [a]}\n",
+        ] {
+            ok(src);
+        }
+    }
+
+    #[test]
+    fn a_refused_tag_is_named_as_the_file_spells_it() {
+        for (src, named) in [
+            ("v: !custom a\n", "`!custom`"),
+            ("v: !!binary aGk=\n", "`!!binary`"),
+            (
+                "v: !<tag:example.com,2000:x> a\n",
+                "`!<tag:example.com,2000:x>`",
+            ),
+            (
+                "v: !<tag:yaml.org,2002:set> {a: ~}\n",
+                "`!<tag:yaml.org,2002:set>`",
+            ),
+            ("v: !!int [1]\n", "`!!int`"),
+            (
+                "v: !<tag:yaml.org,2002:str> [a]\n",
+                "`!<tag:yaml.org,2002:str>`",
+            ),
+        ] {
+            let e = err(src.as_bytes());
+            assert!(
+                e.message.contains(&format!("unsupported tag {named}")),
+                "{src}: {}",
+                e.message
+            );
+        }
+        let e = err(b"v: !!int abc\n");
+        assert!(
+            e.message.contains("does not match its tag `!!int`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
