@@ -83,8 +83,19 @@ export const PROTOCOL: number;
 export const MIN_DELAY_MS: number;
 export const MAX_DELAY_MS: number;
 export const STREAM_PATH: string;
+/**
+ * The one error `applyJsonPatch` (and applying a frame) throws: an op that
+ * does not fit the document (a missing member, an index out of range, a
+ * failed `test`, a member added under a scalar), or that is not an op (no
+ * `path`, a `null` `from`, `add`/`replace`/`test` without `value`).
+ */
 export class PatchError extends Error {}
 export function backoffDelay(attempt: number, random?: number, min?: number, max?: number): number;
+/**
+ * RFC 6902: `ops` applied to `doc`, which is not changed; all or nothing
+ * (on a `PatchError` nothing was applied). `test` compares as JSON (members
+ * in any order); a member named `__proto__` is a member like any other.
+ */
 export function applyJsonPatch<T = unknown>(doc: unknown, ops: ReadonlyArray<JsonPatchOp>): T;
 export function initialState(): HotReloadState;
 export function applySnapshot(state: HotReloadState, frame: SnapshotFrame): HotReloadState;
