@@ -10,6 +10,15 @@ pub fn adversarial() -> Vec<(&'static str, String)> {
         ("100,000 list items", list_items(100_000)),
         ("20,000 steps with unique ids", steps(20_000)),
         ("nesting to the depth budget, 3,000 times", deep(3_000)),
+        ("30,000 secret lines", secret_lines(30_000, false)),
+        (
+            "15,000 aliases of secrets, unparsable",
+            secret_aliases(15_000),
+        ),
+        (
+            "8,000 secrets with trailing comments",
+            secret_lines(8_000, true),
+        ),
     ]
 }
 
@@ -64,6 +73,32 @@ fn deep(n: usize) -> String {
     let line = format!("{}1{}", "[".repeat(62), "]".repeat(62));
     for i in 0..n {
         s.push_str(&format!("d{i}: {line}\n"));
+    }
+    s
+}
+
+/// A workflow followed by `n` secrets (each an unknown key, so each is an
+/// error whose excerpt and message are masked against all `n` values),
+/// each with a trailing comment holding another value when `comments`.
+pub fn secret_lines(n: usize, comments: bool) -> String {
+    let mut s = String::from(HEAD);
+    for i in 0..n {
+        s.push_str(&format!("pwd_{i}: S{i}x"));
+        if comments {
+            s.push_str(&format!(" # old: O{i}y"));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// A workflow followed by `n` secrets that are aliases of anchors never
+/// defined: the file does not parse, so every line goes through the
+/// lexical rule, and each alias asks where its anchor is.
+pub fn secret_aliases(n: usize) -> String {
+    let mut s = String::from(HEAD);
+    for i in 0..n {
+        s.push_str(&format!("pwd_{i}: *a{i}\n"));
     }
     s
 }

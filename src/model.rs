@@ -111,7 +111,7 @@ impl Setting {
     /// What may be shown to a person.
     pub fn shown(&self) -> String {
         match (&self.value, self.masked) {
-            (Some(v), false) => secret::mask_userinfo(v),
+            (Some(v), false) => secret::mask_url_secrets(v),
             (Some(v), true) => secret::mask(v),
             (None, _) => format!("(unset: ${{{}}})", self.env.join("}, ${")),
         }

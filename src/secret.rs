@@ -15,17 +15,50 @@ use sha2::{Digest, Sha256};
 pub const MASK: &str = "••••••";
 
 /// Whether a key names a secret: any key containing `token`, `tokn`,
-/// `secret`, `passw`, `pwd`, `api_key`/`apikey`/`api-key`,
-/// `private_key`/`privatekey`/`private-key`, `credential`, or `auth` (but
-/// not as part of `author`; `authorization` counts), in any case; or one
-/// misspelt by a single letter (one added, dropped, changed or two swapped):
-/// `api_kee`, `pasword`, `secert`, `credentail`.
+/// `secret`, `passw`, `passphrase`, `pwd`, `api_key`/`apikey`/`api-key`,
+/// `private_key`, `access_key`, `ssh_key` (each also without its `_` or
+/// with `-`), `credential`, `bearer`, `webhook_url`, or `auth` (but not as
+/// part of `author`; `authorization` counts), in any case; any key with
+/// `pass` as its last word (`pass`, `db_pass`, `dbPass`; not `passed`,
+/// `bypass` or `pass_rate`, a test count); or one misspelt by a single letter (one added, dropped,
+/// changed or two swapped): `api_kee`, `pasword`, `secert`, `credentail`.
+///
+/// A key that merely describes a secret (`password_policy`) counts too:
+/// masking a value that was not secret costs a reader one value, leaking
+/// one that was costs the secret.
 pub fn is_secret_key(key: &str) -> bool {
-    contains_secret_word(key) || misspells_a_secret_word(key)
+    contains_secret_word(key) || ends_with_pass(key) || misspells_a_secret_word(key)
+}
+
+/// Whether the last word of `key` is `pass`: after anything but a letter
+/// or digit, in any case, or after a lower-case letter as `Pass`.
+fn ends_with_pass(key: &str) -> bool {
+    let Some(head) = key.len().checked_sub(4).and_then(|at| key.get(..at)) else {
+        return false;
+    };
+    let tail = &key[head.len()..];
+    match head.chars().next_back() {
+        None => tail.eq_ignore_ascii_case("pass"),
+        Some(c) if !c.is_ascii_alphanumeric() => tail.eq_ignore_ascii_case("pass"),
+        Some(c) => c.is_ascii_lowercase() && tail == "Pass",
+    }
 }
 
 /// The words a secret key contains (besides `auth`, which has its rule).
-const NEEDLES: [&str; 12] = [
+const NEEDLES: [&str; 25] = [
+    "passphrase",
+    "access_key",
+    "accesskey",
+    "access-key",
+    "ssh_key",
+    "sshkey",
+    "ssh-key",
+    "bearer",
+    "webhook_url",
+    "webhookurl",
+    "webhook-url",
+    "webhook_uri",
+    "webhookuri",
     "token",
     "tokn",
     "secret",
@@ -79,8 +112,9 @@ fn contains_secret_word(key: &str) -> bool {
 /// shorter ones are one edit away from too many ordinary words (`token` and
 /// `taken`), and `passwd` is left out for `passed`.
 fn misspells_a_secret_word(key: &str) -> bool {
-    const WORDS: [&str; 6] = [
+    const WORDS: [&str; 7] = [
         "password",
+        "passphrase",
         "secret",
         "apikey",
         "privatekey",
@@ -197,32 +231,137 @@ fn userinfo_at(text: &str, authority: usize) -> Option<std::ops::Range<usize>> {
     (at > 0).then(|| authority..authority + at)
 }
 
-/// The byte ranges of every URL userinfo in `text`.
-pub fn userinfo_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
+/// The byte ranges of every URL userinfo in `text`, and of the value of
+/// every URL query parameter whose name looks secret
+/// ([`is_secret_query_name`]).
+pub fn url_secret_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let mut from = 0;
+    // A URL inside another (`?next=https://…`) shares its end and its
+    // query: each is found and read once, so a line of `x://x://…` is
+    // still read in one pass.
+    let mut url_end = 0;
+    let mut query: Option<usize> = None;
+    // The query last read: its start and its end.
+    let mut query_read = (usize::MAX, 0);
     while let Some(i) = text[from..].find("://") {
         let authority = from + i + 3;
         if let Some(r) = userinfo_at(text, authority) {
-            from = r.end;
             out.push(r);
-        } else {
-            from = authority;
         }
+        if url_end <= authority {
+            url_end = text[authority..]
+                .find(|c: char| {
+                    matches!(c, '"' | '\'' | '<' | '>' | '`' | ')' | ']' | '}') || c.is_whitespace()
+                })
+                .map_or(text.len(), |end| authority + end);
+            query = text[authority..url_end]
+                .find('?')
+                .map(|q| authority + q + 1);
+        } else if query.is_some_and(|q| q <= authority) {
+            query = text[authority..url_end]
+                .find('?')
+                .map(|q| authority + q + 1);
+        }
+        if let Some(q) = query
+            && q != query_read.0
+        {
+            // Past its first pair, a query inside one already read splits
+            // where that one did: only its first pair is new.
+            let first_only = q < query_read.1;
+            query_read = (q, url_end);
+            query_secrets(text, q, url_end, first_only, &mut out);
+        }
+        from = authority;
     }
     out
 }
 
-/// `text` with the userinfo of every URL masked: `https://u:p@host` becomes
-/// `https://••••••@host`.
-pub fn mask_userinfo(text: &str) -> String {
-    let ranges = userinfo_ranges(text);
+/// Pushes the range of the value of each secret-looking query parameter
+/// of the query `text[start..end]` (up to a `#`).
+fn query_secrets(
+    text: &str,
+    start: usize,
+    end: usize,
+    first_only: bool,
+    out: &mut Vec<std::ops::Range<usize>>,
+) {
+    let mut at = start;
+    while at < end {
+        let rest = &text[at..end];
+        let len = rest.find(['&', ';', '#']).unwrap_or(rest.len());
+        if let Some((name, value)) = rest[..len].split_once('=')
+            && !value.is_empty()
+            && is_secret_query_name(name)
+        {
+            let from = at + name.len() + 1;
+            out.push(from..from + value.len());
+        }
+        if first_only || len == rest.len() || rest[len..].starts_with('#') {
+            break;
+        }
+        at += len + 1;
+    }
+}
+
+/// Whether a URL query parameter's name looks secret: a secret key
+/// ([`is_secret_key`]: `api_key`, `token`, `access_token`, `password`, …),
+/// or one with a word `sig`, `signature`, `key` or `code` (`sig=`,
+/// `X-Amz-Signature=`, `key=`, an OAuth `code=`). Percent-encoded names
+/// are decoded first.
+pub fn is_secret_query_name(name: &str) -> bool {
+    let decoded = percent_decode(name);
+    is_secret_key(&decoded)
+        || decoded
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| {
+                ["sig", "signature", "key", "code"]
+                    .iter()
+                    .any(|s| w.eq_ignore_ascii_case(s))
+            })
+}
+
+/// `%XX` escapes (and `+` as a space) decoded; anything else kept.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.replace('+', " ");
+    let bytes = bytes.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `text` with the userinfo of every URL and the values of its secret query
+/// parameters masked: `https://u:p@host/x?token=abc&page=2` becomes
+/// `https://••••••@host/x?token=••••••&page=2`.
+pub fn mask_url_secrets(text: &str) -> String {
+    let mut ranges = url_secret_ranges(text);
     if ranges.is_empty() {
         return text.to_string();
     }
+    ranges.sort_by_key(|r| r.start);
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for r in ranges {
+        if r.start < last {
+            continue;
+        }
         out.push_str(&text[last..r.start]);
         out.push_str(MASK);
         last = r.end;
@@ -277,6 +416,25 @@ mod tests {
             "client_secrte",
             "credentail",
             "privat_key",
+            // Named outright.
+            "passphrase",
+            "ssh_passphrase",
+            "pass",
+            "db_pass",
+            "SMTP-PASS",
+            "dbPass",
+            "access_key",
+            "AWS_ACCESS_KEY_ID",
+            "accessKey",
+            "bearer",
+            "ssh_key",
+            "deploy-ssh-key",
+            "webhook_url",
+            "slack_webhook_url",
+            "webhookUrl",
+            // Describes a secret rather than holding one: masked all the
+            // same (a masked policy costs less than a leaked password).
+            "password_policy",
         ] {
             assert!(is_secret_key(k), "{k}");
         }
@@ -295,6 +453,18 @@ mod tests {
             "select",
             "sector",
             "passport",
+            // `pass` not as the last word, or inside another word.
+            "passed",
+            "pass_rate",
+            "passes",
+            "bypass",
+            "compass",
+            "passenger",
+            "surpass",
+            "webhook_enabled",
+            "access_level",
+            "ssh_host",
+            "key",
         ] {
             assert!(!is_secret_key(k), "{k}");
         }
@@ -376,16 +546,41 @@ mod tests {
     }
 
     #[test]
+    fn secret_query_parameters_are_masked_in_every_url() {
+        assert_eq!(
+            mask_url_secrets(
+                "see https://h.example/a?api_key=K1&page=2;token=T2#x and http://h/?sig=S3&X-Amz-Signature=S4 end"
+            ),
+            format!(
+                "see https://h.example/a?api_key={MASK}&page=2;token={MASK}#x and http://h/?sig={MASK}&X-Amz-Signature={MASK} end"
+            )
+        );
+        assert_eq!(
+            mask_url_secrets("https://u:p@h/x?access%5Ftoken=abc&q=1"),
+            format!("https://{MASK}@h/x?access%5Ftoken={MASK}&q=1")
+        );
+        // Not secret: ordinary parameters, a query outside a URL, an empty
+        // value.
+        for text in [
+            "https://h/search?q=tokens&page=2&author=ann",
+            "not a url ?token=abc",
+            "https://h/?token=&x=1",
+        ] {
+            assert_eq!(mask_url_secrets(text), text);
+        }
+    }
+
+    #[test]
     fn userinfo_is_masked_in_every_url_and_nothing_else() {
         assert_eq!(
-            mask_userinfo("see https://admin:PASSWORD@jira.example.com/x and http://u@h"),
+            mask_url_secrets("see https://admin:PASSWORD@jira.example.com/x and http://u@h"),
             format!("see https://{MASK}@jira.example.com/x and http://{MASK}@h")
         );
         assert_eq!(
-            mask_userinfo("https://jira.example.com/a@b"),
+            mask_url_secrets("https://jira.example.com/a@b"),
             "https://jira.example.com/a@b"
         );
-        assert_eq!(mask_userinfo("mail a@b.c"), "mail a@b.c");
-        assert_eq!(mask_userinfo("x://@h"), "x://@h");
+        assert_eq!(mask_url_secrets("mail a@b.c"), "mail a@b.c");
+        assert_eq!(mask_url_secrets("x://@h"), "x://@h");
     }
 }

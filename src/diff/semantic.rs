@@ -424,7 +424,7 @@ fn masked(value: Json, secret: bool) -> Json {
         Json::String(s) if secret && !secret::is_only_env_references(&s) => {
             Json::String(secret::mask(&s))
         }
-        Json::String(s) => Json::String(secret::mask_userinfo(&s)),
+        Json::String(s) => Json::String(secret::mask_url_secrets(&s)),
         Json::Number(n) if secret => Json::String(secret::mask(&n.to_string())),
         Json::Array(items) => Json::Array(items.into_iter().map(|v| masked(v, secret)).collect()),
         Json::Object(map) => Json::Object(

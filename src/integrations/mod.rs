@@ -69,8 +69,8 @@ impl Integrations {
         resolver: Option<client::Resolver>,
         shutdown: CancellationToken,
     ) -> (Integrations, impl Future<Output = ()> + Send + 'static) {
-        let http =
-            client::http_client(resolver).map_err(|e| crate::secret::mask_userinfo(&e.to_string()));
+        let http = client::http_client(resolver)
+            .map_err(|e| crate::secret::mask_url_secrets(&e.to_string()));
         if let Err(e) = &http {
             tracing::error!(
                 "the HTTP client for integration tests could not be built: {e}; every enabled integration reports it"

@@ -11,6 +11,9 @@
 //! A base URL read from `${VAR}` is a secret too: its host and its forms as
 //! a URL parser rewrites it (lower case, default port dropped) are masked.
 
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -27,6 +30,10 @@ pub struct Redactor {
     /// case-insensitive match, with the value whose fingerprint replaces it;
     /// longest first, so a secret that contains another is masked whole.
     needles: Vec<(String, String)>,
+    /// One automaton over every form (leftmost, then longest), built on
+    /// first use after the last [`add`](Self::add): a text is read once,
+    /// not once per form.
+    automaton: OnceLock<Option<AhoCorasick>>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -118,6 +125,7 @@ impl Redactor {
         }
         self.needles
             .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        self.automaton = OnceLock::new();
     }
 
     /// Adds a secret URL: the text as written, its host, and the URL as a
@@ -140,7 +148,7 @@ impl Redactor {
     /// `text` with every secret masked.
     pub fn redact(&self, text: &str) -> String {
         let known = self.mask_known(text);
-        let urls = secret::mask_userinfo(&known);
+        let urls = secret::mask_url_secrets(&known);
         mask_after_keys(&urls)
     }
 
@@ -167,25 +175,30 @@ impl Redactor {
         if self.needles.is_empty() {
             return text.to_string();
         }
+        let automaton = self.automaton.get_or_init(|| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(self.needles.iter().map(|(form, _)| form))
+                .ok()
+        });
+        let Some(automaton) = automaton else {
+            // No automaton, no way to tell what is secret: show nothing.
+            return MASK.to_string();
+        };
         let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        'outer: while let Some(c) = rest.chars().next() {
-            for (needle, value) in &self.needles {
-                // An ASCII-case-insensitive match of valid UTF-8 ends on a
-                // character boundary, as the needle does.
-                if rest
-                    .as_bytes()
-                    .get(..needle.len())
-                    .is_some_and(|head| head.eq_ignore_ascii_case(needle.as_bytes()))
-                {
-                    out.push_str(&secret::mask(value));
-                    rest = &rest[needle.len()..];
-                    continue 'outer;
-                }
+        let mut last = 0;
+        for m in automaton.find_iter(text) {
+            // An ASCII-case-insensitive match of valid UTF-8 starts and ends
+            // on character boundaries, as the form does.
+            out.push_str(text.get(last..m.start()).unwrap_or_default());
+            match self.needles.get(m.pattern().as_usize()) {
+                Some((_, value)) => out.push_str(&secret::mask(value)),
+                None => out.push_str(MASK),
             }
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
+            last = m.end();
         }
+        out.push_str(text.get(last..).unwrap_or_default());
         out
     }
 }

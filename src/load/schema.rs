@@ -516,7 +516,7 @@ impl<'f> Reader<'f> {
     /// entity never holds it (workflow text is shown as it is kept).
     fn string(&mut self, node: &Node, key: &str) -> Option<String> {
         match &node.value {
-            Value::Str(s) if !s.trim().is_empty() => Some(secret::mask_userinfo(s)),
+            Value::Str(s) if !s.trim().is_empty() => Some(secret::mask_url_secrets(s)),
             Value::Str(_) => {
                 self.error(
                     node.pos,
