@@ -7,12 +7,14 @@ use serde::Serialize;
 
 use crate::api::wire::ConfigErrorWire;
 use crate::cli::ci::{self, Report};
+use crate::cli::tree;
 use crate::cli::{
     EXIT_INVALID, EXIT_OK, EXIT_USAGE, Format, check_repo_dir, is_top_folder, print_json,
     process_env,
 };
 use crate::git::GitRepo;
-use crate::load::{config, fs};
+use crate::load::config;
+use crate::load::paths::PathFilter;
 
 /// `check --format json`.
 #[derive(Serialize)]
@@ -48,7 +50,9 @@ pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<
     };
     // One look at HEAD and the ignore rules for the whole walk.
     let pass = git.as_ref().map(GitRepo::pass);
-    let (files, mut errors) = fs::read_tree(repo, &skip);
+    // The files `serve` would load: those the settings' globs admit (the
+    // defaults when the settings file does not load, as at `serve`'s start).
+    let (files, mut errors, _) = tree::read_worktree(repo, &skip, PathFilter::default());
     drop(pass);
     let (config, more) = config::build(&files, &process_env);
     errors.extend(more);

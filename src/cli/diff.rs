@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::api::wire::{ConfigErrorWire, PatchWire};
 use crate::cli::ci::{self, Report};
+use crate::cli::tree;
 use crate::cli::{
     EXIT_INVALID, EXIT_OK, EXIT_USAGE, Format, check_repo_dir, is_top_folder, print_json,
     process_env,
@@ -18,7 +19,8 @@ use crate::diff::patch::Patch;
 use crate::diff::semantic::{Change, ChangeOp};
 use crate::diff::text::LineTag;
 use crate::git::GitRepo;
-use crate::load::fs::{self, ROOTS};
+use crate::load::fs::ROOTS;
+use crate::load::paths::PathFilter;
 
 /// Which two versions to compare: `old` defaults to HEAD, `new` to the
 /// working tree.
@@ -74,8 +76,12 @@ pub fn run(args: &Args<'_>, out: &mut dyn Write) -> std::io::Result<u8> {
         return Ok(EXIT_USAGE);
     }
     let old_rev = args.old.unwrap_or("HEAD");
-    let (old, mut refused) = match git.read_files_at(old_rev, &ROOTS) {
-        Ok(files) => files,
+    // Each side is read by its own settings file's globs, as `serve` would
+    // read that tree; a side whose settings file does not load keeps the
+    // globs `serve` would have in force: the defaults for the old side,
+    // the old side's for the new.
+    let (old, mut refused, old_filter) = match git.read_files_at(old_rev, &ROOTS) {
+        Ok((files, refused)) => tree::admitted(files, refused, PathFilter::default()),
         Err(e) => {
             writeln!(out, "error: {e}")?;
             return Ok(EXIT_USAGE);
@@ -84,6 +90,7 @@ pub fn run(args: &Args<'_>, out: &mut dyn Write) -> std::io::Result<u8> {
     let new = match args.new {
         Some(rev) => match git.read_files_at(rev, &ROOTS) {
             Ok((files, more)) => {
+                let (files, more, _) = tree::admitted(files, more, old_filter);
                 refused.extend(more);
                 files
             }
@@ -95,7 +102,7 @@ pub fn run(args: &Args<'_>, out: &mut dyn Write) -> std::io::Result<u8> {
         None => {
             let skip = |rel: &str| git.is_ignored(rel).unwrap_or(false);
             let _pass = git.pass();
-            fs::read_tree(git.workdir(), &skip).0
+            tree::read_worktree(git.workdir(), &skip, old_filter).0
         }
     };
     let (patches, mut errors) = diff_files(&old, &new, &process_env);

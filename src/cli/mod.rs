@@ -9,6 +9,7 @@ pub mod ci;
 pub mod diff;
 pub mod hook;
 pub mod schema;
+pub mod tree;
 
 use std::path::{Path, PathBuf};
 

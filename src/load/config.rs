@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use crate::diagnostic::{ConfigError, EntityKind};
 use crate::load::mask::{self, Masker};
 use crate::load::node::Node;
+use crate::load::paths::PathFilter;
 use crate::load::resolve::{self, FileView, Pick};
 use crate::load::schema::{self, Env};
 use crate::load::yaml::{self, Limits};
@@ -109,6 +110,30 @@ pub fn load_file(role: FileRole, path: &str, bytes: &[u8], env: Env<'_>) -> File
         entity,
         errors,
     }
+}
+
+/// The settings a settings file's content sets: `None` for `bytes` means
+/// the tree has no settings file (the defaults). `None` back when the file
+/// does not load; whoever reads a tree by its settings then keeps what it
+/// had (`serve` the globs in force, `check` the defaults, `diff`'s new side
+/// the old side's), and the file's errors are reported with its load.
+pub fn settings_of(bytes: Option<&[u8]>) -> Option<Settings> {
+    let Some(bytes) = bytes else {
+        return Some(Settings::default());
+    };
+    match load_file(FileRole::Settings, SETTINGS_FILE, bytes, &|_| None).entity {
+        Some(Entity::Settings(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// The path filter of a tree whose settings file holds `bytes` (see
+/// [`settings_of`]): the one rule by which `serve`, `check` and `diff`
+/// decide which files of a tree they load.
+pub fn filter_of(bytes: Option<&[u8]>) -> Option<PathFilter> {
+    let settings = settings_of(bytes)?;
+    // A glob that does not compile is a schema error, so this holds.
+    PathFilter::new(&settings.watch, &settings.ignore).ok()
 }
 
 /// A whole configuration: every valid entity, keyed by id.
@@ -227,6 +252,17 @@ mod tests {
         );
         assert_eq!(FileRole::of("config/slack_config.yaml"), None);
         assert_eq!(FileRole::of("README.md"), None);
+    }
+
+    #[test]
+    fn the_settings_file_decides_the_filter_or_keeps_none() {
+        let drafts = filter_of(Some(b"ignore: [\"workflows/drafts/**\"]\n")).expect("valid");
+        assert!(!drafts.matches("workflows/drafts/a.yaml"));
+        assert!(drafts.matches("workflows/a.yaml"));
+        let none = filter_of(None).expect("defaults");
+        assert!(none.matches("workflows/drafts/a.yaml"));
+        assert!(filter_of(Some(b"ignore: [\"workflows/[a\"]\n")).is_none());
+        assert!(filter_of(Some(b"debounce_ms: [\n")).is_none());
     }
 
     #[test]

@@ -3,14 +3,16 @@
 //!
 //! Decides from repo-relative names and the `watch`/`ignore` globs of
 //! `config/hot_reload.yaml`; it reads no file and knows nothing of what the
-//! files contain. The watcher filters events with it and the engine decides
-//! with it which candidates it reads, so both take the same files.
+//! files contain. The watcher filters events with it, the engine decides
+//! with it which candidates it reads, and `check` and `diff` which files
+//! they load, so all of them take the same files.
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use super::fs::ROOTS;
 
 pub use crate::model::DEFAULT_WATCH;
+use crate::model::SETTINGS_FILE;
 
 /// A `watch` or `ignore` glob that does not compile.
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +44,28 @@ impl PathFilter {
     }
 
     /// Whether a repo-relative path (`/` separators) is a config file to load.
+    /// The settings file always is, whatever its own globs say: it is
+    /// where they are changed, so leaving it out would leave no way back
+    /// short of a restart.
     pub fn matches(&self, rel: &str) -> bool {
+        if rel == SETTINGS_FILE {
+            return true;
+        }
         let name = rel.rsplit('/').next().unwrap_or(rel);
         !is_editor_temp(name) && self.watch.is_match(rel) && !self.ignore.is_match(rel)
+    }
+}
+
+impl Default for PathFilter {
+    /// The filter of the default settings (no settings file).
+    fn default() -> Self {
+        PathFilter::new(&[], &[]).unwrap_or_else(|_| PathFilter {
+            // The default globs are constants that compile (a test checks
+            // it): this arm is never taken, and would take no file but
+            // the settings file.
+            watch: GlobSet::empty(),
+            ignore: GlobSet::empty(),
+        })
     }
 }
 
@@ -119,6 +140,30 @@ mod tests {
         ] {
             assert_eq!(f.matches(path), expect, "{path}");
         }
+    }
+
+    #[test]
+    fn the_default_filter_takes_the_default_paths() {
+        let f = PathFilter::default();
+        for (path, expect) in [
+            ("workflows/a.yaml", true),
+            ("workflows/drafts/x.yml", true),
+            ("config/jira_config.yaml", true),
+            ("config/sub/x.yaml", false),
+        ] {
+            assert_eq!(f.matches(path), expect, "{path}");
+        }
+    }
+
+    #[test]
+    fn the_settings_file_passes_globs_that_leave_it_out() {
+        let f = PathFilter::new(
+            &["workflows/**/*.yaml".to_string()],
+            &["config/**".to_string()],
+        )
+        .expect("valid globs");
+        assert!(f.matches(SETTINGS_FILE));
+        assert!(!f.matches("config/jira_config.yaml"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod example_config;
 mod frames;
 mod fuzz_fixtures;
 mod git;
+mod globs;
 mod hostile;
 mod install;
 mod integrations;

@@ -19,7 +19,7 @@ use crate::load::config::{self, Entity, FileLoad, FileRole};
 use crate::load::fs;
 use crate::load::node::Node;
 use crate::load::paths::PathFilter;
-use crate::model::{SETTINGS_FILE, Settings};
+use crate::model::SETTINGS_FILE;
 
 /// How many times a file that looks half-written is read again before it
 /// counts as broken.
@@ -125,7 +125,7 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
         .contains(SETTINGS_FILE)
         .then(|| read_settings(applier, next, !startup));
     if let Some(read) = &settings_read
-        && let Some(filter) = new_filter(applier, next, read)
+        && let Some(filter) = new_filter(next, read)
     {
         next.filter = filter;
         reconcile = false;
@@ -202,7 +202,7 @@ fn walk(applier: &Applier, next: &mut State) -> (Vec<String>, BTreeSet<String>) 
 /// Whether the file `path` may be loaded: the settings' globs admit it
 /// (the settings file always) and git does not ignore it.
 fn admits(applier: &Applier, filter: &PathFilter, path: &str) -> bool {
-    if path != SETTINGS_FILE && !filter.matches(path) {
+    if !filter.matches(path) {
         return false;
     }
     match &applier.git {
@@ -236,16 +236,10 @@ fn read_settings(applier: &Applier, next: &State, reread: bool) -> Read {
 
 /// The filter of the settings file as `read`, when it is valid and its
 /// globs differ from those in force (a deleted file means the defaults).
-fn new_filter(applier: &Applier, next: &State, read: &Read) -> Option<PathFilter> {
+fn new_filter(next: &State, read: &Read) -> Option<PathFilter> {
     let settings = match read {
-        Read::Bytes(bytes, _, _) => {
-            let load = config::load_file(FileRole::Settings, SETTINGS_FILE, bytes, &*applier.env);
-            match load.entity {
-                Some(Entity::Settings(s)) => s,
-                _ => return None,
-            }
-        }
-        Read::Absent => Settings::default(),
+        Read::Bytes(bytes, _, _) => config::settings_of(Some(bytes))?,
+        Read::Absent => config::settings_of(None)?,
         Read::Refused(..) => return None,
     };
     let now = &next.current.settings;
