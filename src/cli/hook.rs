@@ -3,7 +3,8 @@
 //! when it finds errors. It goes where git runs hooks from (`core.hooksPath`
 //! or `.git/hooks`).
 //!
-//! A hook it did not write is left alone unless `--force` is given; a hook
+//! A hook it did not write (anything but byte for byte a hook it writes) is
+//! left alone unless `--force` is given; a hook
 //! that is a symbolic link is never written through (`--force` replaces the
 //! link). The new hook is written beside the old and renamed over it.
 
@@ -111,7 +112,7 @@ pub fn install(repo: &Path, force: bool, out: &mut dyn Write) -> std::io::Result
 /// What is at the hook's path now.
 enum Existing {
     None,
-    /// A file with [`MARKER`] in it.
+    /// Byte for byte a hook [`script`] writes (for whichever binary).
     Ours,
     /// Any other file.
     Foreign,
@@ -133,11 +134,28 @@ fn existing(path: &Path) -> std::io::Result<Existing> {
         return Err(std::io::Error::other("it is not a regular file"));
     }
     let old = std::fs::read(path)?;
-    Ok(if String::from_utf8_lossy(&old).contains(MARKER) {
+    Ok(if is_generated(&old) {
         Existing::Ours
     } else {
         Existing::Foreign
     })
+}
+
+/// Whether `text` is exactly what [`script`] writes for the binary it
+/// names. A hook that merely holds [`MARKER`] (a user's own hook that
+/// copied ours and added lines) is not ours: replacing it would lose them.
+fn is_generated(text: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(text) else {
+        return false;
+    };
+    let Some(binary) = text
+        .lines()
+        .find_map(|l| l.strip_prefix("qa_reload='")?.strip_suffix('\''))
+    else {
+        return false;
+    };
+    let binary = binary.replace(r"'\''", "'");
+    script(Path::new(&binary)) == text
 }
 
 /// Writes `text` to a new file beside `path` and renames it over `path`, so
@@ -182,4 +200,28 @@ fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
         file.set_permissions(std::fs::Permissions::from_mode(0o755))?;
     }
     file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_hook_byte_for_byte_as_written_is_ours() {
+        for binary in [
+            "/usr/bin/qa-reload",
+            "/opt/it's here/qa-reload",
+            "qa-reload",
+        ] {
+            let ours = script(Path::new(binary));
+            assert!(is_generated(ours.as_bytes()), "{binary}");
+            let added = format!("{ours}echo my own line\n");
+            assert!(!is_generated(added.as_bytes()), "{binary}: a line added");
+            let edited = ours.replacen("set -e", "set -eu", 1);
+            assert!(!is_generated(edited.as_bytes()), "{binary}: a line changed");
+        }
+        let users = format!("#!/bin/sh\n{MARKER}\nnpm test\n");
+        assert!(!is_generated(users.as_bytes()));
+        assert!(!is_generated(b"\xff\xfe"));
+    }
 }

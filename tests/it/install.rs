@@ -368,3 +368,82 @@ fn out_replaces_links_at_the_names_it_writes_instead_of_writing_through() {
         }
     }
 }
+
+/// A user's hook that holds the marker line (copied from ours, with lines
+/// of their own) was replaced without `--force`, losing their lines.
+#[test]
+fn a_hook_holding_the_marker_but_edited_is_the_users_and_kept() {
+    let repo = TestRepo::new();
+    let hook = repo.root.join(".git/hooks/pre-commit");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    let mine = "#!/bin/sh\n# qa-reload pre-commit hook (written by `qa-reload hook install`; rerun it to update).\nnpm test\n";
+    std::fs::write(&hook, mine).unwrap();
+    let out = qa_reload(&["hook", "install"], &repo.root);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("pass --force"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&hook).unwrap(), mine);
+
+    // Our own hook with one line added is the user's too.
+    std::fs::remove_file(&hook).unwrap();
+    assert!(qa_reload(&["hook", "install"], &repo.root).status.success());
+    let edited = format!("{}echo extra\n", std::fs::read_to_string(&hook).unwrap());
+    std::fs::write(&hook, &edited).unwrap();
+    let out = qa_reload(&["hook", "install"], &repo.root);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&hook).unwrap(), edited);
+    let out = qa_reload(&["hook", "install", "--force"], &repo.root);
+    assert!(text(&out).starts_with("replaced "), "{}", text(&out));
+}
+
+/// `schema --out schemas` where the checkout commits `schemas` as a link to
+/// a folder outside it wrote the schemas there; and a folder at one
+/// target's name stopped the run half-way, some files written.
+#[cfg(unix)]
+#[test]
+fn schema_out_refuses_a_link_leaving_the_checkout_and_checks_every_target_first() {
+    let repo = TestRepo::new();
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), repo.root.join("schemas")).unwrap();
+    for args in [
+        &["schema", "--out", "schemas"][..],
+        &["schema", "--out", "schemas/sub"],
+        &["man", "--out", "schemas"],
+    ] {
+        let out = qa_reload(args, &repo.root);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("leads out of the checkout through a link"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+
+    // A link that stays inside the checkout, and a folder named outside it
+    // on purpose, are written.
+    std::fs::create_dir(repo.root.join("real")).unwrap();
+    std::os::unix::fs::symlink(repo.root.join("real"), repo.root.join("inside")).unwrap();
+    let out = qa_reload(&["schema", "--out", "inside"], &repo.root);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(repo.root.join("real/workflow.schema.json").is_file());
+    let chosen = outside.path().join("chosen");
+    let out = qa_reload(&["schema", "--out", chosen.to_str().unwrap()], &repo.root);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(chosen.join("workflow.schema.json").is_file());
+
+    // A folder where one schema goes: refused before any file is written.
+    let out_dir = repo.root.join("fresh");
+    std::fs::create_dir_all(out_dir.join("jira.schema.json")).unwrap();
+    let out = qa_reload(&["schema", "--out", "fresh"], &repo.root);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("jira.schema.json is a folder"),
+        "{}",
+        text(&out)
+    );
+    let names: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["jira.schema.json"], "written anyway");
+}
