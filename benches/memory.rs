@@ -7,10 +7,17 @@
 //!    most 300 MB, and flat after the first revision), and the largest
 //!    reload frame;
 //! 2. a burst of 50,000 new workflow files, then 20 saves of one of them:
-//!    RSS once every file is served, the largest and the last (same target).
+//!    RSS once every file is served, the largest and the last (same target);
+//! 3. a history of large revisions (up to the default 256 events and
+//!    32 MiB), then 60 `GET .../events` from its start whose responses are
+//!    never read: RSS before, and the peak while they are held;
+//! 4. a WebSocket client that never reads (4 KiB receive buffer), while
+//!    300 saves of a large workflow are made: RSS before and the peak.
 //!
 //! Run: `cargo bench --bench memory` (release build). Pass a figure's
-//! number (`cargo bench --bench memory -- 2`) to run only that one.
+//! number (`cargo bench --bench memory -- 2`) to run only that one. Set
+//! `QA_RELOAD_BIN` to measure another build of the binary (an older one,
+//! for a before/after comparison).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -72,7 +79,9 @@ struct Served {
 
 impl Served {
     fn start(root: &Path) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_qa-reload"))
+        let bin = std::env::var_os("QA_RELOAD_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_qa-reload").into());
+        let mut child = Command::new(bin)
             .args(["serve", "--bind", "127.0.0.1:0", "--repo"])
             .arg(root)
             .env("RUST_LOG", "off")
@@ -298,6 +307,124 @@ fn figure_burst() {
     served.stop();
 }
 
+/// A workflow whose 400-line description changes every line in each
+/// generation: every revision's patch and frame is some hundreds of KB.
+fn long_workflow(generation: u32) -> String {
+    let mut text = String::from("name: Long\ndescription: |\n");
+    for line in 0..400 {
+        text.push_str(&format!(
+            "  generation {generation} line {line} of a long description that changes whole\n"
+        ));
+    }
+    text.push_str("steps:\n  - id: a\n    name: A\n    estimated_minutes: 1\n");
+    text
+}
+
+/// `GET path` on a socket that takes 4 KiB at a time and is never read.
+fn unread(served: &Served, path: &str) -> tokio::net::TcpStream {
+    served.rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("buffer size");
+        let mut stream = socket
+            .connect(served.addr.parse().expect("address"))
+            .await
+            .expect("connect");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+            .await
+            .expect("send");
+        stream
+    })
+}
+
+/// Saves the long workflow `saves` times, waiting for each revision.
+fn long_saves(served: &Served, root: &Path, saves: std::ops::Range<u32>) {
+    for generation in saves {
+        let before = served.revision();
+        save(root, "workflows/long.yaml", &long_workflow(generation));
+        served.wait("the save's revision", |s| {
+            s["revision"].as_u64().is_some_and(|r| r > before)
+        });
+    }
+}
+
+/// Figure 3: a large history, then 60 unread `GET .../events`.
+fn figure_unread_events() {
+    const CLIENTS: usize = 60;
+    let dir = repo(&[("workflows/long.yaml", long_workflow(0))]);
+    let root = dir.path();
+    let served = Served::start(root);
+    served.wait("the startup load", |s| s["revision"].as_u64().is_some());
+    long_saves(&served, root, 1..300);
+    let status = served.status();
+    let kept = status["history"]["events"].as_u64().unwrap_or(0);
+    let since = served.revision() - kept;
+    // An older build names no instance and takes none; this one needs it.
+    let instance = status["instance"].as_str().unwrap_or("").to_owned();
+    let path = format!("/api/v1/dev/hot-reload/events?since={since}&instance={instance}");
+    let body = served.get(&path).len();
+    let before = served.rss().0;
+    let streams: Vec<_> = (0..CLIENTS).map(|_| unread(&served, &path)).collect();
+    // Each request is answered at once (or refused); give them time to
+    // be written as far as the sockets take, then read the peak.
+    std::thread::sleep(Duration::from_secs(3));
+    let (now, peak) = served.rss();
+    println!(
+        "3. {CLIENTS} unread GET .../events over a history of {kept} events / {} bytes (each body {} bytes)",
+        status["history"]["bytes"], body
+    );
+    println!(
+        "   RSS before {}, while unread {}, peak (VmHWM) {}",
+        mb(before),
+        mb(now),
+        mb(peak)
+    );
+    drop(streams);
+    served.stop();
+}
+
+/// Figure 4: a WebSocket client that never reads, while 300 saves happen.
+fn figure_never_reading_client() {
+    const SAVES: u32 = 300;
+    let dir = repo(&[("workflows/long.yaml", long_workflow(0))]);
+    let root = dir.path();
+    let served = Served::start(root);
+    served.wait("the startup load", |s| s["revision"].as_u64().is_some());
+    // Fill history first, so what the stuck client adds is what is shown.
+    long_saves(&served, root, 1..300);
+    let before = served.rss();
+    let url = format!("ws://{}/ws/hot-reload", served.addr);
+    let stuck = served.rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("buffer size");
+        let stream = socket
+            .connect(served.addr.parse().expect("address"))
+            .await
+            .expect("connect");
+        let (ws, _) = tokio_tungstenite::client_async(url.as_str(), stream)
+            .await
+            .expect("upgrade");
+        ws
+    });
+    let started = Instant::now();
+    long_saves(&served, root, 300..300 + SAVES);
+    let (now, peak) = served.rss();
+    println!(
+        "4. a WebSocket client that never reads, {SAVES} saves of a large workflow in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "   RSS before {} (peak {}), after the saves {}, peak (VmHWM) {}",
+        mb(before.0),
+        mb(before.1),
+        mb(now),
+        mb(peak)
+    );
+    drop(stuck);
+    served.stop();
+}
+
 fn main() {
     let only: Option<u32> = std::env::args().skip(1).find_map(|a| a.parse().ok());
     let run = |n: u32| only.is_none_or(|o| o == n);
@@ -306,5 +433,11 @@ fn main() {
     }
     if run(2) {
         figure_burst();
+    }
+    if run(3) {
+        figure_unread_events();
+    }
+    if run(4) {
+        figure_never_reading_client();
     }
 }

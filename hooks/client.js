@@ -400,7 +400,9 @@ export function filesFixed(before, frame) {
 
 /**
  * The WebSocket URL of the stream at `baseUrl`, resuming after `since` of
- * server run `instance` (a restarted server answers with a snapshot).
+ * server run `instance` (a restarted server answers with a snapshot). A
+ * revision without its instance is not sent: the server could not tell it
+ * from another run's and answers with a snapshot anyway.
  * @param {string} baseUrl  e.g. `http://127.0.0.1:7878`
  * @param {number|null} since
  * @param {string|null} [token]
@@ -409,9 +411,9 @@ export function filesFixed(before, frame) {
 export function streamUrl(baseUrl, since, token, instance) {
   const url = new URL(STREAM_PATH, baseUrl);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  if (since !== null && since !== undefined) {
+  if (since !== null && since !== undefined && instance) {
     url.searchParams.set('since', String(since));
-    if (instance) url.searchParams.set('instance', instance);
+    url.searchParams.set('instance', instance);
   }
   if (token) url.searchParams.set('token', token);
   return url.toString();
@@ -446,8 +448,15 @@ export function createClient(options = {}) {
   let timer = null;
   let running = false;
   let resumable = true;
-  /** The server run the held revision came from (from its `hello`). */
+  /** The server run the held revision came from. */
   let instance = null;
+  /**
+   * The run of the connection's `hello`: it becomes `instance` only once a
+   * snapshot or reload of that connection is held, so a connection that
+   * drops between its `hello` and its snapshot never pairs the old run's
+   * revision with the new run's id.
+   */
+  let connectedTo = null;
 
   function set(next) {
     const statusChanged = next.status !== state.status;
@@ -534,10 +543,11 @@ export function createClient(options = {}) {
     switch (frame.type) {
       case 'hello':
         resumable = true;
-        instance = frame.instance ?? null;
+        connectedTo = frame.instance ?? null;
         set({ ...state, status: 'open', serverRevision: frame.revision, attempt: 0, retryAt: null, disconnectedSince: null });
         break;
       case 'snapshot':
+        instance = connectedTo;
         set(applySnapshot(state, frame));
         on.snapshot?.(frame, state);
         break;
@@ -550,6 +560,7 @@ export function createClient(options = {}) {
           return;
         }
         const previous = state;
+        instance = connectedTo;
         set(next);
         on.reload?.(frame, state, previous);
         break;

@@ -46,6 +46,8 @@ export type ErrorCode =
   | 'integrations_not_running'
   | 'revision_ahead'
   | 'history_gone'
+  | 'instance_required'
+  | 'instance_changed'
   | 'websocket_required'
   | 'invalid_json'
   | 'invalid_body'
@@ -64,6 +66,7 @@ export type ErrorCode =
   | 'engine_stopped'
   | 'stopping'
   | 'too_many_connections'
+  | 'responses_over_budget'
   | 'internal';
 
 /** What part of the pipeline found the problem. */
@@ -168,12 +171,18 @@ export interface ErrorBody {
   message: string;
 }
 
-/** `GET /api/v1/dev/hot-reload/events?since=N`. */
+/** `GET /api/v1/dev/hot-reload/events?since=N&instance=I`. */
 export interface EventList {
   /** The revision in force. */
   revision: number;
   since: number;
-  /** Every event after `since`, oldest first. */
+  /** The server run these revisions belong to. */
+  instance: string;
+  /**
+   * Every event after `since`, oldest first: each the revision's
+   * `reload` frame as the WebSocket sends it (so it also has
+   * `"type": "reload"`).
+   */
   events: Event[];
 }
 
@@ -407,6 +416,11 @@ export interface Snapshot {
 /** `GET /api/v1/dev/hot-reload/status`. */
 export interface Status {
   revision: number;
+  /**
+   * This server run's id (also in every `hello`): revisions restart at
+   * 1 in every run, so a resume names the run its `since` came from.
+   */
+  instance: string;
   /** RFC 3339, UTC: when the revision in force was made. */
   at: string;
   root: string;
@@ -504,6 +518,11 @@ export interface WorkflowDefinition {
 /** `GET /api/v1/workflows`: one revision's workflows, never a mix. */
 export interface WorkflowList {
   revision: number;
+  /**
+   * The server run `revision` belongs to: pass it as `instance` with
+   * `since` to `GET .../events` to follow on from this list.
+   */
+  instance: string;
   workflows: Workflow[];
 }
 

@@ -46,6 +46,12 @@ pub enum ErrorCode {
     RevisionAhead,
     /// (410) Some events after `since` have left history: take a snapshot.
     HistoryGone,
+    /// (410) `since` came without the `instance` (server run) it is from,
+    /// so it cannot be told from another run's revision: take a snapshot.
+    InstanceRequired,
+    /// (410) `since` is from another run of the server (it restarted):
+    /// take a snapshot.
+    InstanceChanged,
     /// (400) The stream route was asked for without a WebSocket upgrade.
     WebsocketRequired,
     /// (400) The body is not JSON.
@@ -82,6 +88,9 @@ pub enum ErrorCode {
     Stopping,
     /// (503) The connection cap is met.
     TooManyConnections,
+    /// (503) The response bodies held for clients that have not read them
+    /// yet are over the server's budget.
+    ResponsesOverBudget,
     /// (500) A bug or an environment failure; the detail is in the log.
     Internal,
 }

@@ -15,12 +15,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use axum::body::Bytes;
+
+use super::cache::OverBudget;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{Json, Path, Query};
 use super::state::AppState;
 use super::wire::{
-    ErrorsShown, EventList, EventWire, IntegrationList, IntegrationStatusWire, ReloadResult,
-    RunList, RunWire, StatusWire, Statuses, WorkflowList, WorkflowWire,
+    ErrorsShown, EventList, EventListHead, EventWire, IntegrationList, IntegrationStatusWire,
+    ReloadResult, RunList, RunWire, StatusWire, Statuses, WorkflowList, WorkflowWire,
 };
 use crate::engine::RunError;
 use crate::integrations::{IntegrationError, State as TestState};
@@ -101,28 +104,49 @@ pub struct StatusQuery {
     pub errors: Option<ErrorsParam>,
 }
 
-/// Revision, last reload, HEAD, watcher, counts, HTTP connections, errors
-/// and settings.
+/// Revision, server run, last reload, HEAD, watcher, counts, HTTP
+/// connections, errors and settings.
 #[utoipa::path(get, path = "/api/v1/dev/hot-reload/status", tag = "hot-reload",
     params(StatusQuery),
     responses(
         (status = 200, body = StatusWire),
         (status = 400, description = "`errors` is not `all`", body = ErrorBody),
+        (status = 503, description = "`errors=all`: the bodies held for clients are over the response budget; try again when they have read them", body = ErrorBody),
     ))]
 pub async fn status(
     State(state): State<AppState>,
     Query(query): Query<StatusQuery>,
-) -> Json<StatusWire> {
+) -> Result<Response, ApiError> {
+    let status = state.engine.status();
     let shown = match query.errors {
         Some(ErrorsParam::All) => ErrorsShown::All,
         None => ErrorsShown::Capped,
     };
-    Json(StatusWire::new(
-        &state.engine.status(),
+    let wire = StatusWire::new(
+        &status,
+        state.engine.instance(),
         state.clients.count(),
         &state.connections.stats(),
         shown,
-    ))
+    );
+    let ErrorsShown::All = shown else {
+        return Ok(Json(wire).into_response());
+    };
+    // Every diagnostic is serialised once per revision and shared by every
+    // such response (30,000 of them make a body of tens of MB); the rest of
+    // the status is written per request, with the list appended.
+    let errors = state
+        .cache
+        .all_errors(&status.snapshot)
+        .map_err(over_budget)?;
+    let mut head = serde_json::to_vec(&wire).unwrap_or_default();
+    head.pop(); // the object's closing brace
+    head.extend_from_slice(b",\"errors\":");
+    Ok(json_chunks(vec![
+        Bytes::from(head),
+        errors,
+        Bytes::from_static(b"}"),
+    ]))
 }
 
 /// A full rescan now (cause `manual`), through the same path as file events.
@@ -152,20 +176,53 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<ReloadResult>,
 pub struct EventsQuery {
     /// The last revision the client has.
     pub since: u64,
+    /// The server run `since` came from (`instance` of the `hello`, the
+    /// status, the workflow list or an earlier event list). Required:
+    /// revisions restart at 1 in every run.
+    pub instance: Option<String>,
 }
 
-/// The events after revision `since`, while history still has them.
+/// The events after revision `since` of server run `instance`, while
+/// history still has them.
 #[utoipa::path(get, path = "/api/v1/dev/hot-reload/events", tag = "hot-reload",
     params(EventsQuery),
     responses(
         (status = 200, body = EventList),
         (status = 400, description = "`since` missing, not a number, or ahead of the revision in force", body = ErrorBody),
-        (status = 410, description = "some events after `since` are no longer in history; fetch a snapshot", body = ErrorBody),
+        (status = 410, description = "`instance` missing (`instance_required`) or another server run's (`instance_changed`), or some events after `since` are no longer in history (`history_gone`); fetch a snapshot", body = ErrorBody),
+        (status = 503, description = "the bodies held for clients are over the response budget; try again when they have read them", body = ErrorBody),
     ))]
 pub async fn events(
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
-) -> Result<Json<EventList>, ApiError> {
+) -> Result<Response, ApiError> {
+    let instance = state.engine.instance();
+    match query.instance.as_deref() {
+        Some(asked) if asked == instance => {}
+        Some(_) => {
+            return Err(ApiError::gone(
+                ErrorCode::InstanceChanged,
+                format!(
+                    "revision {} is from another run of the server, which has restarted \
+                     since (this run is {instance}); fetch GET /api/v1/workflows for a \
+                     snapshot and resume from its revision and instance",
+                    query.since
+                ),
+            ));
+        }
+        None => {
+            return Err(ApiError::gone(
+                ErrorCode::InstanceRequired,
+                format!(
+                    "revision {} cannot be resumed without the instance it came from \
+                     (revisions restart at 1 in every run of the server); pass \
+                     instance={instance} only if revision {} came from this run, else \
+                     fetch GET /api/v1/workflows for a snapshot",
+                    query.since, query.since
+                ),
+            ));
+        }
+    }
     let current = state.engine.snapshot().revision;
     if query.since > current {
         return Err(ApiError::bad_request(
@@ -187,11 +244,67 @@ pub async fn events(
             ),
         ));
     };
-    Ok(Json(EventList {
-        revision: events.last().map_or(current, |e| e.revision).max(current),
+    // Each event is its `reload` frame, serialised once per revision and
+    // shared with the WebSocket clients and every other such response.
+    let mut frames = Vec::with_capacity(events.len());
+    for event in &events {
+        frames.push(Bytes::from(
+            state.cache.try_reload(event).map_err(over_budget)?,
+        ));
+    }
+    drop(events);
+    let head = EventListHead {
+        revision: current,
         since: query.since,
-        events: events.iter().map(EventWire::from).collect(),
-    }))
+        instance,
+    };
+    let mut head = serde_json::to_vec(&head).unwrap_or_default();
+    head.pop(); // the object's closing brace
+    head.extend_from_slice(b",\"events\":[");
+    let mut chunks = Vec::with_capacity(frames.len() * 2 + 2);
+    chunks.push(Bytes::from(head));
+    for (i, frame) in frames.into_iter().enumerate() {
+        if i > 0 {
+            chunks.push(Bytes::from_static(b","));
+        }
+        chunks.push(frame);
+    }
+    chunks.push(Bytes::from_static(b"]}"));
+    Ok(json_chunks(chunks))
+}
+
+/// A JSON body written from `chunks` as they are, shared bodies included
+/// (nothing is copied into one buffer), with its `Content-Length`.
+fn json_chunks(chunks: Vec<Bytes>) -> Response {
+    let length: usize = chunks.iter().map(Bytes::len).sum();
+    let stream =
+        futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::CONTENT_LENGTH, length.to_string()),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// The answer when a body would pass the response budget.
+fn over_budget(over: OverBudget) -> ApiError {
+    tracing::warn!(
+        size = over.size,
+        held = over.held,
+        budget = over.budget,
+        "a response was refused: the bodies held for clients are over the response budget"
+    );
+    ApiError::unavailable(
+        ErrorCode::ResponsesOverBudget,
+        format!(
+            "this response ({} bytes) would pass the {} bytes the server holds for \
+             clients that have not read their responses yet; try again later",
+            over.size, over.budget
+        ),
+    )
 }
 
 /// Every workflow in force, all of one revision.
@@ -207,11 +320,13 @@ pub async fn workflows(State(state): State<AppState>) -> Response {
 
 /// The `GET /api/v1/workflows` body in force, serialised once per revision
 /// and set of connection statuses.
-fn workflows_body(state: &AppState) -> axum::body::Bytes {
-    let body = state
-        .cache
-        .workflow_list(&state.engine.snapshot(), &state.statuses());
-    axum::body::Bytes::from(body)
+fn workflows_body(state: &AppState) -> Bytes {
+    let body = state.cache.workflow_list(
+        &state.engine.snapshot(),
+        state.engine.instance(),
+        &state.statuses(),
+    );
+    Bytes::from(body)
 }
 
 /// One workflow in force.

@@ -312,6 +312,9 @@ pub struct IntegrationWire {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WorkflowList {
     pub revision: u64,
+    /// The server run `revision` belongs to: pass it as `instance` with
+    /// `since` to `GET .../events` to follow on from this list.
+    pub instance: String,
     #[schema(value_type = Vec<WorkflowWire>)]
     pub workflows: WorkflowsWire,
 }
@@ -323,14 +326,27 @@ pub struct IntegrationList {
     pub integrations: Vec<IntegrationWire>,
 }
 
-/// `GET /api/v1/dev/hot-reload/events?since=N`.
+/// `GET /api/v1/dev/hot-reload/events?since=N&instance=I`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EventList {
     /// The revision in force.
     pub revision: u64,
     pub since: u64,
-    /// Every event after `since`, oldest first.
+    /// The server run these revisions belong to.
+    pub instance: String,
+    /// Every event after `since`, oldest first: each the revision's
+    /// `reload` frame as the WebSocket sends it (so it also has
+    /// `"type": "reload"`).
     pub events: Vec<EventWire>,
+}
+
+/// An [`EventList`] but its `events`, which the route appends as the
+/// shared `reload` frames they are.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventListHead<'a> {
+    pub revision: u64,
+    pub since: u64,
+    pub instance: &'a str,
 }
 
 /// `POST /api/v1/dev/hot-reload/reload`.
@@ -399,6 +415,9 @@ pub enum DefinitionState {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StatusWire {
     pub revision: u64,
+    /// This server run's id (also in every `hello`): revisions restart at
+    /// 1 in every run, so a resume names the run its `since` came from.
+    pub instance: String,
     /// RFC 3339, UTC: when the revision in force was made.
     pub at: String,
     pub root: String,
@@ -410,7 +429,9 @@ pub struct StatusWire {
     pub counts: CountsWire,
     /// The diagnostics in force: capped as in a reload frame, or every one
     /// with `?errors=all`.
-    pub errors: Vec<ConfigErrorWire>,
+    #[serde(skip_serializing_if = "ErrorsField::is_appended")]
+    #[schema(value_type = Vec<ConfigErrorWire>, required = true)]
+    pub errors: ErrorsField,
     pub errors_total: usize,
     pub errors_truncated: bool,
     /// `config/hot_reload.yaml` in force (or the defaults).
@@ -558,6 +579,45 @@ pub enum ErrorsShown {
     /// which files are broken.
     Capped,
     All,
+}
+
+/// The `errors` of a status: the list, or left out of the serialised
+/// object for the route to append (`?errors=all` appends the one shared
+/// serialisation of every diagnostic, see `cache::SerialCache::all_errors`).
+#[derive(Debug, Clone)]
+pub enum ErrorsField {
+    List(Vec<ConfigErrorWire>),
+    Appended,
+}
+
+impl ErrorsField {
+    fn is_appended(&self) -> bool {
+        matches!(self, ErrorsField::Appended)
+    }
+}
+
+impl Serialize for ErrorsField {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ErrorsField::List(list) => list.serialize(serializer),
+            ErrorsField::Appended => serializer.collect_seq(std::iter::empty::<()>()),
+        }
+    }
+}
+
+/// Every diagnostic in force, written one at a time as the body is
+/// serialised (30,000 diagnostics' wire copies were built whole before).
+pub struct AllErrors<'a>(pub &'a Diagnostics);
+
+impl Serialize for AllErrors<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
+                .files()
+                .flat_map(|(_, file)| file.list.iter())
+                .map(ConfigErrorWire::from),
+        )
+    }
 }
 
 /// The diagnostics shown, how many there are, and whether some were left out.
@@ -754,9 +814,10 @@ impl IntegrationWire {
 }
 
 impl WorkflowList {
-    pub fn new(s: &Snapshot, statuses: Statuses<'_>) -> Self {
+    pub fn new(s: &Snapshot, instance: &str, statuses: Statuses<'_>) -> Self {
         WorkflowList {
             revision: s.revision,
+            instance: instance.to_owned(),
             workflows: WorkflowsWire::new(s, statuses),
         }
     }
@@ -832,16 +893,26 @@ impl From<&CompletedStep> for CompletedStepWire {
 }
 
 impl StatusWire {
+    /// The status; with [`ErrorsShown::All`], `errors` is left out of the
+    /// serialised object for the route to append (see [`ErrorsField`]).
     pub fn new(
         status: &Status,
+        instance: &str,
         websocket_clients: u64,
         http: &HttpStats,
         shown: ErrorsShown,
     ) -> Self {
         let s = &status.snapshot;
-        let (errors, errors_total, errors_truncated) = errors(&s.errors, shown);
+        let (errors, errors_total, errors_truncated) = match shown {
+            ErrorsShown::Capped => {
+                let (list, total, truncated) = errors(&s.errors, shown);
+                (ErrorsField::List(list), total, truncated)
+            }
+            ErrorsShown::All => (ErrorsField::Appended, s.errors.len(), false),
+        };
         StatusWire {
             revision: s.revision,
+            instance: instance.to_owned(),
             at: rfc3339(s.at),
             root: status.root.display().to_string(),
             git: status.git,

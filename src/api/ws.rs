@@ -1,13 +1,16 @@
-//! Stage `api`: the WebSocket stream `GET /ws/hot-reload?since=R`.
+//! Stage `api`: the WebSocket stream `GET /ws/hot-reload?since=R&instance=I`.
 //!
 //! Per connection: `hello`, then what the client missed (the events after
-//! `R` while history has them, else a `snapshot`), then every live `reload`.
-//! The backlog and the live feed come from one `Engine::attach`, decided
-//! under the publish lock, so nothing is missed or sent twice. A client that
-//! falls behind the broadcast is re-attached and sent a fresh `snapshot`; a
-//! client that answers no ping, or takes no frame for `send_timeout`, is
-//! dropped. Frames every client gets are serialised once (`cache`). It only
-//! reads the engine: it never applies or changes anything.
+//! `R` while history has them, when `I` names this server run; else a
+//! `snapshot`), then every live `reload`. Each connection takes its events
+//! from history one at a time (`Engine::next_after`), woken by the engine's
+//! revision watch, so it holds at most one event and one frame: a client
+//! that reads slowly leaves its backlog in history (bounded by `history`
+//! and `history_bytes`), and once history has dropped an event it has not
+//! taken it gets a fresh `snapshot` instead. A client that answers no ping,
+//! or takes no frame for `send_timeout`, is dropped. Frames every client
+//! gets are serialised once (`cache`). It only reads the engine: it never
+//! applies or changes anything.
 
 use std::time::Duration;
 
@@ -26,7 +29,7 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::Query;
 use super::state::AppState;
 use super::wire::{Frame, HelloWire, IntegrationStatusWire, PROTOCOL};
-use crate::engine::Backlog;
+use crate::engine::Next;
 use crate::integrations::{IntegrationStatus, Integrations};
 
 /// Largest message a client may send (it has nothing to send but pongs).
@@ -39,10 +42,12 @@ const READ_BUFFER: usize = 4 * 1024;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct StreamQuery {
     /// The last revision the client has; the events after it are sent if
-    /// history still has them, else a snapshot.
+    /// history still has them (and `instance` names this server run), else
+    /// a snapshot.
     pub since: Option<u64>,
-    /// The `instance` of the hello that revision came from; when it is not
-    /// this server run's, `since` is ignored and a snapshot is sent.
+    /// The `instance` of the hello that revision came from. Required to
+    /// resume: revisions restart at 1 in every server run, so a `since`
+    /// without it, or with another run's, gets a snapshot.
     pub instance: Option<String>,
 }
 
@@ -65,8 +70,8 @@ pub async fn upgrade(
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
     let since = match &query.instance {
-        Some(instance) if instance != state.engine.instance() => None,
-        _ => query.since,
+        Some(instance) if instance == state.engine.instance() => query.since,
+        _ => None,
     };
     let ws = ws.map_err(|e| {
         ApiError::bad_request(
@@ -128,37 +133,42 @@ async fn run(
     state: &AppState,
     since: Option<u64>,
 ) -> End {
-    // Subscribed before the snapshot is read, so no status is missed.
+    // Subscribed before the snapshot is read, so no status is missed; the
+    // revision watch before the first look at history, so no revision
+    // published in between goes unnoticed.
     let mut statuses = state.integrations.as_ref().map(Integrations::subscribe);
-    let attach = state.engine.attach(since);
-    let mut receiver = attach.receiver;
+    let mut revisions = state.engine.revisions();
+    let current = state.engine.snapshot().revision;
     let hello = Frame::Hello(HelloWire {
-        revision: attach.revision,
+        revision: current,
         protocol: PROTOCOL,
         instance: state.engine.instance().to_owned(),
     });
     if !send(sink, state, text(&hello)).await {
         return End::Client;
     }
-    match attach.backlog {
-        Backlog::Events(events) => {
-            for event in events {
-                if !send(sink, state, state.cache.reload(&event)).await {
-                    return End::Client;
-                }
-            }
+    // The revision this client holds: `since` while history can carry it
+    // on from there, else the snapshot sent now.
+    let resumed = since.filter(|&r| !matches!(state.engine.next_after(r), Next::Snapshot(_)));
+    let mut held = match resumed {
+        Some(revision) => {
             // Statuses are not events: a resuming client gets the current ones.
             if !send_statuses(sink, state).await {
                 return End::Client;
             }
+            revision
         }
-        Backlog::Snapshot(snapshot) => {
+        None => {
+            let snapshot = state.engine.snapshot();
             let frame = state.cache.snapshot(&snapshot, &state.statuses());
+            let revision = snapshot.revision;
+            drop(snapshot);
             if !send(sink, state, frame).await {
                 return End::Client;
             }
+            revision
         }
-    }
+    };
 
     let mut ping = tokio::time::interval(state.ws.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -170,7 +180,8 @@ async fn run(
             // (rare, and a flood of revisions must not starve them), then
             // revisions before statuses, so a status published after a
             // revision (its connection test) never overtakes that revision's
-            // reload frame, which is already queued when the status arrives.
+            // reload frame, which is already in history when the status
+            // arrives.
             biased;
             () = state.shutdown.cancelled() => return End::Shutdown,
             message = stream.next() => match message {
@@ -188,22 +199,20 @@ async fn run(
                     return End::Client;
                 }
             }
-            received = receiver.recv() => {
-                let frame = match received {
-                    Ok(event) => state.cache.reload(&event),
-                    Err(RecvError::Lagged(missed)) => {
-                        // Re-attach: the new receiver starts right after the
-                        // snapshot it comes with, so nothing is lost or doubled.
-                        let again = state.engine.attach(None);
-                        receiver = again.receiver;
-                        tracing::debug!(missed, revision = again.revision, "a WebSocket client lagged; sending a snapshot");
-                        let snapshot = match again.backlog {
-                            Backlog::Snapshot(s) => s,
-                            Backlog::Events(_) => state.engine.snapshot(),
-                        };
+            next = next_after(state, &mut revisions, held) => {
+                // Only the frame is kept while it is sent, never the event
+                // or snapshot it was written from.
+                let frame = match next {
+                    Some(Next::Event(event)) => {
+                        held = event.revision;
+                        state.cache.reload(&event)
+                    }
+                    Some(Next::Snapshot(snapshot)) => {
+                        tracing::debug!(held, revision = snapshot.revision, "a WebSocket client fell behind history; sending a snapshot");
+                        held = snapshot.revision;
                         state.cache.snapshot(&snapshot, &state.statuses())
                     }
-                    Err(RecvError::Closed) => return End::Shutdown,
+                    Some(Next::UpToDate) | None => return End::Shutdown,
                 };
                 if !send(sink, state, frame).await {
                     return End::Client;
@@ -224,6 +233,23 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+/// The next event (or snapshot) for a client holding revision `held`,
+/// waiting for a publish while it is up to date; `None` once the engine is
+/// gone. Cancel-safe: nothing is taken from history until it returns.
+async fn next_after(
+    state: &AppState,
+    revisions: &mut tokio::sync::watch::Receiver<u64>,
+    held: u64,
+) -> Option<Next> {
+    loop {
+        match state.engine.next_after(held) {
+            Next::UpToDate => {}
+            next => return Some(next),
+        }
+        revisions.changed().await.ok()?;
     }
 }
 

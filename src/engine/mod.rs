@@ -43,8 +43,10 @@ pub use event::{Cause, CauseKind, Event, Timings};
 pub use runs::{DefinitionStatus, Run, RunError, RunStore};
 pub use snapshot::{Served, Snapshot};
 
-/// Events a subscriber may fall behind by before it is told it lagged (and
-/// must resync from a snapshot).
+/// Events a broadcast subscriber (the integrations supervisor, tests) may
+/// fall behind by before it is told it lagged (and must resync from a
+/// snapshot). WebSocket clients do not subscribe: they pull from history
+/// (see [`Engine::next_after`]), so a slow one pins nothing here.
 pub const BROADCAST_CAPACITY: usize = 1024;
 
 /// What stops the engine from starting or answering.
@@ -119,6 +121,19 @@ pub enum Backlog {
     Snapshot(Arc<Snapshot>),
 }
 
+/// What a client holding some revision gets next, from
+/// [`Engine::next_after`].
+#[derive(Debug)]
+pub enum Next {
+    /// The client holds the revision in force.
+    UpToDate,
+    /// The event right after the client's revision.
+    Event(Arc<Event>),
+    /// History no longer has the event right after the client's revision
+    /// (or that revision never happened here): the snapshot in force.
+    Snapshot(Arc<Snapshot>),
+}
+
 /// A subscription: the current revision, what was missed, and the live feed
 /// of every later event.
 #[derive(Debug)]
@@ -144,6 +159,9 @@ struct Inner {
     current: ArcSwap<Snapshot>,
     history: Mutex<History>,
     tx: broadcast::Sender<Arc<Event>>,
+    /// The latest published revision: a wake-up for clients that pull
+    /// their next event from history (it holds no event).
+    published: tokio::sync::watch::Sender<u64>,
     runs: RunStore,
     stats: Mutex<Stats>,
     watch: OnceLock<WatchHandle>,
@@ -243,6 +261,7 @@ impl Engine {
                     budget: snapshot.settings.history_bytes,
                     bytes: 0,
                 }),
+                published: tokio::sync::watch::Sender::new(snapshot.revision),
                 current: ArcSwap::new(snapshot),
                 tx,
                 runs: RunStore::default(),
@@ -271,8 +290,8 @@ impl Engine {
     }
 
     /// An id of this run of the engine. Revision numbers only mean
-    /// something within one instance: a client that resumes after a restart
-    /// names the instance its revision came from.
+    /// something within one instance (they restart at 1), so a client
+    /// resumes only by naming the instance its revision came from.
     pub fn instance(&self) -> &str {
         &self.inner.instance
     }
@@ -309,6 +328,35 @@ impl Engine {
             revision: snapshot.revision,
             backlog,
             receiver,
+        }
+    }
+
+    /// A receiver that wakes when a revision is published (its value is
+    /// the latest one). Take it before the first [`Engine::next_after`], so
+    /// no revision published in between goes unnoticed.
+    pub fn revisions(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.published.subscribe()
+    }
+
+    /// What a client holding revision `held` gets next: the one event after
+    /// it while history has it, else the snapshot in force. A client that
+    /// takes its events one at a time this way holds at most one event
+    /// itself; its backlog stays in history, bounded by `history` and
+    /// `history_bytes`, and once history drops what it has not taken yet it
+    /// gets the snapshot instead.
+    pub fn next_after(&self, held: u64) -> Next {
+        let history = self.inner.history.lock();
+        let snapshot = self.snapshot();
+        if held == snapshot.revision {
+            return Next::UpToDate;
+        }
+        if held > snapshot.revision {
+            return Next::Snapshot(snapshot);
+        }
+        let at = history.events.partition_point(|(e, _)| e.revision <= held);
+        match history.events.get(at) {
+            Some((event, _)) if event.revision == held + 1 => Next::Event(Arc::clone(event)),
+            _ => Next::Snapshot(snapshot),
         }
     }
 
@@ -385,6 +433,7 @@ impl Engine {
                 history.push(Arc::clone(event), bytes);
                 // No receiver is not an error: nobody is watching yet.
                 let _ = self.inner.tx.send(Arc::clone(event));
+                self.inner.published.send_replace(event.revision);
             }
             history.trim();
         }
@@ -570,15 +619,23 @@ fn events_after(
     )
 }
 
-/// 16 hex digits from the clock and the process id: unique per start.
+/// 16 hex digits from the clock, the process id and the OS's random seed
+/// of a `RandomState`: unique per start, even for two processes with the
+/// same id started in the same instant (containers).
 fn instance_id() -> String {
     use sha2::{Digest, Sha256};
+    use std::hash::{BuildHasher, Hasher};
     let mut h = Sha256::new();
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
     h.update(now.as_nanos().to_le_bytes());
     h.update(std::process::id().to_le_bytes());
+    for _ in 0..2 {
+        let mut seeded = std::collections::hash_map::RandomState::new().build_hasher();
+        seeded.write_u64(0);
+        h.update(seeded.finish().to_le_bytes());
+    }
     let digest = h.finalize();
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

@@ -103,6 +103,8 @@ test('a resume names the server run its revision came from', () => {
   assert.equal(resume.searchParams.get('since'), '41');
   assert.equal(resume.searchParams.get('instance'), 'abc');
   assert.equal(resume.searchParams.get('token'), 't0k');
+  const unknownRun = new URL(streamUrl('http://127.0.0.1:7878', 41, null, null));
+  assert.equal(unknownRun.search, '', 'a revision without its run is not a resume');
 });
 
 test('backoff grows from 0.5 s to 10 s with jitter', () => {

@@ -173,8 +173,14 @@ async fn status_workflows_and_runs_answer_and_refuse_with_the_right_codes() {
         400,
         "invalid_query",
     );
+    let instance = fed.engine.instance().to_owned();
     assert_error(
-        &call(&state, "GET", "/api/v1/dev/hot-reload/events?since=99").await,
+        &call(
+            &state,
+            "GET",
+            &format!("/api/v1/dev/hot-reload/events?since=99&instance={instance}"),
+        )
+        .await,
         400,
         "revision_ahead",
     );
@@ -217,8 +223,16 @@ async fn manual_reload_and_events_since_follow_history() {
     assert_eq!(reloaded["event"]["cause"]["kind"], "manual");
     assert_eq!(reloaded["event"]["patches"][0]["id"], "smoke");
 
-    let (code, events) = call(&state, "GET", "/api/v1/dev/hot-reload/events?since=1").await;
+    let instance = fed.engine.instance().to_owned();
+    let events_since = |since: u64| format!("{}?since={since}&instance={instance}", routes::EVENTS);
+    let (code, events) = call(&state, "GET", &events_since(1)).await;
     assert_eq!(code, 200);
+    assert_eq!(events["instance"], instance.as_str());
+    assert_eq!(events["revision"], 2);
+    assert_eq!(
+        events["events"][0]["type"], "reload",
+        "each item is the reload frame"
+    );
     let revisions: Vec<_> = events["events"]
         .as_array()
         .unwrap()
@@ -226,7 +240,7 @@ async fn manual_reload_and_events_since_follow_history() {
         .map(|e| e["revision"].clone())
         .collect();
     assert_eq!(revisions, [2]);
-    let (_, none) = call(&state, "GET", "/api/v1/dev/hot-reload/events?since=2").await;
+    let (_, none) = call(&state, "GET", &events_since(2)).await;
     assert_eq!(none["events"], Value::Array(vec![]));
 
     // History keeps 2: after two more revisions, revision 1's successors are gone.
@@ -235,11 +249,11 @@ async fn manual_reload_and_events_since_follow_history() {
     fed.change(&[("workflows/smoke.yaml", &workflow("Smoke 4", 14))])
         .await;
     assert_error(
-        &call(&state, "GET", "/api/v1/dev/hot-reload/events?since=1").await,
+        &call(&state, "GET", &events_since(1)).await,
         410,
         "history_gone",
     );
-    let (_, recent) = call(&state, "GET", "/api/v1/dev/hot-reload/events?since=2").await;
+    let (_, recent) = call(&state, "GET", &events_since(2)).await;
     let revisions: Vec<_> = recent["events"]
         .as_array()
         .unwrap()

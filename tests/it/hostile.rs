@@ -181,6 +181,83 @@ impl Serve {
     }
 }
 
+/// Revisions restart at 1 in every run of the server: a client that resumed
+/// with `since=N` alone after a restart was sent the new run's revision
+/// N+1 as a delta and ended without a workflow the server served. A `since`
+/// this run did not issue gets a snapshot (WebSocket) or 410 (`/events`),
+/// with or without the old run's `instance`; never another run's events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_across_a_restart_gets_a_snapshot_or_410_never_a_delta() {
+    let repo = TestRepo::new();
+    repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke"))], "smoke");
+    let first = Serve::start(&repo.root).await;
+    first.until_names(&["Smoke"]).await;
+    repo.write("workflows/added.yaml", &workflow("Added"));
+    first.until_names(&["Added", "Smoke"]).await;
+    let status = first.status().await;
+    let since = status["revision"].as_u64().unwrap();
+    let old = status["instance"].as_str().unwrap().to_owned();
+    assert_eq!(old.len(), 16, "{status}");
+    drop(first); // killed
+
+    // The second run loads both files as its revision 1; two edits later
+    // it is past the first run's revision.
+    let second = Serve::start(&repo.root).await;
+    second.until_names(&["Added", "Smoke"]).await;
+    for name in ["Smoke 2", "Smoke 3"] {
+        repo.write("workflows/smoke.yaml", &workflow(name));
+        second.until_names(&["Added", name]).await;
+    }
+    let status = second.status().await;
+    let now = status["revision"].as_u64().unwrap();
+    let new = status["instance"].as_str().unwrap().to_owned();
+    assert!(now > since, "{status}");
+    assert_ne!(new, old);
+
+    for query in [
+        format!("?since={since}"),
+        format!("?since={since}&instance={old}"),
+    ] {
+        let url = format!("ws://{}/ws/hot-reload{query}", second.addr);
+        let mut ws = crate::served::ws_connect(&url, &[]).await.unwrap();
+        let hello = crate::served::next_frame(&mut ws).await;
+        assert_eq!(hello["instance"], new.as_str(), "{query}: {hello}");
+        let frame = crate::served::next_frame(&mut ws).await;
+        assert_eq!(frame["type"], "snapshot", "{query}: {frame}");
+        assert_eq!(frame["revision"].as_u64(), Some(now), "{query}");
+        let mut names: Vec<&str> = frame["workflows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["definition"]["name"].as_str().unwrap())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["Added", "Smoke 3"], "{query}");
+        crate::served::close(ws).await;
+    }
+
+    let mut conn = Conn::open(second.addr).await;
+    for (query, code) in [
+        (format!("since={since}"), "instance_required"),
+        (format!("since={since}&instance={old}"), "instance_changed"),
+    ] {
+        let path = format!("/api/v1/dev/hot-reload/events?{query}");
+        let gone = conn.request("GET", &path, &[]).await;
+        assert_eq!(gone.status, 410, "{query}: {}", gone.body);
+        assert_eq!(gone.json()["code"], code, "{query}");
+    }
+    // With this run's instance, the same revision is a resume.
+    let path = format!("/api/v1/dev/hot-reload/events?since={since}&instance={new}");
+    let events = conn.request("GET", &path, &[]).await;
+    assert_eq!(events.status, 200, "{}", events.body);
+    let events = events.json();
+    assert_eq!(events["instance"], new.as_str());
+    assert_eq!(
+        events["events"].as_array().unwrap().len() as u64,
+        now - since
+    );
+}
+
 /// `ln -s . workflows/a; ln -s . workflows/b` made `check` and `serve`
 /// walk forever, and a checkout of such a tree under a running server
 /// stopped its reloads for good.

@@ -420,12 +420,15 @@ async fn history_is_bounded_in_bytes() {
     assert!((1..20).contains(&kept), "{history}");
 
     // Resuming from before what is kept: a snapshot, over HTTP and WebSocket.
+    let instance = fed.engine.instance().to_owned();
     let gone = server
-        .get(&format!("{}?since={first}", routes::EVENTS))
+        .get(&format!(
+            "{}?since={first}&instance={instance}",
+            routes::EVENTS
+        ))
         .await;
     assert_eq!(gone.status, 410, "{}", gone.body);
     assert_eq!(gone.json()["code"], "history_gone");
-    let instance = fed.engine.instance().to_owned();
     let mut ws = served::ws_connect(
         &server.ws_url(&format!("?since={first}&instance={instance}")),
         &[],
@@ -437,10 +440,129 @@ async fn history_is_bounded_in_bytes() {
     served::close(ws).await;
     // The latest revisions are still there to resume from.
     let recent = server
-        .get(&format!("{}?since={}", routes::EVENTS, last - 1))
+        .get(&format!(
+            "{}?since={}&instance={instance}",
+            routes::EVENTS,
+            last - 1
+        ))
         .await;
     assert_eq!(recent.status, 200, "{}", recent.body);
     assert_eq!(recent.json()["events"].as_array().unwrap().len(), 1);
     server.stop().await;
+    fed.shutdown.cancel();
+}
+
+/// A server whose serialisation cache refuses new HTTP bodies past `budget`.
+async fn budgeted(fed: &Fed, budget: usize) -> Server {
+    let security = Security::new("127.0.0.1:0".parse().unwrap(), None, &[]);
+    let mut state = AppState::new(fed.engine.clone(), security, CancellationToken::new());
+    state.cache = std::sync::Arc::new(qa_reload::api::cache::SerialCache::with_budget(budget));
+    Server::serving(TcpListener::bind("127.0.0.1:0").await.unwrap(), state)
+}
+
+/// `GET .../events` sent on a socket that takes 4 KiB at a time and is not
+/// read: the server cannot write the body out, so it holds what it sent.
+async fn unread_request(server: &Server, path: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(server.addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+}
+
+/// The status and JSON body of a whole response read to the end.
+async fn read_response(mut stream: TcpStream) -> (u16, Value) {
+    let raw = closed_by_server(&mut stream).await;
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// Sixty unread `GET .../events` held 1.5 GiB: each built its own body.
+/// Now each event is its reload frame, written once and shared by every
+/// response, and a budget bounds the serialised bytes held for clients:
+/// twelve unread lists from twelve revisions (whose bodies together are
+/// several times the budget) are all answered, and a body the budget
+/// cannot take is a 503 with the JSON error body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_event_lists_share_their_frames_within_the_response_budget() {
+    const CLIENTS: u64 = 12;
+    let repo = crate::util::TestRepo::new();
+    let described = |generation: usize| {
+        let mut text = String::from("name: Long\ndescription: |\n");
+        for line in 0..60 {
+            text.push_str(&format!(
+                "  generation {generation} line {line} of a long description\n"
+            ));
+        }
+        text.push_str("steps:\n  - id: a\n    name: A\n    estimated_minutes: 1\n");
+        text
+    };
+    repo.commit(
+        &[
+            ("workflows/long.yaml", &described(0)),
+            // 50 errors in force, for `status?errors=all`.
+            (
+                "workflows/broken.yaml",
+                &format!("name: Broken\nsteps:\n{}", "  - x\n".repeat(50)),
+            ),
+            ("config/hot_reload.yaml", "history: 1000\n"),
+        ],
+        "a long workflow",
+    );
+    let mut fed = Fed::start(repo, 1024).await;
+    let first = fed.engine.snapshot().revision;
+    for generation in 1..=20 {
+        fed.change(&[("workflows/long.yaml", &described(generation))])
+            .await;
+    }
+    let instance = fed.engine.instance().to_owned();
+    let events = |since: u64| format!("{}?since={since}&instance={instance}", routes::EVENTS);
+
+    // The frames of all 20 revisions, measured on a server without budget.
+    let free = Server::start(fed.engine.clone(), None, WsConfig::default()).await;
+    let whole = free.get(&events(first)).await;
+    assert_eq!(whole.status, 200, "{}", whole.body);
+    let frames = whole.body.len();
+    free.stop().await;
+
+    let budget = 3 * frames;
+    let server = budgeted(&fed, budget).await;
+    let mut unread = Vec::new();
+    let mut bodies = 0;
+    for since in first..first + CLIENTS {
+        unread.push((since, unread_request(&server, &events(since)).await));
+        bodies += frames * (20 - (since - first) as usize) / 20;
+    }
+    assert!(bodies > 2 * budget, "the bodies would not pass the budget");
+    // While none is read, the serialised bytes alive are one copy of the
+    // frames, however many responses hold them.
+    let cache = std::sync::Arc::clone(&server.state.cache);
+    served::eventually("every request is being answered", || {
+        cache.held() >= frames * 9 / 10
+    })
+    .await;
+    assert!(cache.held() <= budget, "{} > {budget}", cache.held());
+    for (since, stream) in unread {
+        let (status, body) = read_response(stream).await;
+        assert_eq!(status, 200, "since {since}: {body}");
+        let listed = body["events"].as_array().unwrap();
+        assert_eq!(listed.len() as u64, first + 20 - since, "since {since}");
+        assert_eq!(listed[0]["revision"], since + 1);
+    }
+    server.stop().await;
+
+    // A budget smaller than one frame: the list and every diagnostic are
+    // refused with the JSON error body, the capped status still answers.
+    let tight = budgeted(&fed, 1024).await;
+    for path in [events(first), format!("{}?errors=all", routes::STATUS)] {
+        let refused = tight.get(&path).await;
+        assert_eq!(refused.status, 503, "{path}: {}", refused.body);
+        assert_eq!(refused.json()["code"], "responses_over_budget", "{path}");
+    }
+    assert_eq!(tight.get(routes::STATUS).await.status, 200);
+    tight.stop().await;
     fed.shutdown.cancel();
 }

@@ -252,9 +252,14 @@ async fn planted_secrets_never_show_in_frames_routes_or_the_trace_log() {
         "{:?}",
         bodies.last()
     );
+    let events = format!(
+        "/api/v1/dev/hot-reload/events?since=1&instance={}",
+        hello["instance"].as_str().unwrap()
+    );
     for (method, path) in [
         ("GET", "/api/v1/dev/hot-reload/status"),
-        ("GET", "/api/v1/dev/hot-reload/events?since=1"),
+        ("GET", "/api/v1/dev/hot-reload/status?errors=all"),
+        ("GET", events.as_str()),
         ("GET", "/api/v1/workflows"),
         ("GET", "/api/v1/workflows/login"),
         ("GET", "/api/v1/integrations"),
@@ -264,7 +269,13 @@ async fn planted_secrets_never_show_in_frames_routes_or_the_trace_log() {
         ("POST", "/api/v1/workflows/login/runs"),
         ("GET", "/"),
     ] {
-        bodies.push(conn.request(method, path, &[]).await.body);
+        let response = conn.request(method, path, &[]).await;
+        assert!(
+            response.status < 300,
+            "{method} {path}: {}",
+            response.status
+        );
+        bodies.push(response.body);
     }
     served::close(ws).await;
 

@@ -124,7 +124,9 @@ async fn reconnecting_with_since_gets_exactly_the_missed_events_or_a_snapshot() 
     let mut fed = Fed::start(served::repo(3), 1024).await;
     let server = Server::start(fed.engine.clone(), None, WsConfig::default()).await;
     let mut ws = served::ws_connect(&server.ws_url(""), &[]).await.unwrap();
-    let since = hello(&mut ws).await["revision"].as_u64().unwrap();
+    let first = hello(&mut ws).await;
+    let since = first["revision"].as_u64().unwrap();
+    let instance = first["instance"].as_str().unwrap().to_owned();
     assert_eq!(next_frame(&mut ws).await["type"], "snapshot");
     served::close(ws).await;
 
@@ -132,9 +134,20 @@ async fn reconnecting_with_since_gets_exactly_the_missed_events_or_a_snapshot() 
         fed.change(&[("workflows/smoke.yaml", &workflow("Smoke", minutes))])
             .await;
     }
+    // A revision without the server run it came from is not resumed.
     let mut ws = served::ws_connect(&server.ws_url(&format!("?since={since}")), &[])
         .await
         .unwrap();
+    hello(&mut ws).await;
+    let snapshot = next_frame(&mut ws).await;
+    assert_eq!(
+        (snapshot["type"].as_str(), snapshot["revision"].as_u64()),
+        (Some("snapshot"), Some(since + 3))
+    );
+    served::close(ws).await;
+
+    let resume = |since: u64| server.ws_url(&format!("?since={since}&instance={instance}"));
+    let mut ws = served::ws_connect(&resume(since), &[]).await.unwrap();
     assert_eq!(hello(&mut ws).await["revision"].as_u64(), Some(since + 3));
     for (i, minutes) in [11, 12, 13].into_iter().enumerate() {
         let frame = next_frame(&mut ws).await;
@@ -164,9 +177,7 @@ async fn reconnecting_with_since_gets_exactly_the_missed_events_or_a_snapshot() 
     served::close(ws).await;
 
     // History keeps 3: revision `since + 1` is gone, so `since` gets a snapshot.
-    let mut ws = served::ws_connect(&server.ws_url(&format!("?since={since}")), &[])
-        .await
-        .unwrap();
+    let mut ws = served::ws_connect(&resume(since), &[]).await.unwrap();
     hello(&mut ws).await;
     let snapshot = next_frame(&mut ws).await;
     assert_eq!(
@@ -195,12 +206,24 @@ fn big_workflow(generation: u32) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_reader_gets_a_snapshot_after_lagging_and_stays_connected() {
+async fn a_reader_whose_backlog_passes_the_byte_budget_gets_a_snapshot_and_stays_connected() {
     const CHANGES: u32 = 20;
     let repo = served::repo(256);
-    repo.commit(&[("workflows/big.yaml", &big_workflow(0))], "big");
-    // A broadcast of 2 events: a reader stuck on one frame soon lags.
-    let mut fed = Fed::start(repo, 2).await;
+    // History may keep 1,000 events but only 64 KiB: a few of these
+    // revisions (each some 16 KB: the old and the new 8 KB description).
+    // The broadcast is as long as history, so only the bytes can cut over
+    // a reader stuck on one frame.
+    repo.commit(
+        &[
+            ("workflows/big.yaml", &big_workflow(0)),
+            (
+                "config/hot_reload.yaml",
+                "history: 1000\nhistory_bytes: 65536\n",
+            ),
+        ],
+        "big",
+    );
+    let mut fed = Fed::start(repo, 1024).await;
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_send_buffer_size(4096).unwrap();
     socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -226,6 +249,11 @@ async fn a_slow_reader_gets_a_snapshot_after_lagging_and_stays_connected() {
             .await;
     }
     let last = start + u64::from(CHANGES);
+    let history = fed.engine.history_use();
+    assert!(
+        history.events < CHANGES as usize && history.bytes <= 65536,
+        "{history:?}"
+    );
     let mut reloads = Vec::new();
     let snapshot = loop {
         let frame = next_frame(&mut ws).await;
