@@ -21,7 +21,13 @@ export type CauseKind =
 export type ChangeOp = 'add' | 'remove' | 'replace' | 'move' | 'rename';
 
 /** Where an integration's connection test stands. */
-export type ConnectionState = 'testing' | 'ok' | 'failed' | 'disabled' | 'removed';
+export type ConnectionState =
+  | 'testing'
+  | 'ok'
+  | 'failed'
+  | 'rate_limited'
+  | 'disabled'
+  | 'removed';
 
 /** Whether a run's definition is the one in force. */
 export type DefinitionState = 'current' | 'newer' | 'removed';
@@ -86,6 +92,12 @@ export type PatchKind = 'added' | 'modified' | 'removed';
 
 /** Errors stop an entity from applying; warnings are reported and applied. */
 export type Severity = 'error' | 'warning';
+
+/**
+ * One step of a connection test, in the order they run. Each integration
+ * authenticates first, then checks what its file names (when it names it).
+ */
+export type TestStep = 'authenticate' | 'project' | 'workspace';
 
 /**
  * Which deadline let a batch go: what `/status` reports as the last
@@ -292,13 +304,25 @@ export interface IntegrationStatus {
   revision: number;
   id: IntegrationKind;
   status: ConnectionState;
-  /** Time to the answer (ok) or to the failure (failed). */
+  /**
+   * The step that failed or was rate limited (`authenticate`, then
+   * `project` or `workspace`); `null` when every step passed.
+   */
+  step?: null | TestStep;
+  /** Time to the last answer (ok) or to the failure (failed). */
   latency_ms?: number | null;
-  /** Why it failed, with a short excerpt of the answer; secrets masked. */
+  /** Why it failed, with the service's own message; secrets masked. */
   detail?: string | null;
   /** The HTTP status the service answered with, when it answered. */
   http_status?: number | null;
   failure?: null | FailureKind;
+  /**
+   * RFC 3339, UTC: while `rate_limited`, the time before which no
+   * request is sent (the test then runs by itself).
+   */
+  retry_at?: string | null;
+  /** RFC 3339, UTC: when the last test that reached the service ended. */
+  tested_at?: string | null;
   /** RFC 3339, UTC: when this status was reached. */
   at: string;
 }

@@ -50,6 +50,9 @@ pub struct Options {
     pub allowed_hosts: Vec<String>,
     /// Name resolution for connection tests; `None` is the system's.
     pub resolver: Option<crate::integrations::Resolver>,
+    /// The connection tests' clock (re-test minute, default rate-limit
+    /// wait, cooldown); the documented defaults outside tests.
+    pub integration_timing: crate::integrations::Timing,
     /// Origins besides the request's own host that pages may call from
     /// (`--allow-origin`).
     pub allowed_origins: Vec<String>,
@@ -68,6 +71,7 @@ impl Options {
             token: None,
             allowed_hosts: Vec::new(),
             resolver: None,
+            integration_timing: crate::integrations::Timing::default(),
             allowed_origins: Vec::new(),
             http: HttpLimits::default(),
         }
@@ -122,6 +126,7 @@ pub async fn start(options: Options) -> Result<App, StartError> {
     let (integrations, supervisor) = Integrations::start(
         engine.clone(),
         options.resolver.clone(),
+        options.integration_timing,
         shutdown.child_token(),
     );
     tasks.spawn(supervisor);

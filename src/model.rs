@@ -137,8 +137,40 @@ pub struct Integration {
     pub enabled: bool,
     pub base_url: Setting,
     pub timeout_ms: u64,
+    /// Minutes between connection tests while nothing changes (0: only on
+    /// a change or on demand).
+    pub retest_minutes: u64,
     #[serde(flatten)]
     pub fields: IntegrationFields,
+}
+
+/// Where a Jira site runs, which decides its REST API and its credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JiraDeployment {
+    /// Atlassian's cloud: REST v3, basic auth with `email` and an API token.
+    #[default]
+    Cloud,
+    /// Jira Data Center or Server: REST v2, a personal access token as a
+    /// bearer token (`email` not used).
+    DataCenter,
+}
+
+impl JiraDeployment {
+    pub const ALL: [JiraDeployment; 2] = [JiraDeployment::Cloud, JiraDeployment::DataCenter];
+}
+
+crate::named!(JiraDeployment);
+
+impl FromStr for JiraDeployment {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JiraDeployment::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(())
+    }
 }
 
 /// The settings that differ per integration kind.
@@ -146,7 +178,10 @@ pub struct Integration {
 #[serde(untagged)]
 pub enum IntegrationFields {
     Jira {
-        email: Setting,
+        deployment: JiraDeployment,
+        /// Required for `cloud`; `data_center` does not use it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        email: Option<Setting>,
         api_token: Setting,
         #[serde(skip_serializing_if = "Option::is_none")]
         project_key: Option<Setting>,

@@ -511,20 +511,41 @@ function findWorkflow(list, id) {
 
 let shownIntegrations = null;
 
+/** What a connection status shows as its badge. */
+const STATUS_TEXT = { rate_limited: 'rate limited' };
+
+function localTime(iso) {
+  return iso ? new Date(iso).toLocaleTimeString() : null;
+}
+
+/** The step, HTTP status and latency of a connection status, one line. */
+function statusFacts(st) {
+  return [st.step ? `step ${st.step}` : null, st.http_status ? `HTTP ${st.http_status}` : null, st.latency_ms != null ? `${st.latency_ms} ms` : null]
+    .filter(Boolean)
+    .join(' · ');
+}
+
+/** When it was last tested and, while rate limited, until when it waits. */
+function statusTimes(st) {
+  return [
+    st.status === 'rate_limited' && st.retry_at ? `no request until ${localTime(st.retry_at)}` : null,
+    st.tested_at ? `last tested ${localTime(st.tested_at)}` : 'not tested yet',
+  ]
+    .filter(Boolean)
+    .join(' · ');
+}
+
 function renderIntegrations(state, force) {
   if (state.integrations === shownIntegrations && !force) return;
   shownIntegrations = state.integrations;
   $('integrations').replaceChildren(
     ...state.integrations.map((i) => {
       const st = i.status;
-      const label = st?.status ?? (i.enabled ? 'not tested yet' : 'disabled');
-      // A failure's detail already names the HTTP status and the time.
+      const label = st ? (STATUS_TEXT[st.status] ?? st.status) : i.enabled ? 'not tested yet' : 'disabled';
+      // A failure's detail already names the HTTP status and the time; the
+      // facts line adds the step.
       const detail = st
-        ? st.detail ||
-          [st.http_status ? `HTTP ${st.http_status}` : null, st.latency_ms != null ? `${st.latency_ms} ms` : null]
-            .filter(Boolean)
-            .join(' · ') ||
-          '—'
+        ? [st.detail || statusFacts(st) || '—', st.detail && st.step ? `(step ${st.step})` : null].filter(Boolean).join(' ')
         : i.enabled
           ? 'waiting for the first connection test'
           : 'enable it in its config file to test the connection';
@@ -534,7 +555,12 @@ function renderIntegrations(state, force) {
         el('th', { scope: 'row', text: i.id }),
         el('td', {}, el('span', { class: 'badge status', 'data-status': st?.status ?? (i.enabled ? 'unknown' : 'disabled'), text: label })),
         el('td', {}, el('code', { text: show(i.config?.base_url) })),
-        el('td', { class: 'detail', text: detail }),
+        el(
+          'td',
+          {},
+          el('div', { class: 'detail', text: detail }),
+          st && st.status !== 'disabled' ? el('div', { class: 'tested', text: statusTimes(st) }) : null,
+        ),
         el('td', { class: 'file', text: i.file }),
       );
     }),
@@ -1003,22 +1029,21 @@ function reloadToast(frame, p) {
 }
 
 function onIntegrationStatus(frame) {
-  const detail = [frame.http_status ? `HTTP ${frame.http_status}` : null, frame.latency_ms != null ? `${frame.latency_ms} ms` : null]
-    .filter(Boolean)
-    .join(' · ');
-  if (frame.status === 'ok' || frame.status === 'failed') {
+  const detail = statusFacts(frame);
+  if (frame.status === 'ok' || frame.status === 'failed' || frame.status === 'rate_limited') {
+    const title = { ok: 'connection ok', failed: 'connection failed', rate_limited: `rate limited until ${localTime(frame.retry_at)}` }[frame.status];
     toast({
       tone: frame.status === 'ok' ? 'ok' : 'error',
-      alert: frame.status === 'failed',
+      alert: frame.status !== 'ok',
       key: `integration:${frame.id}`,
-      title: `${frame.id}: connection ${frame.status === 'ok' ? 'ok' : 'failed'}${detail ? ` · ${detail}` : ''}`,
+      title: `${frame.id}: ${title}${detail ? ` · ${detail}` : ''}`,
       lines: frame.detail ? [el('p', { class: 'detail', text: frame.detail })] : [],
       go: () => reveal('integration', frame.id),
     });
   }
   mark(`integration:${frame.id}`);
   scheduleRender();
-  addLog(frame.status === 'failed' ? 'error' : 'integration', `${frame.id}: ${frame.status}${frame.detail ? ` (${frame.detail})` : ''}`, frame.revision);
+  addLog(frame.status === 'ok' || frame.status === 'testing' ? 'integration' : 'error', `${frame.id}: ${frame.status}${frame.detail ? ` (${frame.detail})` : ''}`, frame.revision);
 }
 
 // ---- runs in progress ---------------------------------------------------------

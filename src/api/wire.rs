@@ -27,7 +27,7 @@ use crate::engine::{
     Snapshot, Status, Timings,
 };
 use crate::git::Head;
-use crate::integrations::{FailureKind, IntegrationStatus, State};
+use crate::integrations::{FailureKind, IntegrationStatus, State, TestStep};
 use crate::model::{Integration, IntegrationKind, Workflow};
 use crate::units::{ms, whole_ms};
 use crate::watch::{Trigger, WatchStatus};
@@ -256,13 +256,21 @@ pub struct IntegrationStatusWire {
     pub revision: u64,
     pub id: IntegrationKind,
     pub status: State,
-    /// Time to the answer (ok) or to the failure (failed).
+    /// The step that failed or was rate limited (`authenticate`, then
+    /// `project` or `workspace`); `null` when every step passed.
+    pub step: Option<TestStep>,
+    /// Time to the last answer (ok) or to the failure (failed).
     pub latency_ms: Option<u64>,
-    /// Why it failed, with a short excerpt of the answer; secrets masked.
+    /// Why it failed, with the service's own message; secrets masked.
     pub detail: Option<String>,
     /// The HTTP status the service answered with, when it answered.
     pub http_status: Option<u16>,
     pub failure: Option<FailureKind>,
+    /// RFC 3339, UTC: while `rate_limited`, the time before which no
+    /// request is sent (the test then runs by itself).
+    pub retry_at: Option<String>,
+    /// RFC 3339, UTC: when the last test that reached the service ended.
+    pub tested_at: Option<String>,
     /// RFC 3339, UTC: when this status was reached.
     pub at: String,
 }
@@ -764,10 +772,13 @@ impl From<&IntegrationStatus> for IntegrationStatusWire {
             revision: s.revision,
             id: s.id,
             status: s.status,
+            step: s.step,
             latency_ms: s.latency_ms,
             detail: s.detail.clone(),
             http_status: s.http_status,
             failure: s.failure,
+            retry_at: s.retry_at.map(rfc3339),
+            tested_at: s.tested_at.map(rfc3339),
             at: rfc3339(s.at),
         }
     }

@@ -23,6 +23,7 @@ pub mod status;
 mod supervisor;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -30,8 +31,8 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::Engine;
 use crate::model::IntegrationKind;
 
-pub use client::{ClientError, IntegrationClient, Resolver, USER_AGENT};
-pub use status::{FailureKind, IntegrationStatus, State};
+pub use client::{ClientError, DEFAULT_RETRY, IntegrationClient, Resolver, USER_AGENT};
+pub use status::{FailureKind, IntegrationStatus, State, TestStep};
 pub use supervisor::STATUS_CAPACITY;
 
 use supervisor::Shared;
@@ -44,6 +45,31 @@ pub enum IntegrationError {
     #[error("the integration supervisor has stopped")]
     Stopped,
 }
+
+/// The supervisor's clock: what a minute of `retest_minutes` is, how long a
+/// `429` without `Retry-After` holds requests back, and the cooldown within
+/// which saving the same settings again does not test again. The defaults
+/// are the documented ones; tests shorten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub minute: Duration,
+    pub default_retry: Duration,
+    pub cooldown: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            minute: Duration::from_secs(60),
+            default_retry: DEFAULT_RETRY,
+            cooldown: COOLDOWN,
+        }
+    }
+}
+
+/// Saving settings that test the same as the last test within this long of
+/// its end does not test again.
+pub const COOLDOWN: Duration = Duration::from_secs(10);
 
 /// The handle on the integration supervisor. Cheap to clone.
 #[derive(Clone)]
@@ -67,6 +93,7 @@ impl Integrations {
     pub fn start(
         engine: Engine,
         resolver: Option<client::Resolver>,
+        timing: Timing,
         shutdown: CancellationToken,
     ) -> (Integrations, impl Future<Output = ()> + Send + 'static) {
         let http = client::http_client(resolver)
@@ -78,7 +105,7 @@ impl Integrations {
         }
         // Subscribe before reading the snapshot: no event can fall between.
         let events = engine.subscribe();
-        let shared = Arc::new(Shared::new(engine, http, shutdown));
+        let shared = Arc::new(Shared::new(engine, http, shutdown, timing));
         shared.reconcile(&shared.engine.snapshot(), IntegrationKind::ALL);
         let task = supervisor::run(Arc::clone(&shared), events);
         (Integrations { shared }, task)
@@ -89,6 +116,7 @@ impl Integrations {
         self.shared
             .slots
             .lock()
+            .by_kind
             .values()
             .map(|slot| slot.status.clone())
             .collect()
@@ -100,6 +128,7 @@ impl Integrations {
         self.shared
             .slots
             .lock()
+            .by_kind
             .get(&kind)
             .map(|slot| slot.status.clone())
     }
@@ -119,11 +148,13 @@ impl Integrations {
     }
 
     /// Tests `kind` now with the configuration in force and waits for the
-    /// result (at most about its `timeout_ms`). A running test of `kind` is
-    /// superseded. A disabled integration, or one whose configuration cannot
-    /// make a client, answers its current status without testing. If a new
-    /// configuration arrives meanwhile, the answer is the status in force
-    /// then (`testing` the new configuration); subscribe to follow it.
+    /// result (at most about `timeout_ms` per step). A running test of
+    /// `kind` is superseded. A disabled integration, or one whose
+    /// configuration cannot make a client, answers its current status
+    /// without testing; a rate-limited one answers `rate_limited` with the
+    /// time to wait, and sends nothing. If a new configuration arrives
+    /// meanwhile, the answer is the status in force then (`testing` the new
+    /// configuration); subscribe to follow it.
     pub async fn test_now(
         &self,
         kind: IntegrationKind,
@@ -133,14 +164,20 @@ impl Integrations {
         }
         let (tx, rx) = oneshot::channel();
         {
-            let mut slots = self.shared.slots.lock();
+            let mut guard = self.shared.slots.lock();
+            let slots = &mut *guard;
+            let hold = slots.hold(kind).cloned();
             let slot = slots
+                .by_kind
                 .get_mut(&kind)
                 .ok_or(IntegrationError::NotConfigured(kind))?;
             let client = match self.shared.client(kind) {
                 Some(client) if slot.served.value.enabled => client,
                 _ => return Ok(slot.status.clone()),
             };
+            if let Some(hold) = hold {
+                return Ok(hold.status(slot.served.revision, slot.status.tested_at));
+            }
             self.shared.start_test(slot, client, Some(tx));
         }
         match rx.await {

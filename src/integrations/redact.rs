@@ -68,13 +68,18 @@ impl Redactor {
                 email,
                 api_token,
                 project_key,
+                ..
             } => {
-                r.add_setting(email);
+                if let Some(e) = email {
+                    r.add_setting(e);
+                }
                 r.add_setting(api_token);
                 if let Some(p) = project_key {
                     r.add_setting(p);
                 }
-                if let (Some(e), Some(t)) = (email.expose(), api_token.expose()) {
+                if let (Some(e), Some(t)) =
+                    (email.as_ref().and_then(Setting::expose), api_token.expose())
+                {
                     r.add(&base64(format!("{e}:{t}").as_bytes()));
                 }
             }
@@ -169,6 +174,29 @@ impl Redactor {
         truncate(&collapsed, EXCERPT_CHARS)
     }
 
+    /// The service's own message from an error body, as a person reads it:
+    /// Jira's `errorMessages` and `errors`, Postman's `error.message`,
+    /// Testmo's and most APIs' `message`. Values under secret keys and
+    /// secrets masked, control characters and runs of whitespace made one
+    /// space, at most [`EXCERPT_CHARS`] characters. A body that is not JSON,
+    /// or holds none of those, gives its [`Self::excerpt`].
+    pub fn service_message(&self, body: &[u8]) -> String {
+        let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return self.excerpt(body);
+        };
+        mask_json(&mut json);
+        let Some(message) = json_message(&json) else {
+            return self.excerpt(body);
+        };
+        let redacted = self.redact(&message);
+        let collapsed = redacted
+            .split(|c: char| c.is_whitespace() || c.is_control())
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        truncate(&collapsed, EXCERPT_CHARS)
+    }
+
     /// One pass, left to right, longest form first at each position, so a
     /// mask just written is never searched again.
     fn mask_known(&self, text: &str) -> String {
@@ -201,6 +229,43 @@ impl Redactor {
         out.push_str(text.get(last..).unwrap_or_default());
         out
     }
+}
+
+/// The message fields of the error bodies the services document, in the
+/// order they are tried; `None` when none holds text.
+fn json_message(json: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let text = |v: &Value| {
+        v.as_str()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+    let mut parts: Vec<String> = Vec::new();
+    // Jira: {"errorMessages": ["..."], "errors": {"field": "..."}}.
+    if let Some(list) = json.get("errorMessages").and_then(Value::as_array) {
+        parts.extend(list.iter().filter_map(text));
+    }
+    if let Some(fields) = json.get("errors").and_then(Value::as_object) {
+        parts.extend(
+            fields
+                .iter()
+                .filter_map(|(k, v)| text(v).map(|v| format!("{k}: {v}"))),
+        );
+    }
+    if parts.is_empty() {
+        // Postman: {"error": {"name": "...", "message": "..."}}; others
+        // {"message": "..."} or {"error": "..."}.
+        let found = json
+            .get("error")
+            .and_then(|e| e.get("message"))
+            .and_then(text)
+            .or_else(|| json.get("message").and_then(text))
+            .or_else(|| json.get("error").and_then(text))
+            .or_else(|| json.get("detail").and_then(text));
+        parts.extend(found);
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// What a URL query or form encodes: every byte but the unreserved
@@ -422,8 +487,10 @@ mod tests {
             enabled: true,
             base_url: Setting::literal("https://admin:hunter22@jira.example.com"),
             timeout_ms: 1000,
+            retest_minutes: 60,
             fields: IntegrationFields::Jira {
-                email: Setting::literal("qa@example.com"),
+                deployment: crate::model::JiraDeployment::Cloud,
+                email: Some(Setting::literal("qa@example.com")),
                 api_token: Setting::new(
                     Some("tok-SECRET-123".into()),
                     vec!["JIRA_API_TOKEN".into()],

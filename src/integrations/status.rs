@@ -19,10 +19,15 @@ use crate::model::IntegrationKind;
 pub enum State {
     /// A test of this configuration is running.
     Testing,
-    /// The service answered the test request with a 2xx status.
+    /// Every step of the test was answered with a 2xx status.
     Ok,
-    /// The test failed; [`IntegrationStatus::failure`] says how.
+    /// The test failed; [`IntegrationStatus::failure`] says how and
+    /// [`IntegrationStatus::step`] at which step.
     Failed,
+    /// The service answered `429` (or `503` with `Retry-After`): no request
+    /// is sent before [`IntegrationStatus::retry_at`], when the test runs
+    /// again by itself.
+    RateLimited,
     /// `enabled: false`: nothing is tested.
     Disabled,
     /// The configuration file was deleted. Published once; the integration
@@ -53,7 +58,20 @@ pub enum FailureKind {
     Other,
 }
 
-crate::named!(State, FailureKind);
+/// One step of a connection test, in the order they run. Each integration
+/// authenticates first, then checks what its file names (when it names it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TestStep {
+    /// The credentials: Jira `myself`, Postman `me`, Testmo `user`.
+    Authenticate,
+    /// Jira's `project_key` or Testmo's `project_id`.
+    Project,
+    /// Postman's `workspace_id`.
+    Workspace,
+}
+
+crate::named!(State, FailureKind, TestStep);
 
 /// One integration's connection status, as published.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +89,14 @@ pub struct IntegrationStatus {
     /// The HTTP status the service answered with, when it answered.
     pub http_status: Option<u16>,
     pub failure: Option<FailureKind>,
+    /// The step that failed or was rate limited; `None` when every step
+    /// passed or none could run.
+    pub step: Option<TestStep>,
+    /// While `rate_limited`: the time before which nothing is sent.
+    pub retry_at: Option<SystemTime>,
+    /// When the last test that reached the service ended (this one, or an
+    /// earlier one when this status was reached without a request).
+    pub tested_at: Option<SystemTime>,
     /// When this status was reached.
     pub at: SystemTime,
 }
@@ -86,6 +112,9 @@ impl IntegrationStatus {
             detail: None,
             http_status: None,
             failure: None,
+            step: None,
+            retry_at: None,
+            tested_at: None,
             at: SystemTime::now(),
         }
     }
@@ -97,15 +126,20 @@ impl IntegrationStatus {
 }
 
 impl fmt::Display for IntegrationStatus {
-    /// One line for logs: `jira r3: failed (http 401, 12 ms): ...`.
+    /// One line for logs: `jira r3: failed at project (http 404, 12 ms): ...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} r{}: {}", self.id, self.revision, self.status)?;
+        if let Some(step) = self.step {
+            write!(f, " at {step}")?;
+        }
         let mut extra = Vec::new();
-        if let Some(kind) = self.failure {
-            extra.push(match self.http_status {
-                Some(code) => format!("{kind} {code}"),
-                None => kind.to_string(),
-            });
+        match (self.failure, self.http_status) {
+            (Some(kind), Some(code)) => extra.push(format!("{kind} {code}")),
+            (Some(kind), None) => extra.push(kind.to_string()),
+            (None, Some(code)) if self.status == State::RateLimited => {
+                extra.push(format!("http {code}"));
+            }
+            _ => {}
         }
         if let Some(ms) = self.latency_ms {
             extra.push(format!("{ms} ms"));
@@ -134,6 +168,20 @@ mod tests {
         assert_eq!(
             s.to_string(),
             "jira r3: failed (http 401, 12 ms): HTTP 401 Unauthorized"
+        );
+        s.step = Some(TestStep::Project);
+        s.http_status = Some(404);
+        s.detail = None;
+        assert_eq!(
+            s.to_string(),
+            "jira r3: failed at project (http 404, 12 ms)"
+        );
+        s.status = State::RateLimited;
+        s.failure = None;
+        s.http_status = Some(429);
+        assert_eq!(
+            s.to_string(),
+            "jira r3: rate_limited at project (http 429, 12 ms)"
         );
         let t = IntegrationStatus::new(IntegrationKind::Testmo, 1, State::Testing);
         assert_eq!(t.to_string(), "testmo r1: testing");

@@ -10,17 +10,19 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
-use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::diagnostic::EntityKind;
 use crate::engine::{Engine, Event, Served, Snapshot};
+use crate::integrations::Timing;
 use crate::integrations::client::IntegrationClient;
 use crate::integrations::status::{FailureKind, IntegrationStatus, State};
 use crate::model::{Integration, IntegrationKind};
@@ -30,8 +32,8 @@ use crate::units::whole_ms;
 /// (and should read [`super::Integrations::statuses`] again).
 pub const STATUS_CAPACITY: usize = 256;
 
-/// How long past `timeout_ms` a test may run before the supervisor gives up
-/// on it (reqwest's own deadline should always fire first).
+/// How long past its deadline a test may run before the supervisor gives
+/// up on it (reqwest's own deadline should always fire first).
 const GRACE: Duration = Duration::from_secs(2);
 
 /// The state the handle and the supervisor share.
@@ -43,30 +45,86 @@ pub(super) struct Shared {
     /// The client in force per kind, swapped whole; a request in flight
     /// keeps the `Arc` of the client it started on.
     clients: [ArcSwapOption<IntegrationClient>; 3],
-    pub(super) slots: Mutex<BTreeMap<IntegrationKind, Slot>>,
+    pub(super) slots: Mutex<Slots>,
     pub(super) tx: broadcast::Sender<IntegrationStatus>,
     pub(super) shutdown: CancellationToken,
+    timing: Timing,
+}
+
+/// Every configured integration, and the rate limits in force (kept apart,
+/// so deleting and re-adding a file does not lift one).
+#[derive(Default)]
+pub(super) struct Slots {
+    pub(super) by_kind: BTreeMap<IntegrationKind, Slot>,
+    holds: [Option<Hold>; 3],
+}
+
+/// A rate limit: nothing is sent to the service before `until`.
+#[derive(Clone)]
+pub(super) struct Hold {
+    until: Instant,
+    /// The `rate_limited` result that set it.
+    status: IntegrationStatus,
+}
+
+impl Hold {
+    fn active(&self) -> bool {
+        Instant::now() < self.until
+    }
+
+    /// The hold as the status of `revision`, saying how long is left.
+    pub(super) fn status(&self, revision: u64, tested_at: Option<SystemTime>) -> IntegrationStatus {
+        let left = self.until.saturating_duration_since(Instant::now());
+        let mut status = self.status.clone();
+        status.revision = revision;
+        status.tested_at = tested_at;
+        status.at = SystemTime::now();
+        let step = status
+            .step
+            .map_or(String::new(), |s| format!(" at step `{s}`"));
+        let code = status
+            .http_status
+            .map_or(String::new(), |c| format!(" (HTTP {c})"));
+        status.detail = Some(format!(
+            "rate limited{step}{code}: no request for another {} s; the test runs by itself then",
+            left.as_secs_f64().ceil() as u64
+        ));
+        status
+    }
 }
 
 /// One configured integration.
 pub(super) struct Slot {
-    /// Grows with every configuration and every test started; a result
-    /// carrying another generation is stale and dropped.
+    /// Grows with every configuration and every test started; a result or
+    /// timer carrying another generation is stale and dropped.
     generation: u64,
     /// The configuration in force (the engine's last good version).
     pub(super) served: Arc<Served<Integration>>,
     pub(super) status: IntegrationStatus,
     running: Option<AbortHandle>,
+    /// The next test by itself: the periodic re-test, or the end of a rate
+    /// limit.
+    timer: Option<AbortHandle>,
+    /// When the last test that reached the service ended.
+    tested: Option<(Instant, SystemTime)>,
 }
 
 impl Slot {
-    /// Makes every running test of this slot stale, and stops it.
+    /// Makes every running test and timer of this slot stale, and stops
+    /// them.
     fn supersede(&mut self) -> u64 {
         self.generation += 1;
         if let Some(task) = self.running.take() {
             task.abort();
         }
+        if let Some(timer) = self.timer.take() {
+            timer.abort();
+        }
         self.generation
+    }
+
+    fn tested_at(&self) -> Option<SystemTime> {
+        self.tested.map(|(_, at)| at)
     }
 }
 
@@ -78,20 +136,29 @@ pub(super) fn index(kind: IntegrationKind) -> usize {
     }
 }
 
+impl Slots {
+    /// The rate limit of `kind`, while it lasts.
+    pub(super) fn hold(&self, kind: IntegrationKind) -> Option<&Hold> {
+        self.holds[index(kind)].as_ref().filter(|h| h.active())
+    }
+}
+
 impl Shared {
     pub(super) fn new(
         engine: Engine,
         http: Result<reqwest::Client, String>,
         shutdown: CancellationToken,
+        timing: Timing,
     ) -> Self {
         let (tx, _) = broadcast::channel(STATUS_CAPACITY);
         Shared {
             engine,
             http,
             clients: Default::default(),
-            slots: Mutex::new(BTreeMap::new()),
+            slots: Mutex::new(Slots::default()),
             tx,
             shutdown,
+            timing,
         }
     }
 
@@ -108,13 +175,17 @@ impl Shared {
         snapshot: &Snapshot,
         kinds: impl IntoIterator<Item = IntegrationKind>,
     ) {
-        let mut slots = self.slots.lock();
+        let mut guard = self.slots.lock();
+        let slots = &mut *guard;
         for kind in kinds {
-            let current = slots.get(&kind).map(|slot| Arc::clone(&slot.served));
+            let current = slots
+                .by_kind
+                .get(&kind)
+                .map(|slot| Arc::clone(&slot.served));
             match (snapshot.integrations.get(&kind), current) {
                 (None, None) => {}
                 (None, Some(_)) => {
-                    if let Some(mut slot) = slots.remove(&kind) {
+                    if let Some(mut slot) = slots.by_kind.remove(&kind) {
                         slot.supersede();
                     }
                     self.clients[index(kind)].store(None);
@@ -123,26 +194,37 @@ impl Shared {
                     let _ = self.tx.send(status);
                 }
                 (Some(served), Some(current)) if Arc::ptr_eq(served, &current) => {}
-                (Some(served), _) => self.configure(&mut slots, served),
+                (Some(served), _) => self.configure(slots, served),
             }
         }
     }
 
-    /// A new configuration: supersede the old test, swap the client, test.
-    fn configure(
-        self: &Arc<Self>,
-        slots: &mut BTreeMap<IntegrationKind, Slot>,
-        served: &Arc<Served<Integration>>,
-    ) {
+    /// A new configuration: supersede the old test, swap the client, test
+    /// (or wait out a rate limit). The same settings saved again while
+    /// their test runs, or within the cooldown of its end, change nothing.
+    fn configure(self: &Arc<Self>, slots: &mut Slots, served: &Arc<Served<Integration>>) {
         let integration = &served.value;
         let kind = integration.id;
         let revision = served.revision;
-        let slot = slots.entry(kind).or_insert_with(|| Slot {
+        let hold = slots.hold(kind).cloned();
+        let slot = slots.by_kind.entry(kind).or_insert_with(|| Slot {
             generation: 0,
             served: Arc::clone(served),
             status: IntegrationStatus::new(kind, revision, State::Testing),
             running: None,
+            timer: None,
+            tested: None,
         });
+        let same = slot.served.value == *integration && slot.served.revision != revision;
+        let recent = slot.running.is_some()
+            || slot
+                .tested
+                .is_some_and(|(at, _)| at.elapsed() < self.timing.cooldown);
+        if same && recent && integration.enabled {
+            tracing::debug!(integration = %kind, revision, "same settings saved again; not testing again so soon");
+            slot.served = Arc::clone(served);
+            return;
+        }
         slot.supersede();
         slot.served = Arc::clone(served);
         if !integration.enabled {
@@ -154,14 +236,23 @@ impl Shared {
             return;
         }
         let built = match &self.http {
-            Ok(http) => IntegrationClient::new(integration, http).map_err(|e| e.to_string()),
+            Ok(http) => IntegrationClient::new(integration, http)
+                .map(|c| c.with_default_retry(self.timing.default_retry))
+                .map_err(|e| e.to_string()),
             Err(e) => Err(format!("the HTTP client could not be built: {e}")),
         };
         match built {
             Ok(client) => {
                 let client = Arc::new(client);
                 self.clients[index(kind)].store(Some(Arc::clone(&client)));
-                self.start_test(slot, client, None);
+                match hold {
+                    Some(hold) => {
+                        let status = hold.status(revision, slot.tested_at());
+                        self.publish(slot, status);
+                        self.schedule(slot, hold.until);
+                    }
+                    None => self.start_test(slot, client, None),
+                }
             }
             Err(why) => {
                 self.clients[index(kind)].store(None);
@@ -188,7 +279,7 @@ impl Shared {
         let shared = Arc::clone(self);
         let shutdown = self.shutdown.clone();
         let task = tokio::spawn(async move {
-            let deadline = client.timeout() + GRACE;
+            let deadline = client.deadline() + GRACE;
             let status = tokio::select! {
                 () = shutdown.cancelled() => return,
                 tested = tokio::time::timeout(deadline, client.test(revision)) => match tested {
@@ -197,6 +288,7 @@ impl Shared {
                         let mut s = IntegrationStatus::new(kind, revision, State::Failed);
                         s.failure = Some(FailureKind::Timeout);
                         s.latency_ms = Some(whole_ms(deadline));
+                        s.tested_at = Some(SystemTime::now());
                         s.detail = Some(format!(
                             "no answer from {} within {} ms; check that the service is up, or raise `timeout_ms`",
                             client.test_url(),
@@ -213,15 +305,18 @@ impl Shared {
 
     /// A test's result: published if its generation is still current,
     /// dropped otherwise (a newer configuration or test owns the slot).
+    /// Then the next test by itself is set: at the end of a rate limit, or
+    /// `retest_minutes` on.
     fn finish(
-        &self,
+        self: &Arc<Self>,
         kind: IntegrationKind,
         generation: u64,
         status: IntegrationStatus,
         reply: Option<oneshot::Sender<IntegrationStatus>>,
     ) {
-        let mut slots = self.slots.lock();
-        let Some(slot) = slots.get_mut(&kind) else {
+        let mut guard = self.slots.lock();
+        let slots = &mut *guard;
+        let Some(slot) = slots.by_kind.get_mut(&kind) else {
             return;
         };
         if slot.generation != generation {
@@ -229,9 +324,80 @@ impl Shared {
             return;
         }
         slot.running = None;
+        if let Some(at) = status.tested_at {
+            slot.tested = Some((Instant::now(), at));
+        }
+        let next = match status.retry_at {
+            Some(retry_at) if status.status == State::RateLimited => {
+                let wait = retry_at
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default();
+                Some((Instant::now() + wait, true))
+            }
+            _ => {
+                let minutes = u32::try_from(slot.served.value.retest_minutes).unwrap_or(u32::MAX);
+                (minutes > 0).then(|| {
+                    let every = self.timing.minute.saturating_mul(minutes);
+                    (Instant::now() + every, false)
+                })
+            }
+        };
         self.settle(slot, status.clone());
+        if let Some((until, limited)) = next {
+            self.schedule(slot, until);
+            if limited {
+                slots.holds[index(kind)] = Some(Hold {
+                    until,
+                    status: status.clone(),
+                });
+            }
+        }
         if let Some(reply) = reply {
             let _ = reply.send(status);
+        }
+    }
+
+    /// Tests the slot's configuration at `at`, unless something supersedes
+    /// the slot first.
+    fn schedule(self: &Arc<Self>, slot: &mut Slot, at: Instant) {
+        if let Some(timer) = slot.timer.take() {
+            timer.abort();
+        }
+        let kind = slot.served.value.id;
+        let generation = slot.generation;
+        let shared = Arc::clone(self);
+        let shutdown = self.shutdown.clone();
+        let timer = tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep_until(at) => shared.due(kind, generation),
+            }
+        });
+        slot.timer = Some(timer.abort_handle());
+    }
+
+    /// A timer is due: test again, with the client in force.
+    fn due(self: &Arc<Self>, kind: IntegrationKind, generation: u64) {
+        let mut guard = self.slots.lock();
+        let slots = &mut *guard;
+        if let Some(hold) = &slots.holds[index(kind)]
+            && !hold.active()
+        {
+            slots.holds[index(kind)] = None;
+        }
+        let Some(slot) = slots.by_kind.get_mut(&kind) else {
+            return;
+        };
+        if slot.generation != generation || slot.running.is_some() {
+            return;
+        }
+        slot.timer = None;
+        match self.client(kind) {
+            Some(client) if slot.served.value.enabled => {
+                tracing::debug!(integration = %kind, "testing again by itself");
+                self.start_test(slot, client, None);
+            }
+            _ => {}
         }
     }
 
@@ -241,10 +407,19 @@ impl Shared {
             State::Failed => tracing::warn!(
                 integration = %status.id,
                 revision = status.revision,
+                step = status.step.map(|s| s.as_str()),
                 failure = status.failure.map(FailureKind::as_str),
                 http_status = status.http_status,
                 latency_ms = status.latency_ms,
                 "connection test failed: {}",
+                status.detail.as_deref().unwrap_or("")
+            ),
+            State::RateLimited => tracing::warn!(
+                integration = %status.id,
+                revision = status.revision,
+                step = status.step.map(|s| s.as_str()),
+                http_status = status.http_status,
+                "connection test rate limited: {}",
                 status.detail.as_deref().unwrap_or("")
             ),
             _ => tracing::info!(
@@ -259,15 +434,19 @@ impl Shared {
     }
 
     /// Records and broadcasts a status, under the slots lock so the order on
-    /// the channel is the order of the records.
-    fn publish(&self, slot: &mut Slot, status: IntegrationStatus) {
+    /// the channel is the order of the records. A status reached without a
+    /// request carries the time of the last test.
+    fn publish(&self, slot: &mut Slot, mut status: IntegrationStatus) {
+        if status.tested_at.is_none() {
+            status.tested_at = slot.tested_at();
+        }
         slot.status = status.clone();
         // No receiver is not an error: nobody is watching yet.
         let _ = self.tx.send(status);
     }
 
     fn abort_all(&self) {
-        for slot in self.slots.lock().values_mut() {
+        for slot in self.slots.lock().by_kind.values_mut() {
             slot.supersede();
         }
     }

@@ -127,6 +127,19 @@ fn object(shape: &Shape) -> Map<String, Value> {
         .filter(|f| f.presence == Presence::Required)
         .map(|f| f.key)
         .collect();
+    // A key required unless another has a given value: required in the
+    // `else` of an `if` on that value.
+    let conditional: Vec<Value> = shape
+        .fields
+        .iter()
+        .filter_map(|f| match f.presence {
+            Presence::RequiredUnless(key, value) => Some(json!({
+                "if": {"properties": {key: {"const": value}}, "required": [key]},
+                "else": {"required": [f.key]},
+            })),
+            _ => None,
+        })
+        .collect();
     let mut out = Map::new();
     out.insert("title".into(), json!(shape.title));
     out.insert("description".into(), json!(shape.description));
@@ -135,6 +148,9 @@ fn object(shape: &Shape) -> Map<String, Value> {
     if !required.is_empty() {
         out.insert("required".into(), json!(required));
     }
+    if !conditional.is_empty() {
+        out.insert("allOf".into(), Value::Array(conditional));
+    }
     out.insert("properties".into(), Value::Object(properties));
     out
 }
@@ -142,7 +158,10 @@ fn object(shape: &Shape) -> Map<String, Value> {
 fn property(f: &Field) -> Value {
     let mut out = Map::new();
     out.insert("description".into(), json!(f.description));
-    let nullable = f.presence == Presence::Optional;
+    let nullable = matches!(
+        f.presence,
+        Presence::Optional | Presence::RequiredUnless(..)
+    );
     let text = || json!({"type": "string", "pattern": NOT_BLANK});
     let (mut types, rest): (Vec<&str>, Vec<(&str, Value)>) = match f.ty {
         Ty::Id => (
@@ -173,6 +192,14 @@ fn property(f: &Field) -> Value {
                 .iter()
                 .map(|k| json!(k.as_str()))
                 .collect();
+            if nullable {
+                names.push(Value::Null);
+            }
+            out.insert("enum".into(), Value::Array(names));
+            return Value::Object(out);
+        }
+        Ty::OneOf(names) => {
+            let mut names: Vec<Value> = names.iter().map(|n| json!(n)).collect();
             if nullable {
                 names.push(Value::Null);
             }

@@ -308,8 +308,10 @@ mod tests {
             enabled: false,
             base_url: crate::model::Setting::literal("https://x.example"),
             timeout_ms: 1000,
+            retest_minutes: 60,
             fields: crate::model::IntegrationFields::Jira {
-                email: crate::model::Setting::literal("a@b.c"),
+                deployment: crate::model::JiraDeployment::Cloud,
+                email: Some(crate::model::Setting::literal("a@b.c")),
                 api_token: crate::model::Setting::literal("t"),
                 project_key: None,
             },

@@ -12,7 +12,8 @@ use crate::load::mask;
 use crate::load::node::{Entry, Node, Value};
 use crate::load::shape::{self, Range};
 use crate::model::{
-    Integration, IntegrationFields, IntegrationKind, Setting, Settings, Step, Workflow,
+    Integration, IntegrationFields, IntegrationKind, JiraDeployment, Setting, Settings, Step,
+    Workflow,
 };
 use crate::secret;
 
@@ -157,14 +158,31 @@ pub fn integration(
             .map(|v| v as u64),
         None => Some(5_000),
     };
+    let retest_minutes = match r.optional(entries, "retest_minutes") {
+        Some(n) => r
+            .int_in(n, "retest_minutes", shape::RETEST_MINUTES)
+            .map(|v| v as u64),
+        None => Some(60),
+    };
     let fields = match kind {
         IntegrationKind::Jira => {
-            let email = setting(&mut r, "email", true).flatten();
+            let deployment = match r.optional(entries, "deployment") {
+                Some(n) => r
+                    .one_of(n, "deployment", shape::JIRA_DEPLOYMENTS)
+                    .and_then(|name| name.parse::<JiraDeployment>().ok()),
+                None => Some(JiraDeployment::Cloud),
+            };
+            // Data Center authenticates with the token alone; a key that
+            // does not parse is reported already, and `email` then follows
+            // the default.
+            let needs_email = deployment != Some(JiraDeployment::DataCenter);
+            let email = setting(&mut r, "email", needs_email);
             let api_token = setting(&mut r, "api_token", true).flatten();
             let project_key = setting(&mut r, "project_key", false);
-            match (email, api_token, project_key) {
-                (Some(email), Some(api_token), Some(project_key)) => {
+            match (deployment, email, api_token, project_key) {
+                (Some(deployment), Some(email), Some(api_token), Some(project_key)) => {
                     Some(IntegrationFields::Jira {
+                        deployment,
                         email,
                         api_token,
                         project_key,
@@ -196,13 +214,26 @@ pub fn integration(
             }
         }
     };
-    match (enabled, base_url, timeout_ms, fields, r.has_errors()) {
-        (Some(enabled), Some(base_url), Some(timeout_ms), Some(fields), false) => {
+    match (
+        enabled,
+        base_url,
+        timeout_ms.zip(retest_minutes),
+        fields,
+        r.has_errors(),
+    ) {
+        (
+            Some(enabled),
+            Some(base_url),
+            Some((timeout_ms, retest_minutes)),
+            Some(fields),
+            false,
+        ) => {
             let mut integration = Integration {
                 id: kind,
                 enabled,
                 base_url,
                 timeout_ms,
+                retest_minutes,
                 fields,
             };
             mask_settings_holding_secrets(&mut integration, &mask::secret_values(root));
@@ -225,7 +256,7 @@ fn mask_settings_holding_secrets(integration: &mut Integration, secrets: &[Strin
         IntegrationFields::Jira {
             email, project_key, ..
         } => {
-            settings.push(email);
+            settings.extend(email.as_mut());
             settings.extend(project_key.as_mut());
         }
         IntegrationFields::Postman { workspace_id, .. } => settings.extend(workspace_id.as_mut()),
@@ -530,6 +561,23 @@ impl<'f> Reader<'f> {
                 None
             }
         }
+    }
+
+    /// One of `names`, as written.
+    fn one_of(&mut self, node: &Node, key: &str, names: &[&'static str]) -> Option<&'static str> {
+        let found = match &node.value {
+            Value::Str(s) => names.iter().find(|n| **n == s.as_str()).copied(),
+            _ => None,
+        };
+        if found.is_none() {
+            let list: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            self.error(
+                node.pos,
+                ErrorKind::Schema,
+                format!("`{key}` must be one of {}", list.join(", ")),
+            );
+        }
+        found
     }
 
     fn string_list(&mut self, node: &Node, key: &str) -> Option<Vec<String>> {
@@ -1014,6 +1062,52 @@ mod tests {
             assert_eq!((errors[0].line, errors[0].column), (4, 12));
             assert_eq!(i.is_some(), !is_error);
         }
+    }
+
+    #[test]
+    fn data_center_needs_no_email_and_cloud_does() {
+        let load = |src: &str| {
+            let (root, _) = parse(
+                src.as_bytes(),
+                "config/jira_config.yaml",
+                &Limits::default(),
+            );
+            integration(
+                IntegrationKind::Jira,
+                root.as_ref(),
+                "config/jira_config.yaml",
+                &|_| None,
+            )
+        };
+        let (dc, errors) =
+            load("base_url: https://x.example\ndeployment: data_center\napi_token: t\n");
+        assert!(errors.is_empty(), "{errors:?}");
+        let dc = dc.expect("loads");
+        assert_eq!(dc.retest_minutes, 60);
+        assert!(matches!(
+            dc.fields,
+            IntegrationFields::Jira {
+                deployment: JiraDeployment::DataCenter,
+                email: None,
+                ..
+            }
+        ));
+        for src in [
+            "base_url: https://x.example\napi_token: t\n",
+            "base_url: https://x.example\ndeployment: cloud\napi_token: t\n",
+        ] {
+            let (i, errors) = load(src);
+            assert!(i.is_none());
+            assert_eq!(errors[0].message, "missing required key `email`");
+        }
+        let (i, errors) = load(
+            "base_url: https://x.example\ndeployment: server\nemail: e\napi_token: t\nretest_minutes: 0\n",
+        );
+        assert!(i.is_none());
+        assert_eq!(
+            (errors[0].message.as_str(), errors[0].line, errors[0].column),
+            ("`deployment` must be one of `cloud`, `data_center`", 2, 13)
+        );
     }
 
     #[test]

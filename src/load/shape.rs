@@ -39,6 +39,11 @@ pub const MAX_WAIT_MS: Range = Range {
     min: 1,
     max: 60_000,
 };
+/// Up to a week between periodic connection tests.
+pub const RETEST_MINUTES: Range = Range {
+    min: 0,
+    max: 10_080,
+};
 pub const COMPLETE_WRITE_MS: Range = Range { min: 0, max: 1000 };
 pub const HISTORY: Range = Range {
     min: 1,
@@ -70,6 +75,8 @@ pub enum Ty {
     Url,
     /// The name of an integration kind.
     IntegrationName,
+    /// One of these names.
+    OneOf(&'static [&'static str]),
     /// A list of glob strings.
     Globs,
     /// A list of at least one mapping of the given shape.
@@ -84,6 +91,21 @@ pub enum Presence {
     Optional,
     /// Optional, but when written it must be a value, not `null`.
     OptionalNotNull,
+    /// Required unless the key `.0` is set to the value `.1`.
+    RequiredUnless(&'static str, &'static str),
+}
+
+impl Presence {
+    /// Whether the key must be written in a mapping where `other(key)`
+    /// gives the value written under another key (`None`: absent or not a
+    /// string).
+    pub fn is_required<'a>(self, other: impl Fn(&str) -> Option<&'a str>) -> bool {
+        match self {
+            Presence::Required => true,
+            Presence::Optional | Presence::OptionalNotNull => false,
+            Presence::RequiredUnless(key, value) => other(key) != Some(value),
+        }
+    }
 }
 
 /// One key of a mapping.
@@ -214,8 +236,16 @@ const BASE_URL: Field = required(
 const TIMEOUT: Field = optional(
     "timeout_ms",
     Ty::Int(TIMEOUT_MS),
-    "Milliseconds the connection test may take (1 to 600000; default 5000).",
+    "Milliseconds each request of the connection test may take (1 to 600000; default 5000).",
 );
+const RETEST: Field = optional(
+    "retest_minutes",
+    Ty::Int(RETEST_MINUTES),
+    "Minutes between connection tests while nothing changes, so an expired or revoked credential shows without a save (0 to 10080; 0 turns it off; default 60).",
+);
+
+/// The values of Jira's `deployment`, as written.
+pub const JIRA_DEPLOYMENTS: &[&str] = &["cloud", "data_center"];
 
 pub const JIRA: Shape = Shape {
     title: "qa-reload Jira integration",
@@ -224,20 +254,27 @@ pub const JIRA: Shape = Shape {
         ENABLED,
         BASE_URL,
         TIMEOUT,
-        required(
-            "email",
-            Ty::Setting,
-            "The Jira account's email address (basic auth user).",
+        RETEST,
+        optional(
+            "deployment",
+            Ty::OneOf(JIRA_DEPLOYMENTS),
+            "`cloud` (default: Atlassian's cloud, REST API v3, basic auth with `email` and an API token) or `data_center` (Jira Data Center or Server: REST API v2, `api_token` is a personal access token sent as a bearer token, `email` is not used).",
         ),
+        Field {
+            key: "email",
+            ty: Ty::Setting,
+            presence: Presence::RequiredUnless("deployment", "data_center"),
+            description: "The Jira account's email address (basic auth user); required for `cloud`, not used by `data_center`.",
+        },
         required(
             "api_token",
             Ty::Setting,
-            "The Jira API token. Secret: write `${NAME}` and export the variable.",
+            "The Jira API token (`cloud`) or personal access token (`data_center`). Secret: write `${NAME}` and export the variable.",
         ),
         optional(
             "project_key",
             Ty::Setting,
-            "The Jira project key (e.g. `QA`).",
+            "The Jira project key (e.g. `QA`); the connection test checks that the account can see it.",
         ),
     ],
     empty_ok: false,
@@ -250,12 +287,17 @@ pub const POSTMAN: Shape = Shape {
         ENABLED,
         BASE_URL,
         TIMEOUT,
+        RETEST,
         required(
             "api_key",
             Ty::Setting,
             "The Postman API key. Secret: write `${NAME}` and export the variable.",
         ),
-        optional("workspace_id", Ty::Setting, "The Postman workspace id."),
+        optional(
+            "workspace_id",
+            Ty::Setting,
+            "The Postman workspace id; the connection test checks that the key can see it.",
+        ),
     ],
     empty_ok: false,
 };
@@ -267,12 +309,17 @@ pub const TESTMO: Shape = Shape {
         ENABLED,
         BASE_URL,
         TIMEOUT,
+        RETEST,
         required(
             "api_token",
             Ty::Setting,
             "The Testmo API token. Secret: write `${NAME}` and export the variable.",
         ),
-        optional("project_id", Ty::Setting, "The Testmo project id."),
+        optional(
+            "project_id",
+            Ty::Setting,
+            "The Testmo project id; the connection test checks that the token can see it.",
+        ),
     ],
     empty_ok: false,
 };
@@ -351,6 +398,7 @@ mod tests {
             Ty::Bool => out.push_str(" true\n"),
             Ty::Url => out.push_str(" https://example.test\n"),
             Ty::IntegrationName => out.push_str(" jira\n"),
+            Ty::OneOf(names) => out.push_str(&format!(" {}\n", names[0])),
             Ty::Globs => out.push_str(" [\"workflows/**/*.yaml\"]\n"),
             Ty::Items(shape) => {
                 out.push('\n');
@@ -420,9 +468,15 @@ mod tests {
                 let missing = errors
                     .iter()
                     .any(|e| e.message == format!("missing required key `{}`", f.key));
+                // The document writes the first value of every name list
+                // (`deployment: cloud`).
+                let first = |key: &str| match shape.field(key).map(|f| f.ty) {
+                    Some(Ty::OneOf(names)) => Some(names[0]),
+                    _ => None,
+                };
                 assert_eq!(
                     missing,
-                    f.presence == Presence::Required,
+                    f.presence.is_required(first),
                     "{path} without `{}`: {errors:#?}",
                     f.key
                 );

@@ -173,10 +173,11 @@ test('a connection test shows as a badge and a toast, and a bad token flips it t
   const GOOD = 'jira-good-S3CRET-4711';
   const BAD = 'jira-bad-S3CRET-0815';
   // A stand-in for Jira on loopback: 200 for the right basic credentials at
-  // the connection-test path, 401 with a JSON body otherwise.
+  // the connection test's paths (myself, then the project), 401 with a JSON
+  // body otherwise.
   const expected = `Basic ${Buffer.from(`qa@example.com:${GOOD}`).toString('base64')}`;
   const jira = http.createServer((req, res) => {
-    const ok = req.url === '/rest/api/3/myself' && req.headers.authorization === expected;
+    const ok = ['/rest/api/3/myself', '/rest/api/3/project/QA'].includes(req.url) && req.headers.authorization === expected;
     res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
     res.end(ok ? '{"accountId":"qa"}' : '{"errorMessages":["Client must be authenticated to access this resource."]}');
   });
@@ -199,6 +200,7 @@ test('a connection test shows as a badge and a toast, and a bad token flips it t
   const badge = page.locator('#integrations tr[data-id="jira"] .badge.status');
   await eventually(async () => (await badge.textContent()) === 'ok', 10_000, 'the jira badge to read ok');
   assert.match(await page.locator('#integrations tr[data-id="jira"] .detail').textContent(), /\d+ ms/);
+  assert.match(await page.locator('#integrations tr[data-id="jira"] .tested').textContent(), /^last tested /);
 
   repo.write('config/jira_config.yaml', config('JIRA_BAD_TOKEN'));
   const failed = page.locator('#toasts > .toast[role="alert"]').filter({ hasText: 'jira: connection failed' });

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use qa_reload::api::wire::{
     EventWire, Frame, HelloWire, IntegrationStatusWire, PROTOCOL, SnapshotWire, Statuses,
 };
-use qa_reload::integrations::{FailureKind, IntegrationStatus, State};
+use qa_reload::integrations::{FailureKind, IntegrationStatus, State, TestStep};
 use qa_reload::model::IntegrationKind;
 use qa_reload::secret::MASK;
 
@@ -44,6 +44,8 @@ fn jira_failed(revision: u64) -> IntegrationStatus {
     s.http_status = Some(401);
     s.latency_ms = Some(12);
     s.detail = Some("HTTP 401 Unauthorized; check `email` and `api_token`".to_owned());
+    s.step = Some(TestStep::Authenticate);
+    s.tested_at = Some(SystemTime::UNIX_EPOCH);
     s.at = SystemTime::UNIX_EPOCH;
     s
 }

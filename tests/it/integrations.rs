@@ -15,7 +15,8 @@ use std::time::Duration;
 use qa_reload::app::{self, App, Options};
 use qa_reload::diff::patch::PatchKind;
 use qa_reload::integrations::{
-    FailureKind, IntegrationError, IntegrationStatus, Integrations, State, USER_AGENT,
+    FailureKind, IntegrationError, IntegrationStatus, Integrations, State, TestStep, Timing,
+    USER_AGENT,
 };
 use qa_reload::model::IntegrationKind;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -66,6 +67,10 @@ impl Seen {
 /// What a stand-in does with a request.
 enum Reply {
     Status(u16, String),
+    /// A status with extra headers (`Retry-After`, `Location`).
+    With(u16, Vec<(&'static str, String)>, String),
+    /// Answer only after this long.
+    Slow(Duration, u16, String),
     /// Never answer; notice when the client gives up on the connection.
     Hang,
 }
@@ -114,10 +119,22 @@ impl StandIn {
                     while let Some(request) = read_request(&mut stream).await {
                         seen.lock().unwrap().push(request.clone());
                         changed.notify_waiters();
-                        match handler(&request) {
-                            Reply::Status(code, body) => {
+                        let reply = match handler(&request) {
+                            Reply::Status(code, body) => Reply::With(code, Vec::new(), body),
+                            Reply::Slow(wait, code, body) => {
+                                tokio::time::sleep(wait).await;
+                                Reply::With(code, Vec::new(), body)
+                            }
+                            other => other,
+                        };
+                        match reply {
+                            Reply::With(code, headers, body) => {
+                                let extra: String = headers
+                                    .iter()
+                                    .map(|(k, v)| format!("{k}: {v}\r\n"))
+                                    .collect();
                                 let head = format!(
-                                    "HTTP/1.1 {code} Stand-in\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                                    "HTTP/1.1 {code} Stand-in\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n",
                                     body.len()
                                 );
                                 let out = stream.get_mut();
@@ -127,6 +144,7 @@ impl StandIn {
                                     return;
                                 }
                             }
+                            Reply::Status(..) | Reply::Slow(..) => return,
                             Reply::Hang => {
                                 hanging.fetch_add(1, Ordering::SeqCst);
                                 changed.notify_waiters();
@@ -215,20 +233,24 @@ fn expected_auth(kind: IntegrationKind) -> (&'static str, String) {
     }
 }
 
-fn test_path(kind: IntegrationKind) -> &'static str {
+/// The paths of `kind`'s test, in order: authenticate, then the project or
+/// workspace the file names (`QA`, `ws-1`, `7`).
+fn test_paths(kind: IntegrationKind) -> [&'static str; 2] {
     match kind {
-        Jira => "/rest/api/3/myself",
-        Postman => "/me",
-        Testmo => "/api/v1/projects",
+        Jira => ["/rest/api/3/myself", "/rest/api/3/project/QA"],
+        Postman => ["/me", "/workspaces/ws-1"],
+        Testmo => ["/api/v1/user", "/api/v1/projects/7"],
     }
 }
 
 /// A stand-in for `kind` that answers 200 to the right credentials at the
-/// right path and 401 (echoing what it got) to anything else.
+/// test's paths and 401 (echoing what it got) to anything else.
 async fn service(kind: IntegrationKind) -> StandIn {
     StandIn::start(move |req| {
         let (header, value) = expected_auth(kind);
-        if req.path == test_path(kind) && req.header(header) == Some(value.as_str()) {
+        if test_paths(kind).contains(&req.path.as_str())
+            && req.header(header) == Some(value.as_str())
+        {
             Reply::Status(200, r#"{"ok":true}"#.into())
         } else {
             Reply::Status(
@@ -308,10 +330,19 @@ async fn start(repo: &TestRepo) -> App {
 }
 
 async fn start_with(repo: &TestRepo, resolver: Option<qa_reload::integrations::Resolver>) -> App {
+    start_timed(repo, resolver, Timing::default()).await
+}
+
+async fn start_timed(
+    repo: &TestRepo,
+    resolver: Option<qa_reload::integrations::Resolver>,
+    timing: Timing,
+) -> App {
     captured_logs();
     let mut options = Options::new(&repo.root);
     options.env = Arc::new(env);
     options.resolver = resolver;
+    options.integration_timing = timing;
     app::start(options).await.expect("app starts")
 }
 
@@ -432,17 +463,19 @@ async fn each_service_is_ok_with_its_credentials_at_its_path_with_our_user_agent
         assert_eq!(s.http_status, Some(200));
         assert!(s.latency_ms.is_some(), "{s}");
         assert_eq!((s.failure, s.detail.as_deref()), (None, None));
+        assert!(s.tested_at.is_some(), "{s}");
         let seen = servers[kind as usize].seen();
-        let [req] = seen.as_slice() else {
-            panic!("{kind}: one request expected, got {seen:?}")
-        };
-        assert_eq!(
-            (req.method.as_str(), req.path.as_str()),
-            ("GET", test_path(kind))
-        );
+        let asked: Vec<(&str, &str)> = seen
+            .iter()
+            .map(|r| (r.method.as_str(), r.path.as_str()))
+            .collect();
+        let [auth, named] = test_paths(kind);
+        assert_eq!(asked, [("GET", auth), ("GET", named)], "{kind}");
         let (header, value) = expected_auth(kind);
-        assert_eq!(req.header(header), Some(value.as_str()), "{kind}");
-        assert_eq!(req.header("user-agent"), Some(USER_AGENT));
+        for req in &seen {
+            assert_eq!(req.header(header), Some(value.as_str()), "{kind}");
+            assert_eq!(req.header("user-agent"), Some(USER_AGENT));
+        }
         assert_eq!(
             USER_AGENT,
             format!("qa-reload/{}", env!("CARGO_PKG_VERSION"))
@@ -790,7 +823,7 @@ async fn an_invalid_config_file_keeps_the_last_good_client_and_status() {
         &client,
         &app.integrations.client(Testmo).unwrap()
     ));
-    assert_eq!(server.seen().len(), 1, "no new test of the broken file");
+    assert_eq!(server.seen().len(), 2, "no new test of the broken file");
     app.stop().await;
 }
 
@@ -856,7 +889,7 @@ async fn test_now_runs_a_fresh_test_and_answers_its_result() {
         (s.status, s.http_status, s.revision),
         (State::Ok, Some(200), 1)
     );
-    assert_eq!(server.seen().len(), 2);
+    assert_eq!(server.seen().len(), 4, "two steps, tested twice");
     assert_eq!(app.integrations.status(Testmo).unwrap(), s);
     assert_eq!(
         app.integrations.test_now(Jira).await,
@@ -879,13 +912,13 @@ async fn a_request_in_flight_finishes_on_the_old_client() {
         s.status == State::Ok && s.revision > 1
     })
     .await;
-    assert_eq!(new.seen().len(), 1, "{s}");
+    assert_eq!(new.seen().len(), 2, "{s}");
     let current = app.integrations.client(Jira).unwrap();
     assert!(current.test_url().starts_with(&new.url()));
     // The client held from before still talks to the old service.
     assert!(held.test_url().starts_with(&old.url()));
     assert_eq!(held.test(7).await.status, State::Ok);
-    assert_eq!(old.seen().len(), 2);
+    assert_eq!(old.seen().len(), 4);
     app.stop().await;
 }
 
@@ -953,9 +986,9 @@ async fn a_bad_token_then_a_good_one_flips_failed_to_ok_and_no_secret_is_logged(
     let ok = wait_status(&app.integrations, Jira, "ok", |s| s.status == State::Ok).await;
     assert!(ok.revision > failed.revision, "{ok}");
     let seen = server.seen();
-    assert_eq!(seen.len(), 2);
+    assert_eq!(seen.len(), 3, "one refused step, then two: {seen:?}");
     assert_eq!(
-        seen[1].header("authorization"),
+        seen[2].header("authorization"),
         Some(expected_auth(Jira).1.as_str())
     );
 
@@ -1099,4 +1132,598 @@ async fn statuses_reach_the_routes_the_stream_and_metrics() {
     drop(ws);
     app.stop().await;
     let _ = tokio::time::timeout(GUARD, server).await;
+}
+
+// ---------------------------------------------------------------- steps
+
+/// What each service answers when the project or workspace the file names
+/// does not exist or is hidden from the account (their documented bodies).
+fn not_found_body(kind: IntegrationKind) -> &'static str {
+    match kind {
+        Jira => r#"{"errorMessages":["No project could be found with key 'QA'."],"errors":{}}"#,
+        Postman => {
+            r#"{"error":{"name":"instanceNotFoundError","message":"We could not find the workspace you are looking for"}}"#
+        }
+        Testmo => r#"{"message":"The requested project was not found."}"#,
+    }
+}
+
+/// A stand-in that authenticates like [`service`] and answers the second
+/// step (the project or workspace) with `named`.
+async fn service_answering(
+    kind: IntegrationKind,
+    named: impl Fn() -> Reply + Send + Sync + 'static,
+) -> StandIn {
+    StandIn::start(move |req| {
+        let (header, value) = expected_auth(kind);
+        let [auth, resource] = test_paths(kind);
+        match req.path.as_str() {
+            _ if req.header(header) != Some(value.as_str()) => {
+                Reply::Status(401, r#"{"message":"bad credentials"}"#.into())
+            }
+            p if p == auth => Reply::Status(200, r#"{"accountId":"qa"}"#.into()),
+            p if p == resource => named(),
+            _ => Reply::Status(404, "{}".into()),
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_project_or_workspace_fails_at_that_step_naming_it() {
+    let servers = [
+        service_answering(Jira, || Reply::Status(404, not_found_body(Jira).into())).await,
+        service_answering(Postman, || {
+            Reply::Status(404, not_found_body(Postman).into())
+        })
+        .await,
+        service_answering(Testmo, || Reply::Status(403, not_found_body(Testmo).into())).await,
+    ];
+    let statuses = run_scenario(|k| servers[k as usize].url(), 5000).await;
+    let expected = [
+        (
+            Jira,
+            TestStep::Project,
+            404,
+            "project `QA` not found or not visible to this account; HTTP 404 Not Found from ",
+            "No project could be found with key 'QA'.",
+            "check `project_key`",
+        ),
+        (
+            Postman,
+            TestStep::Workspace,
+            404,
+            "workspace `ws-1` not found or not visible to this API key; HTTP 404 Not Found from ",
+            "We could not find the workspace you are looking for",
+            "check `workspace_id`",
+        ),
+        (
+            Testmo,
+            TestStep::Project,
+            403,
+            "project `7` not found or not visible to this token; HTTP 403 Forbidden from ",
+            "The requested project was not found.",
+            "check `project_id`",
+        ),
+    ];
+    for (s, (kind, step, code, start, message, hint)) in statuses.iter().zip(expected) {
+        assert_eq!(s.id, kind);
+        assert_eq!(
+            (s.status, s.step, s.http_status, s.failure),
+            (
+                State::Failed,
+                Some(step),
+                Some(code),
+                Some(FailureKind::Http)
+            ),
+            "{s}"
+        );
+        let detail = s.detail.as_deref().unwrap();
+        assert!(detail.starts_with(start), "{detail}");
+        assert!(detail.contains(test_paths(kind)[1]), "{detail}");
+        assert!(detail.contains(message), "{detail}");
+        assert!(detail.ends_with(hint), "{detail}");
+        assert_eq!(servers[kind as usize].seen().len(), 2, "{kind}");
+    }
+}
+
+/// One row: what the stand-in answers at each step, and the status.
+struct Row {
+    name: &'static str,
+    auth: fn() -> Reply,
+    named: fn() -> Reply,
+    timeout_ms: u64,
+    state: State,
+    step: Option<TestStep>,
+    http_status: Option<u16>,
+    failure: Option<FailureKind>,
+    /// Texts the detail holds.
+    says: &'static [&'static str],
+    /// Requests the stand-in sees.
+    requests: usize,
+}
+
+fn ok() -> Reply {
+    Reply::Status(200, "{}".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_answer_at_each_step_gives_its_status() {
+    let rows = [
+        Row {
+            name: "both steps pass",
+            auth: ok,
+            named: ok,
+            timeout_ms: 5000,
+            state: State::Ok,
+            step: None,
+            http_status: Some(200),
+            failure: None,
+            says: &[],
+            requests: 2,
+        },
+        Row {
+            name: "401 at authenticate (cloud)",
+            auth: || {
+                Reply::Status(
+                    401,
+                    r#"{"errorMessages":["Client must be authenticated to access this resource."]}"#.into(),
+                )
+            },
+            named: ok,
+            timeout_ms: 5000,
+            state: State::Failed,
+            step: Some(TestStep::Authenticate),
+            http_status: Some(401),
+            failure: Some(FailureKind::Http),
+            says: &[
+                "HTTP 401 Unauthorized from http://127.0.0.1:",
+                "/rest/api/3/myself",
+                "Client must be authenticated to access this resource.",
+                "check `email` and `api_token`",
+                "expired or been revoked",
+                "scoped token",
+                "https://api.atlassian.com/ex/jira/",
+            ],
+            requests: 1,
+        },
+        Row {
+            name: "403 at authenticate",
+            auth: || Reply::Status(403, r#"{"errorMessages":["Forbidden"]}"#.into()),
+            named: ok,
+            timeout_ms: 5000,
+            state: State::Failed,
+            step: Some(TestStep::Authenticate),
+            http_status: Some(403),
+            failure: Some(FailureKind::Http),
+            says: &[
+                "HTTP 403 Forbidden",
+                ": Forbidden; check `email` and `api_token`",
+            ],
+            requests: 1,
+        },
+        Row {
+            name: "404 at authenticate: not a Jira Cloud API",
+            auth: || Reply::Status(404, "<html>Not here</html>".into()),
+            named: ok,
+            timeout_ms: 5000,
+            state: State::Failed,
+            step: Some(TestStep::Authenticate),
+            http_status: Some(404),
+            failure: Some(FailureKind::Http),
+            says: &[
+                "HTTP 404 Not Found",
+                "Not here",
+                "check `base_url`, and `deployment`",
+            ],
+            requests: 1,
+        },
+        Row {
+            name: "502 at the project",
+            auth: ok,
+            named: || Reply::Status(502, "upstream down".into()),
+            timeout_ms: 5000,
+            state: State::Failed,
+            step: Some(TestStep::Project),
+            http_status: Some(502),
+            failure: Some(FailureKind::Http),
+            says: &[
+                "HTTP 502 Bad Gateway",
+                "/rest/api/3/project/QA",
+                "upstream down",
+            ],
+            requests: 2,
+        },
+        Row {
+            name: "a redirect is not followed",
+            auth: || {
+                Reply::With(
+                    302,
+                    vec![("location", "https://login.example/sso".into())],
+                    String::new(),
+                )
+            },
+            named: ok,
+            timeout_ms: 5000,
+            state: State::Failed,
+            step: Some(TestStep::Authenticate),
+            http_status: Some(302),
+            failure: Some(FailureKind::Http),
+            says: &[
+                "HTTP 302 Found",
+                "redirected to https://login.example/sso; check `base_url`",
+            ],
+            requests: 1,
+        },
+        Row {
+            name: "a slow project answer past the timeout",
+            auth: ok,
+            named: || Reply::Slow(Duration::from_millis(1500), 200, "{}".into()),
+            timeout_ms: 300,
+            state: State::Failed,
+            step: Some(TestStep::Project),
+            http_status: None,
+            failure: Some(FailureKind::Timeout),
+            says: &[
+                "no answer from http://127.0.0.1:",
+                "/rest/api/3/project/QA within 300 ms",
+            ],
+            requests: 2,
+        },
+        Row {
+            name: "503 without Retry-After is a failure",
+            auth: || Reply::Status(503, "maintenance".into()),
+            named: ok,
+            timeout_ms: 5000,
+            state: State::Failed,
+            step: Some(TestStep::Authenticate),
+            http_status: Some(503),
+            failure: Some(FailureKind::Http),
+            says: &["HTTP 503 Service Unavailable", "maintenance"],
+            requests: 1,
+        },
+        Row {
+            name: "503 with Retry-After is a rate limit",
+            auth: || Reply::With(503, vec![("retry-after", "120".into())], String::new()),
+            named: ok,
+            timeout_ms: 5000,
+            state: State::RateLimited,
+            step: Some(TestStep::Authenticate),
+            http_status: Some(503),
+            failure: None,
+            says: &[
+                "rate limited: HTTP 503",
+                "no request for 120 s (as its Retry-After asks)",
+            ],
+            requests: 1,
+        },
+    ];
+    for row in rows {
+        let (auth, named) = (row.auth, row.named);
+        let server = StandIn::start(move |req| match req.path.as_str() {
+            "/rest/api/3/myself" => auth(),
+            "/rest/api/3/project/QA" => named(),
+            _ => Reply::Status(404, "{}".into()),
+        })
+        .await;
+        let repo = repo(&[(Jira, config(Jira, &server.url(), row.timeout_ms))]);
+        let app = start(&repo).await;
+        let s = settled(&app.integrations, Jira).await;
+        let name = row.name;
+        assert_eq!(
+            (s.status, s.step, s.http_status, s.failure),
+            (row.state, row.step, row.http_status, row.failure),
+            "{name}: {s}"
+        );
+        let detail = s.detail.clone().unwrap_or_default();
+        for text in row.says {
+            assert!(detail.contains(text), "{name}: {text:?} not in {detail}");
+        }
+        assert_no_secret(&detail);
+        assert_eq!(server.seen().len(), row.requests, "{name}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_uses_rest_v2_with_the_token_as_a_bearer_and_no_email() {
+    let bearer = format!("Bearer {JIRA_TOKEN}");
+    let server = {
+        let bearer = bearer.clone();
+        StandIn::start(move |req| {
+            let ok = ["/rest/api/2/myself", "/rest/api/2/project/QA"].contains(&req.path.as_str())
+                && req.header("authorization") == Some(bearer.as_str());
+            if ok {
+                Reply::Status(200, r#"{"name":"qa"}"#.into())
+            } else {
+                Reply::Status(401, r#"{"message":"AUTHENTICATION_DENIED"}"#.into())
+            }
+        })
+        .await
+    };
+    let dc = |var: &str| {
+        format!(
+            "enabled: true\nbase_url: {}\ndeployment: data_center\napi_token: ${{{var}}}\nproject_key: QA\n",
+            server.url()
+        )
+    };
+    let repo = repo(&[(Jira, dc("JIRA_TOKEN"))]);
+    let app = start(&repo).await;
+    let s = settled(&app.integrations, Jira).await;
+    assert_eq!((s.status, s.http_status), (State::Ok, Some(200)), "{s}");
+    let seen = server.seen();
+    let paths: Vec<&str> = seen.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/rest/api/2/myself", "/rest/api/2/project/QA"]);
+    assert!(
+        seen.iter()
+            .all(|r| r.header("authorization") == Some(bearer.as_str()))
+    );
+
+    // A revoked personal access token: the hint speaks of one.
+    repo.write(&Jira.config_file(), &dc("JIRA_BAD_TOKEN"));
+    let failed = wait_status(&app.integrations, Jira, "failed", |s| {
+        s.status == State::Failed
+    })
+    .await;
+    let detail = failed.detail.as_deref().unwrap();
+    assert!(detail.contains("AUTHENTICATION_DENIED"), "{detail}");
+    assert!(detail.contains("personal access token"), "{detail}");
+    assert!(!detail.contains("check `email`"), "{detail}");
+    assert_statuses_hide_secrets(&app.integrations);
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------- rate limits
+
+/// A stand-in that answers `429` (with `retry_after`, if any) until
+/// `limited` is cleared, then like [`service`].
+async fn limited_service(
+    kind: IntegrationKind,
+    retry_after: Option<&'static str>,
+) -> (StandIn, Arc<std::sync::atomic::AtomicBool>) {
+    let limited = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = Arc::clone(&limited);
+    let server = StandIn::start(move |req| {
+        if flag.load(Ordering::SeqCst) {
+            let headers = retry_after
+                .map(|v| vec![("retry-after", v.to_string())])
+                .unwrap_or_default();
+            return Reply::With(
+                429,
+                headers,
+                r#"{"error":"rateLimited","message":"Rate limit exceeded. Please retry later."}"#
+                    .into(),
+            );
+        }
+        let (header, value) = expected_auth(kind);
+        if req.header(header) == Some(value.as_str()) {
+            Reply::Status(200, "{}".into())
+        } else {
+            Reply::Status(401, "{}".into())
+        }
+    })
+    .await;
+    (server, limited)
+}
+
+fn limited(s: &IntegrationStatus) -> bool {
+    s.status == State::RateLimited
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_with_retry_after_holds_back_saves_and_manual_tests() {
+    let (server, _) = limited_service(Postman, Some("3600")).await;
+    let repo = repo(&[(Postman, config(Postman, &server.url(), 5000))]);
+    let app = start(&repo).await;
+    let s = wait_status(&app.integrations, Postman, "rate limited", limited).await;
+    assert_eq!(
+        (s.step, s.http_status),
+        (Some(TestStep::Authenticate), Some(429)),
+        "{s}"
+    );
+    assert_eq!(s.failure, None);
+    let (retry_at, tested_at) = (s.retry_at.unwrap(), s.tested_at.unwrap());
+    let wait = retry_at.duration_since(tested_at).unwrap();
+    assert!(
+        wait <= Duration::from_secs(3600) && wait > Duration::from_secs(3590),
+        "{wait:?}"
+    );
+    let detail = s.detail.as_deref().unwrap();
+    assert!(detail.contains("no request for 3600 s"), "{detail}");
+    assert!(
+        detail.contains("Rate limit exceeded. Please retry later."),
+        "{detail}"
+    );
+    assert_eq!(server.seen().len(), 1);
+
+    // A manual test answers with the wait and sends nothing.
+    let manual = app.integrations.test_now(Postman).await.unwrap();
+    assert_eq!(
+        (manual.status, manual.retry_at),
+        (State::RateLimited, Some(retry_at))
+    );
+    let detail = manual.detail.as_deref().unwrap();
+    assert!(detail.contains("no request for another"), "{detail}");
+    assert_eq!(server.seen().len(), 1, "a manual test reached the service");
+
+    // A save with new settings: the new revision is held back too.
+    repo.write(
+        &Postman.config_file(),
+        &config(Postman, &server.url(), 4000),
+    );
+    let held = wait_status(&app.integrations, Postman, "the new revision held", |s| {
+        s.revision > 1
+    })
+    .await;
+    assert_eq!(
+        (held.status, held.retry_at),
+        (State::RateLimited, Some(retry_at)),
+        "{held}"
+    );
+    assert_eq!(held.tested_at, Some(tested_at));
+    // A rescan sends nothing either.
+    app.engine.reload().await.unwrap();
+    assert_eq!(
+        app.integrations.test_now(Postman).await.unwrap().status,
+        State::RateLimited
+    );
+    assert_eq!(
+        server.seen().len(),
+        1,
+        "a save or a rescan reached the service"
+    );
+    assert_statuses_hide_secrets(&app.integrations);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_without_retry_after_waits_60_s() {
+    let (server, _) = limited_service(Testmo, None).await;
+    let repo = repo(&[(Testmo, config(Testmo, &server.url(), 5000))]);
+    let app = start(&repo).await;
+    let s = wait_status(&app.integrations, Testmo, "rate limited", limited).await;
+    let wait = s
+        .retry_at
+        .unwrap()
+        .duration_since(s.tested_at.unwrap())
+        .unwrap();
+    assert!(
+        wait <= Duration::from_secs(60) && wait > Duration::from_secs(50),
+        "{wait:?}"
+    );
+    assert!(s.detail.unwrap().contains("it gave no Retry-After"));
+    let manual = app.integrations.test_now(Testmo).await.unwrap();
+    assert_eq!(manual.status, State::RateLimited);
+    assert_eq!(server.seen().len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_runs_again_by_itself_when_the_wait_is_over() {
+    let (server, limit) = limited_service(Jira, None).await;
+    let repo = repo(&[(Jira, config(Jira, &server.url(), 5000))]);
+    // A short default wait, and no periodic re-test in the way.
+    let timing = Timing {
+        default_retry: Duration::from_millis(300),
+        minute: Duration::from_secs(3600),
+        ..Timing::default()
+    };
+    let app = start_timed(&repo, None, timing).await;
+    let s = wait_status(&app.integrations, Jira, "rate limited", limited).await;
+    assert_eq!(server.seen().len(), 1);
+    limit.store(false, Ordering::SeqCst);
+    let ok = wait_status(&app.integrations, Jira, "ok", |s| s.status == State::Ok).await;
+    assert_eq!(ok.revision, s.revision, "no save was needed");
+    assert_eq!(ok.retry_at, None);
+    assert_eq!(server.seen().len(), 3, "the 429, then both steps");
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------- re-tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_periodic_retest_catches_a_token_revoked_between_saves() {
+    let revoked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = {
+        let revoked = Arc::clone(&revoked);
+        StandIn::start(move |req| {
+            let (header, value) = expected_auth(Testmo);
+            if !revoked.load(Ordering::SeqCst) && req.header(header) == Some(value.as_str()) {
+                Reply::Status(200, "{}".into())
+            } else {
+                Reply::Status(401, r#"{"message":"Unauthenticated."}"#.into())
+            }
+        })
+        .await
+    };
+    let text = format!("{}retest_minutes: 1\n", config(Testmo, &server.url(), 5000));
+    let repo = repo(&[(Testmo, text)]);
+    // A "minute" of 200 ms.
+    let timing = Timing {
+        minute: Duration::from_millis(200),
+        ..Timing::default()
+    };
+    let app = start_timed(&repo, None, timing).await;
+    let ok = wait_status(&app.integrations, Testmo, "ok", |s| s.status == State::Ok).await;
+    revoked.store(true, Ordering::SeqCst);
+    let failed = wait_status(&app.integrations, Testmo, "failed", |s| {
+        s.status == State::Failed
+    })
+    .await;
+    assert_eq!(failed.revision, ok.revision, "no save happened");
+    assert_eq!(
+        (failed.step, failed.http_status),
+        (Some(TestStep::Authenticate), Some(401))
+    );
+    assert!(failed.tested_at > ok.tested_at, "{failed:?}");
+    assert!(failed.detail.unwrap().contains("Unauthenticated."));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_periodic_retest_when_retest_minutes_is_0() {
+    let server = service(Postman).await;
+    let text = format!(
+        "{}retest_minutes: 0\n",
+        config(Postman, &server.url(), 5000)
+    );
+    let repo = repo(&[(Postman, text)]);
+    let timing = Timing {
+        minute: Duration::from_millis(1),
+        ..Timing::default()
+    };
+    let app = start_timed(&repo, None, timing).await;
+    let ok = settled(&app.integrations, Postman).await;
+    assert_eq!(ok.status, State::Ok);
+    // A manual test is a later test than any timer could have made idle:
+    // if retests ran every millisecond, many requests would be in by now.
+    let again = app.integrations.test_now(Postman).await.unwrap();
+    assert_eq!(again.status, State::Ok);
+    assert_eq!(server.seen().len(), 4, "two tests of two steps, no more");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saving_the_same_settings_again_within_the_cooldown_does_not_test_again() {
+    let server = service(Jira).await;
+    let text = config(Jira, &server.url(), 5000);
+    let repo = repo(&[(Jira, text.clone())]);
+    let app = start(&repo).await;
+    let ok = settled(&app.integrations, Jira).await;
+    assert_eq!(ok.status, State::Ok);
+    let mut events = app.engine.subscribe();
+
+    // A comment only: a new revision of the same settings.
+    repo.write(&Jira.config_file(), &format!("# reviewed\n{text}"));
+    let event = tokio::time::timeout(GUARD, events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.patches[0].id, "jira");
+    // Events are handled in order; a workflow edit after it proves the
+    // supervisor has seen the first.
+    repo.write(
+        "workflows/smoke.yaml",
+        &WORKFLOW.replace("Smoke", "Smoke v2"),
+    );
+    tokio::time::timeout(GUARD, events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(app.integrations.status(Jira).unwrap(), ok);
+    assert_eq!(
+        server.seen().len(),
+        2,
+        "the same settings were tested again"
+    );
+
+    // A changed setting tests at once.
+    repo.write(&Jira.config_file(), &config(Jira, &server.url(), 4000));
+    let again = wait_status(&app.integrations, Jira, "ok, newer", |s| {
+        s.status == State::Ok && s.revision > ok.revision
+    })
+    .await;
+    assert!(again.tested_at > ok.tested_at);
+    assert_eq!(server.seen().len(), 4);
+    app.stop().await;
 }

@@ -148,7 +148,11 @@ const ACCEPTED: &[(&str, &str)] = &[
     ),
     (
         "config/testmo_config.yaml",
-        "base_url: HTTPS://t.example/x\napi_token: t-1\nproject_id: 42\nenabled: ~\n",
+        "base_url: HTTPS://t.example/x\napi_token: t-1\nproject_id: 42\nenabled: ~\nretest_minutes: 0\n",
+    ),
+    (
+        "config/jira_config.yaml",
+        "base_url: https://jira.corp.example\ndeployment: data_center\napi_token: ${PAT}\nproject_key: QA\nretest_minutes: 10080\n",
     ),
     (
         "config/postman_config.yaml",
@@ -222,6 +226,7 @@ const EXPRESSIBLE: &[&str] = &[
     "file is empty",
     "is not a valid URL",
     "names an integration that is not known",
+    "must be one of",
 ];
 
 /// Broken files beyond the corpus, one schema error each.
@@ -253,6 +258,18 @@ const REFUSED: &[(&str, &str)] = &[
     (
         "config/jira_config.yaml",
         "base_url: https://x\nemail: e\napi_token: t\ntimeout_ms: 0\n",
+    ),
+    (
+        "config/jira_config.yaml",
+        "base_url: https://x\ndeployment: server\nemail: e\napi_token: t\n",
+    ),
+    (
+        "config/jira_config.yaml",
+        "base_url: https://x\ndeployment: cloud\napi_token: t\n",
+    ),
+    (
+        "config/postman_config.yaml",
+        "base_url: https://x\napi_key: k\nretest_minutes: 10081\n",
     ),
     ("config/postman_config.yaml", "base_url: https://x\n"),
     (
