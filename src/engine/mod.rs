@@ -541,8 +541,9 @@ impl Worker {
             .await;
             let event = match applied {
                 Ok((_, _, false)) => {
-                    // Withdrawn: a hint joined the batch within its window;
-                    // it comes again, grown.
+                    // Withdrawn (a hint joined the batch within its window)
+                    // or declined (a file in it grew by an append): it
+                    // comes again, grown or after the quiet period.
                     applier = spare;
                     None
                 }
@@ -592,6 +593,7 @@ fn input_of(batch: &Batch) -> Input {
         cause,
         first_event_at: batch.first_event_at,
         trigger: Some(batch.trigger),
+        early: batch.early.clone(),
     }
 }
 

@@ -167,6 +167,14 @@ mod tests {
     }
 
     #[test]
+    fn a_path_thirty_thousand_folders_deep_is_matched() {
+        let deep = format!("workflows/{}deep.yaml", "d/".repeat(30_000));
+        let f = default_filter();
+        assert!(f.matches(&deep));
+        assert!(!f.matches(&format!("{deep}.txt")));
+    }
+
+    #[test]
     fn a_bad_glob_is_an_error_naming_it() {
         let err = PathFilter::new(&["workflows/[".to_string()], &[]).expect_err("bad glob");
         assert!(err.to_string().contains("workflows/["), "{err}");

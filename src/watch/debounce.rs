@@ -10,13 +10,18 @@
 //! batch. While git is busy (a lock or a rebase/merge in progress) the batch is
 //! held, whatever its age, for at most `hold_max`.
 //!
-//! A complete save — a writer closed the file (`Complete`), or a file was
-//! renamed into place — does not wait for the quiet period: the batch goes
-//! `complete_write` after the last such hint, so a "save all" still lands in
-//! one batch. Only while every path of the batch is complete, nothing else
-//! (git, a rescan, a new directory) is in it, and it was never held: a bare
-//! modify, a create or a delete of any of its paths falls back to the quiet
-//! period, and so does a batch released from a git hold. The hold starts
+//! A complete save — a writer closed the file after writing (`Closed`), or
+//! a file was renamed into place (`Complete`) — does not wait for the quiet
+//! period: the batch goes `complete_write` after the last such hint, so a
+//! "save all" still lands in one batch. Only while every path of the batch
+//! is complete, nothing else (git, a rescan, a new directory) is in it, and
+//! it was never held: a bare modify, a create or a delete of any of its
+//! paths falls back to the quiet period, and so does a batch released from
+//! a git hold. A close is only whole if it was not an append, which only the
+//! file's content tells: a batch with closes skips the quiet period only as
+//! an early copy (whose content the engine checks; it declines an append,
+//! and [`Debouncer::quiet_period`] sends the batch back to the quiet
+//! period). The hold starts
 //! from the moment the driver reports git busy (the lock's creation event),
 //! even with no batch pending, so the files of a checkout that follow join a
 //! held batch and never trigger the short window.
@@ -68,9 +73,12 @@ impl Default for DebounceSettings {
 pub enum Hint {
     /// A file that matches the watch globs (repo-relative, `/` separators).
     Path(String),
-    /// A matching file whose writer closed it, or that was renamed into
-    /// place: its contents are whole.
+    /// A matching file renamed into place: its contents are whole.
     Complete(String),
+    /// A matching file whose writer closed it after writing: whole unless
+    /// that write was an append (one `>>` of a script building the file),
+    /// which the engine tells from the content of the early copy.
+    Closed(String),
     /// One of git's HEAD, index, ORIG_HEAD, packed-refs or refs/heads changed.
     Git,
     /// Events can no longer be trusted to describe the disk.
@@ -101,6 +109,8 @@ struct Pending {
     released_at: Option<Instant>,
     /// Paths whose last hint was not a complete write.
     incomplete: BTreeSet<String>,
+    /// Paths whose last hint was a close after writing (see `Hint::Closed`).
+    closed: BTreeSet<String>,
     /// The last complete-write hint.
     completed: Option<Instant>,
     /// Something other than paths joined, or the batch was held: only the
@@ -123,8 +133,14 @@ impl Pending {
     }
 
     /// When the short window after a complete write ends, if it applies.
+    /// Closes skip the quiet period only as an early copy, whose content
+    /// the engine checks for appends: a batch too large to go early waits
+    /// the quiet period if it has any.
     fn complete_deadline(&self, window: Duration) -> Option<Instant> {
         if self.slow || self.held || !self.incomplete.is_empty() {
+            return None;
+        }
+        if !self.closed.is_empty() && self.paths.len() > EARLY_MAX_PATHS {
             return None;
         }
         Some(self.completed? + window)
@@ -180,6 +196,7 @@ impl Debouncer {
                 checked: now,
                 released_at: None,
                 incomplete: BTreeSet::new(),
+                closed: BTreeSet::new(),
                 completed: None,
                 slow: false,
                 early_sent: false,
@@ -195,11 +212,19 @@ impl Debouncer {
         p.early_sent = false;
         match hint {
             Hint::Path(path) => {
+                p.closed.remove(&path);
                 p.incomplete.insert(path.clone());
                 p.paths.insert(path);
             }
             Hint::Complete(path) => {
+                p.closed.remove(&path);
                 p.incomplete.remove(&path);
+                p.paths.insert(path);
+                p.completed = Some(now.max(p.completed.unwrap_or(now)));
+            }
+            Hint::Closed(path) => {
+                p.incomplete.remove(&path);
+                p.closed.insert(path.clone());
                 p.paths.insert(path);
                 p.completed = Some(now.max(p.completed.unwrap_or(now)));
             }
@@ -306,18 +331,29 @@ impl Debouncer {
         Some((p.last + EARLY_GAP).min(window))
     }
 
-    /// A copy of the pending batch and the end of its window, once
+    /// A copy of the pending batch, the end of its window and the paths
+    /// in it that were closed (not renamed in), once
     /// [`Debouncer::early_at`] has passed; at most one per hint. The batch
     /// stays pending: the driver drops it once the engine took the copy,
     /// or lets it grow if a hint comes first.
-    pub fn early(&mut self, now: Instant) -> Option<(Batch, Instant)> {
+    pub fn early(&mut self, now: Instant) -> Option<(Batch, Instant, BTreeSet<String>)> {
         if now < self.early_at()? {
             return None;
         }
         let window = self.batch_deadline()?;
         let p = self.pending.as_mut()?;
         p.early_sent = true;
-        Some((p.clone().into_batch(Trigger::CompleteWrite), window))
+        let closed = p.closed.clone();
+        Some((p.clone().into_batch(Trigger::CompleteWrite), window, closed))
+    }
+
+    /// The engine declined the early copy (a file in it grew by an
+    /// append): the pending batch waits the quiet period from its last
+    /// hint, and keeps waiting it as it grows.
+    pub fn quiet_period(&mut self) {
+        if let Some(p) = self.pending.as_mut() {
+            p.slow = true;
+        }
     }
 
     /// Forgets the pending batch: it went early and the engine has it.
@@ -588,7 +624,7 @@ mod tests {
             d.take(t0 + gap).is_none(),
             "the batch itself waits the window"
         );
-        let (batch, not_before) = d.early(t0 + gap).expect("complete writes only");
+        let (batch, not_before, _) = d.early(t0 + gap).expect("complete writes only");
         assert_eq!(not_before, t0 + 2 * MS);
         assert_eq!(batch.trigger, Trigger::CompleteWrite);
         assert!(batch.early.is_none(), "the driver attaches the claim");
@@ -599,7 +635,7 @@ mod tests {
         d.event(t0 + MS, path("workflows/b.yaml"));
         assert!(d.early(t0 + 3 * MS).is_none());
         d.event(t0 + 3 * MS, complete("workflows/b.yaml"));
-        let (batch, not_before) = d.early(t0 + 3 * MS + gap).expect("whole again");
+        let (batch, not_before, _) = d.early(t0 + 3 * MS + gap).expect("whole again");
         assert_eq!(batch.paths.len(), 2);
         assert_eq!(not_before, t0 + 5 * MS);
         d.drop_pending();
@@ -641,5 +677,44 @@ mod tests {
         let batch = d.take(t0 + 2 * MS).expect("at the window");
         assert_eq!(batch.paths.len(), EARLY_MAX_PATHS + 1);
         assert_eq!(batch.trigger, Trigger::CompleteWrite);
+    }
+
+    fn closed(p: &str) -> Hint {
+        Hint::Closed(p.to_string())
+    }
+
+    #[test]
+    fn a_close_goes_early_naming_itself_and_a_decline_waits_the_quiet_period() {
+        let (mut d, t0) = debouncer();
+        d.event(t0, closed("workflows/a.yaml"));
+        d.event(t0, complete("workflows/b.yaml"));
+        let (_, not_before, closes) = d.early(t0 + EARLY_GAP).expect("early");
+        assert_eq!(not_before, t0 + 2 * MS);
+        assert_eq!(
+            closes.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["workflows/a.yaml"],
+            "a rename into place is whole by itself"
+        );
+        // The engine found an append: the quiet period from the last hint,
+        // and the batch stays slow while appends keep joining.
+        d.quiet_period();
+        assert_eq!(d.deadline(), Some(t0 + 50 * MS));
+        d.event(t0 + 20 * MS, closed("workflows/a.yaml"));
+        assert_eq!(d.deadline(), Some(t0 + 70 * MS));
+        assert!(d.early(t0 + 30 * MS).is_none());
+        let batch = d.take(t0 + 70 * MS).expect("after the quiet period");
+        assert_eq!(batch.trigger, Trigger::QuietPeriod);
+        assert_eq!(batch.paths.len(), 2);
+    }
+
+    #[test]
+    fn closes_too_many_to_go_early_wait_the_quiet_period() {
+        let (mut d, t0) = debouncer();
+        for i in 0..=EARLY_MAX_PATHS {
+            d.event(t0, closed(&format!("workflows/{i}.yaml")));
+        }
+        assert_eq!(d.deadline(), Some(t0 + 50 * MS));
+        let batch = d.take(t0 + 50 * MS).expect("after the quiet period");
+        assert_eq!(batch.trigger, Trigger::QuietPeriod);
     }
 }

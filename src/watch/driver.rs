@@ -76,6 +76,7 @@ pub(crate) fn spawn(
         new_dirs: BTreeSet::new(),
         dirs,
         early: None,
+        opened: HashSet::new(),
     };
     runtime.spawn(driver.run(events, timer, control_rx, tx, shutdown));
     Ok(WatchHandle {
@@ -100,6 +101,13 @@ struct Driver {
     /// The claim on the batch sent early (see [`Early`]), until its window
     /// passes or a hint settles it.
     early: Option<Arc<Claim>>,
+    /// Matching files opened since their last write. A close of one of
+    /// them closed a descriptor that wrote nothing (another process
+    /// opening and closing the file while its writer is still at work):
+    /// not a complete write. Readers' opens stay here until the next
+    /// write (notify reports no close of a reader), so at most one entry
+    /// per file; emptied when events were lost.
+    opened: HashSet<String>,
 }
 
 /// What an event says happened to one path.
@@ -108,8 +116,11 @@ enum Seen {
     Appeared,
     /// Renamed into place: a whole file (or a directory, or a symlink).
     MovedIn,
-    /// Its writer closed it: the write is whole.
+    /// A descriptor open for writing was closed.
     Closed,
+    /// Its content was written (or truncated).
+    Written,
+    /// Its metadata changed (or an event said only "something").
     Changed,
     Removed,
     /// Renamed away: if it was a directory, the files in it left unreported.
@@ -132,12 +143,21 @@ impl Driver {
             // tokio's timer would end a 1 ms window 1-2 ms later, on its
             // next millisecond tick; this one ends it on time.
             // While a copy is out early, only a hint (which settles it)
-            // matters: the engine publishes it once its window has passed.
+            // or the engine declining it matters: the engine publishes it
+            // once its window has passed.
             timer.set(match self.early {
                 Some(_) => None,
                 None => self.debouncer.deadline(),
             });
+            let out = self.early.clone();
+            let declined = async {
+                match &out {
+                    Some(claim) => claim.declined().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                () = declined => self.on_declined(),
                 _ = shutdown.cancelled() => break,
                 _ = tx.closed() => break,
                 event = events.rx.recv() => {
@@ -147,6 +167,7 @@ impl Driver {
                         self.on_event(Instant::now(), event);
                     }
                     if events.overflowed.swap(false, Ordering::SeqCst) {
+                        self.opened.clear();
                         self.hint(Instant::now(), Hint::Rescan(RescanReason::Overflow));
                     }
                 }
@@ -188,10 +209,20 @@ impl Driver {
     /// if the engine already took it, forget the batch here, so what comes
     /// next starts a new one.
     fn settle_early(&mut self) {
-        if let Some(claim) = self.early.take()
-            && !claim.withdraw()
-        {
-            self.debouncer.drop_pending();
+        if let Some(claim) = self.early.take() {
+            if !claim.withdraw() {
+                self.debouncer.drop_pending();
+            } else if claim.is_declined() {
+                self.debouncer.quiet_period();
+            }
+        }
+    }
+
+    /// The engine declined the copy that went early (a file in it grew by
+    /// an append): the batch, still pending, waits the quiet period.
+    fn on_declined(&mut self) {
+        if self.early.take_if(|claim| claim.is_declined()).is_some() {
+            self.debouncer.quiet_period();
         }
     }
 
@@ -203,11 +234,12 @@ impl Driver {
         if self.early.is_some() || !self.new_dirs.is_empty() {
             return None;
         }
-        let (mut batch, not_before) = self.debouncer.early(now)?;
+        let (mut batch, not_before, closed) = self.debouncer.early(now)?;
         let claim = Arc::new(Claim::default());
         batch.early = Some(Early {
             not_before,
             claim: Arc::clone(&claim),
+            closed,
         });
         self.early = Some(claim);
         self.status.lock().batches += 1;
@@ -300,10 +332,18 @@ impl Driver {
         // Before any filtering: a rescan flag may come on an event with no
         // path, or one the filter would drop.
         if event.need_rescan() {
+            self.opened.clear();
             self.hint(now, Hint::Rescan(RescanReason::Overflow));
         }
         let seen = match event.kind {
-            // Our own reads (and git's) open and close files: not a change.
+            EventKind::Access(AccessKind::Open(_)) => {
+                // Our own reads (and git's) open files too: an open is not
+                // a change, only what the next close means.
+                for path in &event.paths {
+                    self.on_open(path);
+                }
+                return;
+            }
             EventKind::Access(AccessKind::Close(AccessMode::Write)) => Seen::Closed,
             EventKind::Access(_) | EventKind::Other => return,
             EventKind::Create(_) => Seen::Appeared,
@@ -333,7 +373,8 @@ impl Driver {
                 }
                 return;
             }
-            EventKind::Modify(_) | EventKind::Any => Seen::Changed,
+            EventKind::Modify(ModifyKind::Metadata(_)) => Seen::Changed,
+            EventKind::Modify(_) | EventKind::Any => Seen::Written,
         };
         for path in &event.paths {
             self.on_path(now, path, seen);
@@ -372,6 +413,21 @@ impl Driver {
         self.hint(now, Hint::Rescan(RescanReason::WatcherError(message)));
     }
 
+    /// A file was opened: remember it if it is one the batch would take.
+    /// O(1), and never a hint: opens come from every reader.
+    fn on_open(&mut self, path: &Path) {
+        let Some(rel) = path
+            .strip_prefix(&self.source.layout().root)
+            .ok()
+            .and_then(to_slash)
+        else {
+            return;
+        };
+        if in_tree(&rel) && self.filter.matches(&rel) {
+            self.opened.insert(rel);
+        }
+    }
+
     fn on_path(&mut self, now: Instant, path: &Path, seen: Seen) {
         if self.is_git_busy_name(path) {
             // The hold starts from the lock's own event, not from the next
@@ -407,6 +463,17 @@ impl Driver {
         if !in_tree(&rel) {
             return;
         }
+        // A close with no write since the file's last open: that
+        // descriptor wrote nothing, and the one that writes may still be
+        // at work.
+        let wrote_nothing = match seen {
+            Seen::Changed => false,
+            Seen::Closed => self.opened.remove(&rel),
+            _ => {
+                self.opened.remove(&rel);
+                false
+            }
+        };
         let top_level = fs::ROOTS.contains(&rel.as_str());
         match seen {
             Seen::Appeared | Seen::MovedIn if path.is_symlink() => self.symlink_swapped(now, path),
@@ -440,7 +507,14 @@ impl Driver {
             }
             // An empty file closed is more likely a truncate before a write
             // than a save: it waits the quiet period like a bare modify.
-            Seen::Closed | Seen::MovedIn
+            Seen::Closed
+                if !wrote_nothing
+                    && self.filter.matches(&rel)
+                    && path.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) =>
+            {
+                self.hint(now, Hint::Closed(rel));
+            }
+            Seen::MovedIn
                 if self.filter.matches(&rel)
                     && path.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) =>
             {

@@ -140,12 +140,19 @@ pub struct Batch {
 /// and only if it can [`Claim::take`] it first. A hint that joins the batch
 /// before then makes the watcher [`Claim::withdraw`] it: the engine drops
 /// what it applied, and the batch, grown, is sent again. One of the two
-/// always wins, so the batch is published once or not at all.
+/// always wins, so the batch is published once or not at all. The engine
+/// may also [`Claim::decline`] it when a file of `closed` merely grew (an
+/// append): the batch then waits the quiet period in the watcher, and
+/// goes once that has passed.
 #[derive(Debug, Clone)]
 pub struct Early {
     /// When the window ends: the earliest the engine may publish.
     pub not_before: Instant,
     pub claim: Arc<Claim>,
+    /// The paths whose last hint was a close after writing (not a rename
+    /// into place): whole unless the write was an append, which only their
+    /// content tells.
+    pub closed: BTreeSet<String>,
 }
 
 impl PartialEq for Early {
@@ -159,13 +166,13 @@ impl Eq for Early {}
 impl Early {
     /// Waits (on the calling thread) until the window ends, then claims the
     /// batch: `true` if it is the engine's to publish, `false` if the
-    /// watcher withdrew it meanwhile.
+    /// watcher withdrew it (or the engine declined it) meanwhile.
     pub fn wait_and_take(&self) -> bool {
         // A withdrawal is noticed within this, so the thread is free soon
         // for the batch that replaces this one.
         const SLICE: Duration = Duration::from_micros(250);
         loop {
-            if self.claim.is_withdrawn() {
+            if self.claim.state() != OPEN {
                 return false;
             }
             let now = Instant::now();
@@ -177,14 +184,20 @@ impl Early {
     }
 }
 
-/// Who has the last word on an early batch: the engine (take) or the
-/// watcher (withdraw), whichever comes first.
+/// Who has the last word on an early batch: the engine (take, or decline)
+/// or the watcher (withdraw), whichever comes first.
 #[derive(Debug, Default)]
-pub struct Claim(AtomicU8);
+pub struct Claim {
+    state: AtomicU8,
+    /// Wakes the watcher when the engine declines: its timer is off while
+    /// a copy is out.
+    declined: tokio::sync::Notify,
+}
 
 const OPEN: u8 = 0;
 const TAKEN: u8 = 1;
 const WITHDRAWN: u8 = 2;
+const DECLINED: u8 = 3;
 
 impl Claim {
     /// The engine publishes the batch: `false` if it was withdrawn.
@@ -192,18 +205,46 @@ impl Claim {
         self.settle(TAKEN)
     }
 
-    /// The watcher takes the batch back: `false` if the engine took it.
+    /// The watcher takes the batch back: `false` if the engine took it
+    /// (the batch is the engine's; what comes next starts a new one).
+    /// A declined batch is the watcher's again too.
     pub fn withdraw(&self) -> bool {
-        self.settle(WITHDRAWN)
+        self.settle(WITHDRAWN) || self.is_declined()
+    }
+
+    /// The engine hands the batch back to wait the quiet period (it found
+    /// an append): `false` if the watcher withdrew it first.
+    pub fn decline(&self) -> bool {
+        let declined = self.settle(DECLINED);
+        if declined {
+            // A permit is kept if the watcher is not waiting right now.
+            self.declined.notify_one();
+        }
+        declined
     }
 
     pub fn is_withdrawn(&self) -> bool {
-        self.0.load(Ordering::Acquire) == WITHDRAWN
+        self.state() == WITHDRAWN
+    }
+
+    pub fn is_declined(&self) -> bool {
+        self.state() == DECLINED
+    }
+
+    /// Returns once the engine has declined the batch.
+    pub async fn declined(&self) {
+        while !self.is_declined() {
+            self.declined.notified().await;
+        }
+    }
+
+    fn state(&self) -> u8 {
+        self.state.load(Ordering::Acquire)
     }
 
     fn settle(&self, to: u8) -> bool {
         match self
-            .0
+            .state
             .compare_exchange(OPEN, to, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => true,
@@ -310,11 +351,27 @@ mod tests {
     }
 
     #[test]
+    fn a_declined_batch_is_the_watchers_again_and_never_published() {
+        let early = Early {
+            not_before: Instant::now() + Duration::from_secs(60),
+            claim: Arc::default(),
+            closed: BTreeSet::new(),
+        };
+        assert!(early.claim.decline());
+        assert!(!early.wait_and_take(), "declined: not published");
+        assert!(early.claim.withdraw(), "the batch stays the watcher's");
+        let claim = Claim::default();
+        assert!(claim.withdraw());
+        assert!(!claim.decline(), "withdrawn first: nothing to decline");
+    }
+
+    #[test]
     fn the_engine_waits_for_the_window_then_takes_the_batch() {
         let not_before = Instant::now() + Duration::from_millis(3);
         let early = Early {
             not_before,
             claim: Arc::default(),
+            closed: BTreeSet::new(),
         };
         assert!(early.wait_and_take());
         assert!(
@@ -329,6 +386,7 @@ mod tests {
         let early = Early {
             not_before: Instant::now() + Duration::from_secs(60),
             claim: Arc::default(),
+            closed: BTreeSet::new(),
         };
         let claim = Arc::clone(&early.claim);
         let watcher = std::thread::spawn(move || claim.withdraw());

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod appends;
 mod bad_fixtures;
 mod browser;
 mod ci_formats;

@@ -35,7 +35,7 @@ use crate::git::GitRepo;
 use crate::load::fs::Stamp;
 use crate::load::paths::{GlobError, PathFilter};
 use crate::model::{Integration, IntegrationKind, Settings, Workflow};
-use crate::watch::Trigger;
+use crate::watch::{Early, Trigger};
 
 pub use patches::PatchError;
 
@@ -75,6 +75,9 @@ pub struct Input {
     /// The watcher's deadline that let the batch go; `None` when the
     /// watcher did not ask (startup, a manual reload).
     pub trigger: Option<Trigger>,
+    /// Set when the batch went early: a file it names as closed that
+    /// merely grew (an append) makes the applier decline it, unapplied.
+    pub early: Option<Early>,
 }
 
 impl Input {
@@ -86,6 +89,7 @@ impl Input {
             cause,
             first_event_at: Instant::now(),
             trigger: None,
+            early: None,
         }
     }
 
@@ -98,6 +102,7 @@ impl Input {
             cause: CauseKind::Edit,
             first_event_at: Instant::now(),
             trigger: None,
+            early: None,
         }
     }
 }
@@ -250,6 +255,15 @@ impl Applier {
         // Phase 1: read (HEAD, candidates, truth from disk).
         let reads = read::read(self, &mut next, &input);
         self.fault("read");
+        // A close that only added to the end of what was read before may
+        // be one append of many: the watcher waits the quiet period, and
+        // nothing of this read is kept.
+        if let Some(early) = &input.early
+            && read::appended(&next, &reads.fresh, &early.closed)
+        {
+            early.claim.decline();
+            return Ok(None);
+        }
         if reads.fresh.is_empty()
             && reads.previous_head.is_none()
             && !startup

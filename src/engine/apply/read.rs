@@ -173,6 +173,27 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
     }
 }
 
+/// Whether a file of `closed` (closed by its writer) merely grew since it
+/// was last read: it is new, or its old text is the start of its new one.
+/// Such a close may be one `>>` of a script building the file line by
+/// line, so its batch waits the quiet period instead of going at once.
+/// (A save that only adds at the end looks the same, and waits too.)
+pub(super) fn appended(
+    next: &State,
+    fresh: &BTreeMap<String, Fresh>,
+    closed: &BTreeSet<String>,
+) -> bool {
+    closed.iter().any(|path| {
+        let Some(new) = fresh.get(path).and_then(|f| f.state.as_ref()) else {
+            return false;
+        };
+        match next.files.get(path) {
+            None => true,
+            Some(old) => new.text.len() > old.text.len() && new.text.starts_with(&*old.text),
+        }
+    })
+}
+
 /// Walks the tree: the config files on disk, and the folders whose
 /// problems (unreadable, a submodule, a link to a folder, a loop) changed
 /// since the last walk (recorded in `next`).

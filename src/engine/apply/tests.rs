@@ -467,3 +467,53 @@ fn a_settings_save_during_a_batch_never_splits_globs_from_files() {
     writer.join().unwrap();
     assert_eq!(seen, [true, true], "both settings were applied");
 }
+
+/// An early batch whose closed file only grew (an append, or a new file)
+/// is declined unapplied, so the watcher waits the quiet period; the same
+/// batch with a file rewritten, or renamed into place, is applied.
+#[test]
+fn an_early_close_that_only_appended_is_declined_unapplied() {
+    use std::time::Instant;
+
+    use crate::watch::{Claim, Early};
+
+    /// The batch the watcher sends early, naming `closed` as closed.
+    fn sent_early(closed: &[&str]) -> (Input, Arc<Claim>) {
+        let claim = Arc::new(Claim::default());
+        let mut input = Input::paths(["workflows/a.yaml", "workflows/b.yaml"]);
+        input.early = Some(Early {
+            not_before: Instant::now(),
+            claim: Arc::clone(&claim),
+            closed: closed.iter().map(|p| p.to_string()).collect(),
+        });
+        (input, claim)
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "workflows/a.yaml", "name: A\n");
+    let mut a = applier(root);
+    a.apply(Input::full(CauseKind::Startup)).unwrap().unwrap();
+
+    // A line added at the end of a known file: declined.
+    write(root, "workflows/a.yaml", "name: A\nsteps: []\n");
+    let (input, claim) = sent_early(&["workflows/a.yaml"]);
+    assert!(a.apply(input).unwrap().is_none());
+    assert!(claim.is_declined());
+    // A new file written in place: declined.
+    write(root, "workflows/b.yaml", "name: B\n");
+    let (input, claim) = sent_early(&["workflows/b.yaml"]);
+    assert!(a.apply(input).unwrap().is_none());
+    assert!(claim.is_declined());
+    assert_eq!(a.current().revision, 1, "nothing applied");
+
+    // The same files renamed into place (not closed): applied.
+    let (input, claim) = sent_early(&[]);
+    let outcome = a.apply(input).unwrap().expect("a revision");
+    assert!(!claim.is_declined());
+    assert_eq!(outcome.event.revision, 2);
+    // A rewrite that is not an append: applied.
+    write(root, "workflows/a.yaml", &wf(None, "A rewritten", None));
+    let (input, claim) = sent_early(&["workflows/a.yaml"]);
+    assert!(a.apply(input).unwrap().is_some());
+    assert!(!claim.is_declined());
+}
