@@ -250,7 +250,13 @@ impl IntegrationClient {
                 return Err(ClientError::Id(key));
             }
             let segment = utf8_percent_encode(id, SEGMENT).to_string();
-            let shown_id = redact::truncate(&setting.shown(), 80);
+            // Control characters (a line break) would split a log line.
+            let shown_id: String = setting
+                .shown()
+                .chars()
+                .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+                .collect();
+            let shown_id = redact::truncate(&shown_id, 80);
             let shown_segment = if setting.masked {
                 shown_id.clone()
             } else {
