@@ -8,11 +8,12 @@
 //!    reload frame;
 //! 2. a burst of 50,000 new workflow files, then 20 saves of one of them:
 //!    RSS once every file is served, the largest and the last (same target);
-//! 3. a history of large revisions (up to the default 256 events and
-//!    32 MiB), then 60 `GET .../events` from its start whose responses are
-//!    never read: RSS before, and the peak while they are held;
+//! 3. a history of 120 large revisions (some 200 KB each, under the
+//!    default 32 MiB), then 60 `GET .../events` from its start whose
+//!    responses are never read: RSS before, and the peak while they are
+//!    held;
 //! 4. a WebSocket client that never reads (4 KiB receive buffer), while
-//!    300 saves of a large workflow are made: RSS before and the peak.
+//!    150 saves of a large workflow are made: RSS before and the peak.
 //!
 //! Run: `cargo bench --bench memory` (release build). Pass a figure's
 //! number (`cargo bench --bench memory -- 2`) to run only that one. Set
@@ -356,7 +357,7 @@ fn figure_unread_events() {
     let root = dir.path();
     let served = Served::start(root);
     served.wait("the startup load", |s| s["revision"].as_u64().is_some());
-    long_saves(&served, root, 1..300);
+    long_saves(&served, root, 1..121);
     let status = served.status();
     let kept = status["history"]["events"].as_u64().unwrap_or(0);
     let since = served.revision() - kept;
@@ -386,13 +387,13 @@ fn figure_unread_events() {
 
 /// Figure 4: a WebSocket client that never reads, while 300 saves happen.
 fn figure_never_reading_client() {
-    const SAVES: u32 = 300;
+    const SAVES: u32 = 150;
     let dir = repo(&[("workflows/long.yaml", long_workflow(0))]);
     let root = dir.path();
     let served = Served::start(root);
     served.wait("the startup load", |s| s["revision"].as_u64().is_some());
     // Fill history first, so what the stuck client adds is what is shown.
-    long_saves(&served, root, 1..300);
+    long_saves(&served, root, 1..121);
     let before = served.rss();
     let url = format!("ws://{}/ws/hot-reload", served.addr);
     let stuck = served.rt.block_on(async {
@@ -408,7 +409,7 @@ fn figure_never_reading_client() {
         ws
     });
     let started = Instant::now();
-    long_saves(&served, root, 300..300 + SAVES);
+    long_saves(&served, root, 121..121 + SAVES);
     let (now, peak) = served.rss();
     println!(
         "4. a WebSocket client that never reads, {SAVES} saves of a large workflow in {:.1} s",

@@ -138,9 +138,11 @@ async fn run(
     // published in between goes unnoticed.
     let mut statuses = state.integrations.as_ref().map(Integrations::subscribe);
     let mut revisions = state.engine.revisions();
-    let current = state.engine.snapshot().revision;
+    // One snapshot for the hello and, when there is no resume, the
+    // snapshot frame: both name the same revision.
+    let snapshot = state.engine.snapshot();
     let hello = Frame::Hello(HelloWire {
-        revision: current,
+        revision: snapshot.revision,
         protocol: PROTOCOL,
         instance: state.engine.instance().to_owned(),
     });
@@ -152,6 +154,7 @@ async fn run(
     let resumed = since.filter(|&r| !matches!(state.engine.next_after(r), Next::Snapshot(_)));
     let mut held = match resumed {
         Some(revision) => {
+            drop(snapshot);
             // Statuses are not events: a resuming client gets the current ones.
             if !send_statuses(sink, state).await {
                 return End::Client;
@@ -159,7 +162,6 @@ async fn run(
             revision
         }
         None => {
-            let snapshot = state.engine.snapshot();
             let frame = state.cache.snapshot(&snapshot, &state.statuses());
             let revision = snapshot.revision;
             drop(snapshot);
