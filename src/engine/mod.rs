@@ -6,7 +6,6 @@
 //! diagnostics  the diagnostics in force, by file, shared between revisions
 //! event     what one revision says: cause, timings, summary, patches, errors
 //! publish   broadcast + bounded history, under one lock so resume is exact
-//! runs      runs pinned to the workflow definition they started with
 //! ```
 //!
 //! [`Engine`] is the cheap, cloneable handle the API holds: it reads
@@ -17,7 +16,6 @@
 pub mod apply;
 pub mod diagnostics;
 pub mod event;
-pub mod runs;
 pub mod snapshot;
 
 use std::collections::VecDeque;
@@ -40,7 +38,6 @@ use crate::watch::{Batch, RescanReason, WatchHandle, WatchSettings, WatchStatus}
 pub use apply::{Applier, ApplyError, Input, Outcome, Scope, SharedEnv, apply_caught};
 pub use diagnostics::{Diagnostics, FileDiagnostics};
 pub use event::{Cause, CauseKind, Event, Timings};
-pub use runs::{DefinitionStatus, Run, RunError, RunStore};
 pub use snapshot::{Served, Snapshot};
 
 /// Events a subscriber may fall behind by before it is told it lagged (and
@@ -144,7 +141,6 @@ struct Inner {
     current: ArcSwap<Snapshot>,
     history: Mutex<History>,
     tx: broadcast::Sender<Arc<Event>>,
-    runs: RunStore,
     stats: Mutex<Stats>,
     watch: OnceLock<WatchHandle>,
     commands: mpsc::Sender<Command>,
@@ -245,7 +241,6 @@ impl Engine {
                 }),
                 current: ArcSwap::new(snapshot),
                 tx,
-                runs: RunStore::default(),
                 stats: Mutex::new(Stats::default()),
                 watch: OnceLock::new(),
                 commands: commands_tx,
@@ -283,10 +278,6 @@ impl Engine {
 
     pub fn git(&self) -> Option<&GitRepo> {
         self.inner.git.as_deref()
-    }
-
-    pub fn runs(&self) -> &RunStore {
-        &self.inner.runs
     }
 
     /// Every event published from now on.

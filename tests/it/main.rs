@@ -22,6 +22,8 @@ mod json_patch_props;
 mod limits;
 mod model;
 mod page;
+mod pg;
+mod runs;
 mod schemas;
 mod secret_shapes;
 mod secrets;
