@@ -16,6 +16,8 @@ pub struct Cluster {
     bin: PathBuf,
     dir: tempfile::TempDir,
     pub port: u16,
+    /// Server options beyond the port and socket folder.
+    options: &'static str,
 }
 
 /// The folder holding `initdb` and `pg_ctl`, newest version first.
@@ -40,6 +42,13 @@ impl Cluster {
     /// A new cluster, running; `None` (after one line on stderr) when
     /// PostgreSQL is not installed and not required.
     pub fn start(test: &str) -> Option<Cluster> {
+        // Tests do not need the data to outlive a power cut.
+        Cluster::start_with(test, "-c fsync=off")
+    }
+
+    /// [`Cluster::start`] with `options` for the server (`""`: its
+    /// defaults, as a benchmark wants them).
+    pub fn start_with(test: &str, options: &'static str) -> Option<Cluster> {
         let Some(bin) = bin_dir() else {
             assert!(
                 std::env::var_os("QA_RELOAD_REQUIRE_POSTGRES").is_none(),
@@ -63,6 +72,7 @@ impl Cluster {
             bin,
             dir,
             port: free_port(),
+            options,
         };
         let data = cluster.data();
         cluster.run(
@@ -108,9 +118,10 @@ impl Cluster {
     /// Starts (or restarts) the server on its port; waits until it answers.
     pub fn pg_ctl_start(&self) {
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} {}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.options
         );
         let log = self.dir.path().join("log").display().to_string();
         self.run(
