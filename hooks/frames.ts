@@ -70,6 +70,8 @@ export type ErrorCode =
   | 'token_required'
   | 'token_invalid'
   | 'engine_stopped'
+  | 'store_unavailable'
+  | 'invalid_cursor'
   | 'stopping'
   | 'too_many_connections'
   | 'responses_over_budget'
@@ -161,6 +163,23 @@ export interface Counts {
   failures: number;
   noops: number;
   rescans: number;
+}
+
+/** Where a run's definition came from: its content address. */
+export interface DefinitionRef {
+  /**
+   * SHA-256 (hex) of the definition's entity document; the key of
+   * `definitions` in a run list.
+   */
+  hash: string;
+  /** The file it was read from and the SHA-256 (hex) of that file's text. */
+  file: string;
+  file_hash: string;
+  /** The HEAD commit, when the file did not differ from it. */
+  commit?: string | null;
+  /** The server instance and revision that served it. */
+  instance: string;
+  revision: number;
 }
 
 /** How the run's definition compares with the one in force. */
@@ -400,21 +419,57 @@ export interface ReloadResult {
   event?: null | Event;
 }
 
-/** `GET /api/v1/runs`: the runs in progress. */
+/** One definition of a run list, written once however many runs use it. */
+export interface RunDefinition {
+  hash: string;
+  definition: WorkflowDefinition;
+}
+
+/** `GET /api/v1/runs`: one page of runs, newest first. */
 export interface RunList {
   /** The revision the definition statuses were compared with. */
   revision: number;
-  runs: Run[];
+  runs: RunSummary[];
+  /** Each distinct definition the page's runs use, once. */
+  definitions: RunDefinition[];
+  /** Pass as `cursor` for the next (older) page; `null` on the last page. */
+  next_cursor?: string | null;
 }
 
-/** A run, pinned to the definition it started with. */
-export interface Run {
+/**
+ * A run whose definition is given by reference (`definition_ref.hash`):
+ * a list entry, and the answer to a step completion.
+ */
+export interface RunSummary {
   id: string;
   workflow_id: string;
-  /** The revision whose definition the run uses. */
   revision: number;
   file: string;
   started_at: string;
+  finished_at?: string | null;
+  definition_ref: DefinitionRef;
+  completed: CompletedStep[];
+  finished: boolean;
+  definition_status: DefinitionStatus;
+}
+
+/**
+ * A run with the definition it is pinned to (`GET /api/v1/runs/{id}`,
+ * the answer to a start).
+ */
+export interface Run {
+  /** UUIDv7: ordered by start, never reused. */
+  id: string;
+  workflow_id: string;
+  /**
+   * The revision whose definition the run uses (numbered within the
+   * server instance `definition_ref.instance`).
+   */
+  revision: number;
+  file: string;
+  started_at: string;
+  finished_at?: string | null;
+  definition_ref: DefinitionRef;
   /** The workflow's entity document the run started with. */
   definition: WorkflowDefinition;
   /** Completed steps in completion order. */
@@ -466,6 +521,8 @@ export interface Status {
   websocket_clients: number;
   /** HTTP connections: open now, the limits, and how many the limits closed. */
   http: Http;
+  /** Where runs are stored; `null` when this server keeps none. */
+  store?: null | Store;
   /** The resume history: what it holds and its bounds. */
   history: History;
 }
@@ -492,6 +549,14 @@ export interface StepIntegration {
    */
   status?: null | ConnectionState;
   detail?: string | null;
+}
+
+/** Which store keeps the runs, and where. */
+export interface Store {
+  /** `sqlite` or `postgres`. */
+  backend: string;
+  /** The SQLite file, or `postgres://user@host:port/db` (never a password). */
+  location: string;
 }
 
 /** The line diff of one file, secrets masked. */

@@ -21,6 +21,7 @@ use crate::api::security::{Insecure, Security, check_bind};
 use crate::api::server::{self, BindError};
 use crate::engine::{Engine, EngineError, SharedEnv, watch_settings};
 use crate::integrations::Integrations;
+use crate::store::{self, Database, Runs, StoreError};
 use crate::watch::{self, WatchConfig, WatchError};
 
 /// Batches the watcher may queue before it waits for the applier.
@@ -58,6 +59,11 @@ pub struct Options {
     pub allowed_origins: Vec<String>,
     /// Deadlines and the cap of HTTP connections.
     pub http: HttpLimits,
+    /// Where `serve` keeps runs (`--database`); `None` is the default
+    /// SQLite file of the checkout.
+    pub database: Option<Database>,
+    /// How long `serve` keeps finished runs.
+    pub retention: std::time::Duration,
 }
 
 impl Options {
@@ -74,6 +80,8 @@ impl Options {
             integration_timing: crate::integrations::Timing::default(),
             allowed_origins: Vec::new(),
             http: HttpLimits::default(),
+            database: None,
+            retention: store::DEFAULT_RETENTION,
         }
     }
 }
@@ -174,6 +182,9 @@ pub enum ServeError {
     Bind(#[from] BindError),
     #[error(transparent)]
     Start(#[from] StartError),
+    /// The run store cannot be opened: unreachable, corrupt, foreign or newer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// `qa-reload serve`: listens (before loading, so a taken port fails fast),
@@ -191,10 +202,21 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
         .with_allowed_origins(&options.allowed_origins)
         .map_err(ServeError::Insecure)?;
     let http = options.http;
+    let retention = options.retention;
+    let database = options.database.clone();
     let mut app = start(options).await?;
+    let runs = match open_runs(&app.engine, database).await {
+        Ok(runs) => runs,
+        Err(e) => {
+            app.stop().await;
+            return Err(e.into());
+        }
+    };
+    app.spawn(runs.clone().retain(retention, app.shutdown_token()));
     let state = AppState::new(app.engine.clone(), security, app.shutdown_token())
         .with_integrations(app.integrations.clone())
-        .with_http_limits(http);
+        .with_http_limits(http)
+        .with_runs(runs.clone());
     let requires_token = state.security.requires_token();
     app.spawn(server::run(listener, state));
     let status = app.engine.status();
@@ -221,6 +243,11 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
         "qa-reload: serving {} at http://{host}/",
         status.root.display()
     );
+    let store = runs.info();
+    println!(
+        "qa-reload: runs kept in {} {}",
+        store.backend, store.location
+    );
     if requires_token {
         println!(
             "qa-reload: a token is required: send Authorization: Bearer <token>, or add ?token=<token> to the URL"
@@ -230,6 +257,17 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
     tracing::info!("shutting down");
     app.stop().await;
     Ok(())
+}
+
+/// Opens the run store `database` names, or the checkout's default file
+/// (inside the git directory, or `.qa-reload/` outside a repository).
+pub async fn open_runs(engine: &Engine, database: Option<Database>) -> Result<Runs, StoreError> {
+    let database = database
+        .unwrap_or_else(|| Database::default_for(engine.root(), engine.git().map(|g| g.git_dir())));
+    let store = tokio::task::spawn_blocking(move || store::open(&database))
+        .await
+        .map_err(|e| StoreError::Refused(format!("opening the run store stopped: {e}")))??;
+    Ok(Runs::new(store))
 }
 
 async fn wait_for_signal() {

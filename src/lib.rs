@@ -9,7 +9,9 @@
 //! diff     two versions of an entity -> semantic changes, JSON Patch, text diff
 //! git      read config files at a revision or in the working tree (gix)
 //! engine   apply a batch as one revision (Snapshot, arc-swap); publish events
-//!          (broadcast + history); runs pinned to their definition
+//!          (broadcast + history)
+//! store    runs pinned to their definition, kept in SQLite (default) or
+//!          PostgreSQL behind one `RunStore` trait; migrations, retention
 //! integrations  on an integration patch: rebuild its client (reqwest),
 //!          test the connection, publish the status (masked)
 //! api      HTTP routes, WebSocket stream, OpenAPI, metrics route; wire shapes,
@@ -43,6 +45,7 @@ pub mod metrics;
 pub mod model;
 pub mod names;
 pub mod secret;
+pub mod store;
 #[cfg(test)]
 mod test_support;
 pub mod units;

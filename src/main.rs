@@ -98,6 +98,20 @@ struct ServeArgs {
     /// HTTP connections (WebSockets included) open at once; more get 503
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_connections: u64,
+    /// Where runs are kept: sqlite:PATH or postgres://USER@HOST/DB (default:
+    /// runs.sqlite3 in the git directory's qa-reload/ folder, or in
+    /// .qa-reload/ outside a repository)
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "QA_RELOAD_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database: Option<String>,
+    /// Days a finished run is kept before it is deleted (runs in progress
+    /// are never deleted)
+    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=36_500))]
+    retention_days: u64,
 }
 
 #[derive(Args)]
@@ -179,6 +193,16 @@ fn serve(args: ServeArgs) -> ExitCode {
         idle_timeout: Duration::from_millis(args.idle_timeout_ms),
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
     };
+    // Parsed here, not by clap, whose error would quote the URL (and its
+    // password) back.
+    options.database = match args.database.as_deref().map(str::parse).transpose() {
+        Ok(database) => database,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(cli::EXIT_USAGE);
+        }
+    };
+    options.retention = Duration::from_secs(args.retention_days * 24 * 3600);
     match runtime.block_on(app::serve(options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

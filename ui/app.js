@@ -1051,7 +1051,8 @@ function onIntegrationStatus(frame) {
 let runsTimer = null;
 
 function refreshRuns() {
-  api('/api/v1/runs')
+  // The newest page of runs in progress; each definition comes once, by hash.
+  api(`/api/v1/runs?state=in_progress&limit=${RUNS_SHOWN}`)
     .then(renderRuns)
     .catch(() => {
       // Kept as they were; the connection pill tells the story.
@@ -1059,22 +1060,23 @@ function refreshRuns() {
 }
 
 function renderRuns(body) {
-  const text = JSON.stringify(body.runs);
+  const text = JSON.stringify([body.runs, body.next_cursor]);
   if (text === runsText) return;
   runsText = text;
+  const definitions = new Map(body.definitions.map((d) => [d.hash, d.definition]));
   const runs = body.runs;
   const older = new Map();
   for (const r of runs) {
     if (r.definition_status.state === 'newer') older.set(r.workflow_id, (older.get(r.workflow_id) ?? 0) + 1);
   }
   olderRuns = older;
-  $('run-count').textContent = String(runs.length);
+  $('run-count').textContent = body.next_cursor ? `${runs.length}+` : String(runs.length);
   $('runs-empty').hidden = runs.length > 0;
-  const shown = runs.slice(-RUNS_SHOWN).reverse();
   $('runs').replaceChildren(
-    ...shown.map((r) => {
+    ...runs.map((r) => {
       const done = new Set(r.completed.map((c) => c.step));
-      const steps = r.definition.steps ?? [];
+      const definition = definitions.get(r.definition_ref.hash) ?? {};
+      const steps = definition.steps ?? [];
       const status = r.definition_status;
       return el(
         'li',
@@ -1083,7 +1085,7 @@ function renderRuns(body) {
           'div',
           { class: 'run-head' },
           el('code', { class: 'run-id', text: r.id }),
-          el('strong', { class: 'run-workflow', text: r.definition.name ?? r.workflow_id }),
+          el('strong', { class: 'run-workflow', text: definition.name ?? r.workflow_id }),
           el('code', { class: 'id', text: r.workflow_id }),
           el('span', { class: 'pinned', text: `pinned to rev ${r.revision}` }),
           el('span', { class: 'progress', text: `${done.size}/${steps.length} steps done` }),
@@ -1101,7 +1103,7 @@ function renderRuns(body) {
       );
     }),
   );
-  if (runs.length > shown.length) $('runs').append(el('li', { class: 'note', text: `and ${runs.length - shown.length} older runs` }));
+  if (body.next_cursor) $('runs').append(el('li', { class: 'note', text: 'and older runs in progress (GET /api/v1/runs?cursor=…)' }));
   scheduleRender();
 }
 

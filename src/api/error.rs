@@ -84,6 +84,10 @@ pub enum ErrorCode {
     TokenInvalid,
     /// (503) The engine has stopped.
     EngineStopped,
+    /// (503) The run store cannot be reached or written; nothing was recorded.
+    StoreUnavailable,
+    /// (400) `cursor` is not a run id from a previous page.
+    InvalidCursor,
     /// (503) The server is stopping.
     Stopping,
     /// (503) The connection cap is met.

@@ -23,12 +23,13 @@ use super::extract::{Json, Path, Query};
 use super::state::AppState;
 use super::wire::{
     ErrorsShown, EventList, EventListHead, EventWire, IntegrationList, IntegrationStatusWire,
-    ReloadResult, RunList, RunWire, StatusWire, Statuses, WorkflowList, WorkflowWire,
+    ReloadResult, RunList, RunSummaryWire, RunWire, StatusWire, Statuses, WorkflowList,
+    WorkflowWire,
 };
-use crate::engine::RunError;
 use crate::integrations::{IntegrationError, State as TestState};
 use crate::metrics::{self, MetricsView};
 use crate::model::IntegrationKind;
+use crate::store::{self, Completion, PageQuery, Runs, StateFilter, StoreError};
 
 pub const STATUS: &str = "/api/v1/dev/hot-reload/status";
 pub const RELOAD: &str = "/api/v1/dev/hot-reload/reload";
@@ -127,6 +128,7 @@ pub async fn status(
         state.engine.instance(),
         state.clients.count(),
         &state.connections.stats(),
+        state.runs.as_ref().map(Runs::info).as_ref(),
         shown,
     );
     let ErrorsShown::All = shown else {
@@ -397,89 +399,163 @@ pub async fn test_integration(
     }
 }
 
-/// Starts a run pinned to the workflow's definition in force.
+/// Starts a run pinned to the workflow's definition in force; answered
+/// once the run is stored.
 #[utoipa::path(post, path = "/api/v1/workflows/{id}/runs", tag = "runs",
     params(("id" = String, Path, description = "workflow id")),
     responses(
         (status = 201, body = RunWire),
         (status = 404, description = "no such workflow", body = ErrorBody),
+        (status = 503, description = "the run store is unavailable; no run was started", body = ErrorBody),
     ))]
 pub async fn start_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<RunWire>), ApiError> {
     let snapshot = state.engine.snapshot();
-    let run = state
-        .engine
-        .runs()
-        .start(&snapshot, &id)
+    let runs = runs_of(&state)?;
+    let started = runs
+        .start(&state.engine, &snapshot, &id)
+        .await
         .map_err(run_error)?;
-    let location = format!("/api/v1/runs/{}", run.id);
+    let location = format!("/api/v1/runs/{}", started.run.id);
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(RunWire::new(&run, &snapshot)),
+        Json(RunWire::new(
+            &started.run,
+            &started.definition,
+            &snapshot,
+            runs,
+        )),
     ))
 }
 
-/// The runs in progress, oldest first, each with whether a newer definition
-/// of its workflow is in force.
-#[utoipa::path(get, path = "/api/v1/runs", tag = "runs",
-    responses((status = 200, body = RunList)))]
-pub async fn runs(State(state): State<AppState>) -> Json<RunList> {
-    let snapshot = state.engine.snapshot();
-    Json(RunList {
-        revision: snapshot.revision,
-        runs: state
-            .engine
-            .runs()
-            .in_progress()
-            .iter()
-            .map(|run| RunWire::new(run, &snapshot))
-            .collect(),
-    })
+/// Which runs a page lists.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    InProgress,
+    Finished,
 }
 
-/// A run, with whether a newer definition of its workflow is in force.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct RunsQuery {
+    /// Runs per page, 1 to 500 (default 50).
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only runs in progress, or only finished runs.
+    pub state: Option<RunState>,
+    /// Only runs of this workflow id.
+    pub workflow: Option<String>,
+}
+
+/// Runs per page unless `limit` says otherwise.
+pub const DEFAULT_PAGE: usize = 50;
+
+/// One page of runs, newest first, each with its definition by reference
+/// and whether a newer definition of its workflow is in force; each
+/// definition the page uses is written once.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs",
+    params(RunsQuery),
+    responses(
+        (status = 200, body = RunList),
+        (status = 400, description = "`limit` out of range, or `cursor`/`state` not understood", body = ErrorBody),
+        (status = 503, description = "the run store is unavailable", body = ErrorBody),
+    ))]
+pub async fn runs(
+    State(state): State<AppState>,
+    Query(query): Query<RunsQuery>,
+) -> Result<Json<RunList>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=store::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            format!("`limit` is {limit}; use 1 to {}", store::MAX_PAGE),
+        ));
+    }
+    if let Some(cursor) = &query.cursor
+        && !store::is_run_id(cursor)
+    {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidCursor,
+            "`cursor` is not a run id; pass the `next_cursor` of the previous page",
+        ));
+    }
+    let runs = runs_of(&state)?;
+    let page = runs
+        .page(PageQuery {
+            limit,
+            before: query.cursor,
+            state: query.state.map(|s| match s {
+                RunState::InProgress => StateFilter::InProgress,
+                RunState::Finished => StateFilter::Finished,
+            }),
+            workflow: query.workflow,
+        })
+        .await
+        .map_err(run_error)?;
+    Ok(Json(RunList::new(&page, &state.engine.snapshot(), runs)))
+}
+
+/// A run with its pinned definition, and whether a newer definition of its
+/// workflow is in force.
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs",
     params(("id" = String, Path, description = "run id")),
     responses(
         (status = 200, body = RunWire),
         (status = 404, description = "no such run", body = ErrorBody),
+        (status = 503, description = "the run store is unavailable", body = ErrorBody),
     ))]
 pub async fn run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RunWire>, ApiError> {
-    let run = state
-        .engine
-        .runs()
+    let runs = runs_of(&state)?;
+    let found = runs
         .get(&id)
-        .ok_or_else(|| run_error(RunError::UnknownRun(id)))?;
-    Ok(Json(RunWire::new(&run, &state.engine.snapshot())))
+        .await
+        .map_err(run_error)?
+        .ok_or_else(|| run_error(StoreError::UnknownRun(id)))?;
+    Ok(Json(RunWire::new(
+        &found.run,
+        &found.definition,
+        &state.engine.snapshot(),
+        runs,
+    )))
 }
 
-/// Marks a step of the run's own definition done.
+/// Marks a step of the run's own definition done; answered once stored. A
+/// step completed before answers 409 and adds nothing, so a retry can tell
+/// that its first try landed.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/steps/{step}/complete", tag = "runs",
     params(
         ("id" = String, Path, description = "run id"),
         ("step" = String, Path, description = "step id in the run's definition"),
     ),
     responses(
-        (status = 200, body = RunWire),
+        (status = 200, body = RunSummaryWire),
         (status = 404, description = "no such run or step", body = ErrorBody),
         (status = 409, description = "the step is already completed", body = ErrorBody),
+        (status = 503, description = "the run store is unavailable; nothing was recorded", body = ErrorBody),
     ))]
 pub async fn complete_step(
     State(state): State<AppState>,
     Path((id, step)): Path<(String, String)>,
-) -> Result<Json<RunWire>, ApiError> {
-    let run = state
-        .engine
-        .runs()
-        .complete_step(&id, &step)
-        .map_err(run_error)?;
-    Ok(Json(RunWire::new(&run, &state.engine.snapshot())))
+) -> Result<Json<RunSummaryWire>, ApiError> {
+    let runs = runs_of(&state)?;
+    match runs.complete(&id, &step).await.map_err(run_error)? {
+        Completion::Done(run) => Ok(Json(RunSummaryWire::new(
+            &run,
+            &state.engine.snapshot(),
+            runs,
+        ))),
+        Completion::Already(_) => Err(ApiError::conflict(
+            ErrorCode::StepAlreadyCompleted,
+            format!("step `{step}` of run `{id}` is already completed"),
+        )),
+    }
 }
 
 /// Prometheus text format.
@@ -520,18 +596,29 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-fn unknown_workflow(id: &str) -> ApiError {
-    run_error(RunError::UnknownWorkflow(id.to_owned()))
+fn runs_of(state: &AppState) -> Result<&Runs, ApiError> {
+    state.runs.as_ref().ok_or_else(|| {
+        ApiError::unavailable(ErrorCode::StoreUnavailable, "this server keeps no runs")
+    })
 }
 
-fn run_error(e: RunError) -> ApiError {
+fn unknown_workflow(id: &str) -> ApiError {
+    run_error(StoreError::UnknownWorkflow(id.to_owned()))
+}
+
+fn run_error(e: StoreError) -> ApiError {
     let message = e.to_string();
     match e {
-        RunError::UnknownWorkflow(_) => ApiError::not_found(ErrorCode::WorkflowNotFound, message),
-        RunError::UnknownRun(_) => ApiError::not_found(ErrorCode::RunNotFound, message),
-        RunError::UnknownStep { .. } => ApiError::not_found(ErrorCode::StepNotFound, message),
-        RunError::AlreadyCompleted { .. } => {
-            ApiError::conflict(ErrorCode::StepAlreadyCompleted, message)
+        StoreError::UnknownWorkflow(_) => ApiError::not_found(ErrorCode::WorkflowNotFound, message),
+        StoreError::UnknownRun(_) => ApiError::not_found(ErrorCode::RunNotFound, message),
+        StoreError::UnknownStep { .. } => ApiError::not_found(ErrorCode::StepNotFound, message),
+        StoreError::Unavailable(_) | StoreError::Refused(_) => {
+            // The detail (a driver's message) is for the log only.
+            tracing::warn!(error = %message, "a run request was not stored");
+            ApiError::unavailable(
+                ErrorCode::StoreUnavailable,
+                "the run store cannot be reached or written; nothing was recorded, try again",
+            )
         }
     }
 }

@@ -17,6 +17,7 @@ use super::conn::{Connections, HttpLimits};
 use super::security::Security;
 use crate::engine::Engine;
 use crate::integrations::{IntegrationStatus, Integrations};
+use crate::store::Runs;
 
 /// What every route shares.
 ///
@@ -37,6 +38,9 @@ pub struct AppState {
     /// Connection statuses; `None` when no integrations supervisor runs
     /// (tests of the API alone).
     pub integrations: Option<Integrations>,
+    /// The run store; `None` when runs are not served (tests of the API
+    /// alone): run routes answer 503.
+    pub runs: Option<Runs>,
 }
 
 impl AppState {
@@ -50,7 +54,14 @@ impl AppState {
             connections: Arc::new(Connections::default()),
             cache: Arc::new(SerialCache::default()),
             integrations: None,
+            runs: None,
         }
+    }
+
+    /// Serves runs from `runs`.
+    pub fn with_runs(mut self, runs: Runs) -> Self {
+        self.runs = Some(runs);
+        self
     }
 
     pub fn with_integrations(mut self, integrations: Integrations) -> Self {

@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::conn::HttpStats;
@@ -21,14 +22,15 @@ use crate::diff::patch::{Patch, PatchKind};
 use crate::diff::semantic::{Change, ChangeOp};
 use crate::diff::text::{Hunk, Line, LineTag, TextDiff};
 use crate::engine::diagnostics::PER_FILE_IN_EVENTS;
-use crate::engine::runs::CompletedStep;
 use crate::engine::{
-    Cause, CauseKind, Counts, DefinitionStatus, Diagnostics, Event, LastReload, Run, Served,
-    Snapshot, Status, Timings,
+    Cause, CauseKind, Counts, Diagnostics, Event, LastReload, Served, Snapshot, Status, Timings,
 };
 use crate::git::Head;
 use crate::integrations::{FailureKind, IntegrationStatus, State, TestStep};
 use crate::model::{Integration, IntegrationKind, Workflow};
+use crate::store::{
+    CompletedStep, Definition, DefinitionRef, DefinitionStatus, Page, Run, Runs, StoreInfo,
+};
 use crate::units::{ms, whole_ms};
 use crate::watch::{Trigger, WatchStatus};
 
@@ -368,30 +370,79 @@ pub struct ReloadResult {
     pub event: Option<EventWire>,
 }
 
-/// A run, pinned to the definition it started with.
+/// A run with the definition it is pinned to (`GET /api/v1/runs/{id}`,
+/// the answer to a start).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RunWire {
+    /// UUIDv7: ordered by start, never reused.
     pub id: String,
     pub workflow_id: String,
-    /// The revision whose definition the run uses.
+    /// The revision whose definition the run uses (numbered within the
+    /// server instance `definition_ref.instance`).
     pub revision: u64,
     pub file: String,
     pub started_at: String,
+    pub finished_at: Option<String>,
+    pub definition_ref: DefinitionRefWire,
     /// The workflow's entity document the run started with.
     #[schema(value_type = Workflow)]
-    pub definition: Value,
+    pub definition: Box<RawValue>,
     /// Completed steps in completion order.
     pub completed: Vec<CompletedStepWire>,
     pub finished: bool,
     pub definition_status: DefinitionStatusWire,
 }
 
-/// `GET /api/v1/runs`: the runs in progress.
+/// A run whose definition is given by reference (`definition_ref.hash`):
+/// a list entry, and the answer to a step completion.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunSummaryWire {
+    pub id: String,
+    pub workflow_id: String,
+    pub revision: u64,
+    pub file: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub definition_ref: DefinitionRefWire,
+    pub completed: Vec<CompletedStepWire>,
+    pub finished: bool,
+    pub definition_status: DefinitionStatusWire,
+}
+
+/// Where a run's definition came from: its content address.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DefinitionRefWire {
+    /// SHA-256 (hex) of the definition's entity document; the key of
+    /// `definitions` in a run list.
+    pub hash: String,
+    /// The file it was read from and the SHA-256 (hex) of that file's text.
+    pub file: String,
+    pub file_hash: String,
+    /// The HEAD commit, when the file did not differ from it.
+    pub commit: Option<String>,
+    /// The server instance and revision that served it.
+    pub instance: String,
+    pub revision: u64,
+}
+
+/// One definition of a run list, written once however many runs use it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunDefinitionWire {
+    pub hash: String,
+    #[schema(value_type = Workflow)]
+    pub definition: Box<RawValue>,
+}
+
+/// `GET /api/v1/runs`: one page of runs, newest first.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RunList {
     /// The revision the definition statuses were compared with.
     pub revision: u64,
-    pub runs: Vec<RunWire>,
+    pub runs: Vec<RunSummaryWire>,
+    /// Each distinct definition the page's runs use, once.
+    pub definitions: Vec<RunDefinitionWire>,
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -448,6 +499,8 @@ pub struct StatusWire {
     pub websocket_clients: u64,
     /// HTTP connections: open now, the limits, and how many the limits closed.
     pub http: HttpWire,
+    /// Where runs are stored; `null` when this server keeps none.
+    pub store: Option<StoreWire>,
     /// The resume history: what it holds and its bounds.
     pub history: HistoryWire,
 }
@@ -863,33 +916,118 @@ impl SnapshotWire {
     }
 }
 
-impl RunWire {
+fn definition_status_wire(status: DefinitionStatus) -> DefinitionStatusWire {
+    match status {
+        DefinitionStatus::Current => DefinitionStatusWire {
+            state: DefinitionState::Current,
+            revision: None,
+        },
+        DefinitionStatus::Newer { revision } => DefinitionStatusWire {
+            state: DefinitionState::Newer,
+            revision: Some(revision),
+        },
+        DefinitionStatus::Removed => DefinitionStatusWire {
+            state: DefinitionState::Removed,
+            revision: None,
+        },
+    }
+}
+
+impl From<&DefinitionRef> for DefinitionRefWire {
+    fn from(d: &DefinitionRef) -> Self {
+        DefinitionRefWire {
+            hash: d.hash.clone(),
+            file: d.file.clone(),
+            file_hash: d.file_hash.clone(),
+            commit: d.commit.clone(),
+            instance: d.instance.clone(),
+            revision: d.revision,
+        }
+    }
+}
+
+/// A stored definition's text as it is: it was written from the entity
+/// document, so it is JSON (anything else is `null`).
+fn raw(body: &str) -> Box<RawValue> {
+    RawValue::from_string(body.to_string())
+        .or_else(|_| RawValue::from_string("null".to_string()))
+        .unwrap_or_default()
+}
+
+impl RunSummaryWire {
     /// The run, and how its definition compares with `now`'s.
-    pub fn new(run: &Run, now: &Snapshot) -> Self {
-        let definition_status = match run.definition_status(now) {
-            DefinitionStatus::Current => DefinitionStatusWire {
-                state: DefinitionState::Current,
-                revision: None,
-            },
-            DefinitionStatus::Newer { revision } => DefinitionStatusWire {
-                state: DefinitionState::Newer,
-                revision: Some(revision),
-            },
-            DefinitionStatus::Removed => DefinitionStatusWire {
-                state: DefinitionState::Removed,
-                revision: None,
-            },
-        };
-        RunWire {
+    pub fn new(run: &Run, now: &Snapshot, runs: &Runs) -> Self {
+        RunSummaryWire {
             id: run.id.clone(),
             workflow_id: run.workflow_id.clone(),
-            revision: run.revision,
-            file: run.file.clone(),
+            revision: run.definition.revision,
+            file: run.definition.file.clone(),
             started_at: rfc3339(run.started_at),
-            definition: to_value(&*run.definition),
+            finished_at: run.finished_at.map(rfc3339),
+            definition_ref: DefinitionRefWire::from(&run.definition),
             completed: run.completed.iter().map(CompletedStepWire::from).collect(),
             finished: run.is_finished(),
-            definition_status,
+            definition_status: definition_status_wire(run.definition_status(now, runs)),
+        }
+    }
+}
+
+impl RunWire {
+    /// The run with its definition, and how it compares with `now`'s.
+    pub fn new(run: &Run, definition: &Definition, now: &Snapshot, runs: &Runs) -> Self {
+        let s = RunSummaryWire::new(run, now, runs);
+        RunWire {
+            id: s.id,
+            workflow_id: s.workflow_id,
+            revision: s.revision,
+            file: s.file,
+            started_at: s.started_at,
+            finished_at: s.finished_at,
+            definition_ref: s.definition_ref,
+            definition: raw(&definition.body),
+            completed: s.completed,
+            finished: s.finished,
+            definition_status: s.definition_status,
+        }
+    }
+}
+
+impl RunList {
+    pub fn new(page: &Page, now: &Snapshot, runs: &Runs) -> Self {
+        RunList {
+            revision: now.revision,
+            runs: page
+                .runs
+                .iter()
+                .map(|r| RunSummaryWire::new(r, now, runs))
+                .collect(),
+            definitions: page
+                .definitions
+                .iter()
+                .map(|d| RunDefinitionWire {
+                    hash: d.hash.clone(),
+                    definition: raw(&d.body),
+                })
+                .collect(),
+            next_cursor: page.next.clone(),
+        }
+    }
+}
+
+/// Which store keeps the runs, and where.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StoreWire {
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// The SQLite file, or `postgres://user@host:port/db` (never a password).
+    pub location: String,
+}
+
+impl From<&StoreInfo> for StoreWire {
+    fn from(i: &StoreInfo) -> Self {
+        StoreWire {
+            backend: i.backend.to_string(),
+            location: i.location.clone(),
         }
     }
 }
@@ -911,6 +1049,7 @@ impl StatusWire {
         instance: &str,
         websocket_clients: u64,
         http: &HttpStats,
+        store: Option<&StoreInfo>,
         shown: ErrorsShown,
     ) -> Self {
         let s = &status.snapshot;
@@ -937,6 +1076,7 @@ impl StatusWire {
             settings: to_value(&*s.settings),
             websocket_clients,
             http: HttpWire::from(http),
+            store: store.map(StoreWire::from),
             history: HistoryWire {
                 events: status.history.events,
                 bytes: status.history.bytes,

@@ -6,7 +6,6 @@
 //! diagnostics  the diagnostics in force, by file, shared between revisions
 //! event     what one revision says: cause, timings, summary, patches, errors
 //! publish   broadcast + bounded history, under one lock so resume is exact
-//! runs      runs pinned to the workflow definition they started with
 //! ```
 //!
 //! [`Engine`] is the cheap, cloneable handle the API holds: it reads
@@ -17,7 +16,6 @@
 pub mod apply;
 pub mod diagnostics;
 pub mod event;
-pub mod runs;
 pub mod snapshot;
 
 use std::collections::VecDeque;
@@ -40,7 +38,6 @@ use crate::watch::{Batch, RescanReason, WatchHandle, WatchSettings, WatchStatus}
 pub use apply::{Applier, ApplyError, Input, Outcome, Scope, SharedEnv, apply_caught};
 pub use diagnostics::{Diagnostics, FileDiagnostics};
 pub use event::{Cause, CauseKind, Event, Timings};
-pub use runs::{DefinitionStatus, Run, RunError, RunStore};
 pub use snapshot::{Served, Snapshot};
 
 /// Events a broadcast subscriber (the integrations supervisor, tests) may
@@ -162,7 +159,6 @@ struct Inner {
     /// The latest published revision: a wake-up for clients that pull
     /// their next event from history (it holds no event).
     published: tokio::sync::watch::Sender<u64>,
-    runs: RunStore,
     stats: Mutex<Stats>,
     watch: OnceLock<WatchHandle>,
     commands: mpsc::Sender<Command>,
@@ -264,7 +260,6 @@ impl Engine {
                 published: tokio::sync::watch::Sender::new(snapshot.revision),
                 current: ArcSwap::new(snapshot),
                 tx,
-                runs: RunStore::default(),
                 stats: Mutex::new(Stats::default()),
                 watch: OnceLock::new(),
                 commands: commands_tx,
@@ -302,10 +297,6 @@ impl Engine {
 
     pub fn git(&self) -> Option<&GitRepo> {
         self.inner.git.as_deref()
-    }
-
-    pub fn runs(&self) -> &RunStore {
-        &self.inner.runs
     }
 
     /// Every event published from now on.

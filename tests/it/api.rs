@@ -39,6 +39,7 @@ async fn call(state: &AppState, method: &str, path: &str) -> (u16, Value) {
 fn state_of(fed: &Fed) -> AppState {
     let security = Security::new("127.0.0.1:7878".parse().unwrap(), None, &[]);
     AppState::new(fed.engine.clone(), security, CancellationToken::new())
+        .with_runs(qa_reload::store::Runs::in_memory().unwrap())
 }
 
 fn assert_error(got: &(u16, Value), status: u16, code: &str) {
@@ -140,27 +141,44 @@ async fn status_workflows_and_runs_answer_and_refuse_with_the_right_codes() {
     assert_eq!(run["definition_status"]["state"], "newer");
     assert_eq!(run["definition_status"]["revision"], 2);
 
-    // The list holds the runs in progress, with the same definition status;
-    // a finished run leaves it.
-    let (code, list) = call(&state, "GET", routes::RUNS).await;
+    // The list holds the runs in progress, with the same definition status
+    // and the definition by reference (written once, under its hash); a
+    // finished run leaves it.
+    let in_progress = "/api/v1/runs?state=in_progress";
+    let (code, list) = call(&state, "GET", in_progress).await;
     assert_eq!(code, 200);
     let listed: Vec<&Value> = list["runs"].as_array().unwrap().iter().collect();
     assert_eq!(listed.len(), 1, "{list}");
     assert_eq!(listed[0]["id"], Value::from(run_id.as_str()));
     assert_eq!(listed[0]["definition_status"]["state"], "newer");
     assert_eq!(listed[0]["completed"][0]["step"], "first");
+    assert!(listed[0].get("definition").is_none(), "{list}");
+    assert_eq!(list["definitions"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        list["definitions"][0]["hash"],
+        listed[0]["definition_ref"]["hash"]
+    );
+    assert_eq!(list["definitions"][0]["definition"]["name"], "Smoke");
+    assert_eq!(list["next_cursor"], Value::Null);
     let last = format!("/api/v1/runs/{run_id}/steps/second/complete");
     let (code, finished) = call(&state, "POST", &last).await;
     assert_eq!(
         (code, finished["finished"].clone()),
         (200, Value::from(true))
     );
-    let (_, list) = call(&state, "GET", routes::RUNS).await;
+    let (_, list) = call(&state, "GET", in_progress).await;
     assert_eq!(
         list["runs"],
         Value::Array(vec![]),
         "a finished run is not in progress"
     );
+    let (_, list) = call(&state, "GET", "/api/v1/runs?state=finished").await;
+    assert_eq!(list["runs"][0]["id"], Value::from(run_id.as_str()));
+    assert!(list["runs"][0]["finished_at"].is_string(), "{list}");
+    for bad in ["limit=0", "limit=501", "cursor=run-1", "state=done"] {
+        let got = call(&state, "GET", &format!("/api/v1/runs?{bad}")).await;
+        assert_eq!(got.0, 400, "{bad}: {}", got.1);
+    }
 
     // Bad input and unknown routes are JSON errors too.
     assert_error(

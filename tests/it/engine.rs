@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use qa_reload::app::{self, App, Options};
 use qa_reload::diff::patch::PatchKind;
-use qa_reload::engine::{CauseKind, DefinitionStatus, Engine, Event};
+use qa_reload::engine::{CauseKind, Engine, Event};
 use qa_reload::load::{config, fs as load_fs};
+use qa_reload::store::{Completion, DefinitionStatus, Runs};
 use qa_reload::watch::RescanReason;
 use tokio::sync::broadcast;
 
@@ -514,24 +515,26 @@ async fn error_excerpt_of_a_broken_secret_line_is_masked() {
 async fn a_run_started_before_an_edit_keeps_its_steps() {
     let repo = repo_with_smoke();
     let mut s = Served::start(&repo).await;
-    let run = s
-        .engine()
-        .runs()
-        .start(&s.engine().snapshot(), "smoke")
+    let runs = Runs::in_memory().unwrap();
+    let started = runs
+        .start(s.engine(), &s.engine().snapshot(), "smoke")
+        .await
         .unwrap();
+    let id = started.run.id;
     repo.write(
         "workflows/smoke.yaml",
         "name: Smoke\nsteps:\n  - id: only\n    name: The only step now\n    estimated_minutes: 1\n",
     );
     let events = s.settle(true).await;
     assert_eq!(events.len(), 1);
-    let run = s.engine().runs().get(&run.id).unwrap();
-    let steps: Vec<_> = run.definition.steps.iter().map(|x| x.id.as_str()).collect();
-    assert_eq!(steps, ["first", "second"]);
-    let run = s.engine().runs().complete_step(&run.id, "second").unwrap();
+    let run = runs.get(&id).await.unwrap().unwrap().run;
+    assert_eq!(run.steps, ["first", "second"]);
+    let Completion::Done(run) = runs.complete(&id, "second").await.unwrap() else {
+        panic!("a first completion is done");
+    };
     assert_eq!(run.completed.len(), 1);
     assert_eq!(
-        run.definition_status(&s.engine().snapshot()),
+        run.definition_status(&s.engine().snapshot(), &runs),
         DefinitionStatus::Newer {
             revision: events[0].revision
         }
@@ -540,19 +543,10 @@ async fn a_run_started_before_an_edit_keeps_its_steps() {
     let removed = s.settle(true).await;
     assert_eq!(removed.len(), 1);
     assert_eq!(
-        run.definition_status(&s.engine().snapshot()),
+        run.definition_status(&s.engine().snapshot(), &runs),
         DefinitionStatus::Removed
     );
-    assert_eq!(
-        s.engine()
-            .runs()
-            .get(&run.id)
-            .unwrap()
-            .definition
-            .steps
-            .len(),
-        2
-    );
+    assert_eq!(runs.get(&id).await.unwrap().unwrap().run.steps.len(), 2);
     assert_serves_disk(s.engine(), &repo.root);
     s.stop().await;
 }

@@ -25,6 +25,8 @@ mod limits;
 mod model;
 mod output_escaping;
 mod page;
+mod pg;
+mod runs;
 mod schemas;
 mod secret_shapes;
 mod secrets;
