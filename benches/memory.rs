@@ -8,7 +8,7 @@
 //!    reload frame;
 //! 2. a burst of 50,000 new workflow files, then 20 saves of one of them:
 //!    RSS once every file is served, the largest and the last (same target);
-//! 3. a history of 120 large revisions (some 200 KB each, under the
+//! 3. a history of 120 large revisions (some 300 KB each, up to the
 //!    default 32 MiB), then 60 `GET .../events` from its start whose
 //!    responses are never read: RSS before, and the peak while they are
 //!    held;
