@@ -22,6 +22,7 @@ use super::wire::{
     ErrorsShown, EventList, EventWire, IntegrationList, IntegrationStatusWire, ReloadResult,
     RunList, RunWire, StatusWire, Statuses, WorkflowList, WorkflowWire,
 };
+use crate::diagnostic::shown_id;
 use crate::engine::RunError;
 use crate::integrations::{IntegrationError, State as TestState};
 use crate::metrics::{self, MetricsView};
@@ -260,7 +261,10 @@ pub async fn test_integration(
     let kind: IntegrationKind = id.parse().map_err(|()| {
         ApiError::not_found(
             ErrorCode::IntegrationNotFound,
-            format!("no integration `{id}`; use one of: jira, postman, testmo"),
+            format!(
+                "no integration `{}`; use one of: jira, postman, testmo",
+                shown_id(&id)
+            ),
         )
     })?;
     let integrations = state.integrations.as_ref().ok_or_else(|| {
@@ -273,7 +277,7 @@ pub async fn test_integration(
         Ok(status) => Ok(Json(IntegrationStatusWire::from(&status))),
         Err(IntegrationError::NotConfigured(_)) => Err(ApiError::not_found(
             ErrorCode::IntegrationNotConfigured,
-            format!("`{id}` is not configured; add {}", kind.config_file()),
+            format!("`{kind}` is not configured; add {}", kind.config_file()),
         )),
         Err(IntegrationError::Stopped) => Err(ApiError::unavailable(
             ErrorCode::Stopping,
@@ -409,8 +413,27 @@ fn unknown_workflow(id: &str) -> ApiError {
     run_error(RunError::UnknownWorkflow(id.to_owned()))
 }
 
+/// The error of a run operation; every id it echoes is cut and escaped
+/// ([`shown_id`]), since a client may send 60 KB of id, NUL or U+202E.
 fn run_error(e: RunError) -> ApiError {
-    let message = e.to_string();
+    let message = match &e {
+        RunError::UnknownWorkflow(w) => RunError::UnknownWorkflow(shown_id(w)),
+        RunError::UnknownRun(r) => RunError::UnknownRun(shown_id(r)),
+        RunError::UnknownStep {
+            run,
+            workflow,
+            step,
+        } => RunError::UnknownStep {
+            run: shown_id(run),
+            workflow: shown_id(workflow),
+            step: shown_id(step),
+        },
+        RunError::AlreadyCompleted { run, step } => RunError::AlreadyCompleted {
+            run: shown_id(run),
+            step: shown_id(step),
+        },
+    }
+    .to_string();
     match e {
         RunError::UnknownWorkflow(_) => ApiError::not_found(ErrorCode::WorkflowNotFound, message),
         RunError::UnknownRun(_) => ApiError::not_found(ErrorCode::RunNotFound, message),

@@ -416,3 +416,37 @@ fn every_format_counts_the_same_files_a_too_large_one_included() {
         "{junit}"
     );
 }
+
+/// `--repo /abs/path --format sarif` wrote the absolute path as a `uri`
+/// relative to `%SRCROOT%`.
+#[test]
+fn sarif_with_an_absolute_repo_gives_uris_relative_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
+    std::fs::write(dir.path().join("workflows/a.yaml"), "name: [\n").unwrap();
+    let repo = std::fs::canonicalize(dir.path()).unwrap();
+    assert!(repo.is_absolute());
+    let (code, out) = check(&repo, Format::Sarif);
+    assert_eq!(code, cli::EXIT_INVALID, "{out}");
+    let log: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let run = &log["runs"][0];
+    let artifact = &run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
+    assert_eq!(artifact["uri"], "workflows/a.yaml", "{out}");
+    assert_eq!(artifact["uriBaseId"], "%SRCROOT%");
+    let base = run["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+        .as_str()
+        .unwrap();
+    assert!(
+        base.starts_with("file:///") && base.ends_with('/'),
+        "{base}"
+    );
+    // A relative --repo keeps paths from where CI runs, with no base named.
+    let (_, out) = check(Path::new("tests/fixtures/bad"), Format::Sarif);
+    let log: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let uri = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+        ["uri"]
+        .as_str()
+        .unwrap();
+    assert!(uri.starts_with("tests/fixtures/bad/"), "{uri}");
+    assert!(log["runs"][0].get("originalUriBaseIds").is_none());
+}
