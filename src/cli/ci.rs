@@ -237,7 +237,7 @@ fn level(severity: Severity) -> &'static str {
 /// as the snippet.
 ///
 /// Every `uri` is a relative reference against `uriBaseId: %SRCROOT%`
-/// (SARIF 2.1.0 §3.4.4: with a `uriBaseId`, `uri` must be relative): the
+/// (in SARIF 2.1.0, a `uri` with a `uriBaseId` is a relative reference): the
 /// path from where CI runs for a relative `--repo`; for an absolute one,
 /// the path within it, with `originalUriBaseIds` naming the folder as a
 /// `file:` URI.
