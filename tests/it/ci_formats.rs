@@ -125,6 +125,8 @@ struct Sarif {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Run {
     tool: Tool,
+    /// `%SRCROOT%` as a `file:` URI: the corpus is read by absolute path.
+    original_uri_base_ids: Option<serde_json::Value>,
     column_kind: String,
     results: Vec<SarifResult>,
 }
@@ -229,7 +231,14 @@ fn check_sarif_is_sarif_2_1_0_with_every_problem() {
         assert!(!r.short_description.text.is_empty());
         assert_eq!(r.default_configuration.level, "error");
     }
-    let prefix = format!("{}/", bad().display());
+    assert!(
+        run.original_uri_base_ids
+            .as_ref()
+            .is_some_and(|b| b["%SRCROOT%"]["uri"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("file:///"))),
+        "an absolute --repo names %SRCROOT%"
+    );
     let mut found = BTreeSet::new();
     for r in &run.results {
         assert_eq!(run.tool.driver.rules[r.rule_index].id, r.rule_id);
@@ -242,7 +251,9 @@ fn check_sarif_is_sarif_2_1_0_with_every_problem() {
         let uri = percent_encoding::percent_decode_str(&p.artifact_location.uri)
             .decode_utf8()
             .unwrap();
-        let file = uri.strip_prefix(&prefix).unwrap().to_owned();
+        // Relative to the absolute --repo, which %SRCROOT% stands for.
+        assert!(!uri.starts_with('/'), "{uri}");
+        let file = uri.into_owned();
         let level = if r.level == "error" {
             "error"
         } else {
