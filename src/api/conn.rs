@@ -7,7 +7,9 @@
 //! bounded elsewhere), or idle after a response. [`Tracked`] is the socket
 //! wrapper that sees bytes arrive and holds the connection's slot under the
 //! cap, so an upgraded WebSocket keeps counting until it closes.
-//! `server` runs the accept loop with these; no routes, no JSON here.
+//! `server` runs the accept loop with these; no routes here, and no JSON
+//! but the one answer `error` writes in place of hyper's own bodiless
+//! answers to requests it could not parse.
 
 use std::io;
 use std::pin::Pin;
@@ -22,6 +24,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+
+use super::error::parse_error_answer;
 
 /// The bounds every connection is held to. `serve` flags set them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,11 +304,16 @@ impl Drop for RequestGuard {
 
 /// The socket of one accepted connection: reports traffic to its [`Phase`]
 /// and holds its slot under the cap for as long as it is open (through a
-/// WebSocket upgrade too).
+/// WebSocket upgrade too). An answer hyper writes by itself to a request it
+/// could not parse (400, 414, 431, with an empty body) is replaced on the
+/// way out by the same status with the `{"code","message"}` body every
+/// other error has ([`parse_error_answer`]).
 pub struct Tracked {
     stream: TcpStream,
     phase: Arc<Phase>,
     _slot: OwnedSemaphorePermit,
+    /// A replacement answer still to be sent, and how much of it was.
+    pending: Option<(Vec<u8>, usize)>,
 }
 
 impl Tracked {
@@ -313,8 +322,47 @@ impl Tracked {
             stream,
             phase,
             _slot: slot,
+            pending: None,
         }
     }
+
+    /// Sends what is left of a replacement answer.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some((bytes, sent)) = &mut self.pending {
+            if *sent == bytes.len() {
+                self.pending = None;
+                break;
+            }
+            match Pin::new(&mut self.stream).poll_write(cx, &bytes[*sent..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    *sent += n;
+                    self.phase.wrote_some();
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Takes `len` bytes hyper asked to write as written when they are one
+    /// of its own parse-error answers, and queues ours instead.
+    fn replaced(&mut self, cx: &mut Context<'_>, head: &[u8]) -> Option<Poll<io::Result<usize>>> {
+        let answer = parse_error_answer(head)?;
+        self.pending = Some((answer, 0));
+        Some(match self.poll_pending(cx) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            // What is left goes out on the flush hyper does next.
+            _ => Poll::Ready(Ok(head.len())),
+        })
+    }
+}
+
+/// Whether a write may be an answer hyper makes by itself (cheap to ask of
+/// every write: one prefix).
+fn may_be_parse_error_answer(first: &[u8]) -> bool {
+    first.starts_with(b"HTTP/1.1 4")
 }
 
 impl AsyncRead for Tracked {
@@ -338,6 +386,12 @@ impl AsyncWrite for Tracked {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.poll_pending(cx))?;
+        if may_be_parse_error_answer(buf)
+            && let Some(polled) = self.replaced(cx, buf)
+        {
+            return polled;
+        }
         let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             self.phase.wrote_some();
@@ -350,6 +404,14 @@ impl AsyncWrite for Tracked {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.poll_pending(cx))?;
+        let first = bufs.iter().find(|b| !b.is_empty());
+        if first.is_some_and(|b| may_be_parse_error_answer(b)) {
+            let head: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+            if let Some(polled) = self.replaced(cx, &head) {
+                return polled;
+            }
+        }
         let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             self.phase.wrote_some();
@@ -362,10 +424,12 @@ impl AsyncWrite for Tracked {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_pending(cx))?;
         Pin::new(&mut self.stream).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_pending(cx))?;
         Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }

@@ -72,12 +72,18 @@ pub enum ErrorCode {
     DuplicateHost,
     /// (400) Two `Origin` headers.
     DuplicateOrigin,
-    /// (403) No `Host` header and no authority in the target.
+    /// (400) No `Host` header and no authority in the target.
     HostRequired,
     /// (403) A host name this server does not answer to (DNS rebinding).
     HostNotAllowed,
     /// (403) A change or WebSocket from a foreign page.
     OriginNotAllowed,
+    /// (400) The request is not well-formed HTTP/1.1.
+    MalformedRequest,
+    /// (414) The request target is longer than the server reads.
+    UriTooLong,
+    /// (431) The request's headers are larger, or more, than the server reads.
+    HeadersTooLarge,
     /// (401) The server needs a token and none was sent.
     TokenRequired,
     /// (401) The token sent is not the server's.
@@ -204,6 +210,73 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The answer, with its JSON body, that replaces one the HTTP layer
+/// (hyper) writes by itself, with an empty body, to a request it could not
+/// parse: 400 (malformed), 414 (target too long), 431 (headers too large).
+/// `head` is what hyper asked to write; `None` when it is anything else.
+///
+/// Such an answer is recognised by its shape: one of those statuses, a head
+/// alone whose only headers are `content-length: 0` and `date`. Every
+/// answer of the router carries a `content-type` (every error is an
+/// [`ApiError`]), so none has that shape.
+pub fn parse_error_answer(head: &[u8]) -> Option<Vec<u8>> {
+    const MOST: usize = 512;
+    if head.len() > MOST || !head.ends_with(b"\r\n\r\n") {
+        return None;
+    }
+    let text = std::str::from_utf8(head).ok()?;
+    let mut lines = text.strip_suffix("\r\n\r\n")?.split("\r\n");
+    let status = lines.next()?.strip_prefix("HTTP/1.1 ")?.get(..3)?;
+    let mut date = None;
+    let mut empty = false;
+    for line in lines {
+        let (name, value) = line.split_once(':')?;
+        match name.to_ascii_lowercase().as_str() {
+            "date" => date = Some(value.trim()),
+            "content-length" if value.trim() == "0" => empty = true,
+            "connection" => {}
+            _ => return None,
+        }
+    }
+    if !empty {
+        return None;
+    }
+    let error = match status {
+        "400" => ApiError::bad_request(
+            ErrorCode::MalformedRequest,
+            "the request is not well-formed HTTP/1.1; check the request line and headers",
+        ),
+        "414" => ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            ErrorCode::UriTooLong,
+            "the request target is too long (the limit is 65,534 bytes); shorten the path or query",
+        ),
+        "431" => ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorCode::HeadersTooLarge,
+            "the request's headers are too large or too many; send fewer or shorter headers",
+        ),
+        _ => return None,
+    };
+    let body = serde_json::to_string(&ErrorBody {
+        code: error.code,
+        message: error.message,
+    })
+    .ok()?;
+    let mut answer = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+        error.status.as_u16(),
+        error.status.canonical_reason().unwrap_or(""),
+        body.len()
+    );
+    if let Some(date) = date {
+        answer.push_str(&format!("date: {date}\r\n"));
+    }
+    answer.push_str("\r\n");
+    answer.push_str(&body);
+    Some(answer.into_bytes())
+}
+
 /// The innermost message of a rejection (serde's own words about the input,
 /// e.g. ``steps[0].id: invalid type: integer `3`, expected a string``),
 /// without axum's capitalised prefix.
@@ -279,13 +352,19 @@ fn path_error(e: FailedToDeserializePathParams) -> ApiError {
     let message = match e.into_kind() {
         ErrorKind::ParseErrorAtKey { key, value, .. }
         | ErrorKind::DeserializeError { key, value, .. } => {
-            format!("`{value}` is not a valid {key} in this URL; check the link")
+            format!(
+                "`{}` is not a valid {key} in this URL; check the link",
+                crate::diagnostic::shown_id(&value)
+            )
         }
         ErrorKind::InvalidUtf8InPathParam { key } => {
             format!("the {key} in this URL is not valid UTF-8; check the link")
         }
         ErrorKind::ParseErrorAtIndex { value, .. } | ErrorKind::ParseError { value, .. } => {
-            format!("`{value}` is not valid in this URL; check the link")
+            format!(
+                "`{}` is not valid in this URL; check the link",
+                crate::diagnostic::shown_id(&value)
+            )
         }
         _ => "this URL has an invalid part; check the link".to_owned(),
     };

@@ -26,6 +26,7 @@ use super::wire::{
     ReloadResult, RunList, RunSummaryWire, RunWire, StatusWire, Statuses, WorkflowList,
     WorkflowWire,
 };
+use crate::diagnostic::shown_id;
 use crate::integrations::{IntegrationError, State as TestState};
 use crate::metrics::{self, MetricsView};
 use crate::model::IntegrationKind;
@@ -377,7 +378,10 @@ pub async fn test_integration(
     let kind: IntegrationKind = id.parse().map_err(|()| {
         ApiError::not_found(
             ErrorCode::IntegrationNotFound,
-            format!("no integration `{id}`; use one of: jira, postman, testmo"),
+            format!(
+                "no integration `{}`; use one of: jira, postman, testmo",
+                shown_id(&id)
+            ),
         )
     })?;
     let integrations = state.integrations.as_ref().ok_or_else(|| {
@@ -390,7 +394,7 @@ pub async fn test_integration(
         Ok(status) => Ok(Json(IntegrationStatusWire::from(&status))),
         Err(IntegrationError::NotConfigured(_)) => Err(ApiError::not_found(
             ErrorCode::IntegrationNotConfigured,
-            format!("`{id}` is not configured; add {}", kind.config_file()),
+            format!("`{kind}` is not configured; add {}", kind.config_file()),
         )),
         Err(IntegrationError::Stopped) => Err(ApiError::unavailable(
             ErrorCode::Stopping,
@@ -606,8 +610,25 @@ fn unknown_workflow(id: &str) -> ApiError {
     run_error(StoreError::UnknownWorkflow(id.to_owned()))
 }
 
+/// The error of a run operation; every id it echoes is cut and escaped
+/// ([`shown_id`]), since a client may send 60 KB of id, NUL or U+202E.
 fn run_error(e: StoreError) -> ApiError {
-    let message = e.to_string();
+    let message = match &e {
+        StoreError::UnknownWorkflow(w) => StoreError::UnknownWorkflow(shown_id(w)),
+        StoreError::UnknownRun(r) => StoreError::UnknownRun(shown_id(r)),
+        StoreError::UnknownStep {
+            run,
+            workflow,
+            step,
+        } => StoreError::UnknownStep {
+            run: shown_id(run),
+            workflow: shown_id(workflow),
+            step: shown_id(step),
+        },
+        StoreError::Unavailable(d) => StoreError::Unavailable(d.clone()),
+        StoreError::Refused(d) => StoreError::Refused(d.clone()),
+    }
+    .to_string();
     match e {
         StoreError::UnknownWorkflow(_) => ApiError::not_found(ErrorCode::WorkflowNotFound, message),
         StoreError::UnknownRun(_) => ApiError::not_found(ErrorCode::RunNotFound, message),

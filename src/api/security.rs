@@ -168,7 +168,8 @@ impl Security {
             None => target,
         };
         let Some(host) = host else {
-            return Err(ApiError::forbidden(
+            // RFC 9112 §3.2: a request without Host is answered 400.
+            return Err(ApiError::bad_request(
                 ErrorCode::HostRequired,
                 "the request has no Host header; send one naming this server (e.g. localhost)",
             ));

@@ -106,7 +106,7 @@ async fn loopback_bind_accepts_loopback_hosts_on_any_port_and_refuses_others() {
             ("localhost:", "403 host_not_allowed"),
             ("localhost:80x", "403 host_not_allowed"),
             ("", "403 host_not_allowed"),
-            ("-", "403 host_required"),
+            ("-", "400 host_required"),
         ],
     )
     .await;

@@ -84,6 +84,8 @@ pub async fn upgrade(
     })?;
     Ok(ws
         .max_message_size(MAX_CLIENT_MESSAGE)
+        // A frame's declared length is checked before its payload is read.
+        .max_frame_size(MAX_CLIENT_MESSAGE)
         .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| connection(socket, state, since)))
 }
@@ -100,12 +102,23 @@ enum End {
     Client,
     /// The server is stopping.
     Shutdown,
+    /// The client sent a message over [`MAX_CLIENT_MESSAGE`].
+    TooBig,
 }
 
 async fn connection(socket: WebSocket, state: AppState, since: Option<u64>) {
     let _counted = state.clients.connect();
     let (mut sink, mut stream) = socket.split();
     let end = run(&mut sink, &mut stream, &state, since).await;
+    if let End::TooBig = end {
+        // 1009: the client learns why, rather than seeing the socket drop.
+        let close = Message::Close(Some(CloseFrame {
+            code: close_code::SIZE,
+            reason: Utf8Bytes::from_static("message too big: a client sends at most 64 KiB"),
+        }));
+        let _ = tokio::time::timeout(state.ws.send_timeout, sink.send(close)).await;
+        let _ = tokio::time::timeout(state.ws.send_timeout, sink.close()).await;
+    }
     if let End::Shutdown = end {
         let close = Message::Close(Some(CloseFrame {
             code: close_code::AWAY,
@@ -125,6 +138,14 @@ async fn connection(socket: WebSocket, state: AppState, since: Option<u64>) {
         .await;
     }
     // Dropping both halves closes the socket and frees its buffers.
+}
+
+/// Whether a read failed because the client's message (or frame) is over
+/// the size limit.
+fn is_too_big(e: &axum::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|inner| inner.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|inner| matches!(inner, tungstenite::Error::Capacity(_)))
 }
 
 async fn run(
@@ -187,6 +208,7 @@ async fn run(
             biased;
             () = state.shutdown.cancelled() => return End::Shutdown,
             message = stream.next() => match message {
+                Some(Err(e)) if is_too_big(&e) => return End::TooBig,
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return End::Client,
                 // Anything the client sends (pongs included) shows it is alive.
                 Some(Ok(_)) => answered = true,

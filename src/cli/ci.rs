@@ -124,9 +124,18 @@ struct Sarif<'a> {
 #[serde(rename_all = "camelCase")]
 struct SarifRun<'a> {
     tool: SarifTool,
+    /// With an absolute `--repo`, where `%SRCROOT%` is (a `file:` URI
+    /// ending in `/`), so a reader can resolve the relative `uri`s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_uri_base_ids: Option<BTreeMap<&'static str, SarifBase>>,
     /// Columns count characters, as every diagnostic's do.
     column_kind: &'static str,
     results: Vec<SarifResult<'a>>,
+}
+
+#[derive(Serialize)]
+struct SarifBase {
+    uri: String,
 }
 
 #[derive(Serialize)]
@@ -226,7 +235,31 @@ fn level(severity: Severity) -> &'static str {
 /// A SARIF 2.1.0 log with one run: a rule per error kind, a result per
 /// problem at its file, line and column (characters), the masked excerpt
 /// as the snippet.
+///
+/// Every `uri` is a relative reference against `uriBaseId: %SRCROOT%`
+/// (in SARIF 2.1.0, a `uri` with a `uriBaseId` is a relative reference): the
+/// path from where CI runs for a relative `--repo`; for an absolute one,
+/// the path within it, with `originalUriBaseIds` naming the folder as a
+/// `file:` URI.
 pub fn sarif(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+    let absolute = std::path::Path::new(report.root).is_absolute();
+    let uri = |file: &str| {
+        if absolute {
+            uri_reference(file)
+        } else {
+            uri_reference(&report.path(file))
+        }
+    };
+    let original_uri_base_ids = absolute.then(|| {
+        let root = report.root.trim_end_matches('/');
+        let root = root.strip_prefix('/').unwrap_or(root);
+        BTreeMap::from([(
+            "%SRCROOT%",
+            SarifBase {
+                uri: format!("file:///{}/", uri_reference(root)),
+            },
+        )])
+    });
     let rules = RULES
         .iter()
         .map(|&kind| SarifRule {
@@ -249,7 +282,7 @@ pub fn sarif(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
             locations: [SarifLocation {
                 physical_location: SarifPhysical {
                     artifact_location: SarifArtifact {
-                        uri: uri_reference(&report.path(&e.file)),
+                        uri: uri(&e.file),
                         uri_base_id: "%SRCROOT%",
                     },
                     region: SarifRegion {
@@ -272,6 +305,7 @@ pub fn sarif(report: &Report<'_>, out: &mut dyn Write) -> std::io::Result<()> {
                     rules,
                 },
             },
+            original_uri_base_ids,
             column_kind: "unicodeCodePoints",
             results,
         }],
@@ -447,6 +481,28 @@ mod tests {
         );
         assert_eq!(location["region"]["startLine"], 3);
         assert_eq!(location["region"]["startColumn"], 5);
+    }
+
+    #[test]
+    fn an_absolute_repo_gives_relative_uris_and_names_the_base() {
+        let problems = [problem("m")];
+        let report = Report {
+            command: "check",
+            root: "/srv/qa repo",
+            files: vec![],
+            problems: &problems,
+        };
+        let mut out = Vec::new();
+        sarif(&report, &mut out).expect("writes");
+        let log: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+        let run = &log["runs"][0];
+        let artifact = &run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
+        assert_eq!(artifact["uri"], "workflows/a%2Cb.yaml");
+        assert_eq!(artifact["uriBaseId"], "%SRCROOT%");
+        assert_eq!(
+            run["originalUriBaseIds"]["%SRCROOT%"]["uri"],
+            "file:///srv/qa%20repo/"
+        );
     }
 
     #[test]

@@ -702,3 +702,44 @@ async fn serve_prints_the_url_and_stops_gracefully_on_sigterm() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// A 404 echoed the id asked for whole: 60 KB of it, or a NUL and a
+/// U+202E (right-to-left override) raw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_found_messages_echo_ids_cut_and_escaped() {
+    let fed = Fed::start(served::repo(4), 64).await;
+    let state = state_of(&fed);
+    let long = "x".repeat(60_000);
+    let hostile = "a%00b%E2%80%AEc%0A%3A%3Aerror";
+    for (method, path) in [
+        ("GET", format!("/api/v1/workflows/{long}")),
+        ("POST", format!("/api/v1/workflows/{long}/runs")),
+        ("GET", format!("/api/v1/runs/{long}")),
+        ("POST", format!("/api/v1/runs/{long}/steps/login/complete")),
+        ("POST", format!("/api/v1/integrations/{long}/test")),
+        ("GET", format!("/api/v1/workflows/{hostile}")),
+        ("GET", format!("/api/v1/runs/{hostile}")),
+        ("POST", format!("/api/v1/integrations/{hostile}/test")),
+    ] {
+        let (status, body) = call(&state, method, &path).await;
+        assert!(
+            status == 404 || status == 400,
+            "{method} {path:.60}: {status}"
+        );
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.chars().count() < 400,
+            "{method} {path:.60}: {} characters",
+            message.chars().count()
+        );
+        assert!(
+            !message.chars().any(qa_reload::diagnostic::is_unprintable),
+            "{method} {path:.60}: {message:?}"
+        );
+        if path.contains(hostile) {
+            assert_eq!(status, 404, "{path}");
+            assert!(message.contains(r"a\u{0}b\u{202e}c\n::error"), "{message}");
+        }
+    }
+    fed.shutdown.cancel();
+}

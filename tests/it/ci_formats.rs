@@ -125,6 +125,8 @@ struct Sarif {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Run {
     tool: Tool,
+    /// `%SRCROOT%` as a `file:` URI: the corpus is read by absolute path.
+    original_uri_base_ids: Option<serde_json::Value>,
     column_kind: String,
     results: Vec<SarifResult>,
 }
@@ -229,7 +231,14 @@ fn check_sarif_is_sarif_2_1_0_with_every_problem() {
         assert!(!r.short_description.text.is_empty());
         assert_eq!(r.default_configuration.level, "error");
     }
-    let prefix = format!("{}/", bad().display());
+    assert!(
+        run.original_uri_base_ids
+            .as_ref()
+            .is_some_and(|b| b["%SRCROOT%"]["uri"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("file:///"))),
+        "an absolute --repo names %SRCROOT%"
+    );
     let mut found = BTreeSet::new();
     for r in &run.results {
         assert_eq!(run.tool.driver.rules[r.rule_index].id, r.rule_id);
@@ -242,7 +251,9 @@ fn check_sarif_is_sarif_2_1_0_with_every_problem() {
         let uri = percent_encoding::percent_decode_str(&p.artifact_location.uri)
             .decode_utf8()
             .unwrap();
-        let file = uri.strip_prefix(&prefix).unwrap().to_owned();
+        // Relative to the absolute --repo, which %SRCROOT% stands for.
+        assert!(!uri.starts_with('/'), "{uri}");
+        let file = uri.into_owned();
         let level = if r.level == "error" {
             "error"
         } else {
@@ -415,4 +426,38 @@ fn every_format_counts_the_same_files_a_too_large_one_included() {
         junit.contains(r#"<testsuites name="qa-reload check" tests="2""#),
         "{junit}"
     );
+}
+
+/// `--repo /abs/path --format sarif` wrote the absolute path as a `uri`
+/// relative to `%SRCROOT%`.
+#[test]
+fn sarif_with_an_absolute_repo_gives_uris_relative_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("workflows")).unwrap();
+    std::fs::write(dir.path().join("workflows/a.yaml"), "name: [\n").unwrap();
+    let repo = std::fs::canonicalize(dir.path()).unwrap();
+    assert!(repo.is_absolute());
+    let (code, out) = check(&repo, Format::Sarif);
+    assert_eq!(code, cli::EXIT_INVALID, "{out}");
+    let log: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let run = &log["runs"][0];
+    let artifact = &run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
+    assert_eq!(artifact["uri"], "workflows/a.yaml", "{out}");
+    assert_eq!(artifact["uriBaseId"], "%SRCROOT%");
+    let base = run["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+        .as_str()
+        .unwrap();
+    assert!(
+        base.starts_with("file:///") && base.ends_with('/'),
+        "{base}"
+    );
+    // A relative --repo keeps paths from where CI runs, with no base named.
+    let (_, out) = check(Path::new("tests/fixtures/bad"), Format::Sarif);
+    let log: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let uri = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+        ["uri"]
+        .as_str()
+        .unwrap();
+    assert!(uri.starts_with("tests/fixtures/bad/"), "{uri}");
+    assert!(log["runs"][0].get("originalUriBaseIds").is_none());
 }

@@ -564,5 +564,65 @@ async fn unread_event_lists_share_their_frames_within_the_response_budget() {
     }
     assert_eq!(tight.get(routes::STATUS).await.status, 200);
     tight.stop().await;
+}
+
+/// Sends `request` on a connection of its own and reads until the server
+/// closes it: the status, and the body as JSON.
+async fn raw_answer(server: &Server, request: &[u8]) -> (String, Value) {
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    // The server may answer (and close) before it has read everything.
+    let _ = stream.write_all(request).await;
+    let seen = closed_by_server(&mut stream).await;
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (status, body)
+}
+
+/// Requests the HTTP layer refuses before any route sees them got empty
+/// bodies (414, 431), and one without `Host` got 403 where RFC 9112 says
+/// 400: every refusal carries the `{"code","message"}` body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_before_routing_carry_the_json_error_body() {
+    let fed = Fed::start(served::repo(4), 64).await;
+    let server = Server::with_limits(fed.engine.clone(), HttpLimits::default()).await;
+    let host = format!("Host: {}\r\n", server.addr);
+
+    let long_target = format!("GET /?q={} HTTP/1.1\r\n{host}\r\n", "a".repeat(70_000));
+    let (status, body) = raw_answer(&server, long_target.as_bytes()).await;
+    assert!(status.starts_with("HTTP/1.1 414 "), "{status}");
+    assert_eq!(body["code"], "uri_too_long", "{body}");
+
+    let big_header = format!(
+        "GET / HTTP/1.1\r\n{host}X-Big: {}\r\n\r\n",
+        "b".repeat(500_000)
+    );
+    let (status, body) = raw_answer(&server, big_header.as_bytes()).await;
+    assert!(status.starts_with("HTTP/1.1 431 "), "{status}");
+    assert_eq!(body["code"], "headers_too_large", "{body}");
+
+    let many: String = (0..120).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let many = format!("GET / HTTP/1.1\r\n{host}{many}\r\n");
+    let (status, body) = raw_answer(&server, many.as_bytes()).await;
+    assert!(status.starts_with("HTTP/1.1 431 "), "{status}");
+    assert_eq!(body["code"], "headers_too_large", "{body}");
+
+    let (status, body) = raw_answer(&server, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").await;
+    assert!(status.starts_with("HTTP/1.1 400 "), "{status}");
+    assert_eq!(body["code"], "host_required", "{body}");
+
+    let (status, body) = raw_answer(&server, b"GET / HTTP/1.1\r\nBad Header\r\n\r\n").await;
+    assert!(status.starts_with("HTTP/1.1 400 "), "{status}");
+    assert_eq!(body["code"], "malformed_request", "{body}");
+
+    // The server still answers.
+    assert_eq!(server.get(routes::STATUS).await.status, 200);
+    server.stop().await;
     fed.shutdown.cancel();
 }

@@ -357,3 +357,48 @@ async fn shutdown_sends_every_client_a_close_frame() {
     assert_eq!(state.clients.count(), 0);
     fed.shutdown.cancel();
 }
+
+/// A client message over the 64 KiB limit closed the socket with no close
+/// frame; the client now gets 1009 (message too big), in one frame or
+/// split over several, and the server keeps serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_client_message_is_closed_with_1009() {
+    use futures_util::SinkExt;
+    let fed = Fed::start(served::repo(256), 1024).await;
+    let server = Server::start(fed.engine.clone(), None, WsConfig::default()).await;
+    for fragmented in [false, true] {
+        let mut ws = served::ws_connect(&server.ws_url(""), &[]).await.unwrap();
+        hello(&mut ws).await;
+        next_frame(&mut ws).await;
+        let big = "x".repeat(100 * 1024);
+        if fragmented {
+            // Two frames of 50 KiB each: every frame is within the limit,
+            // the message is not.
+            use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+            use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+            let half = big.len() / 2;
+            let first = Frame::message(big[..half].to_owned(), OpCode::Data(Data::Text), false);
+            let rest = Frame::message(big[half..].to_owned(), OpCode::Data(Data::Continue), true);
+            let _ = ws.send(Message::Frame(first)).await;
+            let _ = ws.send(Message::Frame(rest)).await;
+        } else {
+            let _ = ws.send(Message::text(big)).await;
+        }
+        let closed = tokio::time::timeout(GUARD, async {
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Close(frame))) => return frame,
+                    Some(Ok(_)) => continue,
+                    other => panic!("expected a close frame, got {other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("a close frame within the guard");
+        let frame = closed.expect("the close frame carries a code");
+        assert_eq!(frame.code, CloseCode::Size, "fragmented: {fragmented}");
+    }
+    assert_eq!(server.get(qa_reload::api::routes::STATUS).await.status, 200);
+    server.stop().await;
+    fed.shutdown.cancel();
+}
