@@ -509,8 +509,22 @@ impl State {
             .map(|e| self.diagnostic(e, text))
             .collect();
         if let Some(w) = self.ws.doc(rel).and_then(|d| d.workflow()) {
-            for other in self.ws.shared_with(rel) {
-                let related = self.location(other, self.id_pos(other));
+            let others = self.ws.shared_with(rel);
+            if let Some(first) = others.first() {
+                // One note, however many files repeat the id.
+                let more = match others.len() {
+                    1 => String::new(),
+                    n => format!(" and {} more files", n - 1),
+                };
+                let related = others
+                    .iter()
+                    .take(10)
+                    .filter_map(|other| self.location(other, self.id_pos(other)))
+                    .map(|location| DiagnosticRelatedInformation {
+                        location,
+                        message: "another declaration".into(),
+                    })
+                    .collect();
                 out.push(Diagnostic {
                     range: text.word_range(w.id_pos, self.enc),
                     severity: Some(DiagnosticSeverity::INFORMATION),
@@ -519,15 +533,10 @@ impl State {
                         .map(|href| CodeDescription { href }),
                     source: Some(SOURCE.into()),
                     message: format!(
-                        "workflow id `{}` is also declared by {other}, which reports it as a duplicate",
+                        "workflow id `{}` is also declared by {first}{more}, which report it as a duplicate",
                         w.id
                     ),
-                    related_information: related.map(|location| {
-                        vec![DiagnosticRelatedInformation {
-                            location,
-                            message: "the other declaration".into(),
-                        }]
-                    }),
+                    related_information: Some(related),
                     tags: None,
                     data: None,
                 });
