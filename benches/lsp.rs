@@ -127,7 +127,9 @@ fn main() {
         }
     });
 
-    println!("qa-reload lsp, 10,101 workflows + one of 1,000 steps (the binary cargo built, over stdio)");
+    println!(
+        "qa-reload lsp, 10,101 workflows + one of 1,000 steps (the binary cargo built, over stdio)"
+    );
     let started = Instant::now();
     send(
         &mut stdin,
