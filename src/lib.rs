@@ -19,6 +19,8 @@
 //! app      the wiring: watcher -> engine worker -> server, one shutdown signal
 //! cli      the `check`, `diff`, `schema` and `hook install` commands; the CI
 //!          formats of `check` and `diff` (GitHub, SARIF, JUnit)
+//! lsp      `qa-reload lsp`: open buffers over the disk -> check's load and
+//!          resolve -> diagnostics, hover, completion, navigation (lsp-server)
 //! ```
 //!
 //! `metrics` renders counters and a histogram in Prometheus text format
@@ -41,6 +43,7 @@ pub mod git;
 pub mod integrations;
 pub mod load;
 pub mod logging;
+pub mod lsp;
 pub mod metrics;
 pub mod model;
 pub mod names;

@@ -39,6 +39,8 @@ enum Command {
     Diff(DiffArgs),
     /// Print the JSON Schema of a file kind, or write them all with --out
     Schema(SchemaArgs),
+    /// Language server over stdio: every error `check` reports, while typing
+    Lsp(LspArgs),
     /// Install a git pre-commit hook that runs `check`
     #[command(subcommand)]
     Hook(HookCommand),
@@ -112,6 +114,16 @@ struct ServeArgs {
     /// are never deleted)
     #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=36_500))]
     retention_days: u64,
+}
+
+#[derive(Args)]
+struct LspArgs {
+    /// The repository when the editor names no workspace folder
+    #[command(flatten)]
+    repo: RepoArg,
+    /// Accepted for editors that pass it; stdio is the only transport
+    #[arg(long, hide = true)]
+    stdio: bool,
 }
 
 #[derive(Args)]
@@ -241,6 +253,26 @@ fn man(dir: Option<&Path>, out: &mut dyn Write) -> std::io::Result<u8> {
     }
 }
 
+/// `qa-reload lsp`: the server on stdin/stdout; logs go to stderr.
+fn lsp(args: &LspArgs) -> ExitCode {
+    let stdin = std::io::BufReader::new(std::io::stdin());
+    let (connection, threads) = match qa_reload::lsp::transport::connect(stdin, std::io::stdout()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot start the language server: {e}");
+            return ExitCode::from(cli::EXIT_USAGE);
+        }
+    };
+    let exit = qa_reload::lsp::run(&connection, &args.repo.repo);
+    // Closing the channel ends the writer once everything queued is written.
+    drop(connection);
+    threads.join();
+    match exit {
+        qa_reload::lsp::Exit::Clean => ExitCode::SUCCESS,
+        qa_reload::lsp::Exit::Abrupt => ExitCode::from(1),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -265,9 +297,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    let cli = match cli.command {
+        // Its writer thread owns stdout: no lock may be held here.
+        Command::Lsp(args) => return lsp(&args),
+        command => Cli { command },
+    };
     let mut stdout = std::io::stdout().lock();
     let result = match cli.command {
         Command::Serve(args) => return serve(args),
+        Command::Lsp(_) => Ok(cli::EXIT_USAGE),
         Command::Check(args) => cli::check::run(&args.repo.repo, args.format, &mut stdout),
         Command::Diff(args) => {
             let diff = cli::diff::Args {

@@ -1,7 +1,8 @@
 //! `qa-reload check`: validate the whole configuration tree once.
 
+use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -12,8 +13,9 @@ use crate::cli::{
     EXIT_INVALID, EXIT_OK, EXIT_USAGE, Format, check_repo_dir, is_top_folder, print_json,
     process_env,
 };
+use crate::diagnostic::ConfigError;
 use crate::git::GitRepo;
-use crate::load::config;
+use crate::load::{config, fs};
 use crate::load::paths::PathFilter;
 
 /// `check --format json`.
@@ -28,32 +30,77 @@ struct CheckReport<'a> {
     errors: Vec<ConfigErrorWire>,
 }
 
+/// A folder as `check` reads it: its files, and git's ignore rules when the
+/// folder is the top of a git working tree. `qa-reload lsp` reads the disk
+/// through it too, so both see the same files.
+pub struct Checkout {
+    root: PathBuf,
+    git: Option<GitRepo>,
+}
+
+impl Checkout {
+    /// Opens `repo`, or says in one line why it cannot.
+    pub fn open(repo: &Path) -> Result<Checkout, String> {
+        check_repo_dir(repo).map_err(|e| e.to_string())?;
+        let git = match GitRepo::discover(repo) {
+            // Ignore rules name paths from the top folder: below it, they
+            // would be asked about other files.
+            Ok(git) => git.filter(|g| is_top_folder(g, repo)),
+            Err(e) => return Err(e.to_string()),
+        };
+        Ok(Checkout {
+            root: repo.to_path_buf(),
+            git,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether git ignores the repository-relative path (such a file is
+    /// not read).
+    pub fn ignored(&self, rel: &str) -> bool {
+        self.git
+            .as_ref()
+            .is_some_and(|g| g.is_ignored(rel).unwrap_or(false))
+    }
+
+    /// Every configuration file `serve` would load (path → bytes): those
+    /// git does not ignore and the settings' `watch`/`ignore` globs admit
+    /// (the defaults when the settings file does not load, as at `serve`'s
+    /// start), and the problems of the walk and of files that could not be
+    /// read.
+    pub fn read_all(&self) -> (BTreeMap<String, Vec<u8>>, Vec<ConfigError>) {
+        // One look at HEAD and the ignore rules for the whole walk.
+        let pass = self.git.as_ref().map(GitRepo::pass);
+        let (files, errors, _) =
+            tree::read_worktree(&self.root, &|rel| self.ignored(rel), PathFilter::default());
+        drop(pass);
+        (files, errors)
+    }
+
+    /// One configuration file, as [`Checkout::read_all`] reads it:
+    /// `Ok(None)` when it is absent or ignored.
+    pub fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, ConfigError> {
+        if self.ignored(rel) {
+            return Ok(None);
+        }
+        fs::read_file(&self.root, rel)
+    }
+}
+
 /// Validates every configuration file below `repo` and prints each problem as
 /// `file:line:col: kind: message` (or in one of the other formats).
 pub fn run(repo: &Path, format: Format, out: &mut dyn Write) -> std::io::Result<u8> {
-    if let Err(message) = check_repo_dir(repo) {
-        writeln!(out, "error: {message}")?;
-        return Ok(EXIT_USAGE);
-    }
-    let git = match GitRepo::discover(repo) {
-        // Ignore rules name paths from the top folder: below it, they would
-        // be asked about other files.
-        Ok(git) => git.filter(|g| is_top_folder(g, repo)),
-        Err(e) => {
-            writeln!(out, "error: {e}")?;
+    let checkout = match Checkout::open(repo) {
+        Ok(checkout) => checkout,
+        Err(message) => {
+            writeln!(out, "error: {message}")?;
             return Ok(EXIT_USAGE);
         }
     };
-    let skip = |rel: &str| {
-        git.as_ref()
-            .is_some_and(|g| g.is_ignored(rel).unwrap_or(false))
-    };
-    // One look at HEAD and the ignore rules for the whole walk.
-    let pass = git.as_ref().map(GitRepo::pass);
-    // The files `serve` would load: those the settings' globs admit (the
-    // defaults when the settings file does not load, as at `serve`'s start).
-    let (files, mut errors, _) = tree::read_worktree(repo, &skip, PathFilter::default());
-    drop(pass);
+    let (files, mut errors) = checkout.read_all();
     let (config, more) = config::build(&files, &process_env);
     errors.extend(more);
     errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));

@@ -198,7 +198,7 @@ fn link_and_path_extraction() {
 /// The modules of `src/`, lowest first: code in one may name (`crate::x`)
 /// only itself and those before it, so imports go one way. `main.rs` uses
 /// the library from outside; `test_support` is only compiled for tests.
-const LAYERS: [&str; 19] = [
+const LAYERS: [&str; 20] = [
     "test_support",
     "names",
     "diagnostic",
@@ -217,6 +217,7 @@ const LAYERS: [&str; 19] = [
     "api",
     "app",
     "cli",
+    "lsp",
     "fuzzing",
 ];
 
