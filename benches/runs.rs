@@ -20,12 +20,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-#[allow(dead_code)]
-#[path = "../tests/support/mod.rs"]
-mod support;
 #[allow(dead_code, clippy::unwrap_used)]
 #[path = "../tests/it/pg.rs"]
 mod pg;
+#[allow(dead_code)]
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use support::git;
 
@@ -306,7 +306,10 @@ fn figure_3() {
         ("newest 50", "/api/v1/runs"),
         ("newest 50 in progress", "/api/v1/runs?state=in_progress"),
         ("newest 50 finished", "/api/v1/runs?state=finished"),
-        ("500 of workflow smoke", "/api/v1/runs?workflow=smoke&limit=500"),
+        (
+            "500 of workflow smoke",
+            "/api/v1/runs?workflow=smoke&limit=500",
+        ),
     ] {
         let mut samples = Vec::new();
         for _ in 0..300 {
