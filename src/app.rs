@@ -205,18 +205,27 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
     let retention = options.retention;
     let database = options.database.clone();
     let mut app = start(options).await?;
+    let chosen = database.is_some();
     let runs = match open_runs(&app.engine, database).await {
-        Ok(runs) => runs,
+        Ok(runs) => Some(runs),
+        // The default file cannot be written (a read-only checkout): serve
+        // without runs rather than not at all; run routes answer 503.
+        Err(StoreError::Unavailable(e)) if !chosen => {
+            tracing::warn!(error = %e, "runs are not kept: pass --database to keep them elsewhere");
+            None
+        }
         Err(e) => {
             app.stop().await;
             return Err(e.into());
         }
     };
-    app.spawn(runs.clone().retain(retention, app.shutdown_token()));
-    let state = AppState::new(app.engine.clone(), security, app.shutdown_token())
+    let mut state = AppState::new(app.engine.clone(), security, app.shutdown_token())
         .with_integrations(app.integrations.clone())
-        .with_http_limits(http)
-        .with_runs(runs.clone());
+        .with_http_limits(http);
+    if let Some(runs) = &runs {
+        app.spawn(runs.clone().retain(retention, app.shutdown_token()));
+        state = state.with_runs(runs.clone());
+    }
     let requires_token = state.security.requires_token();
     app.spawn(server::run(listener, state));
     let status = app.engine.status();
@@ -243,11 +252,12 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
         "qa-reload: serving {} at http://{host}/",
         status.root.display()
     );
-    let store = runs.info();
-    println!(
-        "qa-reload: runs kept in {} {}",
-        store.backend, store.location
-    );
+    if let Some(store) = runs.as_ref().map(Runs::info) {
+        println!(
+            "qa-reload: runs kept in {} {}",
+            store.backend, store.location
+        );
+    }
     if requires_token {
         println!(
             "qa-reload: a token is required: send Authorization: Bearer <token>, or add ?token=<token> to the URL"

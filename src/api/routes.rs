@@ -602,7 +602,11 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
 
 fn runs_of(state: &AppState) -> Result<&Runs, ApiError> {
     state.runs.as_ref().ok_or_else(|| {
-        ApiError::unavailable(ErrorCode::StoreUnavailable, "this server keeps no runs")
+        ApiError::unavailable(
+            ErrorCode::StoreUnavailable,
+            "this server keeps no runs: its run store could not be opened at start \
+             (see its log); restart it with --database",
+        )
     })
 }
 

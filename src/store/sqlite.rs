@@ -39,7 +39,7 @@ impl SqliteStore {
         let place = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Refused(format!(
+                StoreError::Unavailable(format!(
                     "{}: cannot create the folder of the run store: {e}",
                     dir.display()
                 ))
@@ -48,8 +48,9 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)
-            .map_err(|e| StoreError::Refused(format!("{place}: cannot open the run store: {e}")))?;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+            StoreError::Unavailable(format!("{place}: cannot open the run store: {e}"))
+        })?;
         let store = SqliteStore {
             conn: Mutex::new(conn),
             path: Some(path.to_path_buf()),
@@ -106,6 +107,18 @@ impl SqliteStore {
 }
 
 fn refused(place: &str, e: &rusqlite::Error) -> StoreError {
+    // Where it cannot be written (permissions, a read-only or full disk), the
+    // file is not refused: it is unavailable.
+    if let Some(
+        ErrorCode::CannotOpen
+        | ErrorCode::ReadOnly
+        | ErrorCode::PermissionDenied
+        | ErrorCode::DiskFull
+        | ErrorCode::SystemIoFailure,
+    ) = e.sqlite_error_code()
+    {
+        return StoreError::Unavailable(format!("{place}: cannot write the run store: {e}"));
+    }
     let what = match e.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => "is not a SQLite database (or is corrupt)".to_string(),
         Some(ErrorCode::DatabaseCorrupt) => "is corrupt".to_string(),
