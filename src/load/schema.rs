@@ -762,7 +762,27 @@ impl<'f> Reader<'f> {
                 return None;
             }
         };
-        let (value, vars, missing) = substitute(&raw, env);
+        let Substituted {
+            value,
+            vars,
+            missing,
+            bad,
+        } = substitute(&raw, env);
+        if let Some((at, why)) = bad {
+            // At the reference itself where the text is the scalar's own
+            // (a plain or quoted scalar on one line); else at the value.
+            let pos = match (node.source, raw[..at].contains('\n')) {
+                (Some(src), false) if src.start.0 == src.end.0 => Pos {
+                    line: node.pos.line,
+                    col: node.pos.col
+                        + u32::from(src.quote.is_some())
+                        + raw[..at].chars().count() as u32,
+                },
+                _ => node.pos,
+            };
+            self.error(pos, ErrorKind::Schema, format!("`{key}`: {why}"));
+            return None;
+        }
         let masked = secret::is_secret_key(key) || !vars.is_empty();
         if let Some(var) = missing.first() {
             let e = ConfigError::new(
@@ -791,34 +811,67 @@ impl<'f> Reader<'f> {
     }
 }
 
-/// Replaces every `${NAME}` with the variable's value. Returns the result,
-/// the variables named, and those that are not set.
-fn substitute(raw: &str, env: Env<'_>) -> (String, Vec<String>, Vec<String>) {
-    let mut out = String::with_capacity(raw.len());
-    let mut vars = Vec::new();
-    let mut missing = Vec::new();
+/// What [`substitute`] made of a raw value.
+#[derive(Debug, Default, PartialEq)]
+struct Substituted {
+    value: String,
+    /// Every variable named.
+    vars: Vec<String>,
+    /// Those not set and with no default.
+    missing: Vec<String>,
+    /// The first reference that is neither `${NAME}` nor
+    /// `${NAME:-default}`: its byte offset in the raw value, and why.
+    bad: Option<(usize, &'static str)>,
+}
+
+/// Replaces every `${NAME}` with the variable's value, and every
+/// `${NAME:-default}` with the variable's value when it is set and not
+/// empty, else with `default` (as a shell does). Any other `${…}` is
+/// refused rather than passed on as literal text.
+fn substitute(raw: &str, env: Env<'_>) -> Substituted {
+    let mut out = Substituted {
+        value: String::with_capacity(raw.len()),
+        ..Substituted::default()
+    };
     let mut rest = raw;
     while let Some(start) = rest.find("${") {
+        let at = raw.len() - rest.len() + start;
         let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else { break };
-        let name = &after[..end];
+        let Some(end) = after.find('}') else {
+            out.bad = Some((at, "`${` is not closed by `}`"));
+            break;
+        };
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (inner, None),
+        };
         let valid = !name.is_empty()
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
             && !name.as_bytes()[0].is_ascii_digit();
-        out.push_str(&rest[..start]);
-        if valid {
-            vars.push(name.to_string());
-            match env(name) {
-                Some(v) => out.push_str(&v),
-                None => missing.push(name.to_string()),
-            }
-        } else {
-            out.push_str(&rest[start..start + 3 + end]);
+        out.value.push_str(&rest[..start]);
+        if !valid {
+            out.bad = Some((
+                at,
+                "only `${NAME}` and `${NAME:-default}` are read from the environment (a name of letters, digits and `_`)",
+            ));
+            break;
+        }
+        if default.is_some_and(|d| d.contains("${")) {
+            out.bad = Some((at, "a default may not hold another `${` reference"));
+            break;
+        }
+        out.vars.push(name.to_string());
+        match (env(name), default) {
+            (Some(v), Some(d)) if v.is_empty() => out.value.push_str(d),
+            (Some(v), _) => out.value.push_str(&v),
+            (None, Some(d)) => out.value.push_str(d),
+            (None, None) => out.missing.push(name.to_string()),
         }
         rest = &after[end + 1..];
     }
-    out.push_str(rest);
-    (out, vars, missing)
+    out.value.push_str(rest);
+    out
 }
 
 /// The allowed key closest to a typo, when one is close enough.
@@ -1134,6 +1187,81 @@ mod tests {
             panic!("wrong kind")
         };
         assert_eq!(api_key.expose(), Some("s3cr3t-value"));
+    }
+
+    fn postman(src: &str, env: Env<'_>) -> (Option<Integration>, Vec<ConfigError>) {
+        let (root, _) = parse(
+            src.as_bytes(),
+            "config/postman_config.yaml",
+            &Limits::default(),
+        );
+        integration(
+            IntegrationKind::Postman,
+            root.as_ref(),
+            "config/postman_config.yaml",
+            env,
+        )
+    }
+
+    #[test]
+    fn a_default_after_colon_dash_stands_in_for_an_unset_or_empty_variable() {
+        let set = |k: &str| match k {
+            "TOK" => Some("from-env-1".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        for (value, want) in [
+            ("${TOK:-fallback-2}", "from-env-1"),
+            ("${UNSET:-fallback-2}", "fallback-2"),
+            ("${EMPTY:-fallback-2}", "fallback-2"),
+            ("'k-${UNSET:-x y}-${TOK}'", "k-x y-from-env-1"),
+        ] {
+            let (i, errors) = postman(
+                &format!("base_url: https://x.example\napi_key: {value}\n"),
+                &set,
+            );
+            assert!(errors.is_empty(), "{value}: {errors:?}");
+            let i = i.unwrap();
+            let IntegrationFields::Postman { api_key, .. } = &i.fields else {
+                panic!("wrong kind")
+            };
+            assert_eq!(api_key.expose(), Some(want), "{value}");
+            // Read from the environment, so a secret like any `${VAR}`.
+            let json = serde_json::to_string(&i).unwrap();
+            assert!(
+                !json.contains(want) && json.contains(secret::MASK),
+                "{json}"
+            );
+        }
+        // Under an ordinary key too: the value is masked when served.
+        let (i, errors) = postman(
+            "base_url: ${URL:-https://default.example}\napi_key: k-123456\n",
+            &set,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let json = serde_json::to_string(&i.unwrap()).unwrap();
+        assert!(!json.contains("default.example"), "{json}");
+    }
+
+    #[test]
+    fn any_other_reference_form_is_an_error_at_its_position() {
+        for (src, col, why) in [
+            ("api_key: ${TOK:?unset}\n", 10, "only `${NAME}`"),
+            ("api_key: ab${TOK-x}\n", 12, "only `${NAME}`"),
+            ("api_key: \"ab${A B}\"\n", 13, "only `${NAME}`"),
+            ("api_key: ${1X}\n", 10, "only `${NAME}`"),
+            ("api_key: x${TOK\n", 11, "not closed"),
+            ("api_key: ${A:-${B}}\n", 10, "another `${`"),
+        ] {
+            let (i, errors) = postman(&format!("base_url: https://x.example\n{src}"), &|_| None);
+            assert!(i.is_none(), "{src}");
+            let e = errors
+                .iter()
+                .find(|e| e.message.contains(why))
+                .unwrap_or_else(|| panic!("{src}: {errors:?}"));
+            assert_eq!((e.line, e.column), (2, col), "{src}: {e:?}");
+            assert!(e.message.starts_with("`api_key`"), "{e:?}");
+        }
     }
 
     #[test]

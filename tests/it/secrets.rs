@@ -193,3 +193,110 @@ fn a_secret_key_misspelt_by_one_letter_is_masked_in_every_format() {
         }
     }
 }
+
+/// Secrets the rules left visible: keys named `passphrase`, `pass`,
+/// `access_key`, `bearer`, `ssh_key`, `webhook_url`; an old token in a
+/// comment on a secret's line; a secret URL query parameter; the default
+/// of `${VAR:-default}`. Each is masked in every output: patches (changes,
+/// JSON Patch, text diff), `check` in every format, `diff` in every format.
+#[test]
+fn the_newer_secret_rules_hold_in_every_output() {
+    const HIDDEN: [&str; 9] = [
+        "np-passphrase-1111",
+        "np-pass-2222",
+        "np-access-3333",
+        "np-bearer-4444",
+        "np-ssh-5555",
+        "np-webhook-6666",
+        "np-comment-7777",
+        "np-query-8888",
+        "np-default-9999",
+    ];
+    let text = format!(
+        "enabled: true\n\
+         base_url: https://api.example/v1?api_key={}&page=2\n\
+         api_key: ${{QA_TEST_UNSET_KEY:-{}}}  # old: {}\n\
+         workspace_id: w1\n\
+         passphrase: {}\n\
+         db_pass: {}\n\
+         access_key: {}\n\
+         bearer: {}\n\
+         ssh_key: {}\n\
+         webhook_url: https://hooks.example/{}\n",
+        HIDDEN[7],
+        HIDDEN[8],
+        HIDDEN[6],
+        HIDDEN[0],
+        HIDDEN[1],
+        HIDDEN[2],
+        HIDDEN[3],
+        HIDDEN[4],
+        HIDDEN[5],
+    );
+    let clean = |what: &str, out: &str| {
+        for s in HIDDEN {
+            assert!(!out.contains(s), "{what}: {s} leaked in:\n{out}");
+        }
+    };
+    let old = "enabled: true\nbase_url: https://api.example\napi_key: k-1234\nworkspace_id: w1\n";
+    let (patches, errors) = diff_files(
+        &files(&[("config/postman_config.yaml", old.to_string())]),
+        &files(&[("config/postman_config.yaml", text.clone())]),
+        &env,
+    );
+    let mut output = String::new();
+    for p in &patches {
+        output.push_str(&wire::patch(p).to_string());
+    }
+    for e in &errors {
+        output.push_str(&format!("{e} {:?}\n", e.excerpt));
+    }
+    // Every unknown key is an error whose excerpt is its masked line.
+    for key in [
+        "passphrase",
+        "db_pass",
+        "access_key",
+        "bearer",
+        "ssh_key",
+        "webhook_url",
+    ] {
+        let e = errors.iter().find(|e| e.message.contains(key));
+        let e = e.unwrap_or_else(|| panic!("no error for {key}: {errors:#?}"));
+        assert!(
+            e.excerpt.as_deref().is_some_and(|x| x.contains(MASK)),
+            "{e:?}"
+        );
+    }
+    assert!(output.contains(MASK), "{output}");
+    clean("patches and errors", &output);
+
+    let repo = TestRepo::new();
+    repo.commit(&[("config/postman_config.yaml", old)], "first");
+    repo.write("config/postman_config.yaml", &text);
+    for format in [
+        Format::Text,
+        Format::Json,
+        Format::Github,
+        Format::Sarif,
+        Format::Junit,
+    ] {
+        let mut out = Vec::new();
+        assert_eq!(
+            cli::check::run(&repo.root, format, &mut out).unwrap(),
+            cli::EXIT_INVALID
+        );
+        let mut diff = Vec::new();
+        let args = cli::diff::Args {
+            repo: &repo.root,
+            old: None,
+            new: None,
+            format,
+            color: false,
+            fail_on_errors: false,
+        };
+        cli::diff::run(&args, &mut diff).unwrap();
+        let out = String::from_utf8(out).unwrap() + &String::from_utf8(diff).unwrap();
+        assert!(out.contains("passphrase"), "{format:?}: {out}");
+        clean(&format!("{format:?}"), &out);
+    }
+}
