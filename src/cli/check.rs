@@ -15,8 +15,8 @@ use crate::cli::{
 };
 use crate::diagnostic::ConfigError;
 use crate::git::GitRepo;
-use crate::load::{config, fs};
 use crate::load::paths::PathFilter;
+use crate::load::{config, fs};
 
 /// `check --format json`.
 #[derive(Serialize)]
