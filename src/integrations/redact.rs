@@ -381,12 +381,17 @@ pub fn mask_after_keys(text: &str) -> String {
         let word = &rest[..word_len];
         out.push_str(word);
         i += word_len;
-        if secret::is_secret_key(word) {
-            if let Some(skip) = separator(&text[i..]) {
-                out.push_str(&text[i..i + skip]);
-                i += skip;
-                i += mask_value(&text[i..], &mut out, true);
-            }
+        // `bearer` is both a secret key (`bearer: abc`) and a scheme
+        // (`Bearer abc`): without a separator it is read as the scheme.
+        let separated = if secret::is_secret_key(word) {
+            separator(&text[i..])
+        } else {
+            None
+        };
+        if let Some(skip) = separated {
+            out.push_str(&text[i..i + skip]);
+            i += skip;
+            i += mask_value(&text[i..], &mut out, true);
         } else if SCHEMES.contains(&word.to_ascii_lowercase().as_str())
             && text[i..].starts_with(' ')
         {
