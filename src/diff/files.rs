@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::diagnostic::{ConfigError, EntityKind};
 use crate::diff::patch::{self, Patch, Version};
 use crate::load::config::{self, Entity, FileLoad};
+use crate::load::mask::Masker;
 use crate::load::resolve::{Pick, Previous, Resolution};
 use crate::load::schema::Env;
 use crate::model::IntegrationKind;
@@ -36,6 +37,9 @@ pub fn diff_files(
         files: new,
         loads: &new_loads,
     };
+    // One masker for both sides: a secret of any file, on either side, is
+    // masked wherever it is written.
+    let masker = config::masker_of([&old_loads, &new_loads]);
     let mut patches = Vec::new();
     for (kind, id) in entities(&old_res).union(&entities(&new_res)) {
         let a = pick(&old_res, *kind, id).map(|p| (old_side, p.file().to_string()));
@@ -44,7 +48,7 @@ pub fn diff_files(
             // The last good version stays: the old side's.
             Pick::Kept(file) => (old_side, file.clone()),
         });
-        if let Some(p) = entity_patch(*kind, id, a, b) {
+        if let Some(p) = entity_patch(*kind, id, a, b, &masker) {
             patches.push(p);
         }
     }
@@ -63,6 +67,7 @@ fn entity_patch(
     id: &str,
     a: Option<(Side<'_>, String)>,
     b: Option<(Side<'_>, String)>,
+    masker: &Masker,
 ) -> Option<Patch> {
     if let (Some((_, fa)), Some((_, fb))) = (&a, &b)
         && fa != fb
@@ -84,7 +89,7 @@ fn entity_patch(
         tree: lb.and_then(|l| l.tree.as_ref()),
         json: jb.as_ref(),
     });
-    patch::entity_patch(kind, id, &file, va, vb)
+    patch::entity_patch_masked(kind, id, &file, va, vb, masker)
 }
 
 fn text(side: Option<&(Side<'_>, String)>) -> Option<String> {

@@ -57,13 +57,28 @@ pub struct Version<'a> {
 }
 
 /// The patch from `old` to `new` (either may be absent: added or removed),
-/// or `None` when the file text is the same.
+/// or `None` when the file text is the same. Masked with the secrets of
+/// the two versions.
 pub fn entity_patch(
     kind: EntityKind,
     id: &str,
     file: &str,
     old: Option<Version<'_>>,
     new: Option<Version<'_>>,
+) -> Option<Patch> {
+    let masker = Masker::new([old.and_then(|v| v.tree), new.and_then(|v| v.tree)]);
+    entity_patch_masked(kind, id, file, old, new, &masker)
+}
+
+/// [`entity_patch`] masked by `masker`, which must know the secrets of
+/// both versions (and may know others: those of every file of a tree).
+pub fn entity_patch_masked(
+    kind: EntityKind,
+    id: &str,
+    file: &str,
+    old: Option<Version<'_>>,
+    new: Option<Version<'_>>,
+    masker: &Masker,
 ) -> Option<Patch> {
     let op = match (&old, &new) {
         (None, None) => return None,
@@ -72,7 +87,6 @@ pub fn entity_patch(
         (Some(o), Some(n)) if o.text == n.text => return None,
         (Some(_), Some(_)) => PatchKind::Modified,
     };
-    let masker = Masker::new([old.and_then(|v| v.tree), new.and_then(|v| v.tree)]);
     let mut changes = match (old.and_then(|v| v.json), new.and_then(|v| v.json)) {
         // The same entity: whatever the text says, nothing changed in it.
         (Some(a), Some(b)) if a == b => Vec::new(),
@@ -83,17 +97,24 @@ pub fn entity_patch(
     for c in &mut changes {
         masker.mask_line_in_place(&mut c.path);
         for value in [&mut c.old, &mut c.new].into_iter().flatten() {
-            mask_strings(value, &masker);
+            mask_strings(value, masker);
         }
     }
     let null = serde_json::Value::Null;
-    let json_patch = match (old.and_then(|v| v.json), new.and_then(|v| v.json)) {
+    let mut json_patch = match (old.and_then(|v| v.json), new.and_then(|v| v.json)) {
         (Some(a), Some(b)) => json_patch::diff(a, b),
         (None, Some(b)) => json_patch::diff(&null, b),
         (Some(a), None) if op == PatchKind::Removed => json_patch::diff(a, &null),
         // The new version is invalid: the entity keeps its last good JSON.
         _ => Vec::new(),
     };
+    // The entity JSON masks its own secret settings; a secret value of
+    // some file written in an ordinary field is caught here.
+    for op in &mut json_patch {
+        if let PatchOp::Add { value, .. } | PatchOp::Replace { value, .. } = op {
+            mask_strings(value, masker);
+        }
+    }
     // Each side is masked whole before the line diff: a secret can span
     // lines, and only the whole text with its tree knows where it ends
     // (the same masker: it knows the secrets of both trees).

@@ -13,7 +13,9 @@ use crate::load::paths::PathFilter;
 use crate::load::resolve::{self, FileView, Pick};
 use crate::load::schema::{self, Env};
 use crate::load::yaml::{self, Limits};
-use crate::model::{Integration, IntegrationKind, SETTINGS_FILE, Settings, Workflow};
+use crate::model::{
+    Integration, IntegrationFields, IntegrationKind, SETTINGS_FILE, Settings, Workflow,
+};
 
 /// What a file is, by its path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62,8 +64,18 @@ pub struct FileLoad {
     pub errors: Vec<ConfigError>,
 }
 
-/// Parses and checks one file. `bytes` are its whole content.
+/// Parses and checks one file. `bytes` are its whole content. Its
+/// diagnostics are masked with the file's own secrets only; [`load_files`]
+/// masks with the secrets of every file it loads.
 pub fn load_file(role: FileRole, path: &str, bytes: &[u8], env: Env<'_>) -> FileLoad {
+    let mut load = load_unmasked(role, path, bytes, env);
+    let masker = Masker::new([load.tree.as_ref()]);
+    mask_errors(&mut load, &masker, bytes);
+    load
+}
+
+/// [`load_file`] without masking its diagnostics.
+fn load_unmasked(role: FileRole, path: &str, bytes: &[u8], env: Env<'_>) -> FileLoad {
     let (tree, mut errors) = yaml::parse(bytes, path, &Limits::default());
     let parsed = errors.is_empty();
     let entity = if parsed {
@@ -94,21 +106,51 @@ pub fn load_file(role: FileRole, path: &str, bytes: &[u8], env: Env<'_>) -> File
         }
         None
     };
-    // Messages name keys and types, not values; should one still carry a
-    // secret value or a URL's userinfo, it is masked here, where every
-    // diagnostic of a file passes.
-    if !errors.is_empty() {
-        let masker = Masker::new([tree.as_ref()]);
-        for e in &mut errors {
-            masker.mask_line_in_place(&mut e.message);
-        }
-        let text = String::from_utf8_lossy(bytes);
-        errors = mask::with_excerpts(errors, &masker, &text, tree.as_ref());
-    }
     FileLoad {
         tree,
         entity,
         errors,
+    }
+}
+
+/// Masks a file's diagnostics and adds their excerpts. Messages name keys
+/// and types, not values; should one still carry a secret value or a URL's
+/// userinfo, it is masked here, where every diagnostic of a file passes.
+fn mask_errors(load: &mut FileLoad, masker: &Masker, bytes: &[u8]) {
+    if load.errors.is_empty() {
+        return;
+    }
+    for e in &mut load.errors {
+        masker.mask_line_in_place(&mut e.message);
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let errors = std::mem::take(&mut load.errors);
+    load.errors = mask::with_excerpts(errors, masker, &text, load.tree.as_ref());
+}
+
+/// A masker over the secret values every loaded file (of every given
+/// tree) holds, for masking any file's text:
+/// each file's secret scalars as written, and the value each integration's
+/// credential takes (`${NAME}` substituted). A value shorter
+/// than four characters is not searched for (see [`Masker`]).
+pub fn masker_of<'a>(trees: impl IntoIterator<Item = &'a BTreeMap<String, FileLoad>>) -> Masker {
+    let loads: Vec<&FileLoad> = trees.into_iter().flat_map(BTreeMap::values).collect();
+    let values = loads.iter().filter_map(|l| match &l.entity {
+        Some(Entity::Integration(i)) => credential(i),
+        _ => None,
+    });
+    Masker::with_values(loads.iter().map(|l| l.tree.as_ref()), values)
+}
+
+/// The value of an integration's credential (`${NAME}` substituted).
+/// Other settings read from the environment (a base URL, say) are masked
+/// where they are served, but their values are not secrets to hunt for in
+/// other files.
+fn credential(i: &Integration) -> Option<&str> {
+    match &i.fields {
+        IntegrationFields::Jira { api_token, .. } => api_token.expose(),
+        IntegrationFields::Postman { api_key, .. } => api_key.expose(),
+        IntegrationFields::Testmo { api_token, .. } => api_token.expose(),
     }
 }
 
@@ -152,15 +194,25 @@ pub fn build(files: &BTreeMap<String, Vec<u8>>, env: Env<'_>) -> (Config, Vec<Co
     resolve_loads(&load_files(files, env), &resolve::Previous::default())
 }
 
-/// Loads every file of `files` that qa-reload knows, each on its own.
+/// Loads every file of `files` that qa-reload knows, each on its own, and
+/// masks every diagnostic with the secrets of all of them (a config file's
+/// token written again in a workflow is masked there too).
 pub fn load_files(files: &BTreeMap<String, Vec<u8>>, env: Env<'_>) -> BTreeMap<String, FileLoad> {
-    files
+    let mut loads: BTreeMap<String, FileLoad> = files
         .iter()
         .filter_map(|(path, bytes)| {
             let role = FileRole::of(path)?;
-            Some((path.clone(), load_file(role, path, bytes, env)))
+            Some((path.clone(), load_unmasked(role, path, bytes, env)))
         })
-        .collect()
+        .collect();
+    // One automaton over every file's secrets, built once.
+    let masker = masker_of([&loads]);
+    for (path, load) in &mut loads {
+        if let Some(bytes) = files.get(path) {
+            mask_errors(load, &masker, bytes);
+        }
+    }
+    loads
 }
 
 /// Resolves loaded files against `previous`: which file serves each entity

@@ -40,7 +40,8 @@ use crate::secret::{self, MASK};
 /// mask unrelated words. The span and key rules still hide them.
 const MIN_NEEDLE_CHARS: usize = 4;
 
-/// Masks the secrets of one file, whose versions' trees it was built from.
+/// Masks the secrets of the trees it was built from (one file's versions,
+/// or every file of a checkout) and of any values it was given.
 #[derive(Debug, Default)]
 pub struct Masker {
     needles: Needles,

@@ -300,3 +300,122 @@ fn the_newer_secret_rules_hold_in_every_output() {
         clean(&format!("{format:?}"), &out);
     }
 }
+
+/// A config file's token written again in a workflow (a description that
+/// quotes it, say) is masked there too: in the workflow's patch (changes,
+/// JSON Patch, text diff), in its errors' messages and excerpts, and in
+/// `check` and `diff` in every format. The token is found as written and
+/// as `${NAME}` makes it.
+#[test]
+fn a_config_secret_repeated_in_a_workflow_is_masked_there() {
+    const LITERAL: &str = "cfg-literal-GGGG7777";
+    let jira = format!(
+        "enabled: false\nbase_url: https://jira.example\nemail: qa@example.com\napi_token: {LITERAL}\n"
+    );
+    let postman = "enabled: false\nbase_url: https://api.example\napi_key: ${QA_TEST_PM_KEY_NEW}\n";
+    let workflow = |token: &str| {
+        format!(
+            "id: w-{}\nname: W\ndescription: \"call with {token} then\"\nsteps:\n  - {{id: s, name: \"uses {token}\", estimated_minutes: 5}}\n",
+            token.len()
+        )
+    };
+    let broken = |token: &str| {
+        format!(
+            "id: b-{}\nname: B\ndescription: [\"{token}\"]\nsteps: []\n",
+            token.len()
+        )
+    };
+    let clean = |what: &str, out: &str| {
+        for s in [LITERAL, SECRETS[3]] {
+            assert!(!out.contains(s), "{what}: {s} leaked in:\n{out}");
+            assert!(
+                !out.to_lowercase().contains(&s.to_lowercase()),
+                "{what}: {out}"
+            );
+        }
+    };
+
+    // As values: the literal and the substituted token, both sides.
+    let old = files(&[
+        ("config/jira_config.yaml", jira.clone()),
+        ("config/postman_config.yaml", postman.to_string()),
+    ]);
+    let new = files(&[
+        ("config/jira_config.yaml", jira.clone()),
+        ("config/postman_config.yaml", postman.to_string()),
+        ("workflows/w.yaml", workflow(LITERAL)),
+        ("workflows/e.yaml", workflow(SECRETS[3])),
+        ("workflows/b.yaml", broken(LITERAL)),
+        ("workflows/c.yaml", broken(SECRETS[3])),
+    ]);
+    let (patches, errors) = diff_files(&old, &new, &env);
+    assert!(
+        patches.iter().any(|p| p.file == "workflows/w.yaml"),
+        "{patches:#?} {errors:#?}"
+    );
+    assert!(
+        patches.iter().any(|p| p.file == "workflows/e.yaml"),
+        "{patches:#?}"
+    );
+    let mut output = String::new();
+    for p in &patches {
+        output.push_str(&wire::patch(p).to_string());
+        output.push_str(&format!("{p:?}"));
+    }
+    for file in ["workflows/b.yaml", "workflows/c.yaml"] {
+        let e = errors.iter().find(|e| e.file == file);
+        let e = e.unwrap_or_else(|| panic!("no error for {file}: {errors:#?}"));
+        assert!(
+            e.excerpt.as_deref().is_some_and(|x| x.contains(MASK)),
+            "{e:?}"
+        );
+    }
+    for e in &errors {
+        output.push_str(&format!("{e} {:?}\n", e.excerpt));
+    }
+    assert!(output.contains("call with"), "{output}");
+    assert!(output.contains(MASK), "{output}");
+    clean("patches and errors", &output);
+
+    // The real commands, in every format.
+    let repo = TestRepo::new();
+    repo.commit(&[("config/jira_config.yaml", &jira)], "first");
+    repo.write("workflows/w.yaml", &workflow(LITERAL));
+    repo.write("workflows/b.yaml", &broken(LITERAL));
+    for format in [
+        Format::Text,
+        Format::Json,
+        Format::Github,
+        Format::Sarif,
+        Format::Junit,
+    ] {
+        let mut out = Vec::new();
+        assert_eq!(
+            cli::check::run(&repo.root, format, &mut out).unwrap(),
+            cli::EXIT_INVALID
+        );
+        let mut diff = Vec::new();
+        let args = cli::diff::Args {
+            repo: &repo.root,
+            old: None,
+            new: None,
+            format,
+            color: false,
+            fail_on_errors: false,
+        };
+        cli::diff::run(&args, &mut diff).unwrap();
+        let (out, diff) = (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(diff).unwrap(),
+        );
+        assert!(out.contains("workflows/b.yaml"), "{format:?}: {out}");
+        // Text and JSON show the patches; the CI formats the problems.
+        let shown = match format {
+            Format::Text | Format::Json => "workflows/w.yaml",
+            _ => "workflows/b.yaml",
+        };
+        assert!(diff.contains(shown), "{format:?}: {diff}");
+        clean(&format!("check {format:?}"), &out);
+        clean(&format!("diff {format:?}"), &diff);
+    }
+}
