@@ -15,6 +15,7 @@ export type CauseKind =
   | 'merge'
   | 'head_moved'
   | 'manual'
+  | 'history_rewritten'
   | 'rescan';
 
 /** What happened at one path. */
@@ -78,6 +79,10 @@ export type ErrorCode =
   | 'stopping'
   | 'too_many_connections'
   | 'responses_over_budget'
+  | 'not_following'
+  | 'webhook_secret_unset'
+  | 'signature_required'
+  | 'signature_invalid'
   | 'internal';
 
 /** What part of the pipeline found the problem. */
@@ -85,6 +90,12 @@ export type ErrorKind = 'syntax' | 'schema' | 'reference' | 'io';
 
 /** Why a connection test failed. */
 export type FailureKind = 'dns' | 'connect' | 'tls' | 'timeout' | 'http' | 'config' | 'other';
+
+/** The git host a webhook came from, told by its signature header. */
+export type HookProvider = 'github' | 'gitea' | 'forgejo' | 'bitbucket' | 'gitlab';
+
+/** What a verified webhook did. */
+export type HookResult = 'queued' | 'duplicate' | 'pong';
 
 /** The integrations qa-reload knows how to configure and test. */
 export type IntegrationKind = 'jira' | 'postman' | 'testmo';
@@ -94,6 +105,9 @@ export type LineTag = 'equal' | 'insert' | 'delete';
 
 /** Whether the entity appeared, changed or went away. */
 export type PatchKind = 'added' | 'modified' | 'removed';
+
+/** Whether the last fetch reached the remote. */
+export type Reach = 'unknown' | 'reachable' | 'unreachable';
 
 /** Errors stop an entity from applying; warnings are reported and applied. */
 export type Severity = 'error' | 'warning';
@@ -125,6 +139,11 @@ export interface Cause {
   kind: CauseKind;
   head?: null | Head;
   previous_head?: null | Head;
+  /**
+   * `serve --follow`: the commit served from this revision on (with
+   * `kind` `commit`, `history_rewritten` or `startup`); `null` otherwise.
+   */
+  commit?: null | Commit;
 }
 
 /** `{"path","op","old","new","line"}`. */
@@ -136,6 +155,18 @@ export interface Change {
   new?: unknown;
   /** Line of the new value (of the old one for a removal). */
   line?: number | null;
+}
+
+/** A commit of the followed branch. */
+export interface Commit {
+  /** Full hex id. */
+  id: string;
+  author: string;
+  email: string;
+  /** RFC 3339, UTC: the author's time. */
+  time: string;
+  /** The first line of the message. */
+  subject: string;
 }
 
 export interface CompletedStep {
@@ -249,6 +280,38 @@ export interface Event {
   files: string[];
 }
 
+/** `serve --follow`: the remote followed and whether it answers. */
+export interface Follow {
+  /** The remote, credentials masked. */
+  remote: string;
+  branch: string;
+  poll_interval_s: number;
+  /**
+   * `unknown` before the first fetch ends, then `reachable` or
+   * `unreachable`.
+   */
+  remote_state: Reach;
+  /** RFC 3339: since when fetches fail (while `unreachable`). */
+  unreachable_since?: string | null;
+  /** The last fetch error, credentials masked. */
+  last_error?: string | null;
+  /** RFC 3339: the last fetch that reached the remote. */
+  last_fetch?: string | null;
+  fetches: number;
+  /**
+   * Failed fetches in a row (the retry waits 1 s, 2 s, 4 s… up to the
+   * poll interval).
+   */
+  failures: number;
+  /** The commit served; `null` before the first one. */
+  commit?: null | Commit;
+  /**
+   * Whether `POST /api/v1/hooks/git` accepts signed webhooks (a secret
+   * is configured).
+   */
+  webhooks: boolean;
+}
+
 export interface Git {
   differs_from_head: boolean;
 }
@@ -258,6 +321,14 @@ export interface Head {
   /** `None` when detached. */
   branch?: string | null;
   commit?: string | null;
+}
+
+/** `GET /healthz` and `GET /readyz`. */
+export interface Health {
+  /** `ok`, or for `/readyz` `not_ready`. */
+  status: string;
+  /** What is not ready yet (empty when ready). */
+  waiting_for: string[];
 }
 
 /** `hello`: the first frame of every connection. */
@@ -279,6 +350,12 @@ export interface History {
   bytes: number;
   max_events: number;
   max_bytes: number;
+}
+
+/** `POST /api/v1/hooks/git`. */
+export interface Hook {
+  provider: HookProvider;
+  result: HookResult;
 }
 
 /** The connection layer's limits and counters. */
@@ -528,6 +605,11 @@ export interface Status {
   store?: null | Store;
   /** The resume history: what it holds and its bounds. */
   history: History;
+  /**
+   * `serve --follow`: the remote, its state and the commit served;
+   * `null` when a working tree is served.
+   */
+  follow?: null | Follow;
 }
 
 /** One step of a workflow. */

@@ -6,6 +6,9 @@
 //!                                                    └──► integrations supervisor ──► statuses ──► api
 //! ```
 //!
+//! `serve --follow` has no watcher: the follower fetches the remote and
+//! hands each new head to the engine's worker.
+//!
 //! No logic of its own: what a worker does lives in its module.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -20,6 +23,8 @@ use crate::api::conn::HttpLimits;
 use crate::api::security::{Insecure, Security, check_bind};
 use crate::api::server::{self, BindError};
 use crate::engine::{Engine, EngineError, SharedEnv, watch_settings};
+use crate::follow::{Follow, FollowConfig};
+use crate::git::GitError;
 use crate::integrations::Integrations;
 use crate::store::{self, Database, Runs, StoreError};
 use crate::watch::{self, WatchConfig, WatchError};
@@ -64,6 +69,11 @@ pub struct Options {
     pub database: Option<Database>,
     /// How long `serve` keeps finished runs.
     pub retention: std::time::Duration,
+    /// `serve --follow`: serve a remote's branch instead of `repo`.
+    pub follow: Option<FollowConfig>,
+    /// The webhook secret (`QA_RELOAD_WEBHOOK_SECRET`); without it every
+    /// webhook is refused.
+    pub webhook_secret: Option<String>,
 }
 
 impl Options {
@@ -82,6 +92,8 @@ impl Options {
             http: HttpLimits::default(),
             database: None,
             retention: store::DEFAULT_RETENTION,
+            follow: None,
+            webhook_secret: None,
         }
     }
 }
@@ -90,6 +102,8 @@ impl Options {
 pub struct App {
     pub engine: Engine,
     pub integrations: Integrations,
+    /// The follower (`serve --follow` only).
+    pub follow: Option<Follow>,
     tasks: JoinSet<()>,
     shutdown: CancellationToken,
 }
@@ -101,10 +115,16 @@ pub enum StartError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Watch(#[from] WatchError),
+    /// The mirror of `--follow` cannot be opened or created.
+    #[error(transparent)]
+    Mirror(#[from] GitError),
 }
 
 /// Loads the repository (revision 1), starts the watcher and the applier.
 pub async fn start(options: Options) -> Result<App, StartError> {
+    if let Some(config) = options.follow.clone() {
+        return start_following(options, config).await;
+    }
     let repo = options.repo.clone();
     let env = options.env.clone();
     let capacity = options.broadcast_capacity;
@@ -130,7 +150,7 @@ pub async fn start(options: Options) -> Result<App, StartError> {
     engine.set_watch(handle);
 
     let mut tasks = JoinSet::new();
-    tasks.spawn(worker.run(batches, shutdown.child_token()));
+    tasks.spawn(worker.run(Some(batches), shutdown.child_token()));
     let (integrations, supervisor) = Integrations::start(
         engine.clone(),
         options.resolver.clone(),
@@ -141,6 +161,40 @@ pub async fn start(options: Options) -> Result<App, StartError> {
     Ok(App {
         engine,
         integrations,
+        follow: None,
+        tasks,
+        shutdown,
+    })
+}
+
+/// `serve --follow`: opens the mirror, serves the commit it last fetched
+/// (if any) as revision 1, and starts the follower and the applier.
+async fn start_following(options: Options, config: FollowConfig) -> Result<App, StartError> {
+    let env = options.env.clone();
+    let capacity = options.broadcast_capacity;
+    let (follow, engine, worker) = tokio::task::spawn_blocking(move || {
+        let (follow, first) = Follow::open(&config)?;
+        let (engine, worker) = Engine::follow(&config.data_dir, first, env, capacity)?;
+        Ok::<_, StartError>((follow, engine, worker))
+    })
+    .await
+    .map_err(|_| EngineError::Stopped)??;
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    tasks.spawn(worker.run(None, shutdown.child_token()));
+    tasks.spawn(follow.clone().run(engine.clone(), shutdown.child_token()));
+    let (integrations, supervisor) = Integrations::start(
+        engine.clone(),
+        options.resolver.clone(),
+        options.integration_timing,
+        shutdown.child_token(),
+    );
+    tasks.spawn(supervisor);
+    Ok(App {
+        engine,
+        integrations,
+        follow: Some(follow),
         tasks,
         shutdown,
     })
@@ -203,9 +257,16 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
         .map_err(ServeError::Insecure)?;
     let http = options.http;
     let retention = options.retention;
-    let database = options.database.clone();
+    let chosen = options.database.is_some();
+    let database = options.database.clone().or_else(|| {
+        options
+            .follow
+            .as_ref()
+            .map(|f| Database::in_data_dir(&f.data_dir))
+    });
+    let webhook_secret = options.webhook_secret.clone();
+    let following = options.follow.is_some();
     let mut app = start(options).await?;
-    let chosen = database.is_some();
     let runs = match open_runs(&app.engine, database).await {
         Ok(runs) => Some(runs),
         // The default file cannot be written (a read-only checkout): serve
@@ -221,7 +282,11 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
     };
     let mut state = AppState::new(app.engine.clone(), security, app.shutdown_token())
         .with_integrations(app.integrations.clone())
-        .with_http_limits(http);
+        .with_http_limits(http)
+        .with_webhooks(webhook_secret.as_deref());
+    if let Some(follow) = &app.follow {
+        state = state.with_follow(follow.clone());
+    }
     if let Some(runs) = &runs {
         app.spawn(runs.clone().retain(retention, app.shutdown_token()));
         state = state.with_runs(runs.clone());
@@ -256,6 +321,19 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
         println!(
             "qa-reload: runs kept in {} {}",
             store.backend, store.location
+        );
+    }
+    if let Some(follow) = app.follow.as_ref().map(Follow::status) {
+        println!(
+            "qa-reload: following {} branch {} (fetched every {} s, and on POST /api/v1/hooks/git)",
+            follow.remote,
+            follow.branch,
+            follow.poll.as_secs()
+        );
+    }
+    if following && webhook_secret.is_none() {
+        println!(
+            "qa-reload: every webhook is refused: set QA_RELOAD_WEBHOOK_SECRET to accept signed webhooks"
         );
     }
     if requires_token {

@@ -14,6 +14,9 @@
 //!          PostgreSQL behind one `RunStore` trait; migrations, retention
 //! integrations  on an integration patch: rebuild its client (reqwest),
 //!          test the connection, publish the status (masked)
+//! follow   `serve --follow`: fetch one branch of a remote into a bare
+//!          mirror (poll with jitter, webhook triggers, backoff) and serve
+//!          each new head as one revision
 //! api      HTTP routes, WebSocket stream, OpenAPI, metrics route; wire shapes,
 //!          ApiError, request guards (Host/Origin/token), bind and serve
 //! app      the wiring: watcher -> engine worker -> server, one shutdown signal
@@ -37,6 +40,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod diff;
 pub mod engine;
+pub mod follow;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod git;

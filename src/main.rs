@@ -11,6 +11,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use qa_reload::api::conn::HttpLimits;
 use qa_reload::app;
 use qa_reload::cli::{self, Format};
+use qa_reload::follow::FollowConfig;
 use qa_reload::load::json_schema::SchemaKind;
 
 /// mimalloc gives the pages of a large revision back once it is freed;
@@ -114,6 +115,25 @@ struct ServeArgs {
     /// are never deleted)
     #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=36_500))]
     retention_days: u64,
+    /// Serve a branch of this remote (any URL or path git can fetch from)
+    /// instead of --repo: each new head is one revision
+    #[arg(long, value_name = "REMOTE", conflicts_with = "poll")]
+    follow: Option<String>,
+    /// The branch --follow serves
+    #[arg(long, value_name = "NAME", default_value = "main", requires = "follow")]
+    branch: String,
+    /// Seconds between fetches of --follow's remote (±10 %), besides webhooks
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "follow", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    poll_interval: u64,
+    /// Where --follow keeps its mirror (mirror.git) and, by default, its
+    /// runs (runs.sqlite3)
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = ".qa-reload",
+        requires = "follow"
+    )]
+    data_dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -215,6 +235,15 @@ fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     options.retention = Duration::from_secs(args.retention_days * 24 * 3600);
+    options.follow = args.follow.map(|remote| FollowConfig {
+        remote,
+        branch: args.branch,
+        poll: Duration::from_secs(args.poll_interval),
+        data_dir: args.data_dir,
+    });
+    // Only from the environment: a secret on the command line would show
+    // in the process list.
+    options.webhook_secret = std::env::var("QA_RELOAD_WEBHOOK_SECRET").ok();
     match runtime.block_on(app::serve(options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -101,6 +101,15 @@ pub enum ErrorCode {
     /// (503) The response bodies held for clients that have not read them
     /// yet are over the server's budget.
     ResponsesOverBudget,
+    /// (404) A webhook came to a server that follows no remote.
+    NotFollowing,
+    /// (403) No webhook secret is configured: every webhook is refused.
+    WebhookSecretUnset,
+    /// (401) A webhook without any git host's signature or token.
+    SignatureRequired,
+    /// (401) A webhook whose signature or token is not the one the secret
+    /// makes.
+    SignatureInvalid,
     /// (500) A bug or an environment failure; the detail is in the log.
     Internal,
 }

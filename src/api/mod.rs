@@ -16,6 +16,7 @@
 //! state     AppState: engine handle, guards, shutdown, clients, cache
 //! routes    the HTTP routes and their handlers
 //! schemas   GET /api/v1/schemas/{kind}.json: the JSON Schema of each file kind
+//! hooks     POST /api/v1/hooks/git: git hosts' signed webhooks (follow mode)
 //! ws        the WebSocket stream (hello, backlog or snapshot, live reloads)
 //! conn      per-connection deadlines (head, idle), the connection cap, counters
 //! server    bind, accept loop, serve until shutdown, close WebSocket clients
@@ -29,6 +30,7 @@ pub mod cache;
 pub mod conn;
 pub mod error;
 pub mod extract;
+pub mod hooks;
 pub mod page;
 pub mod routes;
 pub mod schemas;
@@ -91,6 +93,9 @@ pub fn router(state: AppState) -> Router {
         document,
         routes::metrics_text,
         schemas::schema,
+        hooks::git,
+        routes::healthz,
+        routes::readyz,
     ),
     components(schemas(
         wire::Frame,

@@ -9,7 +9,7 @@
 //! no file or git I/O and hold no lock across an `.await`.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,9 +22,9 @@ use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{Json, Path, Query};
 use super::state::AppState;
 use super::wire::{
-    ErrorsShown, EventList, EventListHead, EventWire, IntegrationList, IntegrationStatusWire,
-    ReloadResult, RunList, RunSummaryWire, RunWire, StatusWire, Statuses, WorkflowList,
-    WorkflowWire,
+    ErrorsShown, EventList, EventListHead, EventWire, FollowWire, HealthWire, IntegrationList,
+    IntegrationStatusWire, ReloadResult, RunList, RunSummaryWire, RunWire, StatusWire, Statuses,
+    WorkflowList, WorkflowWire,
 };
 use crate::diagnostic::shown_id;
 use crate::integrations::{IntegrationError, State as TestState};
@@ -46,6 +46,9 @@ pub const RUN: &str = "/api/v1/runs/{id}";
 pub const COMPLETE_STEP: &str = "/api/v1/runs/{id}/steps/{step}/complete";
 pub const OPENAPI: &str = "/api/openapi.json";
 pub const METRICS: &str = "/metrics";
+pub const HOOK: &str = "/api/v1/hooks/git";
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
 
 /// The page, its files, the HTTP API and `/metrics`, unguarded and without
 /// fallbacks (`api::router` adds them).
@@ -65,6 +68,12 @@ pub fn routes() -> Router<AppState> {
         .route(RUN, get(run))
         .route(COMPLETE_STEP, post(complete_step))
         .route(METRICS, get(metrics_text))
+        .route(
+            HOOK,
+            post(super::hooks::git).layer(DefaultBodyLimit::max(super::hooks::BODY_LIMIT)),
+        )
+        .route(HEALTHZ, get(healthz))
+        .route(READYZ, get(readyz))
 }
 
 /// `GET /`: the page (embedded in the binary; see `page`).
@@ -124,7 +133,7 @@ pub async fn status(
         Some(ErrorsParam::All) => ErrorsShown::All,
         None => ErrorsShown::Capped,
     };
-    let wire = StatusWire::new(
+    let mut wire = StatusWire::new(
         &status,
         state.engine.instance(),
         state.clients.count(),
@@ -132,6 +141,10 @@ pub async fn status(
         state.runs.as_ref().map(Runs::info).as_ref(),
         shown,
     );
+    wire.follow = state
+        .follow
+        .as_ref()
+        .map(|f| FollowWire::new(&f.status(), state.webhooks.accepts()));
     let ErrorsShown::All = shown else {
         return Ok(Json(wire).into_response());
     };
@@ -560,6 +573,49 @@ pub async fn complete_step(
             format!("step `{step}` of run `{id}` is already completed"),
         )),
     }
+}
+
+/// The process answers (for a load balancer's liveness probe). Needs no
+/// token.
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, description = "the process is alive", body = HealthWire)))]
+pub async fn healthz() -> Json<HealthWire> {
+    Json(HealthWire {
+        status: "ok".to_owned(),
+        waiting_for: Vec::new(),
+    })
+}
+
+/// Ready to serve: in follow mode a commit is served, and the run store
+/// (when runs are kept) answers a query. Needs no token.
+#[utoipa::path(get, path = "/readyz", tag = "meta",
+    responses(
+        (status = 200, description = "ready", body = HealthWire),
+        (status = 503, description = "not ready: `waiting_for` says what for (`commit`, `database`)", body = HealthWire),
+    ))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let mut waiting_for = Vec::new();
+    if state.follow.as_ref().is_some_and(|f| !f.ready()) {
+        waiting_for.push("commit".to_owned());
+    }
+    if let Some(runs) = &state.runs
+        && runs.reachable().await.is_err()
+    {
+        waiting_for.push("database".to_owned());
+    }
+    let (code, status) = if waiting_for.is_empty() {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+    };
+    (
+        code,
+        Json(HealthWire {
+            status: status.to_owned(),
+            waiting_for,
+        }),
+    )
+        .into_response()
 }
 
 /// Prometheus text format.

@@ -30,7 +30,10 @@ use super::error::{ApiError, ErrorCode};
 /// script and style files are public too: `page::is_public`).
 /// Everything else (`/api/…`, `/ws/…`, `/metrics`, and any path not yet
 /// routed) needs it, so a new route is protected unless listed here.
-const PUBLIC_PATHS: &[&str] = &["/"];
+/// Also public: the probes a load balancer calls (`/healthz`, `/readyz`)
+/// and the webhook route (git hosts send no bearer token: it checks its
+/// own signature, and is refused without a secret).
+const PUBLIC_PATHS: &[&str] = &["/", "/healthz", "/readyz", "/api/v1/hooks/git"];
 
 /// The name of the query parameter that carries the token (browsers cannot
 /// set headers on a WebSocket handshake).

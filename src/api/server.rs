@@ -82,8 +82,8 @@ pub async fn run(listener: TcpListener, state: AppState) {
             Some(_) = open.join_next(), if !open.is_empty() => continue,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors (or another passing failure): wait for
                 // some to close rather than spin.
@@ -97,6 +97,7 @@ pub async fn run(listener: TcpListener, state: AppState) {
                 connections.counters.accepted();
                 open.spawn(serve_connection(
                     stream,
+                    peer,
                     slot,
                     router.clone(),
                     Arc::clone(&connections),
@@ -134,6 +135,7 @@ pub async fn run(listener: TcpListener, state: AppState) {
 /// One connection until it closes, its deadline passes, or the server stops.
 async fn serve_connection(
     stream: TcpStream,
+    peer: SocketAddr,
     slot: OwnedSemaphorePermit,
     router: Router,
     connections: Arc<Connections>,
@@ -144,6 +146,7 @@ async fn serve_connection(
     let service = TrackedService {
         inner: TowerToHyperService::new(router),
         phase: Arc::clone(&phase),
+        peer,
     };
     let conn = http1::Builder::new()
         // The deadlines are `Phase`'s: hyper's own header timer would also
@@ -201,6 +204,8 @@ async fn refuse(stream: TcpStream, _refusal: OwnedSemaphorePermit, limits: HttpL
 struct TrackedService {
     inner: TowerToHyperService<Router>,
     phase: Arc<Phase>,
+    /// The client's address, given to handlers as axum's `ConnectInfo`.
+    peer: SocketAddr,
 }
 
 impl hyper::service::Service<Request<Incoming>> for TrackedService {
@@ -208,7 +213,10 @@ impl hyper::service::Service<Request<Incoming>> for TrackedService {
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.peer));
         let busy = self.phase.request();
         let response = self.inner.call(request);
         Box::pin(async move {

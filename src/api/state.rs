@@ -14,8 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::cache::SerialCache;
 use super::conn::{Connections, HttpLimits};
+use super::hooks::Webhooks;
 use super::security::Security;
 use crate::engine::Engine;
+use crate::follow::Follow;
 use crate::integrations::{IntegrationStatus, Integrations};
 use crate::store::Runs;
 
@@ -41,6 +43,11 @@ pub struct AppState {
     /// The run store; `None` when runs are not served (tests of the API
     /// alone): run routes answer 503.
     pub runs: Option<Runs>,
+    /// The follower (`serve --follow`); `None` when a working tree is
+    /// served: webhooks answer 404.
+    pub follow: Option<Follow>,
+    /// The webhook secret and the deliveries seen.
+    pub webhooks: Arc<Webhooks>,
 }
 
 impl AppState {
@@ -55,12 +62,26 @@ impl AppState {
             cache: Arc::new(SerialCache::default()),
             integrations: None,
             runs: None,
+            follow: None,
+            webhooks: Arc::new(Webhooks::new(None)),
         }
     }
 
     /// Serves runs from `runs`.
     pub fn with_runs(mut self, runs: Runs) -> Self {
         self.runs = Some(runs);
+        self
+    }
+
+    /// Serves follow mode's status and takes its webhooks.
+    pub fn with_follow(mut self, follow: Follow) -> Self {
+        self.follow = Some(follow);
+        self
+    }
+
+    /// The webhook secret; `None` (or blank) refuses every webhook.
+    pub fn with_webhooks(mut self, secret: Option<&str>) -> Self {
+        self.webhooks = Arc::new(Webhooks::new(secret));
         self
     }
 

@@ -25,7 +25,8 @@ use crate::engine::diagnostics::PER_FILE_IN_EVENTS;
 use crate::engine::{
     Cause, CauseKind, Counts, Diagnostics, Event, LastReload, Served, Snapshot, Status, Timings,
 };
-use crate::git::Head;
+use crate::follow::{FollowStatus, Reach};
+use crate::git::{CommitInfo, Head};
 use crate::integrations::{FailureKind, IntegrationStatus, State, TestStep};
 use crate::model::{Integration, IntegrationKind, Workflow};
 use crate::store::{
@@ -133,6 +134,120 @@ pub struct CauseWire {
     pub kind: CauseKind,
     pub head: Option<HeadWire>,
     pub previous_head: Option<HeadWire>,
+    /// `serve --follow`: the commit served from this revision on (with
+    /// `kind` `commit`, `history_rewritten` or `startup`); `null` otherwise.
+    pub commit: Option<CommitWire>,
+}
+
+/// A commit of the followed branch.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CommitWire {
+    /// Full hex id.
+    pub id: String,
+    pub author: String,
+    pub email: String,
+    /// RFC 3339, UTC: the author's time.
+    pub time: String,
+    /// The first line of the message.
+    pub subject: String,
+}
+
+impl From<&CommitInfo> for CommitWire {
+    fn from(c: &CommitInfo) -> Self {
+        CommitWire {
+            id: c.id.clone(),
+            author: c.author.clone(),
+            email: c.email.clone(),
+            time: rfc3339(c.time),
+            subject: c.subject.clone(),
+        }
+    }
+}
+
+/// `serve --follow`: the remote followed and whether it answers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FollowWire {
+    /// The remote, credentials masked.
+    pub remote: String,
+    pub branch: String,
+    pub poll_interval_s: u64,
+    /// `unknown` before the first fetch ends, then `reachable` or
+    /// `unreachable`.
+    pub remote_state: Reach,
+    /// RFC 3339: since when fetches fail (while `unreachable`).
+    pub unreachable_since: Option<String>,
+    /// The last fetch error, credentials masked.
+    pub last_error: Option<String>,
+    /// RFC 3339: the last fetch that reached the remote.
+    pub last_fetch: Option<String>,
+    pub fetches: u64,
+    /// Failed fetches in a row (the retry waits 1 s, 2 s, 4 s… up to the
+    /// poll interval).
+    pub failures: u32,
+    /// The commit served; `null` before the first one.
+    pub commit: Option<CommitWire>,
+    /// Whether `POST /api/v1/hooks/git` accepts signed webhooks (a secret
+    /// is configured).
+    pub webhooks: bool,
+}
+
+impl FollowWire {
+    pub fn new(f: &FollowStatus, webhooks: bool) -> Self {
+        FollowWire {
+            remote: f.remote.clone(),
+            branch: f.branch.clone(),
+            poll_interval_s: f.poll.as_secs(),
+            remote_state: f.reach,
+            unreachable_since: f.unreachable_since.map(rfc3339),
+            last_error: f.last_error.clone(),
+            last_fetch: f.last_fetch.map(rfc3339),
+            fetches: f.fetches,
+            failures: f.failures,
+            commit: f.commit.as_ref().map(CommitWire::from),
+            webhooks,
+        }
+    }
+}
+
+/// The git host a webhook came from, told by its signature header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HookProvider {
+    Github,
+    Gitea,
+    Forgejo,
+    Bitbucket,
+    Gitlab,
+}
+
+crate::named!(HookProvider);
+
+/// What a verified webhook did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HookResult {
+    /// A fetch is queued (202).
+    Queued,
+    /// This delivery id was seen before: nothing fetched (200).
+    Duplicate,
+    /// A ping: nothing fetched (200).
+    Pong,
+}
+
+/// `POST /api/v1/hooks/git`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HookWire {
+    pub provider: HookProvider,
+    pub result: HookResult,
+}
+
+/// `GET /healthz` and `GET /readyz`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HealthWire {
+    /// `ok`, or for `/readyz` `not_ready`.
+    pub status: String,
+    /// What is not ready yet (empty when ready).
+    pub waiting_for: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -503,6 +618,9 @@ pub struct StatusWire {
     pub store: Option<StoreWire>,
     /// The resume history: what it holds and its bounds.
     pub history: HistoryWire,
+    /// `serve --follow`: the remote, its state and the commit served;
+    /// `null` when a working tree is served.
+    pub follow: Option<FollowWire>,
 }
 
 /// The resume history's use and bounds (`history`, `history_bytes`).
@@ -773,6 +891,7 @@ impl From<&Cause> for CauseWire {
             kind: c.kind,
             head: c.head.as_ref().map(HeadWire::from),
             previous_head: c.previous_head.as_ref().map(HeadWire::from),
+            commit: c.commit.as_ref().map(CommitWire::from),
         }
     }
 }
@@ -1083,6 +1202,7 @@ impl StatusWire {
                 max_events: status.history.capacity,
                 max_bytes: status.history.budget,
             },
+            follow: None,
         }
     }
 }

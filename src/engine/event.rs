@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use super::diagnostics::Diagnostics;
 use crate::diagnostic::EntityKind;
 use crate::diff::patch::{Patch, PatchKind};
-use crate::git::{Head, HeadMove};
+use crate::git::{CommitInfo, Head, HeadMove};
 
 /// Why a revision was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -21,6 +21,9 @@ pub enum CauseKind {
     /// Files changed on disk with HEAD where it was.
     Edit,
     BranchSwitch,
+    /// A commit in the checkout; in follow mode, the branch moved to a
+    /// commit that has the one served in its history (the cause's
+    /// `commit` names the new head).
     Commit,
     Reset,
     Rebase,
@@ -29,6 +32,9 @@ pub enum CauseKind {
     HeadMoved,
     /// `POST .../reload`.
     Manual,
+    /// Follow mode: the branch was force-pushed to a commit that does not
+    /// have the one served in its history.
+    HistoryRewritten,
     /// A full comparison after lost events (overflow, watcher error, a moved
     /// folder) or the periodic reconciliation.
     Rescan,
@@ -56,6 +62,8 @@ pub struct Cause {
     pub kind: CauseKind,
     pub head: Option<Head>,
     pub previous_head: Option<Head>,
+    /// Follow mode: the commit served from this revision on.
+    pub commit: Option<CommitInfo>,
 }
 
 /// Where the time of one revision went.
@@ -158,7 +166,17 @@ pub fn summarize(cause: &Cause, patches: &[Patch], files: &[String], new_errors:
             n => format!("{n} errors in {files_with}"),
         });
     }
-    if cause.previous_head.is_some()
+    if let Some(commit) = &cause.commit {
+        let subject = crate::diagnostic::one_line(&commit.subject);
+        let subject: String = subject.chars().take(72).collect();
+        match cause.kind {
+            CauseKind::HistoryRewritten => parts.push(format!(
+                "history rewritten · {} {subject}",
+                short(&commit.id)
+            )),
+            _ => parts.push(format!("{} {subject}", short(&commit.id))),
+        }
+    } else if cause.previous_head.is_some()
         && let Some(head) = &cause.head
     {
         match (&head.branch, &head.commit) {

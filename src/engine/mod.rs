@@ -28,7 +28,7 @@ use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::git::{GitError, GitRepo};
+use crate::git::{CommitTree, GitError, GitRepo};
 use crate::load::paths::GlobError;
 use crate::metrics::Histogram;
 use crate::model::Settings;
@@ -142,6 +142,13 @@ pub struct Attach {
 
 enum Command {
     Reload(oneshot::Sender<Option<Arc<Event>>>),
+    /// Follow mode: serve this commit (cause `commit` or
+    /// `history_rewritten`).
+    Commit(
+        Arc<CommitTree>,
+        CauseKind,
+        oneshot::Sender<Option<Arc<Event>>>,
+    ),
 }
 
 /// The handle on the running engine. Cheap to clone.
@@ -240,7 +247,43 @@ impl Engine {
             None => None,
         };
         let applier = Applier::new(root.clone(), git.clone(), env)?;
-        let (applier, outcome) = apply::apply_caught(applier, Input::full(CauseKind::Startup));
+        Ok(Self::start(
+            root,
+            git,
+            applier,
+            Input::full(CauseKind::Startup),
+            capacity,
+        ))
+    }
+
+    /// Follow mode: an engine serving commits instead of a working tree,
+    /// starting with `first` (the mirror's last fetched commit, if any;
+    /// else an empty revision 1). `data_dir` is where the mirror and the
+    /// runs live; no file is read from it. Blocking while the first
+    /// commit loads.
+    pub fn follow(
+        data_dir: &Path,
+        first: Option<Arc<CommitTree>>,
+        env: SharedEnv,
+        capacity: usize,
+    ) -> Result<(Engine, Worker), EngineError> {
+        let root = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+        let applier = Applier::following(root.clone(), env)?;
+        let input = match first {
+            Some(tree) => Input::commit(tree, CauseKind::Startup),
+            None => Input::full(CauseKind::Startup),
+        };
+        Ok(Self::start(root, None, applier, input, capacity))
+    }
+
+    fn start(
+        root: PathBuf,
+        git: Option<Arc<GitRepo>>,
+        applier: Applier,
+        startup: Input,
+        capacity: usize,
+    ) -> (Engine, Worker) {
+        let (applier, outcome) = apply::apply_caught(applier, startup);
         let snapshot = outcome.as_ref().map_or_else(
             || Arc::clone(applier.current()),
             |o| Arc::clone(&o.snapshot),
@@ -269,14 +312,14 @@ impl Engine {
         if let Some(o) = outcome {
             engine.publish(&o);
         }
-        Ok((
+        (
             engine.clone(),
             Worker {
                 engine,
                 applier,
                 commands,
             },
-        ))
+        )
     }
 
     /// The snapshot in force. Never waits.
@@ -381,6 +424,23 @@ impl Engine {
         rx.await.map_err(|_| EngineError::Stopped)
     }
 
+    /// Follow mode: serves the commit `tree` as one revision with cause
+    /// `kind` (`commit` or `history_rewritten`). `None` when nothing
+    /// clients see changed.
+    pub async fn apply_commit(
+        &self,
+        tree: Arc<CommitTree>,
+        kind: CauseKind,
+    ) -> Result<Option<Arc<Event>>, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::Commit(tree, kind, tx))
+            .await
+            .map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)
+    }
+
     pub fn status(&self) -> Status {
         let Stats {
             counts,
@@ -480,9 +540,14 @@ impl Engine {
 }
 
 impl Worker {
-    /// Applies batches and reload requests one at a time until `shutdown`
-    /// or until the batch channel closes.
-    pub async fn run(self, mut batches: mpsc::Receiver<Batch>, shutdown: CancellationToken) {
+    /// Applies batches, reload requests and commits one at a time until
+    /// `shutdown` or until the batch channel closes. Follow mode has no
+    /// watcher: `batches` is `None` and only commands come.
+    pub async fn run(
+        self,
+        mut batches: Option<mpsc::Receiver<Batch>>,
+        shutdown: CancellationToken,
+    ) {
         let Worker {
             engine,
             applier,
@@ -495,7 +560,7 @@ impl Worker {
         loop {
             let (input, early, reply) = tokio::select! {
                 () = shutdown.cancelled() => break,
-                batch = batches.recv() => match batch {
+                batch = next_batch(&mut batches), if batches.is_some() => match batch {
                     // Withdrawn while it waited here: its successor, grown,
                     // is already on its way.
                     Some(batch) if batch.early.as_ref().is_some_and(|e| e.claim.is_withdrawn()) => {
@@ -506,6 +571,7 @@ impl Worker {
                 },
                 Some(command) = commands.recv() => match command {
                     Command::Reload(reply) => (Input::full(CauseKind::Manual), None, Some(reply)),
+                    Command::Commit(tree, kind, reply) => (Input::commit(tree, kind), None, Some(reply)),
                 },
             };
             if input.scope != Scope::Paths {
@@ -571,6 +637,13 @@ pub fn watch_settings(settings: &Settings) -> WatchSettings {
     }
 }
 
+async fn next_batch(batches: &mut Option<mpsc::Receiver<Batch>>) -> Option<Batch> {
+    match batches {
+        Some(rx) => rx.recv().await,
+        None => None,
+    }
+}
+
 fn input_of(batch: &Batch) -> Input {
     let (scope, cause) = match &batch.rescan {
         None => (Scope::Paths, CauseKind::Edit),
@@ -585,6 +658,7 @@ fn input_of(batch: &Batch) -> Input {
         first_event_at: batch.first_event_at,
         trigger: Some(batch.trigger),
         early: batch.early.clone(),
+        tree: None,
     }
 }
 

@@ -34,6 +34,19 @@ pub enum GitError {
     )]
     InvalidPath { path: String },
 
+    /// `--branch` is not a name a branch can have.
+    #[error("{branch:?} is not a valid branch name")]
+    InvalidBranch { branch: String },
+
+    /// The remote has no branch of that name.
+    #[error("the remote has no branch {branch:?}: check --branch")]
+    NoSuchBranch { branch: String },
+
+    /// Fetching from the remote failed (unreachable, refused, not a
+    /// repository). The cause may name the remote: mask it before showing.
+    #[error("cannot fetch from the remote: {cause}")]
+    Fetch { cause: String },
+
     /// Reading something from the repository failed.
     #[error("cannot read {what} from the git repository: {cause}")]
     Read { what: String, cause: String },

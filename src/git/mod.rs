@@ -1,8 +1,10 @@
 //! Stage `git`: everything the program knows about git, read through gix.
 //!
 //! The only module that talks to git. It reads HEAD and its reflog, trees at a
-//! revision, tree-to-tree diffs, and compares working-tree bytes with HEAD.
-//! May not: write to the repository (no index, ref or object writes), run the
+//! revision, tree-to-tree diffs, and compares working-tree bytes with HEAD;
+//! for `serve --follow` it fetches one branch into a bare mirror of its own.
+//! May not: write to the user's repository (no index, ref or object writes;
+//! only the mirror is fetched into), run the
 //! `git` binary, parse YAML, or know about workflows beyond "paths under roots".
 //!
 //! `GitRepo` is `Send + Sync`: it holds a `gix::ThreadSafeRepository` and turns
@@ -11,6 +13,7 @@
 
 mod error;
 mod head;
+mod mirror;
 mod tree;
 mod worktree;
 
@@ -20,6 +23,8 @@ use std::sync::atomic::AtomicU64;
 
 pub use error::GitError;
 pub use head::{Head, HeadMove};
+pub use mirror::{CommitInfo, CommitTree, Mirror};
+pub use tree::Files;
 pub use worktree::Pass;
 
 use error::lower_first;

@@ -31,30 +31,7 @@ impl GitRepo {
     ) -> Result<(Files, Vec<ConfigError>), GitError> {
         let repo = self.local();
         let commit = resolve_commit(&repo, rev)?;
-        let tree = commit
-            .tree()
-            .map_err(GitError::read(format!("the tree of {rev:?}")))?;
-        let mut files = BTreeMap::new();
-        let mut refused = Vec::new();
-        for root in roots {
-            let root_path = path_components(root)?.join("/");
-            let entry = tree
-                .lookup_entry_by_path(&root_path)
-                .map_err(GitError::read(format!("{root_path:?} at {rev:?}")))?;
-            let Some(entry) = entry else { continue };
-            let (mode, id) = (entry.mode(), entry.object_id());
-            if mode.is_tree() {
-                collect_blobs(&repo, id, &root_path, &mut files, &mut refused)?;
-            } else if mode.is_blob() {
-                match read_blob(&repo, id, &root_path)? {
-                    Ok(data) => {
-                        files.insert(root_path.clone(), data);
-                    }
-                    Err(e) => refused.push(e),
-                }
-            }
-        }
-        Ok((files, refused))
+        files_at(&repo, &commit, rev, roots)
     }
 
     /// The paths of blobs under `roots` that differ between two commits
@@ -108,6 +85,40 @@ impl GitRepo {
         changed.dedup();
         Ok(changed)
     }
+}
+
+/// Every blob under `roots` in `commit`'s tree (see
+/// [`GitRepo::read_files_at`]); `rev` names the commit in errors.
+pub(super) fn files_at(
+    repo: &gix::Repository,
+    commit: &gix::Commit<'_>,
+    rev: &str,
+    roots: &[&str],
+) -> Result<(Files, Vec<ConfigError>), GitError> {
+    let tree = commit
+        .tree()
+        .map_err(GitError::read(format!("the tree of {rev:?}")))?;
+    let mut files = BTreeMap::new();
+    let mut refused = Vec::new();
+    for root in roots {
+        let root_path = path_components(root)?.join("/");
+        let entry = tree
+            .lookup_entry_by_path(&root_path)
+            .map_err(GitError::read(format!("{root_path:?} at {rev:?}")))?;
+        let Some(entry) = entry else { continue };
+        let (mode, id) = (entry.mode(), entry.object_id());
+        if mode.is_tree() {
+            collect_blobs(repo, id, &root_path, &mut files, &mut refused)?;
+        } else if mode.is_blob() {
+            match read_blob(repo, id, &root_path)? {
+                Ok(data) => {
+                    files.insert(root_path.clone(), data);
+                }
+                Err(e) => refused.push(e),
+            }
+        }
+    }
+    Ok((files, refused))
 }
 
 /// Every blob below `tree_id`, with an explicit stack rather than

@@ -70,6 +70,11 @@ impl Database {
     /// The default store of the folder `root`: inside its git directory
     /// (`.git/qa-reload/runs.sqlite3`), or `.qa-reload/runs.sqlite3` when
     /// it is not a repository. Either way git never tracks it.
+    /// `serve --follow`'s default: the file in its data folder.
+    pub fn in_data_dir(dir: &Path) -> Database {
+        Database::Sqlite(dir.join(FILE_NAME))
+    }
+
     pub fn default_for(root: &Path, git_dir: Option<&Path>) -> Database {
         let dir = match git_dir {
             Some(git_dir) => git_dir.join("qa-reload"),

@@ -363,6 +363,14 @@ impl Runs {
         blocking(move || store.get(&id)).await
     }
 
+    /// Whether the store answers a query now (a look-up of a run id no
+    /// run has), for `/readyz`.
+    pub async fn reachable(&self) -> Result<(), StoreError> {
+        self.get("00000000-0000-7000-8000-000000000000")
+            .await
+            .map(|_| ())
+    }
+
     pub async fn page(&self, query: PageQuery) -> Result<Page, StoreError> {
         let store = Arc::clone(&self.store);
         blocking(move || store.page(&query)).await

@@ -198,7 +198,7 @@ fn link_and_path_extraction() {
 /// The modules of `src/`, lowest first: code in one may name (`crate::x`)
 /// only itself and those before it, so imports go one way. `main.rs` uses
 /// the library from outside; `test_support` is only compiled for tests.
-const LAYERS: [&str; 20] = [
+const LAYERS: [&str; 21] = [
     "test_support",
     "names",
     "diagnostic",
@@ -214,6 +214,7 @@ const LAYERS: [&str; 20] = [
     "engine",
     "store",
     "integrations",
+    "follow",
     "api",
     "app",
     "cli",

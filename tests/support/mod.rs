@@ -77,7 +77,7 @@ impl Fed {
                 .expect("the engine loads");
         let (batches, rx) = mpsc::channel(16);
         let shutdown = CancellationToken::new();
-        tokio::spawn(worker.run(rx, shutdown.clone()));
+        tokio::spawn(worker.run(Some(rx), shutdown.clone()));
         Fed {
             engine,
             batches,

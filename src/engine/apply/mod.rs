@@ -31,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::diagnostic::ConfigError;
 use crate::engine::event::{Cause, CauseKind, Event, Timings, summarize};
 use crate::engine::snapshot::{Served, Snapshot};
-use crate::git::GitRepo;
+use crate::git::{CommitTree, GitRepo};
 use crate::load::fs::Stamp;
 use crate::load::paths::{GlobError, PathFilter};
 use crate::model::{Integration, IntegrationKind, Settings, Workflow};
@@ -78,6 +78,9 @@ pub struct Input {
     /// Set when the batch went early: a file it names as closed that
     /// merely grew (an append) makes the applier decline it, unapplied.
     pub early: Option<Early>,
+    /// A commit to serve (follow mode): its tree replaces the files the
+    /// applier reads from, and its metadata names the revision's cause.
+    pub tree: Option<Arc<CommitTree>>,
 }
 
 impl Input {
@@ -90,6 +93,16 @@ impl Input {
             first_event_at: Instant::now(),
             trigger: None,
             early: None,
+            tree: None,
+        }
+    }
+
+    /// The whole tree of a commit (follow mode), with `cause` (`startup`,
+    /// `commit` or `history_rewritten`).
+    pub fn commit(tree: Arc<CommitTree>, cause: CauseKind) -> Self {
+        Input {
+            tree: Some(tree),
+            ..Input::full(cause)
         }
     }
 
@@ -103,6 +116,7 @@ impl Input {
             first_event_at: Instant::now(),
             trigger: None,
             early: None,
+            tree: None,
         }
     }
 }
@@ -145,10 +159,21 @@ impl FileState {
     }
 }
 
+/// Where the applier reads files from.
+#[derive(Clone)]
+enum Source {
+    /// The working tree at the applier's root (and its git repository).
+    Disk,
+    /// The tree of the commit served last (follow mode): files come from
+    /// it, never from disk; a new commit replaces it.
+    Commit(Arc<CommitTree>),
+}
+
 /// Everything the applier knows, as one value: phases work on a copy (cheap:
 /// persistent maps) and the commit swaps it in.
 #[derive(Clone)]
 struct State {
+    source: Source,
     filter: PathFilter,
     files: imbl::OrdMap<String, FileState>,
     /// Workflow id → files valid on their own that declare it.
@@ -211,12 +236,34 @@ impl Applier {
         git: Option<Arc<GitRepo>>,
         env: SharedEnv,
     ) -> Result<Self, GlobError> {
+        Self::with_source(root, git, env, Source::Disk)
+    }
+
+    /// An applier that reads commits' trees instead of the disk (`serve
+    /// --follow`): nothing is served until a commit is applied with
+    /// [`Input::commit`]. `root` is the data folder, never read.
+    pub fn following(root: PathBuf, env: SharedEnv) -> Result<Self, GlobError> {
+        Self::with_source(
+            root,
+            None,
+            env,
+            Source::Commit(Arc::new(CommitTree::default())),
+        )
+    }
+
+    fn with_source(
+        root: PathBuf,
+        git: Option<Arc<GitRepo>>,
+        env: SharedEnv,
+        source: Source,
+    ) -> Result<Self, GlobError> {
         let defaults = Settings::default();
         Ok(Applier {
             root,
             git,
             env,
             state: State {
+                source,
                 filter: PathFilter::new(&defaults.watch, &defaults.ignore)?,
                 files: imbl::OrdMap::new(),
                 id_files: imbl::OrdMap::new(),
@@ -266,6 +313,7 @@ impl Applier {
         }
         if reads.fresh.is_empty()
             && reads.previous_head.is_none()
+            && reads.commit.is_none()
             && !startup
             && reads.folders_changed.is_empty()
         {
@@ -293,7 +341,12 @@ impl Applier {
         };
         self.fault("patches");
         let errors_changed = resolved.errors != next.current.errors;
-        if !startup && patches.is_empty() && !errors_changed && reads.previous_head.is_none() {
+        if !startup
+            && patches.is_empty()
+            && !errors_changed
+            && reads.previous_head.is_none()
+            && reads.commit.is_none()
+        {
             // Files were read but nothing clients see changed: keep what
             // was read (so it is not loaded again), make no revision.
             self.state = next;
@@ -310,6 +363,7 @@ impl Applier {
             kind,
             head: reads.head.clone(),
             previous_head: reads.previous_head,
+            commit: reads.commit,
         };
         let touched = resolved.touched;
         let errors = resolved.errors;

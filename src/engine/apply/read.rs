@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::{Applier, FileState, Input, Own, Scope, State, par_map};
+use super::{Applier, FileState, Input, Own, Scope, Source, State, par_map};
 use crate::diagnostic::{ConfigError, EntityKind, ErrorKind};
 use crate::engine::diagnostics::sort_by_position;
 use crate::engine::event::CauseKind;
-use crate::git::{Head, HeadMove};
+use crate::git::{CommitInfo, CommitTree, Head, HeadMove};
 use crate::load::config::{self, Entity, FileLoad, FileRole};
 use crate::load::fs;
 use crate::load::node::Node;
@@ -39,6 +39,8 @@ pub(super) struct Reads {
     /// Where HEAD was, when it moved.
     pub previous_head: Option<Head>,
     pub head_move: Option<HeadMove>,
+    /// Follow mode: the commit this batch brought in force.
+    pub commit: Option<CommitInfo>,
     /// Folders whose problems (unreadable, a submodule, a link to a
     /// folder, a loop) changed since the last walk.
     pub folders_changed: BTreeSet<String>,
@@ -78,12 +80,26 @@ impl Read {
 /// file decide what this batch may load).
 pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads {
     let startup = input.cause == CauseKind::Startup;
+    if let Some(tree) = &input.tree {
+        next.source = Source::Commit(Arc::clone(tree));
+    }
 
     // HEAD: did it move, and which config files did the move change?
     let mut head = next.current.head.clone();
     let mut previous_head = None;
     let mut head_move = None;
+    let mut commit = None;
     let mut candidates = input.paths.clone();
+    // Follow mode: HEAD is the commit served; a new one is read whole
+    // (every file is compared by content, so only changed ones load).
+    if let (Some(tree), Source::Commit(_)) = (&input.tree, &next.source)
+        && tree.head.commit.is_some()
+        && head.as_ref() != Some(&tree.head)
+    {
+        previous_head = head.take().filter(|h| h.commit.is_some());
+        head = Some(tree.head.clone());
+        commit = tree.commit.clone();
+    }
     if let Some(git) = &applier.git
         && (input.git_changed || input.scope != Scope::Paths)
     {
@@ -121,16 +137,20 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
     // stamp is unchanged: the globs, not the file, changed.) The settings
     // file is read once: the globs the batch reads with are those it
     // publishes, even if a save lands while it reads.
+    let committed = matches!(next.source, Source::Commit(_));
     let mut settings_read = candidates
         .contains(SETTINGS_FILE)
-        .then(|| read_settings(applier, next, !startup));
+        .then(|| read_settings(applier, next, !startup && !committed));
     if let Some(read) = &settings_read
         && let Some(filter) = new_filter(next, read)
     {
         next.filter = filter;
         reconcile = false;
         if input.scope == Scope::Paths {
-            candidates.extend(fs::list_tree(&applier.root));
+            match &next.source {
+                Source::Disk => candidates.extend(fs::list_tree(&applier.root)),
+                Source::Commit(tree) => candidates.extend(tree_paths(tree)),
+            }
             candidates.extend(next.files.keys().cloned());
         }
     }
@@ -146,13 +166,13 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
         if reconcile
             && let Some(known) = known
             && known.stamp.is_some()
-            && known.stamp == fs::stamp(&applier.root, &path)
+            && known.stamp == stamp(applier, &next.source, &path)
         {
             continue;
         }
         let read = settings_read
             .take_if(|_| path == SETTINGS_FILE)
-            .unwrap_or_else(|| read_file(applier, &next.filter, &path));
+            .unwrap_or_else(|| read_file(applier, &next.source, &next.filter, &path));
         if read.fingerprint() != known.map(|k| k.fingerprint) {
             reads.push((path, read));
         }
@@ -161,7 +181,8 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
     // is loaded, not held for the whole batch.
     let keep_trees = !startup;
     let mut fresh = load_all(applier, reads, keep_trees);
-    if !startup {
+    // A commit's files are whole: nothing to read again.
+    if !startup && !committed {
         reread_suspicious(applier, next, &mut fresh);
     }
     Reads {
@@ -169,7 +190,24 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
         head,
         previous_head,
         head_move,
+        commit,
         folders_changed,
+    }
+}
+
+/// Every path a commit's tree holds (read or refused).
+fn tree_paths(tree: &CommitTree) -> impl Iterator<Item = String> + '_ {
+    tree.files
+        .keys()
+        .cloned()
+        .chain(tree.refused.iter().map(|e| e.file.clone()))
+}
+
+/// A file's size, time and inode on disk; none for a commit's file.
+fn stamp(applier: &Applier, source: &Source, path: &str) -> Option<fs::Stamp> {
+    match source {
+        Source::Disk => fs::stamp(&applier.root, path),
+        Source::Commit(_) => None,
     }
 }
 
@@ -198,6 +236,11 @@ pub(super) fn appended(
 /// problems (unreadable, a submodule, a link to a folder, a loop) changed
 /// since the last walk (recorded in `next`).
 fn walk(applier: &Applier, next: &mut State) -> (Vec<String>, BTreeSet<String>) {
+    if let Source::Commit(tree) = &next.source {
+        let mut files: Vec<String> = tree_paths(tree).collect();
+        files.retain(|p| FileRole::of(p).is_some());
+        return (files, BTreeSet::new());
+    }
     let walk = fs::walk(&applier.root);
     let mut problems: BTreeMap<String, Vec<ConfigError>> = BTreeMap::new();
     for e in walk.problems {
@@ -235,7 +278,7 @@ fn admits(applier: &Applier, filter: &PathFilter, path: &str) -> bool {
 /// The settings file, read again shortly while it looks half-written
 /// (when `reread`), before its globs decide what the batch reads.
 fn read_settings(applier: &Applier, next: &State, reread: bool) -> Read {
-    let mut read = read_file(applier, &next.filter, SETTINGS_FILE);
+    let mut read = read_file(applier, &next.source, &next.filter, SETTINGS_FILE);
     for _ in 0..REREADS {
         let Read::Bytes(bytes, _, _) = &read else {
             break;
@@ -250,7 +293,7 @@ fn read_settings(applier: &Applier, next: &State, reread: bool) -> Read {
             break;
         }
         std::thread::sleep(super::REREAD_DELAY);
-        read = read_file(applier, &next.filter, SETTINGS_FILE);
+        read = read_file(applier, &next.source, &next.filter, SETTINGS_FILE);
     }
     read
 }
@@ -270,9 +313,18 @@ fn new_filter(next: &State, read: &Read) -> Option<PathFilter> {
     PathFilter::new(&settings.watch, &settings.ignore).ok()
 }
 
-fn read_file(applier: &Applier, filter: &PathFilter, path: &str) -> Read {
+fn read_file(applier: &Applier, source: &Source, filter: &PathFilter, path: &str) -> Read {
     if !admits(applier, filter, path) {
         return Read::Absent;
+    }
+    if let Source::Commit(tree) = source {
+        if let Some(bytes) = tree.files.get(path) {
+            return Read::bytes(bytes.clone(), None);
+        }
+        return match tree.refused.iter().find(|e| e.file == path) {
+            Some(e) => Read::refused(e.clone()),
+            None => Read::Absent,
+        };
     }
     let stamp = fs::stamp(&applier.root, path);
     match fs::read_file(&applier.root, path) {
@@ -320,7 +372,7 @@ fn reread_suspicious(applier: &Applier, next: &State, fresh: &mut BTreeMap<Strin
         std::thread::sleep(super::REREAD_DELAY);
         let mut changed = false;
         for path in suspicious {
-            let read = read_file(applier, &next.filter, &path);
+            let read = read_file(applier, &next.source, &next.filter, &path);
             let before = fresh
                 .get(&path)
                 .and_then(|f| f.state.as_ref())

@@ -1,0 +1,337 @@
+//! Stage `follow`: `serve --follow REMOTE`. Keeps a bare mirror of one
+//! branch of a remote in the data folder, fetches it (on a poll with
+//! jitter, or at once when a webhook asks), and hands each new head of the
+//! branch to the engine as one revision: cause `commit`, or
+//! `history_rewritten` when the new head does not have the one served in
+//! its history (a force-push).
+//!
+//! A fetch that fails leaves the commit served in force: the state says
+//! `unreachable` since when, with the last error (credentials masked), and
+//! the next attempt waits 1 s, 2 s, 4 s… up to the poll interval.
+//!
+//! May not: read files from disk (the engine reads the commit's tree it is
+//! handed), touch the user's checkout, or trust a webhook's payload (a
+//! webhook only wakes the loop; what is served comes from the fetch).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{CauseKind, Engine};
+use crate::git::{CommitInfo, CommitTree, GitError, Mirror};
+use crate::load::fs::ROOTS;
+use crate::secret;
+
+/// The poll interval unless `--poll-interval` says otherwise.
+pub const DEFAULT_POLL: Duration = Duration::from_secs(60);
+
+/// The first wait after a failed fetch; each failure doubles it, up to the
+/// poll interval.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// What `serve --follow` is told.
+#[derive(Debug, Clone)]
+pub struct FollowConfig {
+    /// Any URL or path git can fetch from.
+    pub remote: String,
+    pub branch: String,
+    /// How often the remote is fetched without a webhook (±10 %).
+    pub poll: Duration,
+    /// Where the mirror (`mirror.git`) and, by default, the runs live.
+    pub data_dir: PathBuf,
+}
+
+impl FollowConfig {
+    /// The bare mirror's folder.
+    pub fn mirror_dir(&self) -> PathBuf {
+        self.data_dir.join("mirror.git")
+    }
+}
+
+/// Whether the last fetch reached the remote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reach {
+    /// No fetch has finished yet.
+    Unknown,
+    Reachable,
+    Unreachable,
+}
+
+crate::named!(Reach);
+
+/// The follower's state, for `/status` and `/readyz`.
+#[derive(Debug, Clone)]
+pub struct FollowStatus {
+    /// The remote, credentials masked.
+    pub remote: String,
+    pub branch: String,
+    pub poll: Duration,
+    pub reach: Reach,
+    /// Since when fetches fail (while `Unreachable`).
+    pub unreachable_since: Option<SystemTime>,
+    /// The last fetch error, credentials masked (kept after a recovery,
+    /// until the next failure replaces it).
+    pub last_error: Option<String>,
+    /// When a fetch last succeeded.
+    pub last_fetch: Option<SystemTime>,
+    /// Fetches attempted since start.
+    pub fetches: u64,
+    /// Failed fetches in a row.
+    pub failures: u32,
+    /// The commit served (none before the first one).
+    pub commit: Option<CommitInfo>,
+}
+
+/// The handle the API holds: wake the loop, read the state. Cheap to clone.
+#[derive(Clone)]
+pub struct Follow {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    mirror: Mirror,
+    poll: Duration,
+    wake: Notify,
+    status: Mutex<FollowStatus>,
+}
+
+impl Follow {
+    /// Opens (or creates) the mirror and reads the commit it last fetched,
+    /// if any, so a restart serves it before the remote answers. Blocking.
+    pub fn open(config: &FollowConfig) -> Result<(Follow, Option<Arc<CommitTree>>), GitError> {
+        let mirror = Mirror::open(&config.mirror_dir(), &config.remote, &config.branch)?;
+        let first = match mirror.tracked() {
+            Some(id) => Some(Arc::new(mirror.tree_at(&id, &ROOTS)?)),
+            None => None,
+        };
+        let status = FollowStatus {
+            remote: mask_remote(mirror.remote(), mirror.remote()),
+            branch: config.branch.clone(),
+            poll: config.poll,
+            reach: Reach::Unknown,
+            unreachable_since: None,
+            last_error: None,
+            last_fetch: None,
+            fetches: 0,
+            failures: 0,
+            commit: first.as_ref().and_then(|t| t.commit.clone()),
+        };
+        let follow = Follow {
+            inner: Arc::new(Inner {
+                mirror,
+                poll: config.poll,
+                wake: Notify::new(),
+                status: Mutex::new(status),
+            }),
+        };
+        Ok((follow, first))
+    }
+
+    /// Asks for a fetch now. Requests made while one runs are one more
+    /// fetch after it, not one each.
+    pub fn trigger(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    pub fn status(&self) -> FollowStatus {
+        self.inner.status.lock().clone()
+    }
+
+    /// Whether a commit is served.
+    pub fn ready(&self) -> bool {
+        self.inner.status.lock().commit.is_some()
+    }
+
+    /// Fetches at once, then on every poll (jittered), webhook or retry,
+    /// until `shutdown`; each new head goes to `engine` as one revision.
+    pub async fn run(self, engine: Engine, shutdown: CancellationToken) {
+        let mut rng = Jitter::new();
+        loop {
+            let failures = self.fetch_once(&engine).await;
+            let wait = match failures {
+                0 => rng.around(self.inner.poll),
+                n => retry_wait(n, self.inner.poll),
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(wait) => {}
+                () = self.inner.wake.notified() => {}
+            }
+        }
+    }
+
+    /// One fetch and, when the head moved, one revision. Returns the
+    /// failures in a row after it.
+    async fn fetch_once(&self, engine: &Engine) -> u32 {
+        let served = self
+            .inner
+            .status
+            .lock()
+            .commit
+            .as_ref()
+            .map(|c| c.id.clone());
+        let this = self.clone();
+        let fetched =
+            tokio::task::spawn_blocking(move || this.fetch_new_head(served.as_deref())).await;
+        let fetched = match fetched {
+            Ok(result) => result,
+            Err(e) => Err(GitError::Fetch {
+                cause: format!("the fetch stopped: {e}"),
+            }),
+        };
+        let now = SystemTime::now();
+        match fetched {
+            Ok(new_head) => {
+                {
+                    let mut status = self.inner.status.lock();
+                    status.fetches += 1;
+                    if status.reach == Reach::Unreachable {
+                        tracing::info!(remote = %status.remote, "the remote is reachable again");
+                    }
+                    status.reach = Reach::Reachable;
+                    status.unreachable_since = None;
+                    status.last_fetch = Some(now);
+                    status.failures = 0;
+                }
+                if let Some((tree, kind)) = new_head {
+                    let commit = tree.commit.clone();
+                    match engine.apply_commit(tree, kind).await {
+                        Ok(_) => self.inner.status.lock().commit = commit,
+                        Err(e) => tracing::error!(error = %e, "the commit was not applied"),
+                    }
+                }
+                0
+            }
+            Err(e) => {
+                let mut status = self.inner.status.lock();
+                let message = mask_remote(&e.to_string(), self.inner.mirror.remote());
+                status.fetches += 1;
+                status.failures = status.failures.saturating_add(1);
+                if status.reach != Reach::Unreachable {
+                    status.unreachable_since = Some(now);
+                    tracing::warn!(remote = %status.remote, error = %message, "the remote is unreachable; the commit served stays in force");
+                }
+                status.reach = Reach::Unreachable;
+                status.last_error = Some(message);
+                status.failures
+            }
+        }
+    }
+
+    /// Fetches; when the branch's head is not `served`, reads its tree and
+    /// says how it relates to `served`. Blocking.
+    fn fetch_new_head(
+        &self,
+        served: Option<&str>,
+    ) -> Result<Option<(Arc<CommitTree>, CauseKind)>, GitError> {
+        let mirror = &self.inner.mirror;
+        let head = mirror.fetch()?;
+        if served == Some(head.as_str()) {
+            return Ok(None);
+        }
+        let kind = match served {
+            Some(old) if !mirror.descends_from(&head, old) => CauseKind::HistoryRewritten,
+            _ => CauseKind::Commit,
+        };
+        let tree = mirror.tree_at(&head, &ROOTS)?;
+        Ok(Some((Arc::new(tree), kind)))
+    }
+}
+
+/// `text` with the credentials of `remote` (its URL userinfo and secret
+/// query values, wherever they appear) and of any URL in it masked.
+pub fn mask_remote(text: &str, remote: &str) -> String {
+    let mut out = text.to_string();
+    for range in secret::url_secret_ranges(remote) {
+        let raw = &remote[range];
+        if !raw.is_empty() {
+            out = out.replace(raw, &secret::mask(raw));
+        }
+    }
+    secret::mask_url_secrets(&out)
+}
+
+/// The wait after `failures` failed fetches in a row: 1 s doubled each
+/// time, never past the poll interval.
+fn retry_wait(failures: u32, poll: Duration) -> Duration {
+    let doubled = FIRST_RETRY.saturating_mul(1 << failures.saturating_sub(1).min(16));
+    doubled.min(poll).max(Duration::from_millis(1))
+}
+
+/// A small generator for the poll's jitter (not for anything secret):
+/// seeded by the OS's random hasher keys, so replicas started together
+/// do not poll in step.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0);
+        Jitter(h.finish() | 1)
+    }
+
+    /// A duration within 10 % of `base`.
+    fn around(&mut self, base: Duration) -> Duration {
+        // xorshift64
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let unit = (self.0 >> 11) as f64 / (1u64 << 53) as f64;
+        base.mul_f64(0.9 + 0.2 * unit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_double_up_to_the_poll_interval() {
+        let poll = Duration::from_secs(60);
+        let waits: Vec<u64> = (1..=8).map(|n| retry_wait(n, poll).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(retry_wait(u32::MAX, poll), poll);
+        assert_eq!(
+            retry_wait(3, Duration::from_secs(2)),
+            Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn the_poll_is_jittered_within_ten_percent() {
+        let mut jitter = Jitter::new();
+        let base = Duration::from_secs(60);
+        let waits: Vec<Duration> = (0..200).map(|_| jitter.around(base)).collect();
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w >= base.mul_f64(0.9) && *w <= base.mul_f64(1.1))
+        );
+        assert!(waits.iter().any(|w| *w != waits[0]), "no jitter at all");
+    }
+
+    #[test]
+    fn credentials_of_the_remote_are_masked_wherever_they_appear() {
+        let remote = "https://alice:hunter2secret@git.example.com/qa/config.git";
+        let error = "cannot fetch from https://alice:hunter2secret@git.example.com/qa/config.git: \
+                     authentication failed for alice:hunter2secret";
+        let shown = mask_remote(error, remote);
+        assert!(!shown.contains("hunter2secret"), "{shown}");
+        assert!(shown.contains("git.example.com/qa/config.git"), "{shown}");
+        assert_eq!(
+            mask_remote(remote, remote).matches("hunter2secret").count(),
+            0
+        );
+        // Nothing to mask: the text is kept.
+        assert_eq!(
+            mask_remote("no route to host", "/srv/git/qa.git"),
+            "no route to host"
+        );
+    }
+}
