@@ -117,7 +117,7 @@ struct ServeArgs {
     retention_days: u64,
     /// Serve a branch of this remote (any URL or path git can fetch from)
     /// instead of --repo: each new head is one revision
-    #[arg(long, value_name = "REMOTE", conflicts_with = "poll")]
+    #[arg(long, value_name = "REMOTE", conflicts_with_all = ["poll", "repo"])]
     follow: Option<String>,
     /// The branch --follow serves
     #[arg(long, value_name = "NAME", default_value = "main", requires = "follow")]

@@ -13,6 +13,7 @@ mod editor;
 mod engine;
 mod engine_git_ops;
 mod example_config;
+mod follow;
 mod frames;
 mod fuzz_fixtures;
 mod git;

@@ -1,0 +1,648 @@
+//! `serve --follow`, the real binary against local bare remotes (and a
+//! `git daemon` on loopback): a push and a signed webhook serve the commit
+//! with its author and subject; each git host's signature, right and
+//! wrong, pings, replayed deliveries, oversized bodies; a force-push; the
+//! remote disappearing and coming back; no secret, no webhook.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::served::{Conn, GUARD, eventually};
+use crate::support::git;
+
+const BIN: &str = env!("CARGO_BIN_EXE_qa-reload");
+const SECRET: &str = "s3cret-webhook-key";
+
+fn workflow(minutes: u32) -> String {
+    format!("name: Smoke\nsteps:\n  - id: a\n    name: Do it\n    estimated_minutes: {minutes}\n")
+}
+
+/// A bare remote with one commit on `main`, and a clone to push from.
+struct Remote {
+    dir: tempfile::TempDir,
+}
+
+impl Remote {
+    fn new() -> Remote {
+        let dir = tempfile::tempdir().unwrap();
+        git(
+            dir.path(),
+            &["init", "-q", "--bare", "-b", "main", "remote.git"],
+        );
+        git(dir.path(), &["init", "-q", "-b", "main", "work"]);
+        let remote = Remote { dir };
+        git(
+            &remote.work(),
+            &["remote", "add", "origin", remote.bare().to_str().unwrap()],
+        );
+        remote.commit(5, "add smoke");
+        remote
+    }
+
+    fn bare(&self) -> PathBuf {
+        self.dir.path().join("remote.git")
+    }
+
+    fn work(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// Commits the workflow with `minutes` and pushes it; its id.
+    fn commit(&self, minutes: u32, subject: &str) -> String {
+        let file = self.work().join("workflows/smoke.yaml");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, workflow(minutes)).unwrap();
+        git(&self.work(), &["add", "-A"]);
+        git(&self.work(), &["commit", "-q", "-m", subject]);
+        git(&self.work(), &["push", "-q", "origin", "HEAD:main"]);
+        git(&self.work(), &["rev-parse", "HEAD"])
+    }
+}
+
+/// `qa-reload serve --follow` on a free port; its stdout and stderr lines
+/// are kept.
+struct Follower {
+    child: tokio::process::Child,
+    addr: SocketAddr,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    _data: tempfile::TempDir,
+}
+
+impl Follower {
+    async fn start(remote: &str, secret: Option<&str>) -> Follower {
+        let data = tempfile::tempdir().unwrap();
+        let mut command = tokio::process::Command::new(BIN);
+        command
+            .args(["serve", "--bind", "127.0.0.1:0", "--poll-interval", "3600"])
+            .args(["--follow", remote, "--data-dir"])
+            .arg(data.path())
+            .env("RUST_LOG", "warn")
+            .env_remove("QA_RELOAD_TOKEN")
+            .env_remove("QA_RELOAD_DATABASE_URL")
+            .env_remove("QA_RELOAD_WEBHOOK_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(secret) = secret {
+            command.env("QA_RELOAD_WEBHOOK_SECRET", secret);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(GUARD, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_or_default();
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no URL in {first:?}"))
+            .trim_end_matches('/')
+            .parse()
+            .unwrap();
+        let stdout = Arc::new(Mutex::new(vec![first]));
+        let kept = Arc::clone(&stdout);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                kept.lock().push(line);
+            }
+        });
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&stderr);
+        let mut errors = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = errors.next_line().await {
+                kept.lock().push(line);
+            }
+        });
+        Follower {
+            child,
+            addr,
+            stdout,
+            stderr,
+            _data: data,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = Conn::open(self.addr).await.request("GET", path, &[]).await;
+        (r.status, r.json())
+    }
+
+    async fn follow_status(&self) -> Value {
+        self.get("/api/v1/dev/hot-reload/status").await.1["follow"].clone()
+    }
+
+    /// Waits until the commit served is `id`; the status then.
+    async fn serves(&self, id: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + GUARD;
+        loop {
+            let status = self.get("/api/v1/dev/hot-reload/status").await.1;
+            if status["follow"]["commit"]["id"] == id {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "commit {id} never served: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The events after revision `since`.
+    async fn events_since(&self, since: u64) -> Vec<Value> {
+        let status = self.get("/api/v1/dev/hot-reload/status").await.1;
+        let instance = status["instance"].as_str().unwrap().to_owned();
+        let (code, body) = self
+            .get(&format!(
+                "/api/v1/dev/hot-reload/events?since={since}&instance={instance}"
+            ))
+            .await;
+        assert_eq!(code, 200, "{body}");
+        body["events"].as_array().unwrap().clone()
+    }
+
+    async fn hook(&self, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
+        post(self.addr, "/api/v1/hooks/git", headers, body).await
+    }
+
+    fn stderr_lines(&self, containing: &str) -> usize {
+        self.stderr
+            .lock()
+            .iter()
+            .filter(|l| l.contains(containing))
+            .count()
+    }
+
+    async fn stop(mut self) {
+        let pid = self.child.id().unwrap().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let status = tokio::time::timeout(GUARD, self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "{status}");
+    }
+}
+
+/// A POST with a body, on its own connection; the status and the JSON
+/// answer.
+async fn post(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // A refusal may come before the whole body is sent (413): the server
+    // may close while we write.
+    let _ = stream.write_all(body).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(GUARD, stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"));
+    let json = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| serde_json::from_str(b).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// HMAC-SHA256 as RFC 2104 defines it, written apart from the server's,
+/// as hex.
+fn sign(key: &[u8], body: &[u8]) -> String {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block.iter().map(|b| b ^ 0x36).collect::<Vec<u8>>());
+    inner.update(body);
+    let mut outer = Sha256::new();
+    outer.update(block.iter().map(|b| b ^ 0x5c).collect::<Vec<u8>>());
+    outer.update(inner.finalize());
+    outer
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The headers each git host signs a delivery with, for `body` under
+/// `key`, with delivery id `id`.
+fn signed(host: &str, key: &str, body: &[u8], id: &str) -> Vec<(&'static str, String)> {
+    let sig = sign(key.as_bytes(), body);
+    match host {
+        "github" => vec![
+            ("X-Hub-Signature-256", format!("sha256={sig}")),
+            ("X-GitHub-Event", "push".into()),
+            ("X-GitHub-Delivery", id.into()),
+        ],
+        "gitea" => vec![
+            ("X-Gitea-Signature", sig.clone()),
+            ("X-Hub-Signature-256", format!("sha256={sig}")),
+            ("X-Gitea-Event", "push".into()),
+            ("X-Gitea-Delivery", id.into()),
+        ],
+        "forgejo" => vec![
+            ("X-Forgejo-Signature", sig.clone()),
+            ("X-Gitea-Signature", sig),
+            ("X-Forgejo-Event", "push".into()),
+            ("X-Forgejo-Delivery", id.into()),
+        ],
+        "bitbucket" => vec![
+            ("X-Hub-Signature", format!("sha256={sig}")),
+            ("X-Event-Key", "repo:push".into()),
+            ("X-Request-UUID", id.into()),
+        ],
+        "gitlab" => vec![
+            ("X-Gitlab-Token", key.into()),
+            ("X-Gitlab-Event", "Push Hook".into()),
+            ("X-Gitlab-Event-UUID", id.into()),
+        ],
+        other => panic!("no host {other}"),
+    }
+}
+
+const HOSTS: [&str; 5] = ["github", "gitea", "forgejo", "bitbucket", "gitlab"];
+
+#[test]
+fn the_tests_signature_is_rfc_4231s() {
+    assert_eq!(
+        sign(b"Jefe", b"what do ya want for nothing?"),
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_and_a_signed_webhook_serve_the_commit_with_its_author() {
+    let remote = Remote::new();
+    let first = git(&remote.work(), &["rev-parse", "HEAD"]);
+    let server = Follower::start(remote.bare().to_str().unwrap(), Some(SECRET)).await;
+    let status = server.serves(&first).await;
+    let follow = &status["follow"];
+    assert_eq!(follow["remote_state"], "reachable", "{follow}");
+    assert_eq!(follow["branch"], "main");
+    assert_eq!(follow["webhooks"], true);
+    assert_eq!(status["head"]["commit"], first.as_str());
+    assert_eq!(server.get("/readyz").await.0, 200);
+    assert_eq!(server.get("/healthz").await.0, 200);
+    let served_first = status["revision"].as_u64().unwrap();
+
+    let second = remote.commit(7, "longer smoke");
+    let body = br#"{"ref":"refs/heads/main","after":"0000"}"#;
+    let (code, answer) = server
+        .hook(&signed("github", SECRET, body, "delivery-1"), body)
+        .await;
+    assert_eq!(
+        (code, answer["result"].as_str()),
+        (202, Some("queued")),
+        "{answer}"
+    );
+    assert_eq!(answer["provider"], "github");
+    let status = server.serves(&second).await;
+    assert_eq!(status["revision"], served_first + 1, "one revision");
+    let events = server.events_since(served_first).await;
+    assert_eq!(events.len(), 1);
+    let cause = &events[0]["cause"];
+    assert_eq!(cause["kind"], "commit", "{cause}");
+    assert_eq!(cause["commit"]["id"], second.as_str());
+    assert_eq!(cause["commit"]["author"], "QA Tester");
+    assert_eq!(cause["commit"]["email"], "qa@example.com");
+    assert_eq!(cause["commit"]["subject"], "longer smoke");
+    assert!(cause["commit"]["time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(events[0]["patches"][0]["id"], "smoke");
+    let (code, smoke) = server.get("/api/v1/workflows/smoke").await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        smoke["definition"]["steps"][0]["estimated_minutes"], 7,
+        "{smoke}"
+    );
+
+    // The same delivery again fetches nothing.
+    let (code, answer) = server
+        .hook(&signed("github", SECRET, body, "delivery-1"), body)
+        .await;
+    assert_eq!((code, answer["result"].as_str()), (200, Some("duplicate")));
+
+    // A force-push: one revision to the new head, saying so.
+    std::fs::write(remote.work().join("workflows/smoke.yaml"), workflow(9)).unwrap();
+    git(
+        &remote.work(),
+        &["commit", "-q", "-a", "--amend", "-m", "rewritten smoke"],
+    );
+    git(&remote.work(), &["push", "-q", "-f", "origin", "HEAD:main"]);
+    let rewritten = git(&remote.work(), &["rev-parse", "HEAD"]);
+    let before = server.get("/api/v1/dev/hot-reload/status").await.1["revision"]
+        .as_u64()
+        .unwrap();
+    let (code, _) = server
+        .hook(&signed("gitlab", SECRET, body, "delivery-2"), body)
+        .await;
+    assert_eq!(code, 202);
+    server.serves(&rewritten).await;
+    let events = server.events_since(before).await;
+    assert_eq!(events.len(), 1, "one revision for the force-push");
+    assert_eq!(events[0]["cause"]["kind"], "history_rewritten");
+    assert_eq!(events[0]["cause"]["commit"]["subject"], "rewritten smoke");
+    assert_eq!(
+        events[0]["cause"]["previous_head"]["commit"],
+        second.as_str()
+    );
+    let (_, smoke) = server.get("/api/v1/workflows/smoke").await;
+    assert_eq!(smoke["definition"]["steps"][0]["estimated_minutes"], 9);
+
+    // The remote disappears: the commit served stays, the status says why.
+    let gone = remote.dir.path().join("gone.git");
+    std::fs::rename(remote.bare(), &gone).unwrap();
+    let (code, _) = server
+        .hook(&signed("gitea", SECRET, body, "delivery-3"), body)
+        .await;
+    assert_eq!(code, 202);
+    let deadline = tokio::time::Instant::now() + GUARD;
+    let follow = loop {
+        let follow = server.follow_status().await;
+        if follow["remote_state"] == "unreachable" {
+            break follow;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{follow}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(follow["unreachable_since"].is_string(), "{follow}");
+    assert!(
+        follow["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot fetch from the remote"),
+        "{follow}"
+    );
+    assert_eq!(follow["commit"]["id"], rewritten.as_str());
+    let (code, smoke) = server.get("/api/v1/workflows/smoke").await;
+    assert_eq!(code, 200, "still served");
+    assert_eq!(smoke["definition"]["steps"][0]["estimated_minutes"], 9);
+
+    // It comes back with a new commit: served, reachable again.
+    std::fs::rename(&gone, remote.bare()).unwrap();
+    let back = remote.commit(11, "back again");
+    let (code, _) = server
+        .hook(&signed("forgejo", SECRET, body, "delivery-4"), body)
+        .await;
+    assert_eq!(code, 202);
+    let status = server.serves(&back).await;
+    assert_eq!(status["follow"]["remote_state"], "reachable");
+    assert!(status["follow"]["unreachable_since"].is_null());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_hosts_signature_is_checked_and_pings_replays_and_big_bodies_fetch_nothing() {
+    let remote = Remote::new();
+    let first = git(&remote.work(), &["rev-parse", "HEAD"]);
+    let server = Follower::start(remote.bare().to_str().unwrap(), Some(SECRET)).await;
+    server.serves(&first).await;
+    let body = br#"{"ref":"refs/heads/main"}"#;
+
+    for (i, host) in HOSTS.into_iter().enumerate() {
+        let id = format!("{host}-{i}");
+        let (code, answer) = server.hook(&signed(host, SECRET, body, &id), body).await;
+        assert_eq!(code, 202, "{host}: {answer}");
+        assert_eq!(answer["provider"], host);
+        assert_eq!(answer["result"], "queued");
+        let (code, answer) = server.hook(&signed(host, SECRET, body, &id), body).await;
+        assert_eq!(
+            (code, answer["result"].as_str()),
+            (200, Some("duplicate")),
+            "{host}"
+        );
+        // Another secret, and the right secret over another body.
+        let (code, answer) = server
+            .hook(
+                &signed(host, "not-the-secret", body, &format!("{id}-x")),
+                body,
+            )
+            .await;
+        assert_eq!(code, 401, "{host}");
+        assert_eq!(answer["code"], "signature_invalid", "{host}");
+        if host != "gitlab" {
+            let (code, _) = server
+                .hook(&signed(host, SECRET, b"{}", &format!("{id}-y")), body)
+                .await;
+            assert_eq!(code, 401, "{host}: a signature of another body");
+        }
+    }
+    let (code, answer) = server.hook(&[], body).await;
+    assert_eq!(
+        (code, answer["code"].as_str()),
+        (401, Some("signature_required"))
+    );
+    // Wrong signatures from one address: logged once (within the minute).
+    eventually("a refusal is logged", || {
+        server.stderr_lines("refused a webhook") >= 1
+    })
+    .await;
+    assert_eq!(server.stderr_lines("refused a webhook"), 1);
+    assert_eq!(server.stderr_lines(SECRET), 0);
+
+    // Pings are answered, and fetch nothing.
+    let mut ping = signed("github", SECRET, body, "ping-1");
+    ping[1].1 = "ping".into();
+    let (code, answer) = server.hook(&ping, body).await;
+    assert_eq!((code, answer["result"].as_str()), (200, Some("pong")));
+    let mut ping = signed("bitbucket", SECRET, body, "ping-2");
+    ping[1].1 = "diagnostics:ping".into();
+    let (code, answer) = server.hook(&ping, body).await;
+    assert_eq!((code, answer["result"].as_str()), (200, Some("pong")));
+
+    // Over 1 MiB: refused, signed or not.
+    let big = vec![b' '; 1024 * 1024 + 1];
+    let (code, answer) = server
+        .hook(&signed("github", SECRET, &big, "big-1"), &big)
+        .await;
+    assert_eq!(
+        (code, answer["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
+    // Exactly 1 MiB is read and checked.
+    let limit = vec![b' '; 1024 * 1024];
+    let (code, _) = server
+        .hook(&signed("github", SECRET, &limit, "big-2"), &limit)
+        .await;
+    assert_eq!(code, 202);
+
+    // Webhooks need no token, but every other route keeps its guard: the
+    // route is not a way around the Host check.
+    let (code, _) = post(
+        server.addr,
+        "/api/v1/hooks/git",
+        &[("Host", "evil.example".into())],
+        body,
+    )
+    .await;
+    assert_eq!(code, 403, "a foreign Host");
+
+    // Only wake-ups: five accepted deliveries of an unchanged branch made
+    // no revision after the first commit.
+    let events = server.events_since(1).await;
+    assert!(
+        events
+            .iter()
+            .all(|e| e["cause"]["commit"]["id"] == first.as_str()),
+        "{events:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_secret_every_webhook_is_refused_and_an_unreachable_remote_is_masked() {
+    // Nothing listens on the discard port of loopback: the fetch fails at
+    // once, with the remote's credentials in the URL.
+    let remote = "git://alice:pa55word-in-url@127.0.0.1:9/qa.git";
+    let server = Follower::start(remote, None).await;
+    eventually("the start says webhooks are refused", || {
+        server
+            .stdout
+            .lock()
+            .iter()
+            .any(|l| l.contains("every webhook is refused"))
+    })
+    .await;
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let (code, answer) = server
+        .hook(&signed("github", SECRET, body, "d-1"), body)
+        .await;
+    assert_eq!(
+        (code, answer["code"].as_str()),
+        (403, Some("webhook_secret_unset"))
+    );
+
+    let deadline = tokio::time::Instant::now() + GUARD;
+    let follow = loop {
+        let follow = server.follow_status().await;
+        if follow["remote_state"] == "unreachable" {
+            break follow;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{follow}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let text = follow.to_string();
+    assert!(!text.contains("pa55word-in-url"), "{text}");
+    assert!(
+        follow["remote"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1:9/qa.git")
+    );
+    assert!(follow["last_error"].is_string());
+    assert!(follow["commit"].is_null());
+    assert_eq!(follow["webhooks"], false);
+    // Alive, not ready: no commit yet.
+    assert_eq!(server.get("/healthz").await.0, 200);
+    let (code, ready) = server.get("/readyz").await;
+    assert_eq!(code, 503);
+    assert_eq!(ready["waiting_for"][0], "commit");
+    // It keeps trying, backing off (1 s, then 2 s…).
+    let deadline = tokio::time::Instant::now() + GUARD;
+    loop {
+        let follow = server.follow_status().await;
+        if follow["failures"].as_u64().unwrap() >= 2 {
+            assert_eq!(follow["remote_state"], "unreachable");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{follow}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for line in server
+        .stdout
+        .lock()
+        .iter()
+        .chain(server.stderr.lock().iter())
+    {
+        assert!(!line.contains("pa55word-in-url"), "{line}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_network_remote_over_git_daemon_is_followed() {
+    let remote = Remote::new();
+    let first = git(&remote.work(), &["rev-parse", "HEAD"]);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let base = remote.dir.path().to_path_buf();
+    let mut daemon = tokio::process::Command::new("git")
+        .args([
+            "daemon",
+            "--export-all",
+            "--reuseaddr",
+            "--listen=127.0.0.1",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", base.display()))
+        .arg(&base)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for_port(port).await;
+    let url = format!("git://127.0.0.1:{port}/remote.git");
+    let server = Follower::start(&url, Some(SECRET)).await;
+    server.serves(&first).await;
+    let second = remote.commit(8, "over the network");
+    let body = b"{}";
+    let (code, _) = server
+        .hook(&signed("bitbucket", SECRET, body, "net-1"), body)
+        .await;
+    assert_eq!(code, 202);
+    let status = server.serves(&second).await;
+    assert_eq!(status["last_reload"]["cause"], "commit");
+    server.stop().await;
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+}
+
+async fn wait_for_port(port: u16) {
+    let deadline = tokio::time::Instant::now() + GUARD;
+    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "git daemon never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
