@@ -167,14 +167,18 @@ pub fn summarize(cause: &Cause, patches: &[Patch], files: &[String], new_errors:
         });
     }
     if let Some(commit) = &cause.commit {
-        let subject = crate::diagnostic::one_line(&commit.subject);
-        let subject: String = subject.chars().take(72).collect();
+        let subject: String = crate::diagnostic::one_line(&commit.subject)
+            .chars()
+            .take(72)
+            .collect();
+        let author: String = crate::diagnostic::one_line(&commit.author)
+            .chars()
+            .take(40)
+            .collect();
+        let what = format!("{} {subject} ({author})", short(&commit.id));
         match cause.kind {
-            CauseKind::HistoryRewritten => parts.push(format!(
-                "history rewritten · {} {subject}",
-                short(&commit.id)
-            )),
-            _ => parts.push(format!("{} {subject}", short(&commit.id))),
+            CauseKind::HistoryRewritten => parts.push(format!("history rewritten · {what}")),
+            _ => parts.push(what),
         }
     } else if cause.previous_head.is_some()
         && let Some(head) = &cause.head

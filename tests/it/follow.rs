@@ -343,6 +343,11 @@ async fn a_push_and_a_signed_webhook_serve_the_commit_with_its_author() {
     assert_eq!(cause["commit"]["subject"], "longer smoke");
     assert!(cause["commit"]["time"].as_str().unwrap().ends_with('Z'));
     assert_eq!(events[0]["patches"][0]["id"], "smoke");
+    let summary = events[0]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!("{} longer smoke (QA Tester)", &second[..7])),
+        "{summary}"
+    );
     let (code, smoke) = server.get("/api/v1/workflows/smoke").await;
     assert_eq!(code, 200);
     assert_eq!(
