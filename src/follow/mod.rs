@@ -33,6 +33,11 @@ pub const DEFAULT_POLL: Duration = Duration::from_secs(60);
 /// poll interval.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 
+/// A fetch taking longer counts as failed (a remote that accepts the
+/// connection and then says nothing); it may finish in the background,
+/// and no other fetch starts until it has.
+const FETCH_DEADLINE: Duration = Duration::from_secs(120);
+
 /// What `serve --follow` is told.
 #[derive(Debug, Clone)]
 pub struct FollowConfig {
@@ -151,8 +156,9 @@ impl Follow {
     /// until `shutdown`; each new head goes to `engine` as one revision.
     pub async fn run(self, engine: Engine, shutdown: CancellationToken) {
         let mut rng = Jitter::new();
+        let mut late: Option<tokio::task::JoinHandle<()>> = None;
         loop {
-            let failures = self.fetch_once(&engine).await;
+            let failures = self.fetch_once(&engine, &mut late).await;
             let wait = match failures {
                 0 => rng.around(self.inner.poll),
                 n => retry_wait(n, self.inner.poll),
@@ -167,7 +173,20 @@ impl Follow {
 
     /// One fetch and, when the head moved, one revision. Returns the
     /// failures in a row after it.
-    async fn fetch_once(&self, engine: &Engine) -> u32 {
+    async fn fetch_once(
+        &self,
+        engine: &Engine,
+        late: &mut Option<tokio::task::JoinHandle<()>>,
+    ) -> u32 {
+        if late.as_ref().is_some_and(|h| !h.is_finished()) {
+            return self.failed(GitError::Fetch {
+                cause: format!(
+                    "a fetch begun {} s ago or more has not ended; waiting for it",
+                    FETCH_DEADLINE.as_secs()
+                ),
+            });
+        }
+        *late = None;
         let served = self
             .inner
             .status
@@ -176,13 +195,24 @@ impl Follow {
             .as_ref()
             .map(|c| c.id.clone());
         let this = self.clone();
-        let fetched =
-            tokio::task::spawn_blocking(move || this.fetch_new_head(served.as_deref())).await;
-        let fetched = match fetched {
-            Ok(result) => result,
-            Err(e) => Err(GitError::Fetch {
-                cause: format!("the fetch stopped: {e}"),
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::task::spawn_blocking(move || {
+            let _ = tx.send(this.fetch_new_head(served.as_deref()));
+        });
+        let fetched = match tokio::time::timeout(FETCH_DEADLINE, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(GitError::Fetch {
+                cause: "the fetch stopped before it ended".to_owned(),
             }),
+            Err(_) => {
+                *late = Some(task);
+                Err(GitError::Fetch {
+                    cause: format!(
+                        "the remote did not answer within {} s",
+                        FETCH_DEADLINE.as_secs()
+                    ),
+                })
+            }
         };
         let now = SystemTime::now();
         match fetched {
@@ -207,20 +237,23 @@ impl Follow {
                 }
                 0
             }
-            Err(e) => {
-                let mut status = self.inner.status.lock();
-                let message = mask_remote(&e.to_string(), self.inner.mirror.remote());
-                status.fetches += 1;
-                status.failures = status.failures.saturating_add(1);
-                if status.reach != Reach::Unreachable {
-                    status.unreachable_since = Some(now);
-                    tracing::warn!(remote = %status.remote, error = %message, "the remote is unreachable; the commit served stays in force");
-                }
-                status.reach = Reach::Unreachable;
-                status.last_error = Some(message);
-                status.failures
-            }
+            Err(e) => self.failed(e),
         }
+    }
+
+    /// Records a failed fetch; the failures in a row.
+    fn failed(&self, e: GitError) -> u32 {
+        let mut status = self.inner.status.lock();
+        let message = mask_remote(&e.to_string(), self.inner.mirror.remote());
+        status.fetches += 1;
+        status.failures = status.failures.saturating_add(1);
+        if status.reach != Reach::Unreachable {
+            status.unreachable_since = Some(SystemTime::now());
+            tracing::warn!(remote = %status.remote, error = %message, "the remote is unreachable; the commit served stays in force");
+        }
+        status.reach = Reach::Unreachable;
+        status.last_error = Some(message);
+        status.failures
     }
 
     /// Fetches; when the branch's head is not `served`, reads its tree and
@@ -249,8 +282,13 @@ pub fn mask_remote(text: &str, remote: &str) -> String {
     let mut out = text.to_string();
     for range in secret::url_secret_ranges(remote) {
         let raw = &remote[range];
-        if !raw.is_empty() {
-            out = out.replace(raw, &secret::mask(raw));
+        // The whole userinfo, then its password alone (an error may name
+        // only that).
+        let password = raw.split_once(':').map(|(_, p)| p);
+        for secret in std::iter::once(raw).chain(password) {
+            if !secret.is_empty() {
+                out = out.replace(secret, &secret::mask(secret));
+            }
         }
     }
     secret::mask_url_secrets(&out)
