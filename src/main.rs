@@ -240,6 +240,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         branch: args.branch,
         poll: Duration::from_secs(args.poll_interval),
         data_dir: args.data_dir,
+        fetch_deadline: qa_reload::follow::FETCH_DEADLINE,
     });
     // Only from the environment: a secret on the command line would show
     // in the process list.

@@ -36,7 +36,7 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// A fetch taking longer counts as failed (a remote that accepts the
 /// connection and then says nothing); it may finish in the background,
 /// and no other fetch starts until it has.
-const FETCH_DEADLINE: Duration = Duration::from_secs(120);
+pub const FETCH_DEADLINE: Duration = Duration::from_secs(120);
 
 /// What `serve --follow` is told.
 #[derive(Debug, Clone)]
@@ -48,6 +48,8 @@ pub struct FollowConfig {
     pub poll: Duration,
     /// Where the mirror (`mirror.git`) and, by default, the runs live.
     pub data_dir: PathBuf,
+    /// How long a fetch may take ([`FETCH_DEADLINE`] outside tests).
+    pub fetch_deadline: Duration,
 }
 
 impl FollowConfig {
@@ -101,6 +103,7 @@ pub struct Follow {
 struct Inner {
     mirror: Mirror,
     poll: Duration,
+    deadline: Duration,
     wake: Notify,
     status: Mutex<FollowStatus>,
 }
@@ -130,6 +133,7 @@ impl Follow {
             inner: Arc::new(Inner {
                 mirror,
                 poll: config.poll,
+                deadline: config.fetch_deadline,
                 wake: Notify::new(),
                 status: Mutex::new(status),
             }),
@@ -181,8 +185,8 @@ impl Follow {
         if late.as_ref().is_some_and(|h| !h.is_finished()) {
             return self.failed(GitError::Fetch {
                 cause: format!(
-                    "a fetch begun {} s ago or more has not ended; waiting for it",
-                    FETCH_DEADLINE.as_secs()
+                    "a fetch begun {} ms ago or more has not ended; waiting for it",
+                    self.inner.deadline.as_millis()
                 ),
             });
         }
@@ -199,7 +203,7 @@ impl Follow {
         let task = tokio::task::spawn_blocking(move || {
             let _ = tx.send(this.fetch_new_head(served.as_deref()));
         });
-        let fetched = match tokio::time::timeout(FETCH_DEADLINE, rx).await {
+        let fetched = match tokio::time::timeout(self.inner.deadline, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(GitError::Fetch {
                 cause: "the fetch stopped before it ended".to_owned(),
@@ -208,8 +212,8 @@ impl Follow {
                 *late = Some(task);
                 Err(GitError::Fetch {
                     cause: format!(
-                        "the remote did not answer within {} s",
-                        FETCH_DEADLINE.as_secs()
+                        "the remote did not answer within {} ms",
+                        self.inner.deadline.as_millis()
                     ),
                 })
             }
@@ -327,7 +331,52 @@ impl Jitter {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+
+    /// A remote that takes the connection and never answers: the fetch
+    /// fails at its deadline, the commit served stays, and the follower
+    /// does not start a second fetch while the first still hangs.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_silent_remote_fails_at_the_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Takes one connection and holds it for a while, writing nothing;
+        // closing it then lets the hung fetch end.
+        let held = std::thread::spawn(move || {
+            let stream = listener.accept();
+            std::thread::sleep(Duration::from_millis(1500));
+            drop(stream);
+        });
+        let data = tempfile::tempdir().unwrap();
+        let config = FollowConfig {
+            remote: format!("git://127.0.0.1:{port}/qa.git"),
+            branch: "main".to_owned(),
+            poll: Duration::from_secs(3600),
+            data_dir: data.path().to_path_buf(),
+            fetch_deadline: Duration::from_millis(300),
+        };
+        let (follow, first) = Follow::open(&config).unwrap();
+        assert!(first.is_none());
+        let env: crate::engine::SharedEnv = Arc::new(|_: &str| None);
+        let (engine, worker) = Engine::follow(data.path(), None, env, 16).unwrap();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(worker.run(None, shutdown.clone()));
+        let mut late = None;
+        assert_eq!(follow.fetch_once(&engine, &mut late).await, 1);
+        let status = follow.status();
+        assert_eq!(status.reach, Reach::Unreachable);
+        let error = status.last_error.unwrap();
+        assert!(error.contains("did not answer within 300 ms"), "{error}");
+        // The hung fetch is still running: no second one starts.
+        assert_eq!(follow.fetch_once(&engine, &mut late).await, 2);
+        let error = follow.status().last_error.unwrap();
+        assert!(error.contains("has not ended"), "{error}");
+        assert!(!follow.ready());
+        shutdown.cancel();
+        held.join().unwrap();
+    }
 
     #[test]
     fn retries_double_up_to_the_poll_interval() {
