@@ -302,7 +302,12 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
         integrations = snapshot.integrations.len(),
         errors = snapshot.error_count(),
         watcher = status.watcher.as_ref().map(|w| w.backend),
-        "watching for changes"
+        "{}",
+        if following {
+            "following the remote"
+        } else {
+            "watching for changes"
+        }
     );
     for e in snapshot.errors.iter() {
         tracing::warn!("{e}");
