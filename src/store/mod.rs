@@ -146,6 +146,8 @@ pub struct PageQuery {
 /// A page: its runs, each distinct definition once, and whether more follow.
 #[derive(Debug, Clone, Default)]
 pub struct Page {
+    /// The runs, their `steps` left empty: a page lists summaries (the
+    /// steps are those of the run's definition, in `definitions`).
     pub runs: Vec<Run>,
     pub definitions: Vec<Definition>,
     /// The id to pass as the next page's cursor; `None` on the last page.

@@ -164,6 +164,11 @@ fn unavailable(e: rusqlite::Error) -> StoreError {
 
 const RUN_COLUMNS: &str = "id, workflow_id, definition_hash, file, file_hash, git_commit, \
                            instance, revision, steps, started_at, finished_at";
+/// [`RUN_COLUMNS`] for a page: a summary shows no step list, and a page of
+/// runs of a long workflow would otherwise read and parse every run's
+/// (300 runs of 1,900 steps: half a million strings per page).
+const SUMMARY_COLUMNS: &str = "id, workflow_id, definition_hash, file, file_hash, git_commit, \
+                               instance, revision, '[]', started_at, finished_at";
 
 fn run_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Run, String)> {
     let steps: String = r.get(8)?;
@@ -333,7 +338,7 @@ impl RunStore for SqliteStore {
     fn page(&self, query: &PageQuery) -> Result<Page, StoreError> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction().map_err(unavailable)?;
-        let mut sql = format!("SELECT {RUN_COLUMNS} FROM qa_reload_runs WHERE 1 = 1");
+        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM qa_reload_runs WHERE 1 = 1");
         let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
         if let Some(before) = &query.before {
             args.push(before);
