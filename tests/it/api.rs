@@ -510,6 +510,26 @@ async fn foreign_host_origin_and_missing_token_are_refused() {
         (post.status, post.json()["code"].clone()),
         (403, Value::from("origin_not_allowed"))
     );
+    // A foreign page cannot discard or finish a run either.
+    for (method, path) in [
+        (
+            "DELETE",
+            "/api/v1/runs/0190ffff-0000-7000-8000-000000000000",
+        ),
+        (
+            "POST",
+            "/api/v1/runs/0190ffff-0000-7000-8000-000000000000/finish",
+        ),
+    ] {
+        let refused = conn
+            .request(method, path, &[("Origin", "https://evil.example")])
+            .await;
+        assert_eq!(
+            (refused.status, refused.json()["code"].clone()),
+            (403, Value::from("origin_not_allowed")),
+            "{method} {path}"
+        );
+    }
     let hijack = served::ws_connect(&open.ws_url(""), &[("Origin", "https://evil.example")]).await;
     match hijack {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
