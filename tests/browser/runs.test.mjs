@@ -79,7 +79,7 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   await start.focus();
   await a.keyboard.press('Space');
   const card = a.locator('#runs li.run[data-workflow="checkout"]');
-  await card.waitFor({ timeout: 3000 });
+  await card.waitFor({ timeout: 5000 });
   const runId = await card.getAttribute('data-run');
   const stored = await getJson(server.url, `/api/v1/runs/${runId}`);
   assert.equal(stored.workflow_id, 'checkout');
@@ -92,7 +92,7 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   assert.equal(await bar.getAttribute('aria-valuemax'), '3');
   assert.equal(await bar.getAttribute('aria-valuenow'), '0');
   assert.equal(await card.locator('.progress-text').textContent(), '0/3 steps done · 0/30 min');
-  await eventually(async () => (await focused(a)) === 'button.complete[cart]', 3000, 'focus on the first step to complete');
+  await eventually(async () => (await focused(a)) === 'button.complete[cart]', 5000, 'focus on the first step to complete');
   assert.equal(await a.locator('#runs-status').textContent(), 'Started a trial run of Checkout Trial.');
 
   // The second page sees the run appear without a reload.
@@ -101,8 +101,8 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
 
   // 2. Complete the first step with Space; the next step takes the focus.
   await a.keyboard.press('Space');
-  await card.locator('li.done[data-step="cart"]').waitFor({ timeout: 3000 });
-  await eventually(async () => (await focused(a)) === 'button.complete[pay]', 3000, 'focus on the next step');
+  await card.locator('li.done[data-step="cart"]').waitFor({ timeout: 5000 });
+  await eventually(async () => (await focused(a)) === 'button.complete[pay]', 5000, 'focus on the next step');
   assert.equal(await bar.getAttribute('aria-valuenow'), '1');
   assert.equal(await bar.getAttribute('aria-valuetext'), '1 of 3 steps done, 5 of 30 minutes');
   assert.equal(await card.locator('.progress-text').textContent(), '1/3 steps done · 5/30 min');
@@ -127,7 +127,7 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   //    keeps its own steps and minutes and says a newer definition exists.
   repo.write('workflows/checkout.yaml', EDITED);
   const row = a.locator('article.workflow[data-id="checkout"]');
-  await row.locator('[data-step="refund"]').waitFor({ timeout: 3000 });
+  await row.locator('[data-step="refund"]').waitFor({ timeout: 5000 });
   const revision = (await getJson(server.url, '/api/v1/workflows/checkout')).revision;
   const newer = card.locator('.badge.newer');
   await newer.waitFor({ timeout: 5000 });
@@ -142,7 +142,7 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   const compare = card.getByRole('button', { name: `Compare this run's definition (rev ${stored.revision}) with the one in force (rev ${revision})` });
   await compare.click();
   const panel = card.locator('.run-compare');
-  await panel.locator('section.patch').waitFor({ timeout: 3000 });
+  await panel.locator('section.patch').waitFor({ timeout: 5000 });
   assert.equal(await compare.getAttribute('aria-expanded'), 'true');
   assert.deepEqual(await panel.locator('.changes code.path').allTextContents(), ['steps[id=cart].estimated_minutes', 'steps[id=refund]']);
   assert.ok((await panel.locator('table.diff tr.insert').count()) >= 4, 'the added step and the new minutes are inserted lines');
@@ -171,9 +171,9 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   // 6. Finish: the run leaves the runs in progress for the workflow's
   //    history, collapsed, on both pages.
   await card.getByRole('button', { name: /^Finish the run of Checkout Trial/ }).click();
-  await card.waitFor({ state: 'detached', timeout: 3000 });
+  await card.waitFor({ state: 'detached', timeout: 5000 });
   const history = a.locator('details.run-history[data-workflow="checkout"]');
-  await history.waitFor({ timeout: 3000 });
+  await history.waitFor({ timeout: 5000 });
   assert.equal(await history.evaluate((d) => d.open), false, 'collapsed');
   assert.equal(await history.locator('summary').textContent(), 'Finished runs of Checkout Trial (1)');
   await history.locator('summary').click();
@@ -187,7 +187,7 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   // 7. A removed template says so; the run keeps its steps.
   await a.getByRole('button', { name: 'Start a trial run of Release Smoke' }).click();
   const smoke = a.locator('#runs li.run[data-workflow="smoke"]');
-  await smoke.waitFor({ timeout: 3000 });
+  await smoke.waitFor({ timeout: 5000 });
   rmSync(join(repo.dir, 'workflows', 'smoke.yaml'));
   await smoke.locator('.badge.removed').waitFor({ timeout: 5000 });
   assert.equal(await smoke.locator('.badge.removed').textContent(), 'template removed: the run keeps its own definition');
@@ -208,7 +208,7 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   await cardIn(b, smokeId).waitFor({ timeout: 5000 });
   await smoke.getByRole('button', { name: /^Discard the run of Release Smoke/ }).click();
   await dialog.getByRole('button', { name: 'Discard the run' }).click();
-  await smoke.waitFor({ state: 'detached', timeout: 3000 });
+  await smoke.waitFor({ state: 'detached', timeout: 5000 });
   assert.equal((await fetch(`${server.url}/api/v1/runs/${smokeId}`)).status, 404);
   await cardIn(b, smokeId).waitFor({ state: 'detached', timeout: 5000 });
   assert.equal(await a.locator('#runs-status').textContent(), 'Discarded the run of Release Smoke.');
