@@ -17,9 +17,9 @@ use postgres::{Client, Config, GenericClient, NoTls, Row};
 
 use super::migrate;
 use super::{
-    CompletedStep, Completion, Definition, DefinitionRef, NewRun, Page, PageQuery, Run, RunStore,
-    RunWithDefinition, StateFilter, StoreError, StoreInfo, from_micros, steps_of, steps_text,
-    to_micros,
+    CompletedStep, Completion, Definition, DefinitionRef, Finish, NewRun, Page, PageQuery, Run,
+    RunStore, RunWithDefinition, StateFilter, StoreError, StoreInfo, from_micros, steps_of,
+    steps_text, to_micros,
 };
 
 /// How long opening a connection may take before the call answers 503.
@@ -285,6 +285,9 @@ impl RunStore for PgStore {
             if run.completed.iter().any(|c| c.step == step) {
                 return Ok(Completion::Already(run));
             }
+            if run.is_finished() {
+                return Ok(Completion::RunFinished(run));
+            }
             let seq = i64::try_from(run.completed.len()).unwrap_or(i64::MAX) + 1;
             let at_us = to_micros(at);
             tx.execute(
@@ -306,6 +309,59 @@ impl RunStore for PgStore {
             }
             tx.commit().map_err(unavailable)?;
             Ok(Completion::Done(run))
+        })
+    }
+
+    fn finish(&self, id: &str, at: SystemTime) -> Result<Finish, StoreError> {
+        self.with(|client| {
+            let mut tx = client.transaction().map_err(unavailable)?;
+            // The row lock: a completion landing meanwhile waits, then sees
+            // the run finished.
+            let Some(mut run) = load_run(&mut tx, id, true)? else {
+                return Err(StoreError::UnknownRun(id.to_string()));
+            };
+            if run.is_finished() {
+                return Ok(Finish::Already(run));
+            }
+            tx.execute(
+                "UPDATE qa_reload_runs SET finished_at = $2 WHERE id = $1",
+                &[&id, &to_micros(at)],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            run.finished_at = Some(at);
+            Ok(Finish::Done(run))
+        })
+    }
+
+    fn discard(&self, id: &str) -> Result<bool, StoreError> {
+        self.with(|client| {
+            let mut tx = client.transaction().map_err(unavailable)?;
+            let Some(row) = tx
+                .query_opt(
+                    "SELECT definition_hash FROM qa_reload_runs WHERE id = $1 FOR UPDATE",
+                    &[&id],
+                )
+                .map_err(unavailable)?
+            else {
+                return Ok(false);
+            };
+            let hash: String = row.get(0);
+            tx.execute(
+                "DELETE FROM qa_reload_completions WHERE run_id = $1",
+                &[&id],
+            )
+            .map_err(unavailable)?;
+            tx.execute("DELETE FROM qa_reload_runs WHERE id = $1", &[&id])
+                .map_err(unavailable)?;
+            tx.execute(
+                "DELETE FROM qa_reload_definitions d WHERE d.hash = $1 AND NOT EXISTS \
+                 (SELECT 1 FROM qa_reload_runs r WHERE r.definition_hash = d.hash)",
+                &[&hash],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(true)
         })
     }
 
