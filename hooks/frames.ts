@@ -47,6 +47,8 @@ export type ErrorCode =
   | 'run_not_found'
   | 'step_not_found'
   | 'step_already_completed'
+  | 'run_finished'
+  | 'run_already_finished'
   | 'integration_not_found'
   | 'integration_not_configured'
   | 'schema_not_found'
@@ -497,6 +499,26 @@ export interface ReloadResult {
   revision: number;
   /** The event of the new revision; `None` when nothing changed. */
   event?: null | Event;
+}
+
+/**
+ * `GET /api/v1/runs/{id}/compare`: the run's own definition against the
+ * workflow's definition in force.
+ */
+export interface RunComparison {
+  /** The run's id. */
+  run: string;
+  workflow_id: string;
+  /** The revision the run's definition came from. */
+  revision: number;
+  definition_status: DefinitionStatus;
+  /**
+   * From the run's definition to the one in force (`op` `removed` when
+   * the workflow is gone), both written out as YAML the same way (line
+   * numbers are those of the written-out documents, not of the file);
+   * `null` when they are the same.
+   */
+  patch?: null | Patch;
 }
 
 /** One definition of a run list, written once however many runs use it. */

@@ -30,6 +30,34 @@ pub struct Workflow {
     pub id_pos: Pos,
 }
 
+impl Workflow {
+    /// Every text a person wrote (name, description, ticket types, step
+    /// names, checklist items), not ids or references, which index the
+    /// workflow. [`for_each_text_mut`](Self::for_each_text_mut) visits the
+    /// same texts in the same order.
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.name.as_str())
+            .chain(self.description.as_deref())
+            .chain(self.ticket_types.iter().map(String::as_str))
+            .chain(self.steps.iter().flat_map(|s| {
+                std::iter::once(s.name.as_str()).chain(s.checklist.iter().map(String::as_str))
+            }))
+    }
+
+    /// Calls `f` on each of [`texts`](Self::texts), in place.
+    pub fn for_each_text_mut(&mut self, mut f: impl FnMut(&mut String)) {
+        f(&mut self.name);
+        if let Some(d) = &mut self.description {
+            f(d);
+        }
+        self.ticket_types.iter_mut().for_each(&mut f);
+        for step in &mut self.steps {
+            f(&mut step.name);
+            step.checklist.iter_mut().for_each(&mut f);
+        }
+    }
+}
+
 /// One step of a workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Step {
@@ -234,3 +262,39 @@ pub const DEFAULT_WATCH: &[&str] = &["workflows/**/*.yaml", "workflows/**/*.yml"
 
 /// The file that holds the settings.
 pub const SETTINGS_FILE: &str = "config/hot_reload.yaml";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_and_their_mutable_walk_visit_the_same_fields() {
+        let mut w = Workflow {
+            id: "id".into(),
+            name: "n".into(),
+            description: Some("d".into()),
+            ticket_types: vec!["t1".into(), "t2".into()],
+            steps: vec![Step {
+                id: "s".into(),
+                name: "sn".into(),
+                estimated_minutes: 1,
+                integration: Some("jira".into()),
+                checklist: vec!["c1".into()],
+                integration_pos: Pos::START,
+            }],
+            id_pos: Pos::START,
+        };
+        let read: Vec<String> = w.texts().map(str::to_string).collect();
+        assert_eq!(read, ["n", "d", "t1", "t2", "sn", "c1"]);
+        let mut walked = Vec::new();
+        w.for_each_text_mut(|t| {
+            walked.push(t.clone());
+            t.push('!');
+        });
+        assert_eq!(walked, read);
+        // Ids and references are not texts: they stay as written.
+        assert_eq!((w.id.as_str(), w.steps[0].id.as_str()), ("id", "s"));
+        assert_eq!(w.steps[0].integration.as_deref(), Some("jira"));
+        assert_eq!(w.name, "n!");
+    }
+}

@@ -10,6 +10,7 @@
 
 import { createClient, errorsIntroduced, filesFixed } from '/hooks/client.js';
 import { WindowedList } from '/ui/list.js';
+import { createRuns } from '/ui/runs.js';
 
 const $ = (id) => document.getElementById(id);
 const MARK_MS = 4000;
@@ -25,7 +26,7 @@ const DIFF_PATCHES_SHOWN = 20;
 const DIFF_ENTRIES_LISTED = 200;
 /** Steps drawn in a workflow row; the rest are counted. */
 const STEPS_SHOWN = 30;
-const RUNS_SHOWN = 100;
+/** How often the runs are read again while the page is visible. */
 const RUNS_POLL_MS = 2000;
 
 // Row geometry (px); style.css draws rows to exactly these sizes.
@@ -58,7 +59,6 @@ const openPanels = new Map();
 let focusedId = null;
 /** Workflow id → runs in progress on an older definition of it. */
 let olderRuns = new Map();
-let runsText = '';
 
 // ---- small DOM helpers ----------------------------------------------------
 
@@ -285,6 +285,7 @@ function buildRow(w) {
       hasErrors(w) ? el('span', { class: 'badge has-errors', text: 'errors' }) : null,
       differsFromHead.get(w.id) ? el('span', { class: 'badge dirty', text: 'differs from HEAD' }) : null,
       older ? el('span', { class: 'badge older-runs', text: `${plural(older, 'run')} on an older definition` }) : null,
+      el('button', { type: 'button', class: 'start-run', 'aria-label': `Start a trial run of ${d.name ?? w.id}`, text: 'Start a trial run' }),
       patch ? el('button', { type: 'button', class: 'row-toggle', 'data-panel': 'diff', 'aria-expanded': String(panel === 'diff'), text: 'diff' }) : null,
       hasErrors(w) ? el('button', { type: 'button', class: 'row-toggle', 'data-panel': 'errors', 'aria-expanded': String(panel === 'errors'), text: 'errors' }) : null,
     ),
@@ -335,6 +336,12 @@ const workflows = new WindowedList(workflowBox, {
 });
 
 workflowBox.addEventListener('click', (e) => {
+  const start = e.target.closest('button.start-run');
+  if (start) {
+    const w = findWorkflow(client.getState().workflows, start.closest('article.workflow')?.dataset.id);
+    if (w) runs.start(w.id, w.definition?.name ?? w.id);
+    return;
+  }
   const button = e.target.closest('button.row-toggle');
   if (!button) return;
   const id = button.closest('article.workflow')?.dataset.id;
@@ -703,6 +710,8 @@ document.addEventListener('keydown', (e) => {
     return;
   }
   if (e.key !== 'Escape') return;
+  // A dialog takes its own Escape.
+  if (document.querySelector('dialog[open]')) return;
   if (e.target === filter) {
     if (filter.value !== '') setFilter('');
     filter.blur();
@@ -926,7 +935,7 @@ function onReload(frame, state, previous) {
   // handler nor the redraw holds the page for long.
   if (frame.patches.length > BIG_FRAME) scheduleRender();
   else renderNow();
-  refreshRuns();
+  runs.refresh();
 
   const introduced = errorsIntroduced(frame);
   const fixed = filesFixed(previous.errors, frame);
@@ -1046,66 +1055,26 @@ function onIntegrationStatus(frame) {
   addLog(frame.status === 'ok' || frame.status === 'testing' ? 'integration' : 'error', `${frame.id}: ${frame.status}${frame.detail ? ` (${frame.detail})` : ''}`, frame.revision);
 }
 
-// ---- runs in progress ---------------------------------------------------------
+// ---- runs (ui/runs.js) --------------------------------------------------------
 
 let runsTimer = null;
 
-function refreshRuns() {
-  // The newest page of runs in progress; each definition comes once, by hash.
-  api(`/api/v1/runs?state=in_progress&limit=${RUNS_SHOWN}`)
-    .then(renderRuns)
-    .catch(() => {
-      // Kept as they were; the connection pill tells the story.
-    });
-}
-
-function renderRuns(body) {
-  const text = JSON.stringify([body.runs, body.next_cursor]);
-  if (text === runsText) return;
-  runsText = text;
-  const definitions = new Map(body.definitions.map((d) => [d.hash, d.definition]));
-  const runs = body.runs;
-  const older = new Map();
-  for (const r of runs) {
-    if (r.definition_status.state === 'newer') older.set(r.workflow_id, (older.get(r.workflow_id) ?? 0) + 1);
-  }
-  olderRuns = older;
-  $('run-count').textContent = body.next_cursor ? `${runs.length}+` : String(runs.length);
-  $('runs-empty').hidden = runs.length > 0;
-  $('runs').replaceChildren(
-    ...runs.map((r) => {
-      const done = new Set(r.completed.map((c) => c.step));
-      const definition = definitions.get(r.definition_ref.hash) ?? {};
-      const steps = definition.steps ?? [];
-      const status = r.definition_status;
-      return el(
-        'li',
-        { class: 'run', 'data-run': r.id, 'data-workflow': r.workflow_id },
-        el(
-          'div',
-          { class: 'run-head' },
-          el('code', { class: 'run-id', text: r.id }),
-          el('strong', { class: 'run-workflow', text: definition.name ?? r.workflow_id }),
-          el('code', { class: 'id', text: r.workflow_id }),
-          el('span', { class: 'pinned', text: `pinned to rev ${r.revision}` }),
-          el('span', { class: 'progress', text: `${done.size}/${steps.length} steps done` }),
-          status.state === 'newer'
-            ? el('span', { class: 'badge newer', text: `newer definition exists (rev ${status.revision})` })
-            : status.state === 'removed'
-              ? el('span', { class: 'badge newer removed', text: 'template removed' })
-              : null,
-        ),
-        el(
-          'ol',
-          { class: 'run-steps' },
-          steps.map((s) => el('li', { class: done.has(s.id) ? 'done' : null, 'data-step': s.id }, el('span', { class: 'step-name', text: s.name }))),
-        ),
-      );
-    }),
-  );
-  if (body.next_cursor) $('runs').append(el('li', { class: 'note', text: 'and older runs in progress (GET /api/v1/runs?cursor=…)' }));
-  scheduleRender();
-}
+const runs = createRuns({
+  box: $('runs'),
+  heading: $('h-runs'),
+  count: $('run-count'),
+  empty: $('runs-empty'),
+  status: $('runs-status'),
+  dialog: $('discard-dialog'),
+  token,
+  el,
+  patchSection,
+  onOlderRuns: (older) => {
+    const before = JSON.stringify([...olderRuns]);
+    olderRuns = older;
+    if (JSON.stringify([...older]) !== before) scheduleRender();
+  },
+});
 
 // ---- wiring ---------------------------------------------------------------
 
@@ -1149,8 +1118,10 @@ const client = createClient({
     runsTimer = null;
     if (status === 'open') {
       loadRepository();
-      refreshRuns();
-      runsTimer = setInterval(refreshRuns, RUNS_POLL_MS);
+      runs.refresh();
+      runsTimer = setInterval(() => {
+        if (document.visibilityState === 'visible') runs.refresh();
+      }, RUNS_POLL_MS);
       if (wasOpen) addLog('connection', `reconnected; resuming after revision ${state.revision ?? '—'}`);
       wasOpen = true;
     } else if (status === 'reconnecting' && state.attempt === 1 && wasOpen) {
@@ -1169,5 +1140,5 @@ window.addEventListener('resize', () => {
   workflows.schedule();
   errorList.schedule();
 });
-window.qaReload = { client, workflows, errors: errorList };
+window.qaReload = { client, workflows, errors: errorList, runs };
 client.start();

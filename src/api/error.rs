@@ -34,6 +34,10 @@ pub enum ErrorCode {
     StepNotFound,
     /// (409) The step is already completed.
     StepAlreadyCompleted,
+    /// (409) The run is finished: no step can be completed any more.
+    RunFinished,
+    /// (409) The run was finished before.
+    RunAlreadyFinished,
     /// (404) Not `jira`, `postman` or `testmo`.
     IntegrationNotFound,
     /// (404) The integration has no configuration file.

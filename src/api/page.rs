@@ -36,6 +36,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_str!("../../ui/list.js"),
     },
     Asset {
+        path: "/ui/runs.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../ui/runs.js"),
+    },
+    Asset {
         path: "/ui/style.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("../../ui/style.css"),

@@ -23,14 +23,15 @@ use super::extract::{Json, Path, Query};
 use super::state::AppState;
 use super::wire::{
     ErrorsShown, EventList, EventListHead, EventWire, FollowWire, HealthWire, IntegrationList,
-    IntegrationStatusWire, ReloadResult, RunList, RunSummaryWire, RunWire, StatusWire, Statuses,
-    WorkflowList, WorkflowWire,
+    IntegrationStatusWire, ReloadResult, RunComparisonWire, RunList, RunSummaryWire, RunWire,
+    StatusWire, Statuses, WorkflowList, WorkflowWire,
 };
-use crate::diagnostic::shown_id;
+use crate::diagnostic::{EntityKind, shown_id};
+use crate::diff::document::documents_patch;
 use crate::integrations::{IntegrationError, State as TestState};
 use crate::metrics::{self, MetricsView};
 use crate::model::IntegrationKind;
-use crate::store::{self, Completion, PageQuery, Runs, StateFilter, StoreError};
+use crate::store::{self, Completion, Finish, PageQuery, Runs, StateFilter, StoreError};
 
 pub const STATUS: &str = "/api/v1/dev/hot-reload/status";
 pub const RELOAD: &str = "/api/v1/dev/hot-reload/reload";
@@ -44,6 +45,8 @@ pub const START_RUN: &str = "/api/v1/workflows/{id}/runs";
 pub const RUNS: &str = "/api/v1/runs";
 pub const RUN: &str = "/api/v1/runs/{id}";
 pub const COMPLETE_STEP: &str = "/api/v1/runs/{id}/steps/{step}/complete";
+pub const FINISH_RUN: &str = "/api/v1/runs/{id}/finish";
+pub const COMPARE_RUN: &str = "/api/v1/runs/{id}/compare";
 pub const OPENAPI: &str = "/api/openapi.json";
 pub const METRICS: &str = "/metrics";
 pub const HOOK: &str = "/api/v1/hooks/git";
@@ -65,8 +68,10 @@ pub fn routes() -> Router<AppState> {
         .route(TEST_INTEGRATION, post(test_integration))
         .route(START_RUN, post(start_run))
         .route(RUNS, get(runs))
-        .route(RUN, get(run))
+        .route(RUN, get(run).delete(discard_run))
         .route(COMPLETE_STEP, post(complete_step))
+        .route(FINISH_RUN, post(finish_run))
+        .route(COMPARE_RUN, get(compare_run))
         .route(METRICS, get(metrics_text))
         .route(
             HOOK,
@@ -570,7 +575,19 @@ pub async fn complete_step(
         ))),
         Completion::Already(_) => Err(ApiError::conflict(
             ErrorCode::StepAlreadyCompleted,
-            format!("step `{step}` of run `{id}` is already completed"),
+            format!(
+                "step `{}` of run `{}` is already completed",
+                shown_id(&step),
+                shown_id(&id)
+            ),
+        )),
+        Completion::RunFinished(_) => Err(ApiError::conflict(
+            ErrorCode::RunFinished,
+            format!(
+                "run `{}` is finished; step `{}` can no longer be completed",
+                shown_id(&id),
+                shown_id(&step)
+            ),
         )),
     }
 }
@@ -616,6 +633,104 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         }),
     )
         .into_response()
+}
+
+/// Finishes the run now with the steps it has (a trial stopped early);
+/// answered once stored. A run finished before answers 409.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/finish", tag = "runs",
+    params(("id" = String, Path, description = "run id")),
+    responses(
+        (status = 200, body = RunSummaryWire),
+        (status = 404, description = "no such run", body = ErrorBody),
+        (status = 409, description = "the run was finished before", body = ErrorBody),
+        (status = 503, description = "the run store is unavailable; nothing was recorded", body = ErrorBody),
+    ))]
+pub async fn finish_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RunSummaryWire>, ApiError> {
+    let runs = runs_of(&state)?;
+    match runs.finish(&id).await.map_err(run_error)? {
+        Finish::Done(run) => Ok(Json(RunSummaryWire::new(
+            &run,
+            &state.engine.snapshot(),
+            runs,
+        ))),
+        Finish::Already(_) => Err(ApiError::conflict(
+            ErrorCode::RunAlreadyFinished,
+            format!("run `{}` is already finished", shown_id(&id)),
+        )),
+    }
+}
+
+/// Deletes the run, in progress or finished, and its completions, from
+/// the store; answered once that is stored.
+#[utoipa::path(delete, path = "/api/v1/runs/{id}", tag = "runs",
+    params(("id" = String, Path, description = "run id")),
+    responses(
+        (status = 204, description = "the run is deleted"),
+        (status = 404, description = "no such run", body = ErrorBody),
+        (status = 503, description = "the run store is unavailable; nothing was deleted", body = ErrorBody),
+    ))]
+pub async fn discard_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let runs = runs_of(&state)?;
+    if runs.discard(&id).await.map_err(run_error)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(run_error(StoreError::UnknownRun(id)))
+    }
+}
+
+/// The run's own definition against the workflow's definition in force:
+/// the same patch shape as a `reload` frame's.
+#[utoipa::path(get, path = "/api/v1/runs/{id}/compare", tag = "runs",
+    params(("id" = String, Path, description = "run id")),
+    responses(
+        (status = 200, body = RunComparisonWire),
+        (status = 404, description = "no such run", body = ErrorBody),
+        (status = 503, description = "the run store is unavailable", body = ErrorBody),
+    ))]
+pub async fn compare_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RunComparisonWire>, ApiError> {
+    let runs = runs_of(&state)?;
+    let found = runs
+        .get(&id)
+        .await
+        .map_err(run_error)?
+        .ok_or_else(|| run_error(StoreError::UnknownRun(id)))?;
+    let snapshot = state.engine.snapshot();
+    let run = &found.run;
+    let pinned: serde_json::Value = serde_json::from_str(&found.definition.body)
+        .map_err(|e| run_error(StoreError::Unavailable(format!("a stored definition: {e}"))))?;
+    let served = snapshot.workflow(&run.workflow_id);
+    let now = served
+        .map(|s| serde_json::to_value(&*s.value))
+        .transpose()
+        .map_err(|e| run_error(StoreError::Unavailable(format!("a served workflow: {e}"))))?;
+    let file = served.map_or(run.definition.file.as_str(), |s| &*s.file);
+    // Both documents are small (one workflow each), but the line diff may
+    // take up to its deadline: off the async threads.
+    let (kind, workflow, file) = (
+        EntityKind::Workflow,
+        run.workflow_id.clone(),
+        file.to_owned(),
+    );
+    let patch = tokio::task::spawn_blocking(move || {
+        documents_patch(kind, &workflow, &file, &pinned, now.as_ref())
+    })
+    .await
+    .map_err(|e| run_error(StoreError::Unavailable(format!("the diff's thread: {e}"))))?;
+    Ok(Json(RunComparisonWire::new(
+        run,
+        &snapshot,
+        runs,
+        patch.as_ref(),
+    )))
 }
 
 /// Prometheus text format.

@@ -540,6 +540,23 @@ pub struct DefinitionRefWire {
     pub revision: u64,
 }
 
+/// `GET /api/v1/runs/{id}/compare`: the run's own definition against the
+/// workflow's definition in force.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunComparisonWire {
+    /// The run's id.
+    pub run: String,
+    pub workflow_id: String,
+    /// The revision the run's definition came from.
+    pub revision: u64,
+    pub definition_status: DefinitionStatusWire,
+    /// From the run's definition to the one in force (`op` `removed` when
+    /// the workflow is gone), both written out as YAML the same way (line
+    /// numbers are those of the written-out documents, not of the file);
+    /// `null` when they are the same.
+    pub patch: Option<PatchWire>,
+}
+
 /// One definition of a run list, written once however many runs use it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RunDefinitionWire {
@@ -1107,6 +1124,19 @@ impl RunWire {
             completed: s.completed,
             finished: s.finished,
             definition_status: s.definition_status,
+        }
+    }
+}
+
+impl RunComparisonWire {
+    /// How `run`'s definition compares with `now`'s, and `patch` between them.
+    pub fn new(run: &Run, now: &Snapshot, runs: &Runs, patch: Option<&Patch>) -> Self {
+        RunComparisonWire {
+            run: run.id.clone(),
+            workflow_id: run.workflow_id.clone(),
+            revision: run.definition.revision,
+            definition_status: definition_status_wire(run.definition_status(now, runs)),
+            patch: patch.map(PatchWire::from),
         }
     }
 }

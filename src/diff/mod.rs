@@ -2,8 +2,10 @@
 //!
 //! `semantic` compares positioned trees key by key, `json_patch` compares
 //! entity JSON documents, `text` compares lines; `patch` puts the three
-//! together for one entity and `files` for two sets of files.
+//! together for one entity, `files` for two sets of files and `document`
+//! for two entity documents (a run's pinned definition and the one in force).
 
+pub mod document;
 pub mod files;
 pub mod json_patch;
 pub mod order;

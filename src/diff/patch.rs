@@ -84,7 +84,9 @@ pub fn entity_patch_masked(
         (None, None) => return None,
         (None, Some(_)) => PatchKind::Added,
         (Some(_), None) => PatchKind::Removed,
-        (Some(o), Some(n)) if o.text == n.text => return None,
+        // The same text can still serve another document: a secret of
+        // another file, newly known, is masked in it.
+        (Some(o), Some(n)) if o.text == n.text && o.json == n.json => return None,
         (Some(_), Some(_)) => PatchKind::Modified,
     };
     let mut changes = match (old.and_then(|v| v.json), new.and_then(|v| v.json)) {

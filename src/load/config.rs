@@ -142,6 +142,28 @@ pub fn masker_of<'a>(trees: impl IntoIterator<Item = &'a BTreeMap<String, FileLo
     Masker::with_values(loads.iter().map(|l| l.tree.as_ref()), values)
 }
 
+/// The secret values one loaded file holds, to be searched for in the
+/// text of every other file: its secret scalars as written and, for an
+/// integration, its credential's value (`${NAME}` substituted). Values
+/// shorter than four characters are left out (see [`Masker`]). Sorted, no
+/// repeats.
+pub fn secrets_of(load: &FileLoad) -> Vec<String> {
+    let mut out = load
+        .tree
+        .as_ref()
+        .map(mask::secret_values)
+        .unwrap_or_default();
+    if let Some(Entity::Integration(i)) = &load.entity
+        && let Some(value) = credential(i)
+        && value.trim().chars().count() >= mask::MIN_NEEDLE_CHARS
+    {
+        out.push(value.trim().to_string());
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The value of an integration's credential (`${NAME}` substituted).
 /// Other settings read from the environment (a base URL, say) are masked
 /// where they are served, but their values are not secrets to hunt for in

@@ -25,7 +25,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::nfa::contiguous;
@@ -38,13 +38,16 @@ use crate::secret::{self, MASK};
 
 /// Values shorter than this are not searched for in other text: they would
 /// mask unrelated words. The span and key rules still hide them.
-const MIN_NEEDLE_CHARS: usize = 4;
+pub const MIN_NEEDLE_CHARS: usize = 4;
 
 /// Masks the secrets of the trees it was built from (one file's versions,
 /// or every file of a checkout) and of any values it was given.
 #[derive(Debug, Default)]
 pub struct Masker {
     needles: Needles,
+    /// Another masker's values searched for too (the secrets of every file
+    /// of a checkout, whose automaton is built once and shared).
+    also: Option<Arc<Masker>>,
 }
 
 /// Secret values searched for in other text, in any ASCII case: one
@@ -204,6 +207,22 @@ impl Masker {
         }
         Masker {
             needles: Needles::new(needles),
+            also: None,
+        }
+    }
+
+    /// This masker, also masking every value `shared` knows (without
+    /// building `shared`'s automaton again).
+    pub fn and(mut self, shared: Arc<Masker>) -> Self {
+        self.also = Some(shared);
+        self
+    }
+
+    /// Every known value of this masker and of those it was joined with.
+    fn value_ranges(&self, text: &str, out: &mut Vec<(Range<usize>, Fill)>) {
+        self.needles.ranges(text, out);
+        if let Some(also) = &self.also {
+            also.value_ranges(text, out);
         }
     }
 
@@ -251,7 +270,7 @@ impl Masker {
             for r in secret::url_secret_ranges(line.content) {
                 plan[i].push((r, Fill::Plain));
             }
-            self.needles.ranges(line.content, &mut plan[i]);
+            self.value_ranges(line.content, &mut plan[i]);
         }
         let mut out = String::with_capacity(text.len() + 16);
         let mut last = 0;
@@ -281,12 +300,18 @@ impl Masker {
         }
     }
 
+    /// Whether `line` holds nothing [`mask_line`](Self::mask_line) would
+    /// mask.
+    pub fn is_clean(&self, line: &str) -> bool {
+        matches!(self.masked_line(line), Cow::Borrowed(_))
+    }
+
     fn masked_line<'l>(&self, line: &'l str) -> Cow<'l, str> {
         let mut ranges: Vec<(Range<usize>, Fill)> = secret::url_secret_ranges(line)
             .into_iter()
             .map(|r| (r, Fill::Plain))
             .collect();
-        self.needles.ranges(line, &mut ranges);
+        self.value_ranges(line, &mut ranges);
         apply(line, ranges)
     }
 }

@@ -803,16 +803,16 @@ mod tests {
     }
 
     #[test]
-    fn billion_laughs_is_refused_quickly() {
+    fn billion_laughs_is_refused() {
+        // Expanded, this would be 9^10 nodes; its time is in the
+        // `adversarial` bench, not asserted here.
         let mut src = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let refs = vec![format!("*a{}", i - 1); 9].join(", ");
             src.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
         }
-        let start = std::time::Instant::now();
         let e = err(src.as_bytes());
         assert!(e.message.contains("alias"), "{}", e.message);
-        assert!(start.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::cli::check::Checkout;
 use crate::cli::process_env;
 use crate::diagnostic::ConfigError;
 use crate::load::config::{self, Entity, FileLoad, FileRole};
+use crate::load::mask::Masker;
 use crate::load::resolve;
 use crate::model::{Integration, IntegrationKind, Workflow};
 
@@ -47,6 +48,9 @@ pub struct Doc {
     /// read from disk drop it, to keep 10,000 files small).
     pub load: FileLoad,
     readable: bool,
+    /// The secret values of a config file (`load::config::secrets_of`),
+    /// masked in every file's diagnostics; none for a workflow.
+    secrets: Vec<String>,
 }
 
 impl Doc {
@@ -96,6 +100,11 @@ pub struct Workspace {
     /// The file serving a duplicated id → the files that report it as a
     /// duplicate, so the editor can point from one to the other.
     shared: HashMap<String, Vec<String>>,
+    /// Every config file's secret values (sorted, no repeats) and the masker over
+    /// them: a token of a config file quoted in a workflow is masked in
+    /// that workflow's diagnostics, as `check` masks it.
+    secrets: Vec<String>,
+    masker: Masker,
 }
 
 impl Workspace {
@@ -112,6 +121,8 @@ impl Workspace {
             configured: BTreeSet::new(),
             cross: HashMap::new(),
             shared: HashMap::new(),
+            secrets: Vec::new(),
+            masker: Masker::default(),
         };
         for e in errors {
             match FileRole::of(&e.file) {
@@ -130,6 +141,7 @@ impl Workspace {
         }
         let ids: Vec<String> = ws.declares.keys().cloned().collect();
         ws.resolve_ids(ids);
+        ws.update_secrets();
         ws
     }
 
@@ -167,6 +179,12 @@ impl Workspace {
         if let Some(cross) = self.cross.get(rel) {
             out.extend(cross.iter().cloned());
         }
+        for e in &mut out {
+            self.masker.mask_line_in_place(&mut e.message);
+            if let Some(x) = &mut e.excerpt {
+                self.masker.mask_line_in_place(x);
+            }
+        }
         out.sort_by_key(|e| (e.line, e.column));
         out
     }
@@ -188,10 +206,12 @@ impl Workspace {
         };
         touched.insert(rel.to_string());
         let mut ids = BTreeSet::new();
+        let mut secrets_before = Vec::new();
         let was_configured = match self.files.remove(rel) {
             Some(old) => {
                 ids.extend(old.workflow().map(|w| w.id.clone()));
                 self.unindex(rel, &old);
+                secrets_before = old.secrets;
                 old.readable
             }
             None => false,
@@ -210,6 +230,8 @@ impl Workspace {
             Content::Absent => None,
         };
         let now_configured = doc.as_ref().is_some_and(|d| d.readable);
+        let secrets_changed =
+            doc.as_ref().map_or(&[][..], |d| d.secrets.as_slice()) != secrets_before.as_slice();
         if let Some(doc) = doc {
             ids.extend(doc.workflow().map(|w| w.id.clone()));
             self.index(rel, &doc);
@@ -226,7 +248,27 @@ impl Workspace {
             }
         }
         touched.extend(self.resolve_ids(ids));
+        // Another file's secrets are masked in every file's diagnostics:
+        // when they changed, every file with diagnostics is told again.
+        if secrets_changed && self.update_secrets() {
+            touched.extend(self.files_with_problems());
+        }
         touched
+    }
+
+    /// Gathers every file's secret values; when they changed, builds the
+    /// masker over them and returns `true`.
+    fn update_secrets(&mut self) -> bool {
+        let mut all: Vec<&String> = self.files.values().flat_map(|d| &d.secrets).collect();
+        all.sort_unstable();
+        all.dedup();
+        if all.iter().copied().eq(self.secrets.iter()) {
+            return false;
+        }
+        self.secrets = all.into_iter().cloned().collect();
+        self.masker =
+            Masker::with_values(std::iter::empty(), self.secrets.iter().map(String::as_str));
+        true
     }
 
     /// Reads `rel` from disk again (after an editor closed it, or the disk
@@ -407,6 +449,11 @@ impl Workspace {
 
 fn load_doc(role: FileRole, rel: &str, bytes: Vec<u8>) -> Doc {
     let load = config::load_file(role, rel, &bytes, &process_env);
+    // As in `serve`: a config file's secrets are searched for everywhere.
+    let secrets = match role {
+        FileRole::Workflow => Vec::new(),
+        FileRole::Integration(_) | FileRole::Settings => config::secrets_of(&load),
+    };
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
@@ -416,6 +463,7 @@ fn load_doc(role: FileRole, rel: &str, bytes: Vec<u8>) -> Doc {
         text: Text::new(text),
         load,
         readable: true,
+        secrets,
     }
 }
 
@@ -429,6 +477,7 @@ fn unreadable(role: FileRole, e: ConfigError) -> Doc {
             errors: vec![e],
         },
         readable: false,
+        secrets: Vec::new(),
     }
 }
 

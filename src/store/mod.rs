@@ -146,6 +146,8 @@ pub struct PageQuery {
 /// A page: its runs, each distinct definition once, and whether more follow.
 #[derive(Debug, Clone, Default)]
 pub struct Page {
+    /// The runs, their `steps` left empty: a page lists summaries (the
+    /// steps are those of the run's definition, in `definitions`).
     pub runs: Vec<Run>,
     pub definitions: Vec<Definition>,
     /// The id to pass as the next page's cursor; `None` on the last page.
@@ -165,6 +167,19 @@ pub enum Completion {
     Done(Run),
     /// The step was completed before (by this request's earlier try, or
     /// another client): nothing was added.
+    Already(Run),
+    /// The run was finished (ended early with this step left undone):
+    /// nothing was added.
+    RunFinished(Run),
+}
+
+/// What finishing a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// The run is finished now, whatever steps were left undone.
+    Done(Run),
+    /// The run was finished before (its last step, or an earlier finish):
+    /// nothing changed.
     Already(Run),
 }
 
@@ -208,9 +223,18 @@ pub trait RunStore: Send + Sync + 'static {
     fn start(&self, new: &NewRun) -> Result<(), StoreError>;
 
     /// Records `step` of run `id` done at `at`, once: a second completion
-    /// of the same step adds nothing and answers [`Completion::Already`].
-    /// The run is finished when its last step is.
+    /// of the same step adds nothing and answers [`Completion::Already`];
+    /// a step of a finished run adds nothing and answers
+    /// [`Completion::RunFinished`]. The run is finished when its last step is.
     fn complete(&self, id: &str, step: &str, at: SystemTime) -> Result<Completion, StoreError>;
+
+    /// Finishes run `id` at `at` with the steps it has (a trial stopped
+    /// early); a run already finished is left as it is ([`Finish::Already`]).
+    fn finish(&self, id: &str, at: SystemTime) -> Result<Finish, StoreError>;
+
+    /// Deletes run `id` (in progress or finished), its completions, and its
+    /// definition when no other run refers to it. Answers whether it was there.
+    fn discard(&self, id: &str) -> Result<bool, StoreError>;
 
     fn get(&self, id: &str) -> Result<Option<RunWithDefinition>, StoreError>;
 
@@ -355,6 +379,19 @@ impl Runs {
         let store = Arc::clone(&self.store);
         let (id, step) = (id.to_string(), step.to_string());
         blocking(move || store.complete(&id, &step, SystemTime::now())).await
+    }
+
+    pub async fn finish(&self, id: &str) -> Result<Finish, StoreError> {
+        let store = Arc::clone(&self.store);
+        let id = id.to_string();
+        blocking(move || store.finish(&id, SystemTime::now())).await
+    }
+
+    /// Deletes the run; answers whether it was there.
+    pub async fn discard(&self, id: &str) -> Result<bool, StoreError> {
+        let store = Arc::clone(&self.store);
+        let id = id.to_string();
+        blocking(move || store.discard(&id)).await
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<RunWithDefinition>, StoreError> {

@@ -17,9 +17,9 @@ use postgres::{Client, Config, GenericClient, NoTls, Row};
 
 use super::migrate;
 use super::{
-    CompletedStep, Completion, Definition, DefinitionRef, NewRun, Page, PageQuery, Run, RunStore,
-    RunWithDefinition, StateFilter, StoreError, StoreInfo, from_micros, steps_of, steps_text,
-    to_micros,
+    CompletedStep, Completion, Definition, DefinitionRef, Finish, NewRun, Page, PageQuery, Run,
+    RunStore, RunWithDefinition, StateFilter, StoreError, StoreInfo, from_micros, steps_of,
+    steps_text, to_micros,
 };
 
 /// How long opening a connection may take before the call answers 503.
@@ -154,6 +154,11 @@ fn migrate_pg(client: &mut Client, place: &str) -> Result<(), StoreError> {
 
 const RUN_COLUMNS: &str = "id, workflow_id, definition_hash, file, file_hash, git_commit, \
                            instance, revision, steps, started_at, finished_at";
+/// [`RUN_COLUMNS`] for a page: a summary shows no step list, and a page of
+/// runs of a long workflow would otherwise read and parse every run's
+/// (300 runs of 1,900 steps: half a million strings per page).
+const SUMMARY_COLUMNS: &str = "id, workflow_id, definition_hash, file, file_hash, git_commit, \
+                               instance, revision, '[]', started_at, finished_at";
 
 fn run_of(r: &Row) -> Result<Run, StoreError> {
     let steps: String = r.get(8);
@@ -280,6 +285,9 @@ impl RunStore for PgStore {
             if run.completed.iter().any(|c| c.step == step) {
                 return Ok(Completion::Already(run));
             }
+            if run.is_finished() {
+                return Ok(Completion::RunFinished(run));
+            }
             let seq = i64::try_from(run.completed.len()).unwrap_or(i64::MAX) + 1;
             let at_us = to_micros(at);
             tx.execute(
@@ -301,6 +309,59 @@ impl RunStore for PgStore {
             }
             tx.commit().map_err(unavailable)?;
             Ok(Completion::Done(run))
+        })
+    }
+
+    fn finish(&self, id: &str, at: SystemTime) -> Result<Finish, StoreError> {
+        self.with(|client| {
+            let mut tx = client.transaction().map_err(unavailable)?;
+            // The row lock: a completion landing meanwhile waits, then sees
+            // the run finished.
+            let Some(mut run) = load_run(&mut tx, id, true)? else {
+                return Err(StoreError::UnknownRun(id.to_string()));
+            };
+            if run.is_finished() {
+                return Ok(Finish::Already(run));
+            }
+            tx.execute(
+                "UPDATE qa_reload_runs SET finished_at = $2 WHERE id = $1",
+                &[&id, &to_micros(at)],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            run.finished_at = Some(at);
+            Ok(Finish::Done(run))
+        })
+    }
+
+    fn discard(&self, id: &str) -> Result<bool, StoreError> {
+        self.with(|client| {
+            let mut tx = client.transaction().map_err(unavailable)?;
+            let Some(row) = tx
+                .query_opt(
+                    "SELECT definition_hash FROM qa_reload_runs WHERE id = $1 FOR UPDATE",
+                    &[&id],
+                )
+                .map_err(unavailable)?
+            else {
+                return Ok(false);
+            };
+            let hash: String = row.get(0);
+            tx.execute(
+                "DELETE FROM qa_reload_completions WHERE run_id = $1",
+                &[&id],
+            )
+            .map_err(unavailable)?;
+            tx.execute("DELETE FROM qa_reload_runs WHERE id = $1", &[&id])
+                .map_err(unavailable)?;
+            tx.execute(
+                "DELETE FROM qa_reload_definitions d WHERE d.hash = $1 AND NOT EXISTS \
+                 (SELECT 1 FROM qa_reload_runs r WHERE r.definition_hash = d.hash)",
+                &[&hash],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(true)
         })
     }
 
@@ -329,7 +390,7 @@ impl RunStore for PgStore {
                 .isolation_level(postgres::IsolationLevel::RepeatableRead)
                 .start()
                 .map_err(unavailable)?;
-            let mut sql = format!("SELECT {RUN_COLUMNS} FROM qa_reload_runs WHERE TRUE");
+            let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM qa_reload_runs WHERE TRUE");
             let mut args: Vec<Param<'_>> = Vec::new();
             if let Some(before) = &query.before {
                 args.push(before);

@@ -16,9 +16,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 
 use super::migrate::{self, Migration};
 use super::{
-    CompletedStep, Completion, Definition, DefinitionRef, NewRun, Page, PageQuery, Run, RunStore,
-    RunWithDefinition, StateFilter, StoreError, StoreInfo, from_micros, steps_of, steps_text,
-    to_micros,
+    CompletedStep, Completion, Definition, DefinitionRef, Finish, NewRun, Page, PageQuery, Run,
+    RunStore, RunWithDefinition, StateFilter, StoreError, StoreInfo, from_micros, steps_of,
+    steps_text, to_micros,
 };
 
 /// `PRAGMA application_id` of a qa-reload run store ("qaRS").
@@ -164,6 +164,11 @@ fn unavailable(e: rusqlite::Error) -> StoreError {
 
 const RUN_COLUMNS: &str = "id, workflow_id, definition_hash, file, file_hash, git_commit, \
                            instance, revision, steps, started_at, finished_at";
+/// [`RUN_COLUMNS`] for a page: a summary shows no step list, and a page of
+/// runs of a long workflow would otherwise read and parse every run's
+/// (300 runs of 1,900 steps: half a million strings per page).
+const SUMMARY_COLUMNS: &str = "id, workflow_id, definition_hash, file, file_hash, git_commit, \
+                               instance, revision, '[]', started_at, finished_at";
 
 fn run_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Run, String)> {
     let steps: String = r.get(8)?;
@@ -292,6 +297,9 @@ impl RunStore for SqliteStore {
         if run.completed.iter().any(|c| c.step == step) {
             return Ok(Completion::Already(run));
         }
+        if run.is_finished() {
+            return Ok(Completion::RunFinished(run));
+        }
         let seq = i64::try_from(run.completed.len()).unwrap_or(i64::MAX) + 1;
         tx.prepare_cached(
             "INSERT INTO qa_reload_completions (run_id, step, seq, at) VALUES (?1, ?2, ?3, ?4)",
@@ -310,6 +318,51 @@ impl RunStore for SqliteStore {
         }
         tx.commit().map_err(unavailable)?;
         Ok(Completion::Done(run))
+    }
+
+    fn finish(&self, id: &str, at: SystemTime) -> Result<Finish, StoreError> {
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(unavailable)?;
+        let Some(mut run) = load_run(&tx, id)? else {
+            return Err(StoreError::UnknownRun(id.to_string()));
+        };
+        if run.is_finished() {
+            return Ok(Finish::Already(run));
+        }
+        tx.prepare_cached("UPDATE qa_reload_runs SET finished_at = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![id, to_micros(at)]))
+            .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+        run.finished_at = Some(at);
+        Ok(Finish::Done(run))
+    }
+
+    fn discard(&self, id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(unavailable)?;
+        let hash: Option<String> = tx
+            .prepare_cached("SELECT definition_hash FROM qa_reload_runs WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+            .map_err(unavailable)?;
+        let Some(hash) = hash else { return Ok(false) };
+        tx.prepare_cached("DELETE FROM qa_reload_completions WHERE run_id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(unavailable)?;
+        tx.prepare_cached("DELETE FROM qa_reload_runs WHERE id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(unavailable)?;
+        tx.prepare_cached(
+            "DELETE FROM qa_reload_definitions WHERE hash = ?1 AND NOT EXISTS \
+             (SELECT 1 FROM qa_reload_runs WHERE definition_hash = ?1)",
+        )
+        .and_then(|mut s| s.execute([&hash]))
+        .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+        Ok(true)
     }
 
     fn get(&self, id: &str) -> Result<Option<RunWithDefinition>, StoreError> {
@@ -333,7 +386,7 @@ impl RunStore for SqliteStore {
     fn page(&self, query: &PageQuery) -> Result<Page, StoreError> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction().map_err(unavailable)?;
-        let mut sql = format!("SELECT {RUN_COLUMNS} FROM qa_reload_runs WHERE 1 = 1");
+        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM qa_reload_runs WHERE 1 = 1");
         let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
         if let Some(before) = &query.before {
             args.push(before);

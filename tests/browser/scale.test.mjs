@@ -243,17 +243,18 @@ test('a run started through the API shows on the page and keeps its steps after 
   const run = page.locator(`#runs li.run[data-run="${started.id}"]`);
   await run.waitFor({ timeout: 5000 });
   assert.equal(await run.locator('.pinned').textContent(), `pinned to rev ${started.revision}`);
-  assert.deepEqual(await run.locator('.run-steps li').evaluateAll((l) => l.map((x) => x.dataset.step)), ['prepare', 'verify']);
+  assert.deepEqual(await run.locator('.run-steps > li').evaluateAll((l) => l.map((x) => x.dataset.step)), ['prepare', 'verify']);
   assert.equal(await run.locator('.badge.newer').count(), 0);
 
   await fetch(`${server.url}/api/v1/runs/${started.id}/steps/prepare/complete`, { method: 'POST' });
   await run.locator('.run-steps li.done[data-step="prepare"]').waitFor({ timeout: 5000 });
-  assert.equal(await run.locator('.progress').textContent(), '1/2 steps done');
+  assert.equal(await run.locator('.progress-text').textContent(), '1/2 steps done · 15/20 min');
+  assert.equal(await run.getByRole('progressbar').getAttribute('aria-valuenow'), '1');
 
   repo.write('workflows/w5.yaml', generatedWorkflow(5, { name: 'Workflow 5 v2', extraStep: 'added-later' }));
   await run.locator('.badge.newer').waitFor({ timeout: 5000 });
   assert.match(await run.locator('.badge.newer').textContent(), /^newer definition exists \(rev \d+\)$/);
-  assert.deepEqual(await run.locator('.run-steps li').evaluateAll((l) => l.map((x) => x.dataset.step)), ['prepare', 'verify'], 'the run keeps its own steps');
+  assert.deepEqual(await run.locator('.run-steps > li').evaluateAll((l) => l.map((x) => x.dataset.step)), ['prepare', 'verify'], 'the run keeps its own steps');
   await setFilter('id:w5');
   await eventually(async () => (await row('w5').locator('li.step').count()) === 3, 3000, 'the new template in the list').catch(async (e) => {
     throw new Error(`${e.message}: ${await page.locator('#workflows').innerHTML()} ${JSON.stringify(await getJson(server.url, '/api/v1/workflows/w5'))}`);

@@ -180,6 +180,61 @@ async fn status_workflows_and_runs_answer_and_refuse_with_the_right_codes() {
         assert_eq!(got.0, 400, "{bad}: {}", got.1);
     }
 
+    // Compare: the run's definition against the one in force, as a patch
+    // named by step, like a reload's.
+    let (code, compared) = call(&state, "GET", &format!("/api/v1/runs/{run_id}/compare")).await;
+    assert_eq!(code, 200, "{compared}");
+    assert_eq!(compared["definition_status"]["state"], "newer");
+    assert_eq!(compared["patch"]["op"], "modified");
+    let paths: Vec<&str> = compared["patch"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["name", "steps[id=first].estimated_minutes"],
+        "{compared}"
+    );
+    let diff = compared["patch"]["diff"]["unified"].as_str().unwrap();
+    assert!(
+        diff.contains("-    estimated_minutes: 10\n+    estimated_minutes: 11"),
+        "{diff}"
+    );
+
+    // Finish early, once; then no step can be completed. Discard deletes.
+    let (_, trial) = call(&state, "POST", "/api/v1/workflows/smoke/runs").await;
+    let trial_id = trial["id"].as_str().unwrap().to_owned();
+    let (code, same) = call(&state, "GET", &format!("/api/v1/runs/{trial_id}/compare")).await;
+    assert_eq!((code, same["patch"].clone()), (200, Value::Null), "{same}");
+    let finish = format!("/api/v1/runs/{trial_id}/finish");
+    let (code, ended) = call(&state, "POST", &finish).await;
+    assert_eq!(code, 200, "{ended}");
+    assert_eq!(ended["finished"], true);
+    assert_eq!(ended["completed"], Value::Array(vec![]));
+    assert_error(
+        &call(&state, "POST", &finish).await,
+        409,
+        "run_already_finished",
+    );
+    assert_error(
+        &call(
+            &state,
+            "POST",
+            &format!("/api/v1/runs/{trial_id}/steps/first/complete"),
+        )
+        .await,
+        409,
+        "run_finished",
+    );
+    let one = format!("/api/v1/runs/{trial_id}");
+    let (code, _) = call(&state, "DELETE", &one).await;
+    assert_eq!(code, 204);
+    assert_error(&call(&state, "GET", &one).await, 404, "run_not_found");
+    assert_error(&call(&state, "DELETE", &one).await, 404, "run_not_found");
+    assert_error(&call(&state, "POST", &finish).await, 404, "run_not_found");
+
     // Bad input and unknown routes are JSON errors too.
     assert_error(
         &call(&state, "GET", routes::EVENTS).await,
@@ -366,6 +421,9 @@ async fn openapi_documents_every_route_and_the_frames() {
         ("get", routes::RUNS),
         ("get", routes::RUN),
         ("post", routes::COMPLETE_STEP),
+        ("post", routes::FINISH_RUN),
+        ("delete", routes::RUN),
+        ("get", routes::COMPARE_RUN),
         ("get", routes::OPENAPI),
         ("get", routes::METRICS),
         ("get", qa_reload::api::schemas::SCHEMA),
@@ -455,6 +513,26 @@ async fn foreign_host_origin_and_missing_token_are_refused() {
         (post.status, post.json()["code"].clone()),
         (403, Value::from("origin_not_allowed"))
     );
+    // A foreign page cannot discard or finish a run either.
+    for (method, path) in [
+        (
+            "DELETE",
+            "/api/v1/runs/0190ffff-0000-7000-8000-000000000000",
+        ),
+        (
+            "POST",
+            "/api/v1/runs/0190ffff-0000-7000-8000-000000000000/finish",
+        ),
+    ] {
+        let refused = conn
+            .request(method, path, &[("Origin", "https://evil.example")])
+            .await;
+        assert_eq!(
+            (refused.status, refused.json()["code"].clone()),
+            (403, Value::from("origin_not_allowed")),
+            "{method} {path}"
+        );
+    }
     let hijack = served::ws_connect(&open.ws_url(""), &[("Origin", "https://evil.example")]).await;
     match hijack {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {

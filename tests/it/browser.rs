@@ -117,6 +117,7 @@ fn page_and_hooks_pass_their_browser_and_node_tests() {
             "--test",
             "--test-concurrency=1",
             "page.test.mjs",
+            "runs.test.mjs",
             "scale.test.mjs",
             "hooks.test.mjs",
         ])

@@ -133,7 +133,11 @@ impl Serve {
     }
 
     async fn get(&self, path: &str) -> Value {
-        let mut conn = Conn::open(self.addr).await;
+        // A refused connection means the server is gone: say how it ended.
+        let mut conn = match Conn::try_open(self.addr).await {
+            Ok(conn) => conn,
+            Err(e) => panic!("{path}: {e}; the server's log:\n{}", self.log()),
+        };
         let response = conn.request("GET", path, &[]).await;
         assert_eq!(response.status, 200, "{path}: {}", response.body);
         response.json()

@@ -750,3 +750,42 @@ fn the_binary_answers_malformed_frames_and_exits_cleanly_over_stdio() {
     drop(child.stdin.take());
     assert_eq!(child.wait().unwrap().code(), Some(1));
 }
+
+#[test]
+fn a_config_token_echoed_in_another_files_message_is_masked_until_it_changes() {
+    // A step id that happens to equal the Jira token: the duplicate-id
+    // message quotes it.
+    const TOKEN: &str = "tok-7731-live";
+    let jira = format!(
+        "enabled: false\nbase_url: https://jira.example.com\nemail: qa@example.com\napi_token: {TOKEN}\nproject_key: QA\n"
+    );
+    let twice = format!(
+        "name: W\nsteps:\n  - id: {TOKEN}\n    name: A\n    estimated_minutes: 5\n  - id: {TOKEN}\n    name: B\n    estimated_minutes: 5\n"
+    );
+    let dir = repo(&[
+        ("config/jira_config.yaml", &jira),
+        ("workflows/w.yaml", &twice),
+    ]);
+    let (mut c, _) = Client::start(dir.path(), json!({}));
+    let masked = Client::messages(&c.diagnostics("workflows/w.yaml"));
+    assert_eq!(masked.len(), 1, "{masked:?}");
+    assert!(!masked[0].contains(TOKEN), "{masked:?}");
+    assert!(
+        masked[0].contains("duplicate step id `••••••"),
+        "{masked:?}"
+    );
+    // The token changes in an unsaved buffer: the old value is no secret
+    // any more, and the workflow's diagnostics are published again.
+    c.open(
+        "config/jira_config.yaml",
+        &jira.replace(TOKEN, "other-token-5512"),
+    );
+    let shown = Client::messages(&c.diagnostics("workflows/w.yaml"));
+    assert!(
+        shown
+            .iter()
+            .any(|m| m.contains(&format!("duplicate step id `{TOKEN}`"))),
+        "{shown:?}"
+    );
+    c.shutdown();
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use qa_reload::store::sqlite::SqliteStore;
 use qa_reload::store::{
-    Completion, Definition, DefinitionRef, NewRun, PageQuery, Run, RunStore, StateFilter,
+    Completion, Definition, DefinitionRef, Finish, NewRun, PageQuery, Run, RunStore, StateFilter,
     StoreError, from_micros, to_micros,
 };
 use serde_json::Value;
@@ -171,6 +171,83 @@ fn table(store: &dyn RunStore) {
         assert!(store.get(&kept.run.id).unwrap().is_some());
     }
     assert_eq!(store.purge_finished_before(cutoff).unwrap(), 0);
+
+    // Finish: a run ends early with the steps it has, once; its other steps
+    // can no longer be completed.
+    let now = from_micros(to_micros(SystemTime::now()));
+    let d = new_run("trial", "t1", &["one", "two"], now);
+    let e = new_run("trial", "t1", &["one", "two"], now);
+    store.start(&d).unwrap();
+    store.start(&e).unwrap();
+    let Completion::Done(_) = store.complete(&d.run.id, "one", now).unwrap() else {
+        panic!("d's first step");
+    };
+    let Completion::Done(_) = store.complete(&e.run.id, "two", now).unwrap() else {
+        panic!("e's second step");
+    };
+    let Finish::Done(run) = store.finish(&d.run.id, now).unwrap() else {
+        panic!("finishing d");
+    };
+    assert_eq!(run.finished_at, Some(now));
+    assert_eq!(run.completed.len(), 1);
+    let got = store.get(&d.run.id).unwrap().unwrap().run;
+    assert_eq!(got.finished_at, Some(now), "the finish is stored");
+    assert!(matches!(
+        store.finish(&d.run.id, SystemTime::now()).unwrap(),
+        Finish::Already(r) if r.finished_at == Some(now)
+    ));
+    assert!(matches!(
+        store.complete(&d.run.id, "two", SystemTime::now()).unwrap(),
+        Completion::RunFinished(r) if r.completed.len() == 1
+    ));
+    assert!(matches!(
+        store.complete(&d.run.id, "one", SystemTime::now()).unwrap(),
+        Completion::Already(_)
+    ));
+    assert!(matches!(
+        store.finish("0190ffff-0000-7000-8000-000000000000", now),
+        Err(StoreError::UnknownRun(_))
+    ));
+    let trial = |store: &dyn RunStore, state| {
+        store
+            .page(&PageQuery {
+                limit: 10,
+                workflow: Some("trial".into()),
+                state,
+                ..PageQuery::default()
+            })
+            .unwrap()
+    };
+    assert_eq!(trial(store, Some(StateFilter::Finished)).runs.len(), 1);
+
+    // Discard: the run and its completions go, another run of the same
+    // definition keeps its own; an unknown run is no.
+    assert!(store.discard(&d.run.id).unwrap());
+    assert!(store.get(&d.run.id).unwrap().is_none());
+    assert!(!store.discard(&d.run.id).unwrap());
+    let left = trial(store, None);
+    assert_eq!(left.runs.len(), 1);
+    assert_eq!(left.runs[0].id, e.run.id);
+    assert_eq!(left.runs[0].completed.len(), 1, "e keeps its completion");
+    assert_eq!(left.definitions.len(), 1, "the shared definition stays");
+    let got = store.get(&e.run.id).unwrap().unwrap();
+    assert_eq!(got.definition, e.definition);
+    // A run in progress is discarded too; its definition then goes with it
+    // (a new run of it stores it again).
+    assert!(store.discard(&e.run.id).unwrap());
+    assert!(trial(store, None).runs.is_empty());
+    let f = new_run("trial", "t1", &["one"], SystemTime::now());
+    store.start(&f).unwrap();
+    assert_eq!(
+        store.get(&f.run.id).unwrap().unwrap().definition,
+        f.definition
+    );
+    assert!(store.discard(&f.run.id).unwrap());
+    assert_eq!(
+        all_ids(store, 100, None).len(),
+        3,
+        "b, c and the old run in progress"
+    );
 }
 
 #[test]
@@ -182,6 +259,16 @@ fn the_store_table_passes_on_sqlite_in_a_file_and_in_memory() {
     // Reopened: migrated once, the runs still there.
     let again = SqliteStore::open(&file).unwrap();
     assert_eq!(all_ids(&again, 100, None).len(), 3);
+    // Discarding the last run of a definition deleted the definition.
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    let trial: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM qa_reload_definitions WHERE workflow_id = 'trial'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(trial, 0);
 }
 
 #[test]
@@ -195,6 +282,16 @@ fn the_store_table_passes_on_postgres() {
     let again = qa_reload::store::postgres::PgStore::connect(&url).unwrap();
     assert_eq!(all_ids(&again, 100, None).len(), 3);
     assert!(!again.info().location.contains("password"));
+    // Discarding the last run of a definition deleted the definition.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let trial: i64 = client
+        .query_one(
+            "SELECT count(*) FROM qa_reload_definitions WHERE workflow_id = 'trial'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(trial, 0);
 }
 
 // ---- the real binary --------------------------------------------------------

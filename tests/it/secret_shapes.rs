@@ -87,7 +87,7 @@ const STYLES: [Style; 21] = [
     Style::Double,
 ];
 
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 16] = [
     "api_token",
     "api_key",
     "password",
@@ -98,6 +98,12 @@ const KEYS: [&str; 10] = [
     "auth",
     "db_pwd",
     "passwd",
+    "passphrase",
+    "db_pass",
+    "access_key",
+    "bearer",
+    "ssh_key",
+    "webhook_url",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -300,3 +300,94 @@ async fn planted_secrets_never_show_in_frames_routes_or_the_trace_log() {
     }
     assert_hidden("the log", &log);
 }
+
+/// Every body `serve` answers about its workflows, and every event frame
+/// since the start, as text.
+async fn served_bodies(server: &served::Server, instance: &str, ids: &[&str]) -> Vec<String> {
+    let mut paths = vec![
+        "/api/v1/workflows".to_string(),
+        "/api/v1/dev/hot-reload/status?errors=all".to_string(),
+        format!("/api/v1/dev/hot-reload/events?since=1&instance={instance}"),
+    ];
+    paths.extend(ids.iter().map(|id| format!("/api/v1/workflows/{id}")));
+    let mut bodies = Vec::new();
+    for path in paths {
+        let r = server.get(&path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        bodies.push(r.body);
+    }
+    bodies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_secret_quoted_in_a_workflow_is_masked_in_everything_serve_sends() {
+    use qa_reload::api::WsConfig;
+    use served::{Fed, SECRETS, Server};
+
+    // The Jira token is a literal (SECRETS[1]); the Postman key is read
+    // from the environment (SECRETS[0]).
+    let mut fed = Fed::start(served::repo(64), 64).await;
+    let server = Server::start(fed.engine.clone(), None, WsConfig::default()).await;
+    let instance = fed.engine.instance().to_string();
+    let quoting = format!(
+        "name: Quoting\ndescription: call with {} or {}\nsteps:\n  - id: a\n    name: use {}\n    estimated_minutes: 1\n    checklist:\n      - \"{}\"\n",
+        SECRETS[1], SECRETS[0], SECRETS[1], SECRETS[0]
+    );
+    let added = fed.change(&[("workflows/quoting.yaml", &quoting)]).await;
+    assert!(added.patches.iter().any(|p| p.id == "quoting"));
+    let edited = quoting.replace("estimated_minutes: 1", "estimated_minutes: 2");
+    fed.change(&[("workflows/quoting.yaml", &edited)]).await;
+    // Broken on the line that quotes the token: the excerpt is masked.
+    let broken = edited.replace("name: use ", "name: [use ");
+    let failed = fed.change(&[("workflows/quoting.yaml", &broken)]).await;
+    assert!(
+        failed
+            .errors
+            .iter()
+            .any(|e| e.file == "workflows/quoting.yaml"),
+        "{:?}",
+        failed.errors
+    );
+    let shown = served_bodies(&server, &instance, &["quoting"]).await;
+    for body in &shown {
+        served::assert_no_secret(body);
+    }
+    let one = server.get("/api/v1/workflows/quoting").await.body;
+    assert!(
+        one.contains("call with ••••••"),
+        "masked, not dropped: {one}"
+    );
+    let status = &shown[1];
+    assert!(status.contains("\"excerpt\""), "{status}");
+
+    // A value that is no secret yet is shown; once the Jira token becomes
+    // that value, the workflow quoting it is masked at once, by a patch.
+    const ROTATED: &str = "rotated-tok-9913";
+    let plain = format!(
+        "name: Later\ndescription: see {ROTATED}\nsteps:\n  - id: a\n    name: A\n    estimated_minutes: 1\n"
+    );
+    fed.change(&[("workflows/later.yaml", &plain)]).await;
+    let before = server.get("/api/v1/workflows/later").await.body;
+    assert!(before.contains(ROTATED), "not a secret yet: {before}");
+    let rotated = fed
+        .change(&[("config/jira_config.yaml", &served::jira_config(ROTATED))])
+        .await;
+    assert!(
+        rotated.patches.iter().any(|p| p.id == "later"),
+        "the workflow quoting the new token is patched: {:?}",
+        rotated.patches.iter().map(|p| &p.id).collect::<Vec<_>>()
+    );
+    let after = server.get("/api/v1/workflows/later").await.body;
+    assert!(!after.contains(ROTATED), "{after}");
+    assert!(after.contains("see ••••••"), "{after}");
+    let latest = server
+        .get(&format!(
+            "/api/v1/dev/hot-reload/events?since={}&instance={instance}",
+            rotated.revision - 1
+        ))
+        .await
+        .body;
+    assert!(latest.contains("later"), "{latest}");
+    assert!(!latest.contains(ROTATED), "{latest}");
+    server.stop().await;
+}

@@ -195,11 +195,15 @@ pub struct Conn {
 
 impl Conn {
     pub async fn open(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        Conn {
+        Conn::try_open(addr).await.unwrap()
+    }
+
+    pub async fn try_open(addr: SocketAddr) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect(addr).await?;
+        Ok(Conn {
             stream: BufReader::new(stream),
             host: addr.to_string(),
-        }
+        })
     }
 
     /// Sends a request (a `Host` naming the server unless `headers` has

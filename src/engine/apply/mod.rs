@@ -33,6 +33,7 @@ use crate::engine::event::{Cause, CauseKind, Event, Timings, summarize};
 use crate::engine::snapshot::{Served, Snapshot};
 use crate::git::{CommitTree, GitRepo};
 use crate::load::fs::Stamp;
+use crate::load::mask::Masker;
 use crate::load::paths::{GlobError, PathFilter};
 use crate::model::{Integration, IntegrationKind, Settings, Workflow};
 use crate::watch::{Early, Trigger};
@@ -138,9 +139,13 @@ struct FileState {
     text: Arc<str>,
     /// The entity, when the file is valid on its own.
     own: Option<Own>,
-    /// The file's own diagnostics (syntax, schema, io), in position order;
-    /// shared with the diagnostics in force while nothing else is added.
+    /// The file's own diagnostics (syntax, schema, io), in position order,
+    /// masked with the secrets of every file; shared with the diagnostics
+    /// in force while nothing else is added.
     errors: Arc<Vec<ConfigError>>,
+    /// The secret values of a config file (`load::config::secrets_of`),
+    /// searched for in every other file's text; empty for workflows.
+    secrets: Arc<[String]>,
 }
 
 #[derive(Debug, Clone)]
@@ -187,6 +192,11 @@ struct State {
     /// Integration kinds whose config file exists (valid or not).
     configured: BTreeSet<IntegrationKind>,
     settings: Option<Arc<Served<Settings>>>,
+    /// Every config file's secret values (sorted, no repeats) and the
+    /// masker over them: such a secret is masked wherever another file
+    /// repeats it (served workflows, patches, diagnostics).
+    secrets: Arc<[String]>,
+    masker: Arc<Masker>,
     current: Arc<Snapshot>,
 }
 
@@ -272,6 +282,8 @@ impl Applier {
                 folder_problems: BTreeMap::new(),
                 configured: BTreeSet::new(),
                 settings: None,
+                secrets: Arc::from([]),
+                masker: Arc::new(Masker::default()),
                 current: Arc::new(Snapshot::empty()),
             },
             #[cfg(test)]
@@ -337,7 +349,13 @@ impl Applier {
             drop(trees);
             Vec::new()
         } else {
-            patches::patches(self.git.as_deref(), &next.current, &resolved, trees)?
+            patches::patches(
+                self.git.as_deref(),
+                &next.current,
+                &resolved,
+                trees,
+                &next.masker,
+            )?
         };
         self.fault("patches");
         let errors_changed = resolved.errors != next.current.errors;

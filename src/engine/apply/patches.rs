@@ -10,6 +10,7 @@ use crate::diagnostic::EntityKind;
 use crate::diff::patch::{self, Patch, PatchKind, Version};
 use crate::engine::snapshot::{Served, Snapshot};
 use crate::git::GitRepo;
+use crate::load::mask::Masker;
 use crate::load::node::Node;
 use crate::load::yaml::{self, Limits};
 use crate::model::{IntegrationKind, Settings};
@@ -25,12 +26,15 @@ pub struct PatchError {
 }
 
 /// `trees` are the batch's parsed files; each is moved into the one patch
-/// that needs it and dropped as soon as that patch is built.
+/// that needs it and dropped as soon as that patch is built. `secrets`
+/// masks every file's secret values: each patch masks them as well as its
+/// own file's.
 pub(super) fn patches(
     git: Option<&GitRepo>,
     current: &Snapshot,
     resolved: &Resolved,
     mut trees: Trees,
+    secrets: &Arc<Masker>,
 ) -> Result<Vec<Patch>, PatchError> {
     let mut jobs: Vec<PatchJob> = Vec::new();
     for id in &resolved.affected {
@@ -69,7 +73,7 @@ pub(super) fn patches(
     }
     drop(trees);
     let make = move |mut job: PatchJob| -> Option<Patch> {
-        let mut p = job.build()?;
+        let mut p = job.build(secrets)?;
         if let Some(git) = git {
             let differs = match p.op {
                 PatchKind::Removed => git.in_head(&p.file),
@@ -145,7 +149,7 @@ impl PatchJob {
     /// The patch; the tree of a file read in this batch is used (and
     /// dropped once the patch is built), the others are parsed again from
     /// their text.
-    fn build(&mut self) -> Option<Patch> {
+    fn build(&mut self, secrets: &Arc<Masker>) -> Option<Patch> {
         if let (Some(old), Some(new)) = (&self.old, &self.new)
             && old.text == new.text
             && old.file != new.file
@@ -172,6 +176,7 @@ impl PatchJob {
         }
         let old = self.old.as_ref().map(|s| version(s, old_tree.as_ref()));
         let new = self.new.as_ref().map(|s| version(s, new_tree.as_ref()));
-        patch::entity_patch(self.kind, &self.id, &file, old, new)
+        let masker = Masker::new([old_tree.as_ref(), new_tree.as_ref()]).and(Arc::clone(secrets));
+        patch::entity_patch_masked(self.kind, &self.id, &file, old, new, &masker)
     }
 }

@@ -428,17 +428,25 @@ fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send
                     text: Arc::from(""),
                     own: None,
                     errors: Arc::new(vec![e]),
+                    secrets: Arc::from([]),
                 }),
                 tree: None,
             };
         }
         Read::Bytes(bytes, stamp, _) => (bytes, stamp),
     };
+    let load = config::load_file(role, path, &bytes, env);
+    // A config file's secrets are searched for in every file; a workflow's
+    // (under keys no workflow has, so errors already) only in its own.
+    let secrets = match role {
+        FileRole::Workflow => Arc::from([]),
+        FileRole::Integration(_) | FileRole::Settings => Arc::from(config::secrets_of(&load)),
+    };
     let FileLoad {
         tree,
         entity,
         mut errors,
-    } = config::load_file(role, path, &bytes, env);
+    } = load;
     sort_by_position(&mut errors);
     let own = entity.map(|e| match e {
         Entity::Workflow(w) => Own::Workflow(Arc::new(w)),
@@ -456,6 +464,7 @@ fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send
             text,
             own,
             errors: Arc::new(errors),
+            secrets,
         }),
         tree,
     }

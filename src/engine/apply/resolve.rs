@@ -16,6 +16,7 @@ use crate::diagnostic::ConfigError;
 use crate::engine::diagnostics::Diagnostics;
 use crate::engine::snapshot::Served;
 use crate::load::config::FileRole;
+use crate::load::mask::Masker;
 use crate::load::paths::PathFilter;
 use crate::load::resolve::{self, HolderNow, Pick};
 use crate::model::{Integration, IntegrationKind, SETTINGS_FILE, Settings, Workflow};
@@ -49,20 +50,20 @@ pub(super) fn resolve(
     let mut dirty: BTreeSet<String> = BTreeSet::new();
     let mut trees = Trees::new();
     let touched: Vec<String> = fresh.keys().cloned().collect();
-    for (path, mut f) in fresh {
+    // Each touched file's diagnostics before this batch.
+    let mut held: BTreeMap<String, Arc<Vec<ConfigError>>> = BTreeMap::new();
+    let mut secrets_moved = false;
+    for (path, f) in fresh {
         let role = FileRole::of(&path);
         let old = next.files.remove(&path);
         if let Some(w) = old.as_ref().and_then(FileState::workflow) {
             remove_from(&mut next.id_files, &w.id, &path);
             affected.insert(w.id.clone());
         }
-        // The same diagnostics as before (an edit elsewhere in the file):
-        // keep the list held, so it stays shared and is not compared again.
-        if let (Some(old), Some(new)) = (&old, &mut f.state)
-            && *old.errors == *new.errors
-        {
-            new.errors = Arc::clone(&old.errors);
+        if let Some(old) = &old {
+            held.insert(path.clone(), Arc::clone(&old.errors));
         }
+        secrets_moved |= secrets(old.as_ref()) != secrets(f.state.as_ref());
         if let Some(id) = next.served_ids.get(&path) {
             affected.insert(id.clone());
         }
@@ -89,10 +90,15 @@ pub(super) fn resolve(
             trees.insert(path, tree);
         }
     }
+    // A secret of any file is masked in every file: when the set of
+    // secrets changed, every workflow and every diagnostic is masked anew.
+    let remask = secrets_moved && update_secrets(next);
+    mask_diagnostics(next, &touched, &held, remask, &mut dirty);
+
     // An integration appearing or going away re-checks every workflow; a
     // full scan resolves everything again.
     let full = scope == Scope::Full;
-    if next.configured != configured_before || full {
+    if next.configured != configured_before || full || remask {
         affected.extend(next.id_files.keys().cloned());
         affected.extend(next.current.workflows.keys().map(|k| k.to_string()));
     }
@@ -100,7 +106,7 @@ pub(super) fn resolve(
     // Workflows.
     let mut workflows = next.current.workflows.clone();
     for id in &affected {
-        resolve_workflow(next, id, revision, &mut workflows, &mut dirty);
+        resolve_workflow(next, id, revision, remask, &mut workflows, &mut dirty);
     }
 
     // Integrations and settings: one file each.
@@ -185,6 +191,7 @@ fn resolve_workflow(
     next: &mut State,
     id: &str,
     revision: u64,
+    remask: bool,
     workflows: &mut OrdMap<Arc<str>, Arc<Served<Workflow>>>,
     dirty: &mut BTreeSet<String>,
 ) {
@@ -227,9 +234,14 @@ fn resolve_workflow(
             else {
                 return;
             };
-            let unchanged = current
+            let same_source = current
                 .as_ref()
                 .is_some_and(|c| *c.file == *file && c.text == text);
+            if same_source && !remask {
+                return;
+            }
+            let value = masked(&w, &next.masker);
+            let unchanged = same_source && current.as_ref().is_some_and(|c| *c.value == *value);
             if !unchanged {
                 if let Some(c) = &current
                     && *c.file != *file
@@ -241,7 +253,7 @@ fn resolve_workflow(
                 workflows.insert(
                     Arc::from(id),
                     Arc::new(Served {
-                        value: w,
+                        value,
                         file: Arc::from(file.as_str()),
                         text,
                         revision,
@@ -249,8 +261,26 @@ fn resolve_workflow(
                 );
             }
         }
-        // The last good version stays as it is.
-        Some(Pick::Kept(_)) => {}
+        // The last good version stays as it is, masked anew when the
+        // secrets changed.
+        Some(Pick::Kept(_)) => {
+            if let Some(c) = current
+                && remask
+            {
+                let value = masked(&c.value, &next.masker);
+                if !Arc::ptr_eq(&value, &c.value) {
+                    workflows.insert(
+                        Arc::from(id),
+                        Arc::new(Served {
+                            value,
+                            file: Arc::clone(&c.file),
+                            text: Arc::clone(&c.text),
+                            revision,
+                        }),
+                    );
+                }
+            }
+        }
         None => {
             let Some(c) = current else { return };
             workflows.remove(id);
@@ -318,6 +348,116 @@ fn resolve_settings(next: &mut State, revision: u64) -> bool {
             _ => false,
         },
     }
+}
+
+/// The secret values of a file's state (none for an absent file).
+fn secrets(state: Option<&FileState>) -> &[String] {
+    state.map_or(&[], |s| &s.secrets)
+}
+
+/// Gathers every config file's secret values; when they changed, builds the
+/// masker over them and returns `true`.
+fn update_secrets(next: &mut State) -> bool {
+    let mut all: Vec<&str> = next
+        .files
+        .values()
+        .flat_map(|f| f.secrets.iter().map(String::as_str))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    if all
+        .iter()
+        .copied()
+        .eq(next.secrets.iter().map(String::as_str))
+    {
+        return false;
+    }
+    let secrets: Arc<[String]> = all.into_iter().map(str::to_string).collect();
+    next.masker = Arc::new(Masker::with_values(
+        std::iter::empty(),
+        secrets.iter().map(String::as_str),
+    ));
+    next.secrets = secrets;
+    true
+}
+
+/// Masks the diagnostics of the touched files (of every file when
+/// `remask`) with the secrets of every file: a token of a config file
+/// quoted in a workflow is masked in that workflow's messages and
+/// excerpts. A touched file whose diagnostics came out as before keeps the
+/// list held, so it stays shared and is not compared again.
+fn mask_diagnostics(
+    next: &mut State,
+    touched: &[String],
+    held: &BTreeMap<String, Arc<Vec<ConfigError>>>,
+    remask: bool,
+    dirty: &mut BTreeSet<String>,
+) {
+    let masker = Arc::clone(&next.masker);
+    let mut renewed: Vec<(String, Arc<Vec<ConfigError>>)> = Vec::new();
+    let all = next.secrets.len();
+    let mut each = |path: &String, f: &FileState| {
+        let errors = &f.errors;
+        // A file holding every secret there is was masked with them all
+        // when it was loaded.
+        let mut masked = if f.secrets.len() == all {
+            None
+        } else {
+            masked_errors(errors, &masker)
+        };
+        if let Some(old) = held.get(path)
+            && **old == **masked.as_ref().unwrap_or(errors)
+        {
+            masked = Some(Arc::clone(old));
+        }
+        if let Some(m) = masked {
+            renewed.push((path.clone(), m));
+        }
+    };
+    if remask {
+        for (path, f) in next.files.iter() {
+            each(path, f);
+        }
+    } else {
+        for path in touched {
+            if let Some(f) = next.files.get(path) {
+                each(path, f);
+            }
+        }
+    }
+    for (path, errors) in renewed {
+        if let Some(f) = next.files.get_mut(&path) {
+            f.errors = errors;
+        }
+        dirty.insert(path);
+    }
+}
+
+/// `errors` with every message and excerpt masked by `masker`; `None` when
+/// nothing needed masking.
+fn masked_errors(errors: &Arc<Vec<ConfigError>>, masker: &Masker) -> Option<Arc<Vec<ConfigError>>> {
+    let mut out: Option<Vec<ConfigError>> = None;
+    for (i, e) in errors.iter().enumerate() {
+        let message = masker.mask_line(&e.message);
+        let excerpt = e.excerpt.as_deref().map(|x| masker.mask_line(x));
+        if message != e.message || excerpt != e.excerpt {
+            let list = out.get_or_insert_with(|| errors.to_vec());
+            list[i].message = message;
+            list[i].excerpt = excerpt;
+        }
+    }
+    out.map(Arc::new)
+}
+
+/// `w` with every text masked by `masker` (the same `Arc` when nothing was
+/// to mask, without a copy).
+fn masked(w: &Arc<Workflow>, masker: &Masker) -> Arc<Workflow> {
+    if w.texts().all(|t| masker.is_clean(t)) {
+        return Arc::clone(w);
+    }
+    let mut copy = (**w).clone();
+    copy.for_each_text_mut(|t| masker.mask_line_in_place(t));
+    Arc::new(copy)
 }
 
 fn remove_from(index: &mut imbl::OrdMap<String, BTreeSet<String>>, id: &str, path: &str) {
