@@ -129,12 +129,18 @@ async fn rename_over_saves_three_times_make_three_revisions() {
     let start_revision = s.engine().snapshot().revision;
     let path = repo.root.join("workflows/smoke.yaml");
     let tmp = repo.root.join("workflows/smoke.yaml.tmp123");
+    // Each save waits for the revision of the one before, so a loaded
+    // machine cannot fold two saves into one batch.
+    let mut events = Vec::new();
     for i in 1..=3 {
         std::fs::write(&tmp, workflow(&format!("Smoke v{i}"), 10 + i)).unwrap();
         std::fs::rename(&tmp, &path).unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        match tokio::time::timeout(GUARD, s.rx.recv()).await {
+            Ok(Ok(e)) => events.push(e),
+            other => panic!("no revision for save {i}: {other:?}"),
+        }
     }
-    let events = s.settle(true).await;
+    events.extend(s.settle(false).await);
     assert_eq!(events.len(), 3, "{:#?}", summaries(&events));
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e.revision, start_revision + 1 + i as u64);
