@@ -10,7 +10,8 @@
 // instead of guessing. Plain ES module, no dependencies: it runs in browsers
 // and in Node (pass `WebSocket` from the `ws` package there).
 //
-// Types: `client.d.ts` (API) and `frames.ts` (every frame).
+// RFC 6902 itself lives in `json_patch.js`. Types: `client.d.ts` (API) and
+// `frames.ts` (every frame).
 
 /** @typedef {import('./frames').Frame} Frame */
 /** @typedef {import('./frames').ReloadFrame} ReloadFrame */
@@ -18,6 +19,10 @@
 /** @typedef {import('./frames').IntegrationStatusFrame} IntegrationStatusFrame */
 /** @typedef {import('./client').HotReloadState} HotReloadState */
 /** @typedef {import('./client').ClientOptions} ClientOptions */
+
+import { PatchError, applyJsonPatch, deepEqual } from './json_patch.js';
+
+export { PatchError, applyJsonPatch };
 
 export const PROTOCOL = 1;
 export const MIN_DELAY_MS = 500;
@@ -37,178 +42,6 @@ export const STREAM_PATH = '/ws/hot-reload';
 export function backoffDelay(attempt, random = Math.random(), min = MIN_DELAY_MS, max = MAX_DELAY_MS) {
   const ceiling = Math.min(max, min * 2 ** Math.max(0, attempt));
   return Math.round(Math.max(min, ceiling * (0.5 + 0.5 * random)));
-}
-
-// ---- RFC 6902 JSON Patch --------------------------------------------------
-
-/**
- * Thrown when a patch does not fit the document it is applied to, or is not
- * a patch at all (an op without `path`, `add` without `value`): every
- * failure of `applyJsonPatch` is one.
- */
-export class PatchError extends Error {}
-
-function unescapeToken(t) {
-  return t.replace(/~1/g, '/').replace(/~0/g, '~');
-}
-
-/** The tokens of the pointer in `op[field]` (`path` or `from`). */
-function pointerOf(op, field) {
-  const pointer = op[field];
-  if (typeof pointer !== 'string') {
-    throw new PatchError(`op ${JSON.stringify(op.op)} needs a string \`${field}\`, found ${pointer === null ? 'null' : typeof pointer}`);
-  }
-  if (pointer === '') return [];
-  if (!pointer.startsWith('/')) throw new PatchError(`bad JSON pointer ${JSON.stringify(pointer)}`);
-  return pointer.slice(1).split('/').map(unescapeToken);
-}
-
-/** `op.value`, which `add`, `replace` and `test` must carry. */
-function valueOf(op) {
-  if (!Object.hasOwn(op, 'value') || op.value === undefined) {
-    throw new PatchError(`op ${JSON.stringify(op.op)} at ${JSON.stringify(op.path)} has no \`value\``);
-  }
-  return op.value;
-}
-
-function clone(v) {
-  return v === undefined ? undefined : structuredClone(v);
-}
-
-function isContainer(v) {
-  return v !== null && typeof v === 'object';
-}
-
-/** JSON equality: members in any order, items in order, `1` equal to `1.0`. */
-function deepEqual(a, b) {
-  if (a === b) return true;
-  if (!isContainer(a) || !isContainer(b) || Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && deepEqual(a[k], b[k]));
-}
-
-/**
- * Sets `obj[key]` as an own member, whatever the key: an assignment to
- * `__proto__` would change the object's prototype and drop the member.
- */
-function setOwn(obj, key, value) {
-  Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
-}
-
-/** A shallow copy of a container (own members only, `__proto__` kept as one). */
-function copyOf(node) {
-  return Array.isArray(node) ? node.slice() : { ...node };
-}
-
-/** Copies the containers along `tokens` so the original document is untouched. */
-function editAt(doc, tokens, edit) {
-  if (!isContainer(doc)) throw new PatchError(`no container at the root (it is ${doc === null ? 'null' : typeof doc})`);
-  const root = copyOf(doc);
-  let node = root;
-  for (let i = 0; i < tokens.length - 1; i++) {
-    const key = Array.isArray(node) ? index(node, tokens[i], false) : tokens[i];
-    const child = Array.isArray(node) || Object.hasOwn(node, key) ? node[key] : undefined;
-    if (!isContainer(child)) {
-      throw new PatchError(`no container at /${tokens.slice(0, i + 1).join('/')}`);
-    }
-    const copy = copyOf(child);
-    setOwn(node, key, copy);
-    node = copy;
-  }
-  edit(node, tokens[tokens.length - 1]);
-  return root;
-}
-
-function index(arr, token, forAdd) {
-  if (forAdd && token === '-') return arr.length;
-  if (!/^(0|[1-9][0-9]*)$/.test(token)) throw new PatchError(`bad array index ${token}`);
-  const i = Number(token);
-  if (i > arr.length || (!forAdd && i === arr.length)) throw new PatchError(`index ${i} out of range`);
-  return i;
-}
-
-function get(doc, tokens) {
-  let node = doc;
-  for (const t of tokens) {
-    if (!isContainer(node)) throw new PatchError(`no value at /${tokens.join('/')}`);
-    const key = Array.isArray(node) ? index(node, t, false) : t;
-    if (!Array.isArray(node) && !Object.hasOwn(node, key)) throw new PatchError(`no value at /${tokens.join('/')}`);
-    node = node[key];
-  }
-  return node;
-}
-
-function add(doc, tokens, value) {
-  if (tokens.length === 0) return clone(value);
-  return editAt(doc, tokens, (parent, key) => {
-    if (Array.isArray(parent)) parent.splice(index(parent, key, true), 0, clone(value));
-    else setOwn(parent, key, clone(value));
-  });
-}
-
-function remove(doc, tokens) {
-  if (tokens.length === 0) return null;
-  get(doc, tokens);
-  return editAt(doc, tokens, (parent, key) => {
-    if (Array.isArray(parent)) parent.splice(index(parent, key, false), 1);
-    else delete parent[key];
-  });
-}
-
-function applyOp(doc, op) {
-  if (!isContainer(op) || Array.isArray(op)) throw new PatchError(`an op must be an object, found ${JSON.stringify(op)}`);
-  const path = pointerOf(op, 'path');
-  switch (op.op) {
-    case 'add':
-      return add(doc, path, valueOf(op));
-    case 'remove':
-      return remove(doc, path);
-    case 'replace': {
-      const value = valueOf(op);
-      if (path.length === 0) return clone(value);
-      get(doc, path);
-      return add(remove(doc, path), path, value);
-    }
-    case 'move': {
-      const from = pointerOf(op, 'from');
-      if (path.length > from.length && from.every((t, i) => t === path[i])) {
-        throw new PatchError(`cannot move ${op.from} into its own child ${op.path}`);
-      }
-      const value = get(doc, from);
-      return add(remove(doc, from), path, value);
-    }
-    case 'copy':
-      return add(doc, path, get(doc, pointerOf(op, 'from')));
-    case 'test':
-      if (!deepEqual(get(doc, path), valueOf(op))) throw new PatchError(`test failed at ${op.path}`);
-      return doc;
-    default:
-      throw new PatchError(`unknown op ${JSON.stringify(op.op)}`);
-  }
-}
-
-/**
- * Applies RFC 6902 `ops` to `doc` without changing it; returns the new
- * document. All or nothing: when an op does not fit (or is not an op), it
- * throws `PatchError` and `doc` is as it was.
- * @param {unknown} doc
- * @param {ReadonlyArray<import('./frames').JsonPatchOp>} ops
- */
-export function applyJsonPatch(doc, ops) {
-  if (!Array.isArray(ops)) throw new PatchError('a patch must be a list of ops');
-  let out = doc;
-  for (const op of ops) {
-    try {
-      out = applyOp(out, op);
-    } catch (e) {
-      if (e instanceof PatchError) throw e;
-      // A value that cannot be copied, or anything else unforeseen: still
-      // the one error the API promises.
-      throw new PatchError(`op ${JSON.stringify(op?.op)} at ${JSON.stringify(op?.path)} failed: ${e}`, { cause: e });
-    }
-  }
-  return out;
 }
 
 // ---- state ----------------------------------------------------------------

@@ -2,7 +2,8 @@
 //! embedded in the binary so `cargo build` needs no JavaScript tooling.
 //!
 //! The page imports the same `hooks/client.js` the React hook uses, served
-//! here at `/hooks/client.js`: one client core, no second copy. This module
+//! here at `/hooks/client.js` (with the `json_patch.js` it imports): one
+//! client core, no second copy. This module
 //! only hands out bytes compiled into the binary; it reads no file, holds no
 //! state and writes no JSON.
 
@@ -49,6 +50,11 @@ pub const ASSETS: &[Asset] = &[
         path: "/hooks/client.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../hooks/client.js"),
+    },
+    Asset {
+        path: "/hooks/json_patch.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../hooks/json_patch.js"),
     },
 ];
 

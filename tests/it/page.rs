@@ -44,6 +44,7 @@ async fn the_page_and_every_file_it_loads_are_served_with_their_media_type() {
         ("/ui/list.js", "text/javascript"),
         ("/ui/style.css", "text/css"),
         ("/hooks/client.js", "text/javascript"),
+        ("/hooks/json_patch.js", "text/javascript"),
     ] {
         let (status, kind, _) = get(path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
@@ -57,6 +58,8 @@ async fn the_page_and_every_file_it_loads_are_served_with_their_media_type() {
 async fn the_page_runs_the_hooks_client_core_not_a_copy() {
     let (_, _, served) = get("/hooks/client.js").await;
     assert_eq!(served, source("hooks/client.js"));
+    let (_, _, served) = get("/hooks/json_patch.js").await;
+    assert_eq!(served, source("hooks/json_patch.js"));
     let (_, _, app) = get("/ui/app.js").await;
     assert!(app.contains("from '/hooks/client.js'"));
     // Connection and patch logic live only in the core.
