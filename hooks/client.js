@@ -1,3 +1,4 @@
+// @ts-check
 // The one client core of qa-reload's live stream (docs/protocol.md), shared by the
 // page served at `/` and the React hook `useHotReload.ts`.
 //
@@ -10,15 +11,84 @@
 // instead of guessing. Plain ES module, no dependencies: it runs in browsers
 // and in Node (pass `WebSocket` from the `ws` package there).
 //
-// RFC 6902 itself lives in `json_patch.js`. Types: `client.d.ts` (API) and
-// `frames.ts` (every frame).
+// Types: the JSDoc below, checked by `tsc` (`// @ts-check`); `client.d.ts`
+// is generated from it by `scripts/gen-client-types`, and `frames.ts` types
+// every frame.
 
-/** @typedef {import('./frames').Frame} Frame */
-/** @typedef {import('./frames').ReloadFrame} ReloadFrame */
-/** @typedef {import('./frames').SnapshotFrame} SnapshotFrame */
-/** @typedef {import('./frames').IntegrationStatusFrame} IntegrationStatusFrame */
-/** @typedef {import('./client').HotReloadState} HotReloadState */
-/** @typedef {import('./client').ClientOptions} ClientOptions */
+/**
+ * @import {
+ *   ConfigError, EntityKind, Frame, Head, Integration, IntegrationStatus,
+ *   IntegrationStatusFrame, Patch, ReloadFrame, SnapshotFrame, Workflow,
+ * } from './frames'
+ */
+
+/**
+ * `idle` before `start()`; `connecting` the first time; `open` once `hello`
+ * arrived; `reconnecting` while waiting to retry (see `retryAt`); `paused`
+ * while the tab is hidden; `closed` after `stop()`.
+ * @typedef {'idle' | 'connecting' | 'open' | 'reconnecting' | 'paused' | 'closed'} ConnectionStatus
+ */
+
+/**
+ * Everything a client holds, replaced (never changed) on each frame.
+ * @typedef {object} HotReloadState
+ * @property {ConnectionStatus} status
+ * @property {number | null} revision The revision whose entities are held; `null` before the first snapshot.
+ * @property {number | null} serverRevision The server's revision when it said hello.
+ * @property {Head | null} head
+ * @property {Workflow[]} workflows Sorted by id; a reload keeps the object of every workflow its patches do not name.
+ * @property {Integration[]} integrations
+ * @property {ConfigError[]} errors The diagnostics in force, at most 100 per file.
+ * @property {number} errorsTotal How many diagnostics are in force, held in `errors` or not.
+ * @property {boolean} errorsTruncated Whether `errors` leaves some out.
+ * @property {ReloadFrame | null} lastEvent
+ * @property {number} attempt Failed attempts since the last `hello`.
+ * @property {number | null} retryAt When the next attempt starts (ms since the epoch), while reconnecting.
+ * @property {number | null} disconnectedSince When the connection was lost (ms since the epoch), until it is back.
+ */
+
+/**
+ * What `visibilityState` pauses a client.
+ * @typedef {object} VisibilitySource
+ * @property {string} visibilityState
+ * @property {(type: string, listener: () => void) => void} addEventListener
+ * @property {(type: string, listener: () => void) => void} removeEventListener
+ */
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {string} [baseUrl] The server, e.g. `http://127.0.0.1:7878`; defaults to the page's origin.
+ * @property {string | null} [token] The API token, for servers bound off loopback.
+ * @property {unknown} [WebSocket] A WebSocket constructor; defaults to the global one (`ws` in Node).
+ * @property {VisibilitySource | null} [document] Whose `visibilityState` pauses the client; defaults to the global `document`, `null` for none.
+ * @property {number} [minDelayMs] Backoff bounds, default 500 and 10 000.
+ * @property {number} [maxDelayMs]
+ * @property {() => number} [random] Jitter source, default `Math.random`.
+ * @property {(frame: Frame, before: HotReloadState) => void} [onFrame]
+ * @property {(frame: SnapshotFrame, state: HotReloadState) => void} [onSnapshot]
+ * @property {(frame: ReloadFrame, state: HotReloadState, previous: HotReloadState) => void} [onReload] After the patches of `frame` turned `previous` into `state`.
+ * @property {(frame: IntegrationStatusFrame, state: HotReloadState) => void} [onIntegrationStatus]
+ * @property {(status: ConnectionStatus, state: HotReloadState) => void} [onStatus]
+ * @property {(reason: string, state: HotReloadState) => void} [onResync] A frame did not fit what was held; a fresh snapshot is on its way.
+ */
+
+/**
+ * @typedef {object} HotReloadClient
+ * @property {() => HotReloadState} getState The state now.
+ * @property {(listener: (state: HotReloadState) => void) => () => void} subscribe Calls `listener(state)` on every change; returns the unsubscribe.
+ * @property {() => void} start
+ * @property {() => void} stop
+ * @property {() => void} reconnectNow Reconnects now instead of waiting for the backoff.
+ */
+
+/**
+ * The part of a WebSocket the client uses (the browser's, or `ws` in Node).
+ * @typedef {object} Socket
+ * @property {((message: { data: unknown }) => void) | null} onmessage
+ * @property {(() => void) | null} onclose
+ * @property {(() => void) | null} onerror
+ * @property {() => void} close
+ */
 
 import { PatchError, applyJsonPatch, deepEqual } from './json_patch.js';
 
@@ -65,25 +135,35 @@ export function initialState() {
   };
 }
 
+/**
+ * @param {{ id: string }} a
+ * @param {{ id: string }} b
+ */
 function byId(a, b) {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-/** An integration's status in any of the shapes the server may send. */
+/**
+ * An integration's status in any of the shapes the server may send.
+ * @param {Integration} item
+ * @returns {IntegrationStatus | null}
+ */
 function normalizeStatus(item) {
-  const s = item.status;
-  if (s && typeof s === 'object') return { ...s };
+  const s = /** @type {unknown} */ (item.status);
+  const loose = /** @type {Record<string, any>} */ (item);
+  if (s && typeof s === 'object') return { .../** @type {IntegrationStatus} */ (s) };
   if (typeof s === 'string') {
-    return {
+    return /** @type {IntegrationStatus} */ ({
       status: s,
-      latency_ms: item.latency_ms ?? null,
-      detail: item.detail ?? null,
-      http_status: item.http_status ?? null,
-    };
+      latency_ms: loose.latency_ms ?? null,
+      detail: loose.detail ?? null,
+      http_status: loose.http_status ?? null,
+    });
   }
   return null;
 }
 
+/** @param {Integration} item */
 function integrationFromWire(item) {
   return { ...item, status: normalizeStatus(item) };
 }
@@ -92,6 +172,10 @@ function integrationFromWire(item) {
  * `fresh`, with every entry equal to the one `held` has under its id
  * replaced by the held object, so a resync keeps the identity of what did
  * not change.
+ * @template {{ id: string }} E
+ * @param {E[]} held
+ * @param {E[]} fresh
+ * @returns {E[]}
  */
 function keepUnchanged(held, fresh) {
   if (held.length === 0) return fresh;
@@ -119,7 +203,10 @@ export function applySnapshot(state, frame) {
   };
 }
 
-/** The errors a snapshot or reload frame carries, with their totals. */
+/**
+ * The errors a snapshot or reload frame carries, with their totals.
+ * @param {SnapshotFrame | ReloadFrame} frame
+ */
 function errorsOf(frame) {
   return {
     errors: frame.errors,
@@ -133,10 +220,17 @@ function errorsOf(frame) {
  * Entries no patch names keep their object identity, so a view (or a
  * `React.memo` row) can tell unchanged entities by `===`; the list is
  * re-sorted only when an entity was added.
+ * @template {Workflow | Integration} E
+ * @param {E[]} list
+ * @param {Patch[]} patches
+ * @param {number} revision
+ * @param {'definition' | 'config'} field the entity document the patches apply to
+ * @returns {E[]}
  */
 function patchList(list, patches, revision, field) {
   if (patches.length === 0) return list;
   const at = new Map(list.map((e, i) => [e.id, i]));
+  /** @type {Array<E | undefined>} */
   const next = list.slice();
   let added = false;
   let removed = false;
@@ -144,7 +238,7 @@ function patchList(list, patches, revision, field) {
     const i = at.get(patch.id);
     const held = i === undefined ? undefined : next[i];
     if (patch.op === 'removed') {
-      if (held === undefined) throw new PatchError(`${patch.kind} ${patch.id} was removed but is not held`);
+      if (i === undefined || held === undefined) throw new PatchError(`${patch.kind} ${patch.id} was removed but is not held`);
       next[i] = undefined;
       at.delete(patch.id);
       removed = true;
@@ -152,19 +246,20 @@ function patchList(list, patches, revision, field) {
     }
     if (patch.op === 'added' && held !== undefined) throw new PatchError(`${patch.kind} ${patch.id} was added but is already held`);
     if (patch.op === 'modified' && held === undefined) throw new PatchError(`${patch.kind} ${patch.id} was modified but is not held`);
-    const before = held === undefined ? null : held[field];
+    const before = held === undefined ? null : 'definition' in held ? held.definition : held.config;
     const after = applyJsonPatch(before, patch.json_patch);
+    /** @type {Record<string, unknown>} */
     const entry = { ...(held ?? { id: patch.id, status: null }), file: patch.file, revision, [field]: after };
     if (field === 'config' && after && typeof after === 'object' && 'enabled' in after) entry.enabled = after.enabled;
-    if (held === undefined) {
+    if (i === undefined || held === undefined) {
       at.set(patch.id, next.length);
-      next.push(entry);
+      next.push(/** @type {E} */ (entry));
       added = true;
     } else {
-      next[i] = entry;
+      next[i] = /** @type {E} */ (entry);
     }
   }
-  const out = removed ? next.filter((e) => e !== undefined) : next;
+  const out = removed ? next.filter((e) => e !== undefined) : /** @type {E[]} */ (next);
   return added ? out.sort(byId) : out;
 }
 
@@ -180,6 +275,7 @@ export function applyReload(state, frame) {
   if (state.revision !== null && frame.base_revision !== state.revision) {
     throw new PatchError(`revision ${frame.revision} builds on ${frame.base_revision}, but ${state.revision} is held`);
   }
+  /** @param {EntityKind} kind */
   const ofKind = (kind) => frame.patches.filter((p) => p.kind === kind);
   const workflows = patchList(state.workflows, ofKind('workflow'), frame.revision, 'definition');
   const integrations = patchList(state.integrations, ofKind('integration'), frame.revision, 'config');
@@ -220,7 +316,7 @@ export function errorsIntroduced(frame) {
 
 /**
  * The files whose errors `frame` cleared, given the errors held before it.
- * @param {ReadonlyArray<import('./frames').ConfigError>} before
+ * @param {ReadonlyArray<ConfigError>} before
  * @param {ReloadFrame} frame
  */
 export function filesFixed(before, frame) {
@@ -255,12 +351,14 @@ export function streamUrl(baseUrl, since, token, instance) {
 /**
  * Creates a client. Nothing happens until `start()`.
  * @param {ClientOptions} [options]
+ * @returns {HotReloadClient}
  */
 export function createClient(options = {}) {
   const baseUrl = options.baseUrl ?? globalThis.location?.origin;
   if (!baseUrl) throw new Error('createClient: pass baseUrl (no page location to default to)');
-  const WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
-  if (!WebSocketImpl) throw new Error('createClient: no WebSocket here; pass options.WebSocket (the `ws` package in Node)');
+  const givenWebSocket = options.WebSocket ?? globalThis.WebSocket;
+  if (!givenWebSocket) throw new Error('createClient: no WebSocket here; pass options.WebSocket (the `ws` package in Node)');
+  const WebSocketImpl = /** @type {new (url: string) => Socket} */ (givenWebSocket);
   const doc = options.document === undefined ? globalThis.document : options.document;
   const minDelay = options.minDelayMs ?? MIN_DELAY_MS;
   const maxDelay = options.maxDelayMs ?? MAX_DELAY_MS;
@@ -276,21 +374,29 @@ export function createClient(options = {}) {
 
   /** @type {HotReloadState} */
   let state = initialState();
+  /** @type {Set<(state: HotReloadState) => void>} */
   const listeners = new Set();
+  /** @type {Socket | null} */
   let socket = null;
+  /** @type {ReturnType<typeof setTimeout> | null} */
   let timer = null;
   let running = false;
   let resumable = true;
-  /** The server run the held revision came from. */
+  /**
+   * The server run the held revision came from.
+   * @type {string | null}
+   */
   let instance = null;
   /**
    * The run of the connection's `hello`: it becomes `instance` only once a
    * snapshot or reload of that connection is held, so a connection that
    * drops between its `hello` and its snapshot never pairs the old run's
    * revision with the new run's id.
+   * @type {string | null}
    */
   let connectedTo = null;
 
+  /** @param {HotReloadState} next */
   function set(next) {
     const statusChanged = next.status !== state.status;
     state = next;
@@ -361,7 +467,10 @@ export function createClient(options = {}) {
     timer = setTimeout(connect, delay);
   }
 
-  /** Drops what is held and reconnects for a fresh snapshot. */
+  /**
+   * Drops what is held and reconnects for a fresh snapshot.
+   * @param {string} reason
+   */
   function resync(reason) {
     on.resync?.(reason, state);
     resumable = false;
@@ -371,6 +480,10 @@ export function createClient(options = {}) {
     connect();
   }
 
+  /**
+   * @param {Frame} frame
+   * @param {Socket} ws the connection it came on
+   */
   function receive(frame, ws) {
     on.frame?.(frame, state);
     switch (frame.type) {

@@ -451,3 +451,11 @@ test('the hook and the frame types type-check', { timeout: 60_000 }, () => {
     assert.fail(`tsc found errors:\n${e.stdout}${e.stderr}`);
   }
 });
+
+test('client.js and json_patch.js type-check, and their .d.ts are what their JSDoc declares', { timeout: 60_000 }, async () => {
+  const { generate, stale } = await import('./declarations.mjs');
+  const { errors, files } = generate();
+  assert.deepEqual(errors, [], `tsc --checkJs found errors in hooks/:\n${errors.join('\n')}`);
+  assert.deepEqual(Object.keys(files).sort(), ['client.d.ts', 'json_patch.d.ts']);
+  assert.deepEqual(stale(files), [], 'the committed declarations differ from the JSDoc; run scripts/gen-client-types and commit them');
+});
