@@ -17,8 +17,8 @@
 
 /**
  * @import {
- *   ConfigError, EntityKind, Frame, Head, Integration, IntegrationStatus,
- *   IntegrationStatusFrame, Patch, ReloadFrame, SnapshotFrame, Workflow,
+ *   ConfigError, EntityKind, Frame, Head, Integration, IntegrationStatusFrame,
+ *   Patch, ReloadFrame, SnapshotFrame, Workflow,
  * } from './frames'
  */
 
@@ -144,31 +144,6 @@ function byId(a, b) {
 }
 
 /**
- * An integration's status in any of the shapes the server may send.
- * @param {Integration} item
- * @returns {IntegrationStatus | null}
- */
-function normalizeStatus(item) {
-  const s = /** @type {unknown} */ (item.status);
-  const loose = /** @type {Record<string, any>} */ (item);
-  if (s && typeof s === 'object') return { .../** @type {IntegrationStatus} */ (s) };
-  if (typeof s === 'string') {
-    return /** @type {IntegrationStatus} */ ({
-      status: s,
-      latency_ms: loose.latency_ms ?? null,
-      detail: loose.detail ?? null,
-      http_status: loose.http_status ?? null,
-    });
-  }
-  return null;
-}
-
-/** @param {Integration} item */
-function integrationFromWire(item) {
-  return { ...item, status: normalizeStatus(item) };
-}
-
-/**
  * `fresh`, with every entry equal to the one `held` has under its id
  * replaced by the held object, so a resync keeps the identity of what did
  * not change.
@@ -198,7 +173,7 @@ export function applySnapshot(state, frame) {
     revision: frame.revision,
     head: frame.head ?? state.head,
     workflows: keepUnchanged(state.workflows, [...frame.workflows].sort(byId)),
-    integrations: keepUnchanged(state.integrations, frame.integrations.map(integrationFromWire).sort(byId)),
+    integrations: keepUnchanged(state.integrations, [...frame.integrations].sort(byId)),
     ...errorsOf(frame),
   };
 }
@@ -210,8 +185,8 @@ export function applySnapshot(state, frame) {
 function errorsOf(frame) {
   return {
     errors: frame.errors,
-    errorsTotal: frame.errors_total ?? frame.errors.length,
-    errorsTruncated: frame.errors_truncated ?? false,
+    errorsTotal: frame.errors_total,
+    errorsTruncated: frame.errors_truncated,
   };
 }
 
@@ -310,8 +285,8 @@ export function applyIntegrationStatus(state, frame) {
  * @param {ReloadFrame} frame
  */
 export function errorsIntroduced(frame) {
-  const files = new Set(frame.files ?? frame.patches.map((p) => p.file));
-  return frame.errors.filter((e) => (e.severity ?? 'error') === 'error' && files.has(e.file));
+  const files = new Set(frame.files);
+  return frame.errors.filter((e) => e.severity === 'error' && files.has(e.file));
 }
 
 /**
@@ -320,8 +295,8 @@ export function errorsIntroduced(frame) {
  * @param {ReloadFrame} frame
  */
 export function filesFixed(before, frame) {
-  const still = new Set(frame.errors.filter((e) => (e.severity ?? 'error') === 'error').map((e) => e.file));
-  const had = new Set(before.filter((e) => (e.severity ?? 'error') === 'error').map((e) => e.file));
+  const still = new Set(frame.errors.filter((e) => e.severity === 'error').map((e) => e.file));
+  const had = new Set(before.filter((e) => e.severity === 'error').map((e) => e.file));
   return [...had].filter((f) => !still.has(f)).sort();
 }
 

@@ -437,9 +437,9 @@ function renderErrors(state, force) {
     return;
   }
   shownErrors = errors;
-  errorIds = new Set(errors.filter((e) => (e.severity ?? 'error') === 'error' && e.entity?.kind === 'workflow').map((e) => e.entity.id));
-  errorFiles = new Set(errors.filter((e) => (e.severity ?? 'error') === 'error').map((e) => e.file));
-  $('error-count').textContent = String(state.errorsTotal ?? errors.length);
+  errorIds = new Set(errors.filter((e) => e.severity === 'error' && e.entity?.kind === 'workflow').map((e) => e.entity.id));
+  errorFiles = new Set(errors.filter((e) => e.severity === 'error').map((e) => e.file));
+  $('error-count').textContent = String(state.errorsTotal);
   $('errors-empty').hidden = errors.length > 0;
   const truncated = $('errors-truncated');
   truncated.hidden = !state.errorsTruncated;

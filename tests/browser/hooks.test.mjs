@@ -22,7 +22,7 @@ const { applyJsonPatch, backoffDelay, createClient, PatchError, streamUrl } = co
 test('a reload keeps the identity of every entity its patches do not name, so memoised rows skip', () => {
   const { applyReload, applySnapshot, initialState } = core;
   const wf = (id, name) => ({ id, file: `workflows/${id}.yaml`, revision: 1, definition: { id, name, steps: [] }, step_integrations: [] });
-  const snapshot = { type: 'snapshot', revision: 1, workflows: [wf('w10', 'Ten'), wf('w2', 'Two'), wf('w1', 'One')], integrations: [], errors: [] };
+  const snapshot = { type: 'snapshot', revision: 1, workflows: [wf('w10', 'Ten'), wf('w2', 'Two'), wf('w1', 'One')], integrations: [], errors: [], errors_total: 0, errors_truncated: false };
   const held = applySnapshot(initialState(), snapshot);
   assert.deepEqual(held.workflows.map((w) => w.id), ['w1', 'w10', 'w2']);
   const patch = (id, op, json_patch) => ({ kind: 'workflow', id, file: `workflows/${id}.yaml`, op, changes: [], json_patch, diff: { unified: '', hunks: [] } });
@@ -36,6 +36,9 @@ test('a reload keeps the identity of every entity its patches do not name, so me
       patch('w3', 'added', [{ op: 'replace', path: '', value: { id: 'w3', name: 'Three', steps: [] } }]),
     ],
     errors: [],
+    errors_total: 0,
+    errors_truncated: false,
+    files: ['workflows/w2.yaml', 'workflows/w10.yaml', 'workflows/w3.yaml'],
   };
   const next = applyReload(held, frame);
   assert.deepEqual(next.workflows.map((w) => [w.id, w.definition.name, w.revision]), [['w1', 'One', 1], ['w2', 'Two v2', 2], ['w3', 'Three', 2]]);
@@ -190,8 +193,19 @@ test('every op sequence the server sends applies: id change, file move, remove-t
     workflows: [{ id: 'x', file: 'workflows/x.yaml', revision: 1, definition: { id: 'x', name: 'X' } }],
     integrations: [],
     errors: [],
+    errors_total: 0,
+    errors_truncated: false,
   });
-  const frame = (revision, patches) => ({ type: 'reload', revision, base_revision: revision - 1, patches, errors: [] });
+  const frame = (revision, patches) => ({
+    type: 'reload',
+    revision,
+    base_revision: revision - 1,
+    patches,
+    errors: [],
+    errors_total: 0,
+    errors_truncated: false,
+    files: patches.map((p) => p.file),
+  });
   const patch = (op, id, file, json_patch) => ({ kind: 'workflow', op, id, file, json_patch, changes: [] });
   // The file moved, text unchanged: modified, new file, no JSON Patch.
   let s = core.applyReload(core0, frame(2, [patch('modified', 'x', 'workflows/a/x.yaml', [])]));
