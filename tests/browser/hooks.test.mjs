@@ -457,6 +457,55 @@ test('useHotReload gives React the live state and calls back for toasts', { time
   await eventually(async () => (await clients()) === 0, 3000, 'the socket closed on unmount');
 });
 
+test('useHotReload shows the idle state while disabled, not the stopped client\'s last state', { timeout: 30_000 }, async (t) => {
+  const require = createRequire(import.meta.url);
+  const React = require('react');
+  const { act, create } = require('react-test-renderer');
+  globalThis.IS_REACT_ACT_ENVIRONMENT = true;
+  const { useHotReload } = await loadHook();
+
+  const repo = new Repo();
+  const server = await startServer(repo);
+  t.after(async () => {
+    await server.stop();
+    repo.remove();
+  });
+  const clients = async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).websocket_clients;
+  const seen = { renders: [] };
+  function Probe({ enabled }) {
+    const live = useHotReload({ baseUrl: server.url, enabled, client: { WebSocket, document: null } });
+    seen.renders.push({ enabled, status: live.status, revision: live.revision, workflows: live.workflows.length });
+    return null;
+  }
+  const settle = async (check, what) => {
+    await eventually(async () => {
+      await act(async () => {
+        await new Promise((r) => setTimeout(r, 20));
+      });
+      return check(seen.renders.at(-1));
+    }, 5000, what);
+  };
+  let renderer;
+  await act(async () => {
+    renderer = create(React.createElement(Probe, { enabled: true }));
+  });
+  await settle((r) => r.status === 'open' && r.revision === 1 && r.workflows === 2, 'open with the workflows');
+
+  const from = seen.renders.length;
+  await act(async () => renderer.update(React.createElement(Probe, { enabled: false })));
+  await settle((r) => !r.enabled, 'a disabled render');
+  const disabled = seen.renders.slice(from).filter((r) => !r.enabled);
+  assert.ok(disabled.length > 0);
+  for (const r of disabled) {
+    assert.deepEqual(r, { enabled: false, status: 'idle', revision: null, workflows: 0 }, 'every render while disabled is idle');
+  }
+  await eventually(async () => (await clients()) === 0, 3000, 'the socket closed while disabled');
+
+  await act(async () => renderer.update(React.createElement(Probe, { enabled: true })));
+  await settle((r) => r.status === 'open' && r.revision === 1 && r.workflows === 2, 'open again once enabled');
+  await act(async () => renderer.unmount());
+});
+
 test('the hook and the frame types type-check', { timeout: 60_000 }, () => {
   const tsc = join(ROOT, 'tests', 'browser', 'node_modules', 'typescript', 'bin', 'tsc');
   try {
