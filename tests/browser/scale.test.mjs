@@ -156,7 +156,7 @@ test('each row draws its content to exactly the height the list computed for it'
     }),
   );
   assert.ok(rows.length >= 5, `${rows.length} rows drawn`);
-  for (const r of rows) assert.ok(Math.abs(r.off) <= 1, `row ${r.id} (${r.steps} steps): its content ends ${r.off}px above its computed bottom`);
+  for (const r of rows) assert.ok(Math.abs(r.off) <= 1, `row ${r.id} (${r.steps} steps): its last line ends ${r.off}px short of its computed bottom (negative: past it)`);
 });
 
 test('the filter finds a workflow by each field, counts matches, and / and Escape drive it', async () => {
