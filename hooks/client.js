@@ -1,3 +1,4 @@
+// @ts-check
 // The one client core of qa-reload's live stream (docs/protocol.md), shared by the
 // page served at `/` and the React hook `useHotReload.ts`.
 //
@@ -10,14 +11,88 @@
 // instead of guessing. Plain ES module, no dependencies: it runs in browsers
 // and in Node (pass `WebSocket` from the `ws` package there).
 //
-// Types: `client.d.ts` (API) and `frames.ts` (every frame).
+// Types: the JSDoc below, checked by `tsc` (`// @ts-check`); `client.d.ts`
+// is generated from it by `scripts/gen-client-types`, and `frames.ts` types
+// every frame.
 
-/** @typedef {import('./frames').Frame} Frame */
-/** @typedef {import('./frames').ReloadFrame} ReloadFrame */
-/** @typedef {import('./frames').SnapshotFrame} SnapshotFrame */
-/** @typedef {import('./frames').IntegrationStatusFrame} IntegrationStatusFrame */
-/** @typedef {import('./client').HotReloadState} HotReloadState */
-/** @typedef {import('./client').ClientOptions} ClientOptions */
+/**
+ * @import {
+ *   ConfigError, EntityKind, Frame, Head, Integration, IntegrationStatusFrame,
+ *   Patch, ReloadFrame, SnapshotFrame, Workflow,
+ * } from './frames'
+ */
+
+/**
+ * `idle` before `start()`; `connecting` the first time; `open` once `hello`
+ * arrived; `reconnecting` while waiting to retry (see `retryAt`); `paused`
+ * while the tab is hidden; `closed` after `stop()`.
+ * @typedef {'idle' | 'connecting' | 'open' | 'reconnecting' | 'paused' | 'closed'} ConnectionStatus
+ */
+
+/**
+ * Everything a client holds, replaced (never changed) on each frame.
+ * @typedef {object} HotReloadState
+ * @property {ConnectionStatus} status
+ * @property {number | null} revision The revision whose entities are held; `null` before the first snapshot.
+ * @property {number | null} serverRevision The server's revision when it said hello.
+ * @property {Head | null} head
+ * @property {Workflow[]} workflows Sorted by id; a reload keeps the object of every workflow its patches do not name.
+ * @property {Integration[]} integrations
+ * @property {ConfigError[]} errors The diagnostics in force, at most 100 per file.
+ * @property {number} errorsTotal How many diagnostics are in force, held in `errors` or not.
+ * @property {boolean} errorsTruncated Whether `errors` leaves some out.
+ * @property {ReloadFrame | null} lastEvent
+ * @property {number} attempt Failed attempts since the last `hello`.
+ * @property {number | null} retryAt When the next attempt starts (ms since the epoch), while reconnecting.
+ * @property {number | null} disconnectedSince When the connection was lost (ms since the epoch), until it is back.
+ */
+
+/**
+ * What `visibilityState` pauses a client.
+ * @typedef {object} VisibilitySource
+ * @property {string} visibilityState
+ * @property {(type: string, listener: () => void) => void} addEventListener
+ * @property {(type: string, listener: () => void) => void} removeEventListener
+ */
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {string} [baseUrl] The server, e.g. `http://127.0.0.1:7878`; defaults to the page's origin.
+ * @property {string | null} [token] The API token, for servers bound off loopback.
+ * @property {unknown} [WebSocket] A WebSocket constructor; defaults to the global one (`ws` in Node).
+ * @property {VisibilitySource | null} [document] Whose `visibilityState` pauses the client; defaults to the global `document`, `null` for none.
+ * @property {number} [minDelayMs] Backoff bounds, default 500 and 10 000.
+ * @property {number} [maxDelayMs]
+ * @property {() => number} [random] Jitter source, default `Math.random`.
+ * @property {(frame: Frame, before: HotReloadState) => void} [onFrame]
+ * @property {(frame: SnapshotFrame, state: HotReloadState) => void} [onSnapshot]
+ * @property {(frame: ReloadFrame, state: HotReloadState, previous: HotReloadState) => void} [onReload] After the patches of `frame` turned `previous` into `state`.
+ * @property {(frame: IntegrationStatusFrame, state: HotReloadState) => void} [onIntegrationStatus]
+ * @property {(status: ConnectionStatus, state: HotReloadState) => void} [onStatus]
+ * @property {(reason: string, state: HotReloadState) => void} [onResync] A frame did not fit what was held; a fresh snapshot is on its way.
+ */
+
+/**
+ * @typedef {object} HotReloadClient
+ * @property {() => HotReloadState} getState The state now.
+ * @property {(listener: (state: HotReloadState) => void) => () => void} subscribe Calls `listener(state)` on every change; returns the unsubscribe.
+ * @property {() => void} start
+ * @property {() => void} stop
+ * @property {() => void} reconnectNow Reconnects now instead of waiting for the backoff.
+ */
+
+/**
+ * The part of a WebSocket the client uses (the browser's, or `ws` in Node).
+ * @typedef {object} Socket
+ * @property {((message: { data: unknown }) => void) | null} onmessage
+ * @property {(() => void) | null} onclose
+ * @property {(() => void) | null} onerror
+ * @property {() => void} close
+ */
+
+import { PatchError, applyJsonPatch, deepEqual } from './json_patch.js';
+
+export { PatchError, applyJsonPatch };
 
 export const PROTOCOL = 1;
 export const MIN_DELAY_MS = 500;
@@ -37,178 +112,6 @@ export const STREAM_PATH = '/ws/hot-reload';
 export function backoffDelay(attempt, random = Math.random(), min = MIN_DELAY_MS, max = MAX_DELAY_MS) {
   const ceiling = Math.min(max, min * 2 ** Math.max(0, attempt));
   return Math.round(Math.max(min, ceiling * (0.5 + 0.5 * random)));
-}
-
-// ---- RFC 6902 JSON Patch --------------------------------------------------
-
-/**
- * Thrown when a patch does not fit the document it is applied to, or is not
- * a patch at all (an op without `path`, `add` without `value`): every
- * failure of `applyJsonPatch` is one.
- */
-export class PatchError extends Error {}
-
-function unescapeToken(t) {
-  return t.replace(/~1/g, '/').replace(/~0/g, '~');
-}
-
-/** The tokens of the pointer in `op[field]` (`path` or `from`). */
-function pointerOf(op, field) {
-  const pointer = op[field];
-  if (typeof pointer !== 'string') {
-    throw new PatchError(`op ${JSON.stringify(op.op)} needs a string \`${field}\`, found ${pointer === null ? 'null' : typeof pointer}`);
-  }
-  if (pointer === '') return [];
-  if (!pointer.startsWith('/')) throw new PatchError(`bad JSON pointer ${JSON.stringify(pointer)}`);
-  return pointer.slice(1).split('/').map(unescapeToken);
-}
-
-/** `op.value`, which `add`, `replace` and `test` must carry. */
-function valueOf(op) {
-  if (!Object.hasOwn(op, 'value') || op.value === undefined) {
-    throw new PatchError(`op ${JSON.stringify(op.op)} at ${JSON.stringify(op.path)} has no \`value\``);
-  }
-  return op.value;
-}
-
-function clone(v) {
-  return v === undefined ? undefined : structuredClone(v);
-}
-
-function isContainer(v) {
-  return v !== null && typeof v === 'object';
-}
-
-/** JSON equality: members in any order, items in order, `1` equal to `1.0`. */
-function deepEqual(a, b) {
-  if (a === b) return true;
-  if (!isContainer(a) || !isContainer(b) || Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && deepEqual(a[k], b[k]));
-}
-
-/**
- * Sets `obj[key]` as an own member, whatever the key: an assignment to
- * `__proto__` would change the object's prototype and drop the member.
- */
-function setOwn(obj, key, value) {
-  Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
-}
-
-/** A shallow copy of a container (own members only, `__proto__` kept as one). */
-function copyOf(node) {
-  return Array.isArray(node) ? node.slice() : { ...node };
-}
-
-/** Copies the containers along `tokens` so the original document is untouched. */
-function editAt(doc, tokens, edit) {
-  if (!isContainer(doc)) throw new PatchError(`no container at the root (it is ${doc === null ? 'null' : typeof doc})`);
-  const root = copyOf(doc);
-  let node = root;
-  for (let i = 0; i < tokens.length - 1; i++) {
-    const key = Array.isArray(node) ? index(node, tokens[i], false) : tokens[i];
-    const child = Array.isArray(node) || Object.hasOwn(node, key) ? node[key] : undefined;
-    if (!isContainer(child)) {
-      throw new PatchError(`no container at /${tokens.slice(0, i + 1).join('/')}`);
-    }
-    const copy = copyOf(child);
-    setOwn(node, key, copy);
-    node = copy;
-  }
-  edit(node, tokens[tokens.length - 1]);
-  return root;
-}
-
-function index(arr, token, forAdd) {
-  if (forAdd && token === '-') return arr.length;
-  if (!/^(0|[1-9][0-9]*)$/.test(token)) throw new PatchError(`bad array index ${token}`);
-  const i = Number(token);
-  if (i > arr.length || (!forAdd && i === arr.length)) throw new PatchError(`index ${i} out of range`);
-  return i;
-}
-
-function get(doc, tokens) {
-  let node = doc;
-  for (const t of tokens) {
-    if (!isContainer(node)) throw new PatchError(`no value at /${tokens.join('/')}`);
-    const key = Array.isArray(node) ? index(node, t, false) : t;
-    if (!Array.isArray(node) && !Object.hasOwn(node, key)) throw new PatchError(`no value at /${tokens.join('/')}`);
-    node = node[key];
-  }
-  return node;
-}
-
-function add(doc, tokens, value) {
-  if (tokens.length === 0) return clone(value);
-  return editAt(doc, tokens, (parent, key) => {
-    if (Array.isArray(parent)) parent.splice(index(parent, key, true), 0, clone(value));
-    else setOwn(parent, key, clone(value));
-  });
-}
-
-function remove(doc, tokens) {
-  if (tokens.length === 0) return null;
-  get(doc, tokens);
-  return editAt(doc, tokens, (parent, key) => {
-    if (Array.isArray(parent)) parent.splice(index(parent, key, false), 1);
-    else delete parent[key];
-  });
-}
-
-function applyOp(doc, op) {
-  if (!isContainer(op) || Array.isArray(op)) throw new PatchError(`an op must be an object, found ${JSON.stringify(op)}`);
-  const path = pointerOf(op, 'path');
-  switch (op.op) {
-    case 'add':
-      return add(doc, path, valueOf(op));
-    case 'remove':
-      return remove(doc, path);
-    case 'replace': {
-      const value = valueOf(op);
-      if (path.length === 0) return clone(value);
-      get(doc, path);
-      return add(remove(doc, path), path, value);
-    }
-    case 'move': {
-      const from = pointerOf(op, 'from');
-      if (path.length > from.length && from.every((t, i) => t === path[i])) {
-        throw new PatchError(`cannot move ${op.from} into its own child ${op.path}`);
-      }
-      const value = get(doc, from);
-      return add(remove(doc, from), path, value);
-    }
-    case 'copy':
-      return add(doc, path, get(doc, pointerOf(op, 'from')));
-    case 'test':
-      if (!deepEqual(get(doc, path), valueOf(op))) throw new PatchError(`test failed at ${op.path}`);
-      return doc;
-    default:
-      throw new PatchError(`unknown op ${JSON.stringify(op.op)}`);
-  }
-}
-
-/**
- * Applies RFC 6902 `ops` to `doc` without changing it; returns the new
- * document. All or nothing: when an op does not fit (or is not an op), it
- * throws `PatchError` and `doc` is as it was.
- * @param {unknown} doc
- * @param {ReadonlyArray<import('./frames').JsonPatchOp>} ops
- */
-export function applyJsonPatch(doc, ops) {
-  if (!Array.isArray(ops)) throw new PatchError('a patch must be a list of ops');
-  let out = doc;
-  for (const op of ops) {
-    try {
-      out = applyOp(out, op);
-    } catch (e) {
-      if (e instanceof PatchError) throw e;
-      // A value that cannot be copied, or anything else unforeseen: still
-      // the one error the API promises.
-      throw new PatchError(`op ${JSON.stringify(op?.op)} at ${JSON.stringify(op?.path)} failed: ${e}`, { cause: e });
-    }
-  }
-  return out;
 }
 
 // ---- state ----------------------------------------------------------------
@@ -232,33 +135,22 @@ export function initialState() {
   };
 }
 
+/**
+ * @param {{ id: string }} a
+ * @param {{ id: string }} b
+ */
 function byId(a, b) {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
-
-/** An integration's status in any of the shapes the server may send. */
-function normalizeStatus(item) {
-  const s = item.status;
-  if (s && typeof s === 'object') return { ...s };
-  if (typeof s === 'string') {
-    return {
-      status: s,
-      latency_ms: item.latency_ms ?? null,
-      detail: item.detail ?? null,
-      http_status: item.http_status ?? null,
-    };
-  }
-  return null;
-}
-
-function integrationFromWire(item) {
-  return { ...item, status: normalizeStatus(item) };
 }
 
 /**
  * `fresh`, with every entry equal to the one `held` has under its id
  * replaced by the held object, so a resync keeps the identity of what did
  * not change.
+ * @template {{ id: string }} E
+ * @param {E[]} held
+ * @param {E[]} fresh
+ * @returns {E[]}
  */
 function keepUnchanged(held, fresh) {
   if (held.length === 0) return fresh;
@@ -281,17 +173,20 @@ export function applySnapshot(state, frame) {
     revision: frame.revision,
     head: frame.head ?? state.head,
     workflows: keepUnchanged(state.workflows, [...frame.workflows].sort(byId)),
-    integrations: keepUnchanged(state.integrations, frame.integrations.map(integrationFromWire).sort(byId)),
+    integrations: keepUnchanged(state.integrations, [...frame.integrations].sort(byId)),
     ...errorsOf(frame),
   };
 }
 
-/** The errors a snapshot or reload frame carries, with their totals. */
+/**
+ * The errors a snapshot or reload frame carries, with their totals.
+ * @param {SnapshotFrame | ReloadFrame} frame
+ */
 function errorsOf(frame) {
   return {
     errors: frame.errors,
-    errorsTotal: frame.errors_total ?? frame.errors.length,
-    errorsTruncated: frame.errors_truncated ?? false,
+    errorsTotal: frame.errors_total,
+    errorsTruncated: frame.errors_truncated,
   };
 }
 
@@ -300,10 +195,17 @@ function errorsOf(frame) {
  * Entries no patch names keep their object identity, so a view (or a
  * `React.memo` row) can tell unchanged entities by `===`; the list is
  * re-sorted only when an entity was added.
+ * @template {Workflow | Integration} E
+ * @param {E[]} list
+ * @param {Patch[]} patches
+ * @param {number} revision
+ * @param {'definition' | 'config'} field the entity document the patches apply to
+ * @returns {E[]}
  */
 function patchList(list, patches, revision, field) {
   if (patches.length === 0) return list;
   const at = new Map(list.map((e, i) => [e.id, i]));
+  /** @type {Array<E | undefined>} */
   const next = list.slice();
   let added = false;
   let removed = false;
@@ -311,7 +213,7 @@ function patchList(list, patches, revision, field) {
     const i = at.get(patch.id);
     const held = i === undefined ? undefined : next[i];
     if (patch.op === 'removed') {
-      if (held === undefined) throw new PatchError(`${patch.kind} ${patch.id} was removed but is not held`);
+      if (i === undefined || held === undefined) throw new PatchError(`${patch.kind} ${patch.id} was removed but is not held`);
       next[i] = undefined;
       at.delete(patch.id);
       removed = true;
@@ -319,19 +221,20 @@ function patchList(list, patches, revision, field) {
     }
     if (patch.op === 'added' && held !== undefined) throw new PatchError(`${patch.kind} ${patch.id} was added but is already held`);
     if (patch.op === 'modified' && held === undefined) throw new PatchError(`${patch.kind} ${patch.id} was modified but is not held`);
-    const before = held === undefined ? null : held[field];
+    const before = held === undefined ? null : 'definition' in held ? held.definition : held.config;
     const after = applyJsonPatch(before, patch.json_patch);
+    /** @type {Record<string, unknown>} */
     const entry = { ...(held ?? { id: patch.id, status: null }), file: patch.file, revision, [field]: after };
     if (field === 'config' && after && typeof after === 'object' && 'enabled' in after) entry.enabled = after.enabled;
-    if (held === undefined) {
+    if (i === undefined || held === undefined) {
       at.set(patch.id, next.length);
-      next.push(entry);
+      next.push(/** @type {E} */ (entry));
       added = true;
     } else {
-      next[i] = entry;
+      next[i] = /** @type {E} */ (entry);
     }
   }
-  const out = removed ? next.filter((e) => e !== undefined) : next;
+  const out = removed ? next.filter((e) => e !== undefined) : /** @type {E[]} */ (next);
   return added ? out.sort(byId) : out;
 }
 
@@ -347,6 +250,7 @@ export function applyReload(state, frame) {
   if (state.revision !== null && frame.base_revision !== state.revision) {
     throw new PatchError(`revision ${frame.revision} builds on ${frame.base_revision}, but ${state.revision} is held`);
   }
+  /** @param {EntityKind} kind */
   const ofKind = (kind) => frame.patches.filter((p) => p.kind === kind);
   const workflows = patchList(state.workflows, ofKind('workflow'), frame.revision, 'definition');
   const integrations = patchList(state.integrations, ofKind('integration'), frame.revision, 'config');
@@ -381,18 +285,18 @@ export function applyIntegrationStatus(state, frame) {
  * @param {ReloadFrame} frame
  */
 export function errorsIntroduced(frame) {
-  const files = new Set(frame.files ?? frame.patches.map((p) => p.file));
-  return frame.errors.filter((e) => (e.severity ?? 'error') === 'error' && files.has(e.file));
+  const files = new Set(frame.files);
+  return frame.errors.filter((e) => e.severity === 'error' && files.has(e.file));
 }
 
 /**
  * The files whose errors `frame` cleared, given the errors held before it.
- * @param {ReadonlyArray<import('./frames').ConfigError>} before
+ * @param {ReadonlyArray<ConfigError>} before
  * @param {ReloadFrame} frame
  */
 export function filesFixed(before, frame) {
-  const still = new Set(frame.errors.filter((e) => (e.severity ?? 'error') === 'error').map((e) => e.file));
-  const had = new Set(before.filter((e) => (e.severity ?? 'error') === 'error').map((e) => e.file));
+  const still = new Set(frame.errors.filter((e) => e.severity === 'error').map((e) => e.file));
+  const had = new Set(before.filter((e) => e.severity === 'error').map((e) => e.file));
   return [...had].filter((f) => !still.has(f)).sort();
 }
 
@@ -422,12 +326,14 @@ export function streamUrl(baseUrl, since, token, instance) {
 /**
  * Creates a client. Nothing happens until `start()`.
  * @param {ClientOptions} [options]
+ * @returns {HotReloadClient}
  */
 export function createClient(options = {}) {
   const baseUrl = options.baseUrl ?? globalThis.location?.origin;
   if (!baseUrl) throw new Error('createClient: pass baseUrl (no page location to default to)');
-  const WebSocketImpl = options.WebSocket ?? globalThis.WebSocket;
-  if (!WebSocketImpl) throw new Error('createClient: no WebSocket here; pass options.WebSocket (the `ws` package in Node)');
+  const givenWebSocket = options.WebSocket ?? globalThis.WebSocket;
+  if (!givenWebSocket) throw new Error('createClient: no WebSocket here; pass options.WebSocket (the `ws` package in Node)');
+  const WebSocketImpl = /** @type {new (url: string) => Socket} */ (givenWebSocket);
   const doc = options.document === undefined ? globalThis.document : options.document;
   const minDelay = options.minDelayMs ?? MIN_DELAY_MS;
   const maxDelay = options.maxDelayMs ?? MAX_DELAY_MS;
@@ -443,21 +349,29 @@ export function createClient(options = {}) {
 
   /** @type {HotReloadState} */
   let state = initialState();
+  /** @type {Set<(state: HotReloadState) => void>} */
   const listeners = new Set();
+  /** @type {Socket | null} */
   let socket = null;
+  /** @type {ReturnType<typeof setTimeout> | null} */
   let timer = null;
   let running = false;
   let resumable = true;
-  /** The server run the held revision came from. */
+  /**
+   * The server run the held revision came from.
+   * @type {string | null}
+   */
   let instance = null;
   /**
    * The run of the connection's `hello`: it becomes `instance` only once a
    * snapshot or reload of that connection is held, so a connection that
    * drops between its `hello` and its snapshot never pairs the old run's
    * revision with the new run's id.
+   * @type {string | null}
    */
   let connectedTo = null;
 
+  /** @param {HotReloadState} next */
   function set(next) {
     const statusChanged = next.status !== state.status;
     state = next;
@@ -528,7 +442,10 @@ export function createClient(options = {}) {
     timer = setTimeout(connect, delay);
   }
 
-  /** Drops what is held and reconnects for a fresh snapshot. */
+  /**
+   * Drops what is held and reconnects for a fresh snapshot.
+   * @param {string} reason
+   */
   function resync(reason) {
     on.resync?.(reason, state);
     resumable = false;
@@ -538,6 +455,10 @@ export function createClient(options = {}) {
     connect();
   }
 
+  /**
+   * @param {Frame} frame
+   * @param {Socket} ws the connection it came on
+   */
   function receive(frame, ws) {
     on.frame?.(frame, state);
     switch (frame.type) {

@@ -89,14 +89,20 @@ export function useHotReload(options: UseHotReloadOptions = {}): UseHotReload {
     });
     next.start();
     setClient(next);
-    return () => next.stop();
+    return () => {
+      next.stop();
+      setClient((held) => (held === next ? null : held));
+    };
   }, [baseUrl, token, enabled]);
 
+  // While disabled there is no client to read, whatever the last one held:
+  // the render that turns `enabled` off already shows the idle state.
+  const active = enabled ? client : null;
   const subscribe = useCallback(
-    (onChange: () => void) => (client ? client.subscribe(onChange) : () => {}),
-    [client],
+    (onChange: () => void) => (active ? active.subscribe(onChange) : () => {}),
+    [active],
   );
-  const getState = useCallback(() => (client ? client.getState() : IDLE), [client]);
+  const getState = useCallback(() => (active ? active.getState() : IDLE), [active]);
   const state = useSyncExternalStore(subscribe, getState, getState);
 
   return {

@@ -7,32 +7,34 @@
 // (`list.js`), so the DOM holds the rows in view whatever the repository's
 // size, and a reload frame rebuilds only the rows whose entity it replaced
 // (the core keeps the identity of every entity no patch named).
+//
+// This module wires the page together: the client core's frames become
+// marks, toasts and log lines, and it draws the workflow and error lists.
+// The page's own state lives in `state.js`; the filter in `finder.js`; row
+// sizes in `geometry.js`; toasts, the diff view, the integrations table and
+// the connection banner in modules of their own; runs in `runs.js`.
 
 import { createClient, errorsIntroduced, filesFixed } from '/hooks/client.js';
+import { diffView, errorView, patchSection } from '/ui/diff.js';
+import { renderHeader } from '/ui/connection.js';
+import { $, el, localTime, plural } from '/ui/dom.js';
+import { hasErrors, meta, parseQuery, sortKey } from '/ui/finder.js';
+import { ERROR_ROW, ERRORS_BOX_MAX, ROW, ROW_PANEL, STEPS_SHOWN, shareGeometry } from '/ui/geometry.js';
+import { renderIntegrations, statusFacts } from '/ui/integrations.js';
 import { WindowedList } from '/ui/list.js';
 import { createRuns } from '/ui/runs.js';
+import { mark, markOf, page } from '/ui/state.js';
+import { armTimer, dismissCurrent, dismissKey, toast } from '/ui/toasts.js';
 
-const $ = (id) => document.getElementById(id);
-const MARK_MS = 4000;
-const TOAST_MS = 12000;
+shareGeometry(document.documentElement);
+
 /** Reloads of one entity closer together than this update one toast. */
 const COALESCE_MS = 5000;
 const LOG_MAX = 50;
 /** Patches above which a reload frame is drawn in the next animation frame. */
 const BIG_FRAME = 64;
-/** A frame with more patches than this gets a summary and diffs on demand. */
-const DIFF_PATCHES_SHOWN = 20;
-/** Entities listed in a large diff's summary (each diff built when opened). */
-const DIFF_ENTRIES_LISTED = 200;
-/** Steps drawn in a workflow row; the rest are counted. */
-const STEPS_SHOWN = 30;
 /** How often the runs are read again while the page is visible. */
 const RUNS_POLL_MS = 2000;
-
-// Row geometry (px); style.css draws rows to exactly these sizes.
-const ROW = { chrome: 18, header: 26, line: 20, stepsTop: 4, step: 22, detail: 268, gap: 8 };
-const ERROR_ROW = 30;
-const ERRORS_BOX_MAX = 300;
 
 // The token, when the server needs one, comes in the page URL once; it is
 // taken out of the address bar (without navigating) so it is not shared by
@@ -45,220 +47,28 @@ if (token) {
   history.replaceState(null, '', location.pathname + (rest ? `?${rest}` : '') + location.hash);
 }
 
-/** Marks of rows changed by the last reloads: key → {until, steps}. */
-const marks = new Map();
-const log = [];
-/** Workflow ids a reload touched since the page loaded. */
-const changedSinceLoad = new Set();
-/** Workflow id → whether its file differs from HEAD, as the last patch said. */
-const differsFromHead = new Map();
-/** Entity key (`workflow:id`) → the last patch that changed it. */
-const lastPatch = new Map();
-/** Workflow id → the panel open in its row (`diff` or `errors`). */
-const openPanels = new Map();
-let focusedId = null;
-/** Workflow id → runs in progress on an older definition of it. */
-let olderRuns = new Map();
-
-// ---- small DOM helpers ----------------------------------------------------
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === 'class') node.className = v;
-    else if (k === 'text') node.textContent = v;
-    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return node;
-}
-
-function short(commit) {
-  return commit ? commit.slice(0, 7) : '—';
-}
-
-function show(value) {
-  if (value === undefined || value === null) return '∅';
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}
-
-function plural(n, one, many = `${one}s`) {
-  return `${n} ${n === 1 ? one : many}`;
-}
-
-function markOf(key) {
-  const m = marks.get(key);
-  return m !== undefined && m.until > Date.now() ? m : null;
-}
-
-let unmarkTimer = null;
-/** Bumped whenever a mark is set or runs out. */
-let markEpoch = 0;
-
-/** Marks `key` as just changed; one redraw follows when the marks run out. */
-function mark(key, steps = new Set()) {
-  marks.set(key, { until: Date.now() + MARK_MS, steps });
-  markEpoch += 1;
-  if (unmarkTimer === null) unmarkWhenDue(MARK_MS);
-}
-
-/** Redraws when the next mark runs out, and again while marks remain. */
-function unmarkWhenDue(ms) {
-  unmarkTimer = setTimeout(() => {
-    unmarkTimer = null;
-    scheduleRender();
-    const t = Date.now();
-    let next = Infinity;
-    for (const m of marks.values()) if (m.until > t) next = Math.min(next, m.until);
-    if (next !== Infinity) unmarkWhenDue(next - t);
-  }, ms + 50);
-}
+page.redraw = () => scheduleRender();
 
 function api(path) {
   const headers = token ? { Authorization: `Bearer ${token}` } : {};
   return fetch(path, { headers }).then((r) => (r.ok ? r.json() : Promise.reject(new Error(`${path}: ${r.status}`))));
 }
 
-// ---- finding: natural sort keys and the filter ------------------------------
-
-/** A key that sorts `w2` before `w10` with a plain string comparison. */
-function natural(s) {
-  return String(s)
-    .toLowerCase()
-    .replace(/\d+/g, (d) => {
-      const digits = d.replace(/^0+(?=\d)/, '');
-      return String.fromCharCode(0x30 + Math.min(digits.length, 60)) + digits;
-    });
-}
-
-/**
- * What the list needs of a workflow, made once per version (the core keeps
- * an unchanged workflow's object): its row height and sort keys, and the
- * lower-cased text the filter searches, each made when first asked for.
- */
-class Meta {
-  constructor(w) {
-    this.w = w;
-    const d = w.definition ?? {};
-    const steps = d.steps?.length ?? 0;
-    this.height =
-      ROW.chrome +
-      ROW.header +
-      (d.description ? ROW.line : 0) +
-      (d.ticket_types?.length ? ROW.line : 0) +
-      ROW.stepsTop +
-      Math.min(steps, STEPS_SHOWN) * ROW.step +
-      (steps > STEPS_SHOWN ? ROW.line : 0) +
-      ROW.gap;
-  }
-
-  get displayName() {
-    return String(this.w.definition?.name ?? this.w.id);
-  }
-
-  get nameKey() {
-    return (this._nameKey ??= `${natural(this.displayName)}\u0000${natural(this.w.id)}`);
-  }
-
-  get fileKey() {
-    return (this._fileKey ??= `${natural(this.w.file)}\u0000${natural(this.w.id)}`);
-  }
-
-  get search() {
-    if (this._search) return this._search;
-    const w = this.w;
-    const d = w.definition ?? {};
-    const steps = d.steps ?? [];
-    const stepText = steps.map((s) => `${s.id} ${s.name}`).join('\n').toLowerCase();
-    const integrations = [...new Set(steps.map((s) => s.integration).filter(Boolean))].join(' ').toLowerCase();
-    this._search = {
-      id: w.id.toLowerCase(),
-      name: this.displayName.toLowerCase(),
-      file: String(w.file).toLowerCase(),
-      steps: stepText,
-      integrations,
-      text: [w.id, this.displayName, w.file, d.description ?? '', stepText, integrations].join('\n').toLowerCase(),
-    };
-    return this._search;
-  }
-}
-
-const metaCache = new WeakMap();
-
-function meta(w) {
-  let m = metaCache.get(w);
-  if (!m) {
-    m = new Meta(w);
-    metaCache.set(w, m);
-  }
-  return m;
-}
-
-const FIELDS = ['id', 'name', 'file', 'step', 'integration'];
-
-/**
- * The filter box's text as tests: `id:`, `name:`, `file:`, `step:`,
- * `integration:` match that field, `is:error`, `is:changed` (since the page
- * loaded), `is:dirty` (differs from HEAD) and `rev:N` (changed by revision
- * N) match a state, any other word matches any field.
- */
-function parseQuery(text) {
-  const tests = [];
-  for (const word of text.trim().toLowerCase().split(/\s+/).filter(Boolean)) {
-    const m = /^([a-z]+):(.*)$/.exec(word);
-    const [field, value] = m ? [m[1], m[2]] : ['', word];
-    if (FIELDS.includes(field) && value) {
-      const key = field === 'step' ? 'steps' : field === 'integration' ? 'integrations' : field;
-      tests.push((w) => meta(w).search[key].includes(value));
-    } else if (field === 'is' || field === 'has') {
-      if (value === 'error' || value === 'errors') tests.push((w) => hasErrors(w));
-      else if (value === 'changed') tests.push((w) => changedSinceLoad.has(w.id));
-      else if (value === 'dirty' || value === 'differs') tests.push((w) => differsFromHead.get(w.id) === true);
-      else tests.push(() => false);
-    } else if (field === 'rev' && /^\d+$/.test(value)) {
-      const rev = Number(value);
-      tests.push((w) => w.revision === rev);
-    } else {
-      tests.push((w) => meta(w).search.text.includes(word));
-    }
-  }
-  return tests;
-}
-
-function sortKey(w, by) {
-  const m = meta(w);
-  if (by === 'file') return m.fileKey;
-  if (by === 'changed') return `${String(1e12 - (w.revision ?? 0)).padStart(13, '0')}${m.nameKey}`;
-  return m.nameKey;
-}
-
-let errorIds = new Set();
-let errorFiles = new Set();
-
-function hasErrors(w) {
-  return errorIds.has(w.id) || errorFiles.has(w.file);
-}
-
 // ---- the workflow list ------------------------------------------------------
 
 function rowHeight(w) {
-  return meta(w).height + (openPanels.has(w.id) ? ROW.detail : 0);
+  return meta(w).height + (page.openPanels.has(w.id) ? ROW_PANEL : 0);
 }
 
 function rowSignature(w) {
   const m = markOf(`workflow:${w.id}`);
   return [
     m ? m.until : 0,
-    openPanels.get(w.id) ?? '',
+    page.openPanels.get(w.id) ?? '',
     hasErrors(w) ? 'e' : '',
-    differsFromHead.get(w.id) ? 'd' : '',
-    olderRuns.get(w.id) ?? 0,
-    focusedId === w.id ? 'f' : '',
+    page.differsFromHead.get(w.id) ? 'd' : '',
+    page.olderRuns.get(w.id) ?? 0,
+    page.focusedId === w.id ? 'f' : '',
   ].join('|');
 }
 
@@ -266,13 +76,13 @@ function buildRow(w) {
   const d = w.definition ?? {};
   const m = markOf(`workflow:${w.id}`);
   const steps = d.steps ?? [];
-  const older = olderRuns.get(w.id) ?? 0;
-  const panel = openPanels.get(w.id);
-  const patch = lastPatch.get(`workflow:${w.id}`);
+  const older = page.olderRuns.get(w.id) ?? 0;
+  const panel = page.openPanels.get(w.id);
+  const patch = page.lastPatch.get(`workflow:${w.id}`);
   const node = el(
     'article',
     {
-      class: `workflow ${m ? 'changed' : ''} ${focusedId === w.id ? 'focused' : ''}`,
+      class: `workflow ${m ? 'changed' : ''} ${page.focusedId === w.id ? 'focused' : ''}`,
       'data-id': w.id,
       tabindex: '-1',
     },
@@ -283,7 +93,7 @@ function buildRow(w) {
       el('code', { class: 'id', text: w.id }),
       el('span', { class: 'file', text: `${w.file} · rev ${w.revision}` }),
       hasErrors(w) ? el('span', { class: 'badge has-errors', text: 'errors' }) : null,
-      differsFromHead.get(w.id) ? el('span', { class: 'badge dirty', text: 'differs from HEAD' }) : null,
+      page.differsFromHead.get(w.id) ? el('span', { class: 'badge dirty', text: 'differs from HEAD' }) : null,
       older ? el('span', { class: 'badge older-runs', text: `${plural(older, 'run')} on an older definition` }) : null,
       el('button', { type: 'button', class: 'start-run', 'aria-label': `Start a trial run of ${d.name ?? w.id}`, text: 'Start a trial run' }),
       patch ? el('button', { type: 'button', class: 'row-toggle', 'data-panel': 'diff', 'aria-expanded': String(panel === 'diff'), text: 'diff' }) : null,
@@ -347,8 +157,8 @@ workflowBox.addEventListener('click', (e) => {
   const id = button.closest('article.workflow')?.dataset.id;
   if (!id) return;
   const panel = button.dataset.panel;
-  if (openPanels.get(id) === panel) openPanels.delete(id);
-  else openPanels.set(id, panel);
+  if (page.openPanels.get(id) === panel) page.openPanels.delete(id);
+  else page.openPanels.set(id, panel);
   workflows.layout();
   workflows.paint();
 });
@@ -377,56 +187,12 @@ const errorList = new WindowedList(errorBox, {
     return node;
   },
 });
-let focusedError = null;
 
 function currentErrors() {
   return client.getState().errors;
 }
 
 // ---- rendering ----------------------------------------------------------------
-
-const CONNECTION_TEXT = {
-  idle: 'starting',
-  connecting: 'connecting',
-  open: 'live',
-  reconnecting: 'reconnecting',
-  paused: 'paused (tab hidden)',
-  closed: 'stopped',
-};
-
-let retryTicker = null;
-let bannerShown = null;
-
-function renderHeader(state) {
-  $('branch').textContent = state.head ? (state.head.branch ?? `detached at ${short(state.head.commit)}`) : 'not a git repository';
-  $('commit').textContent = short(state.head?.commit);
-  $('revision').textContent = state.revision ?? '—';
-  const pill = $('connection');
-  pill.dataset.state = state.status;
-  pill.textContent = CONNECTION_TEXT[state.status] ?? state.status;
-  renderBanner(state);
-}
-
-function renderBanner(state) {
-  const banner = $('banner');
-  const down = state.status === 'reconnecting' && state.disconnectedSince !== null;
-  banner.hidden = !down;
-  const key = down ? `${state.attempt}:${state.retryAt}` : null;
-  if (key === bannerShown) return;
-  bannerShown = key;
-  clearInterval(retryTicker);
-  retryTicker = null;
-  if (!down) return;
-  const update = () => {
-    const s = client.getState();
-    const wait = s.retryAt ? Math.max(0, Math.ceil((s.retryAt - Date.now()) / 1000)) : 0;
-    const held = s.revision === null ? '' : ` Showing revision ${s.revision}; changes made meanwhile will be caught up.`;
-    $('banner-text').textContent =
-      `Disconnected from the server. ${wait > 0 ? `Reconnecting in ${wait} s (attempt ${s.attempt}).` : 'Reconnecting…'}${held}`;
-  };
-  update();
-  retryTicker = setInterval(update, 500);
-}
 
 let shownErrors = null;
 
@@ -437,9 +203,9 @@ function renderErrors(state, force) {
     return;
   }
   shownErrors = errors;
-  errorIds = new Set(errors.filter((e) => (e.severity ?? 'error') === 'error' && e.entity?.kind === 'workflow').map((e) => e.entity.id));
-  errorFiles = new Set(errors.filter((e) => (e.severity ?? 'error') === 'error').map((e) => e.file));
-  $('error-count').textContent = String(state.errorsTotal ?? errors.length);
+  page.errorIds = new Set(errors.filter((e) => e.severity === 'error' && e.entity?.kind === 'workflow').map((e) => e.entity.id));
+  page.errorFiles = new Set(errors.filter((e) => e.severity === 'error').map((e) => e.file));
+  $('error-count').textContent = String(state.errorsTotal);
   $('errors-empty').hidden = errors.length > 0;
   const truncated = $('errors-truncated');
   truncated.hidden = !state.errorsTruncated;
@@ -450,13 +216,10 @@ function renderErrors(state, force) {
     );
   }
   errorList.setItems(
-    errors.map((error, i) => ({ key: `${i}:${error.file}:${error.line}:${error.column}:${error.message}`, error, focused: focusedError === error })),
+    errors.map((error, i) => ({ key: `${i}:${error.file}:${error.line}:${error.column}:${error.message}`, error, focused: page.focusedError === error })),
   );
   errorList.paint();
 }
-
-/** What the workflow list shows: the filter and sort it was made with, and its source. */
-const view = { source: null, query: null, sort: null, errors: null, full: true, ids: new Set() };
 
 function filterText() {
   return $('filter').value;
@@ -465,18 +228,18 @@ function filterText() {
 function renderWorkflows(state) {
   const query = filterText();
   const sort = $('sort').value;
-  const errorsChanged = view.errors !== state.errors;
-  if (view.source === state.workflows && view.query === query && view.sort === sort && !errorsChanged && !view.full) {
+  const errorsChanged = page.view.errors !== state.errors;
+  if (page.view.source === state.workflows && page.view.query === query && page.view.sort === sort && !errorsChanged && !page.view.full) {
     workflows.paint();
     return;
   }
   const tests = parseQuery(query);
   const fits = (w) => tests.every((t) => t(w));
-  let partial = !view.full && view.query === query && view.sort === sort && !(errorsChanged && tests.length > 0);
-  if (partial && view.source !== state.workflows) {
+  let partial = !page.view.full && page.view.query === query && page.view.sort === sort && !(errorsChanged && tests.length > 0);
+  if (partial && page.view.source !== state.workflows) {
     // Only patched entities changed: swap them in place when they keep
     // their place in the order and in the filter.
-    for (const id of view.ids) {
+    for (const id of page.view.ids) {
       const w = findWorkflow(state.workflows, id);
       const i = workflows.index.get(id);
       if (w === undefined || (i === undefined ? fits(w) : !fits(w) || sortKey(w, sort) !== sortKey(workflows.items[i], sort))) {
@@ -494,9 +257,9 @@ function renderWorkflows(state) {
     keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     workflows.setItems(keyed.map((k) => k[1]));
     // A new filter or order starts at its first match.
-    if (view.query !== query || view.sort !== sort) workflowBox.scrollTop = 0;
+    if (page.view.query !== query || page.view.sort !== sort) workflowBox.scrollTop = 0;
   }
-  Object.assign(view, { source: state.workflows, query, sort, errors: state.errors, full: false, ids: new Set() });
+  Object.assign(page.view, { source: state.workflows, query, sort, errors: state.errors, full: false, ids: new Set() });
   const total = state.workflows.length;
   $('workflow-count').textContent = String(total);
   $('match-count').textContent = query.trim() ? `${workflows.items.length} of ${total} match` : `${total} shown`;
@@ -516,67 +279,9 @@ function findWorkflow(list, id) {
   return list[lo]?.id === id ? list[lo] : undefined;
 }
 
-let shownIntegrations = null;
-
-/** What a connection status shows as its badge. */
-const STATUS_TEXT = { rate_limited: 'rate limited' };
-
-function localTime(iso) {
-  return iso ? new Date(iso).toLocaleTimeString() : null;
-}
-
-/** The step, HTTP status and latency of a connection status, one line. */
-function statusFacts(st) {
-  return [st.step ? `step ${st.step}` : null, st.http_status ? `HTTP ${st.http_status}` : null, st.latency_ms != null ? `${st.latency_ms} ms` : null]
-    .filter(Boolean)
-    .join(' · ');
-}
-
-/** When it was last tested and, while rate limited, until when it waits. */
-function statusTimes(st) {
-  return [
-    st.status === 'rate_limited' && st.retry_at ? `no request until ${localTime(st.retry_at)}` : null,
-    st.tested_at ? `last tested ${localTime(st.tested_at)}` : 'not tested yet',
-  ]
-    .filter(Boolean)
-    .join(' · ');
-}
-
-function renderIntegrations(state, force) {
-  if (state.integrations === shownIntegrations && !force) return;
-  shownIntegrations = state.integrations;
-  $('integrations').replaceChildren(
-    ...state.integrations.map((i) => {
-      const st = i.status;
-      const label = st ? (STATUS_TEXT[st.status] ?? st.status) : i.enabled ? 'not tested yet' : 'disabled';
-      // A failure's detail already names the HTTP status and the time; the
-      // facts line adds the step.
-      const detail = st
-        ? [st.detail || statusFacts(st) || '—', st.detail && st.step ? `(step ${st.step})` : null].filter(Boolean).join(' ')
-        : i.enabled
-          ? 'waiting for the first connection test'
-          : 'enable it in its config file to test the connection';
-      return el(
-        'tr',
-        { class: markOf(`integration:${i.id}`) ? 'changed' : null, 'data-id': i.id },
-        el('th', { scope: 'row', text: i.id }),
-        el('td', {}, el('span', { class: 'badge status', 'data-status': st?.status ?? (i.enabled ? 'unknown' : 'disabled'), text: label })),
-        el('td', {}, el('code', { text: show(i.config?.base_url) })),
-        el(
-          'td',
-          {},
-          el('div', { class: 'detail', text: detail }),
-          st && st.status !== 'disabled' ? el('div', { class: 'tested', text: statusTimes(st) }) : null,
-        ),
-        el('td', { class: 'file', text: i.file }),
-      );
-    }),
-  );
-}
-
 function renderLog() {
   $('log').replaceChildren(
-    ...log.map((entry) =>
+    ...page.log.map((entry) =>
       el(
         'li',
         { class: `log-${entry.kind}` },
@@ -589,8 +294,8 @@ function renderLog() {
 }
 
 function addLog(kind, text, revision = null) {
-  log.unshift({ kind, text, revision, at: new Date() });
-  log.length = Math.min(log.length, LOG_MAX);
+  page.log.unshift({ kind, text, revision, at: new Date() });
+  page.log.length = Math.min(page.log.length, LOG_MAX);
   renderLog();
 }
 
@@ -618,87 +323,20 @@ function render() {
   // Marks change rows without changing the state: a new mark or an
   // expired one redraws the small lists whole.
   const t = Date.now();
-  for (const [key, m] of marks) {
+  for (const [key, m] of page.marks) {
     if (m.until > t) continue;
-    marks.delete(key);
-    markEpoch += 1;
+    page.marks.delete(key);
+    page.markEpoch += 1;
   }
-  const marksMoved = markEpoch !== marksSeen;
-  marksSeen = markEpoch;
-  renderHeader(state);
+  const marksMoved = page.markEpoch !== marksSeen;
+  marksSeen = page.markEpoch;
+  renderHeader(state, client.getState);
   renderErrors(state, marksMoved);
   renderWorkflows(state);
   renderIntegrations(state, marksMoved);
 }
 
 // ---- toasts ---------------------------------------------------------------
-
-function dismiss(toast) {
-  if (!toast.isConnected) return;
-  clearTimeout(toast._timer);
-  toast.remove();
-}
-
-function armTimer(toast) {
-  clearTimeout(toast._timer);
-  if (toast.classList.contains('sticky') || toast.classList.contains('expanded')) return;
-  toast._timer = setTimeout(() => {
-    if (toast.matches(':hover, :focus-within')) armTimer(toast);
-    else dismiss(toast);
-  }, TOAST_MS);
-}
-
-/**
- * @param {{tone: 'ok'|'info'|'error', title: string, lines?: Node[], details?: () => Node, alert?: boolean, sticky?: boolean, key?: string, go?: () => void}} t
- */
-function toast(t) {
-  const toasts = $('toasts');
-  if (t.key) for (const old of toasts.querySelectorAll(`[data-key="${CSS.escape(t.key)}"]`)) dismiss(old);
-  const node = el('div', {
-    class: `toast ${t.tone} ${t.sticky ? 'sticky' : ''} ${t.go ? 'leads' : ''}`,
-    role: t.alert ? 'alert' : 'status',
-    'aria-live': t.alert ? 'assertive' : 'polite',
-    'data-key': t.key,
-    tabindex: '-1',
-  });
-  const head = el('div', { class: 'toast-head' }, el('strong', { class: 'toast-title', text: t.title }));
-  const close = el('button', { type: 'button', class: 'close', 'aria-label': 'Dismiss', text: '×', onclick: () => dismiss(node) });
-  head.append(close);
-  node.append(head, el('div', { class: 'toast-lines' }, t.lines ?? []));
-  const actions = el('div', { class: 'toast-actions' });
-  if (t.go) {
-    actions.append(el('button', { type: 'button', class: 'goto', text: 'Show in list', onclick: t.go }));
-    // A click anywhere on the toast but its controls and diff leads there too.
-    node.addEventListener('click', (e) => {
-      if (e.target.closest('button, .toast-details, a, summary')) return;
-      node._go?.();
-    });
-    node._go = t.go;
-  }
-  for (const a of t.actions ?? []) actions.append(a);
-  node.append(actions);
-  if (t.details) {
-    const body = el('div', { class: 'toast-details', hidden: true });
-    const toggle = el('button', { type: 'button', class: 'expand', 'aria-expanded': 'false', text: 'Show diff' });
-    node._details = t.details;
-    node._body = body;
-    toggle.addEventListener('click', () => {
-      const open = body.hidden;
-      if (open && body.childElementCount === 0) body.append(node._details());
-      body.hidden = !open;
-      toggle.setAttribute('aria-expanded', String(open));
-      toggle.textContent = open ? 'Hide diff' : 'Show diff';
-      node.classList.toggle('expanded', open);
-      armTimer(node);
-    });
-    actions.prepend(toggle);
-    node.append(body);
-  }
-  node.addEventListener('mouseleave', () => armTimer(node));
-  toasts.append(node);
-  armTimer(node);
-  return node;
-}
 
 document.addEventListener('keydown', (e) => {
   const filter = $('filter');
@@ -718,123 +356,8 @@ document.addEventListener('keydown', (e) => {
     e.preventDefault();
     return;
   }
-  const toasts = [...$('toasts').children];
-  const focused = toasts.find((t) => t.contains(document.activeElement));
-  const target = focused ?? toasts[toasts.length - 1];
-  if (target) {
-    dismiss(target);
-    e.preventDefault();
-  }
+  if (dismissCurrent()) e.preventDefault();
 });
-
-function changeLine(c) {
-  return el(
-    'li',
-    { 'data-op': c.op },
-    el('code', { class: 'path', text: c.path }),
-    el('span', { class: 'op', text: c.op }),
-    c.op === 'add' ? null : el('del', { text: show(c.old) }),
-    c.op === 'add' || c.op === 'replace' || c.op === 'rename' ? ' → ' : null,
-    c.op === 'remove' ? null : el('ins', { text: show(c.new) }),
-    c.line ? el('span', { class: 'line-ref', text: `line ${c.line}` }) : null,
-  );
-}
-
-/** One entity's change: its semantic changes and its line diff. */
-function patchSection(p) {
-  const rows = [];
-  for (const h of p.diff?.hunks ?? []) {
-    rows.push(el('tr', { class: 'hunk' }, el('td', { colspan: '4', text: `@@ -${h.old_start},${h.old_lines} +${h.new_start},${h.new_lines} @@` })));
-    for (const l of h.lines) {
-      const sign = l.tag === 'insert' ? '+' : l.tag === 'delete' ? '-' : ' ';
-      rows.push(
-        el(
-          'tr',
-          { class: `line ${l.tag}` },
-          el('td', { class: 'ln old', text: l.old_line ?? '' }),
-          el('td', { class: 'ln new', text: l.new_line ?? '' }),
-          el('td', { class: 'sign', 'aria-label': l.tag === 'equal' ? null : l.tag === 'insert' ? 'added' : 'removed', text: sign }),
-          el('td', { class: 'text' }, el('code', { text: l.text.replace(/\n$/, '') })),
-        ),
-      );
-    }
-  }
-  return el(
-    'section',
-    { class: 'patch', 'data-id': p.id },
-    el(
-      'h4',
-      {},
-      `${p.kind} `,
-      el('code', { text: p.id }),
-      ` ${p.op} · `,
-      el('span', { class: 'file', text: p.file }),
-      p.git?.differs_from_head ? el('span', { class: 'badge', text: 'differs from HEAD' }) : null,
-    ),
-    p.changes.length ? el('ul', { class: 'changes' }, p.changes.map(changeLine)) : null,
-    rows.length ? el('table', { class: 'diff' }, el('tbody', {}, rows)) : null,
-    p.diff?.timed_out ? el('p', { class: 'note', text: 'the line diff took too long and shows the file as replaced' }) : null,
-  );
-}
-
-/**
- * A frame's diff: every patch when there are few; otherwise a summary and
- * the changed entities, each one's diff built when it is opened.
- */
-function diffView(frame) {
-  const patches = frame.patches;
-  if (patches.length <= DIFF_PATCHES_SHOWN) return el('div', {}, patches.map(patchSection));
-  const counts = new Map();
-  for (const p of patches) {
-    const k = `${p.kind}|${p.op}`;
-    counts.set(k, (counts.get(k) ?? 0) + 1);
-  }
-  const summary = [...counts]
-    .map(([k, n]) => {
-      const [kind, op] = k.split('|');
-      return `${plural(n, kind, kind === 'settings' ? kind : `${kind}s`)} ${op}`;
-    })
-    .join(', ');
-  const listed = patches.slice(0, DIFF_ENTRIES_LISTED).map((p) => {
-    const entry = el(
-      'details',
-      { class: 'patch-entry', 'data-id': p.id },
-      el('summary', {}, `${p.kind} `, el('code', { text: p.id }), ` ${p.op}`, p.changes.length ? ` · ${plural(p.changes.length, 'change')}` : ''),
-    );
-    entry.addEventListener('toggle', () => {
-      if (entry.open && entry.childElementCount === 1) entry.append(patchSection(p));
-    });
-    return entry;
-  });
-  return el(
-    'div',
-    { class: 'large-diff' },
-    el('p', { class: 'diff-summary', text: summary }),
-    listed,
-    patches.length > listed.length ? el('p', { class: 'note', text: `and ${patches.length - listed.length} more; “Show all changed” lists them` }) : null,
-  );
-}
-
-function errorView(e) {
-  const lines = [
-    el('p', { class: 'where' }, el('code', { class: 'pos', text: `${e.file}:${e.line}:${e.column}` }), ` ${e.kind}`),
-    el('p', { class: 'message', text: e.message }),
-  ];
-  if (e.excerpt != null) {
-    lines.push(
-      el(
-        'pre',
-        { class: 'excerpt' },
-        el('span', { class: 'ln', text: String(e.line).padStart(4) }),
-        ' ',
-        el('code', { text: e.excerpt }),
-        '\n',
-        el('span', { class: 'caret', 'aria-hidden': 'true', text: `${' '.repeat(5 + Math.max(0, e.column - 1))}^` }),
-      ),
-    );
-  }
-  return lines;
-}
 
 // ---- leading somewhere: from a toast to its entity --------------------------
 
@@ -853,9 +376,9 @@ function reveal(kind, id, panel) {
     if (!findWorkflow(state.workflows, id)) return false;
     renderWorkflows(state);
     if (!workflows.index.has(id)) setFilter('');
-    const before = focusedId;
-    focusedId = id;
-    if (panel) openPanels.set(id, panel);
+    const before = page.focusedId;
+    page.focusedId = id;
+    if (panel) page.openPanels.set(id, panel);
     if (before !== id || panel) workflows.layout();
     $('workflows-section').scrollIntoView({ block: 'start' });
     workflows.reveal(id);
@@ -884,7 +407,7 @@ function revealError(file) {
     state.workflows.find((w) => w.file === file);
   if (owner && reveal('workflow', owner.id, 'errors')) return;
   if (!error) return;
-  focusedError = error;
+  page.focusedError = error;
   renderErrors(state, true);
   $('errors-section').scrollIntoView({ block: 'start' });
   const i = state.errors.indexOf(error);
@@ -904,9 +427,9 @@ function reloadTitle(frame) {
 function onReload(frame, state, previous) {
   // HEAD moved: what differed from the old HEAD is not known against the
   // new one until a patch says so.
-  if (frame.cause?.previous_head && differsFromHead.size > 0) {
-    differsFromHead.clear();
-    view.full = true;
+  if (frame.cause?.previous_head && page.differsFromHead.size > 0) {
+    page.differsFromHead.clear();
+    page.view.full = true;
   }
   for (const p of frame.patches) {
     const key = `${p.kind}:${p.id}`;
@@ -917,16 +440,16 @@ function onReload(frame, state, previous) {
     }
     mark(key, steps);
     if (p.op === 'removed') {
-      lastPatch.delete(key);
-      openPanels.delete(p.id);
+      page.lastPatch.delete(key);
+      page.openPanels.delete(p.id);
     } else {
-      lastPatch.set(key, p);
+      page.lastPatch.set(key, p);
     }
     if (p.kind === 'workflow') {
-      changedSinceLoad.add(p.id);
-      if (p.git) differsFromHead.set(p.id, Boolean(p.git.differs_from_head));
-      view.ids.add(p.id);
-      if (p.op !== 'modified') view.full = true;
+      page.changedSinceLoad.add(p.id);
+      if (p.git) page.differsFromHead.set(p.id, Boolean(p.git.differs_from_head));
+      page.view.ids.add(p.id);
+      if (p.op !== 'modified') page.view.full = true;
     }
   }
   for (const e of frame.errors) mark(`error:${e.file}`);
@@ -939,9 +462,7 @@ function onReload(frame, state, previous) {
 
   const introduced = errorsIntroduced(frame);
   const fixed = filesFixed(previous.errors, frame);
-  for (const f of fixed) {
-    for (const old of $('toasts').querySelectorAll(`[data-key="${CSS.escape(`error:${f}`)}"]`)) dismiss(old);
-  }
+  for (const f of fixed) dismissKey(`error:${f}`);
   const byFile = new Map();
   for (const e of introduced) byFile.set(e.file, [...(byFile.get(e.file) ?? []), e]);
   for (const [file, errors] of byFile) {
@@ -1070,8 +591,8 @@ const runs = createRuns({
   el,
   patchSection,
   onOlderRuns: (older) => {
-    const before = JSON.stringify([...olderRuns]);
-    olderRuns = older;
+    const before = JSON.stringify([...page.olderRuns]);
+    page.olderRuns = older;
     if (JSON.stringify([...older]) !== before) scheduleRender();
   },
 });
@@ -1108,8 +629,8 @@ const client = createClient({
   onReload,
   onIntegrationStatus,
   onSnapshot: (frame) => {
-    for (const i of frame.integrations) if (i.status) marks.delete(`integration:${i.id}`);
-    view.full = true;
+    for (const i of frame.integrations) if (i.status) page.marks.delete(`integration:${i.id}`);
+    page.view.full = true;
     addLog('snapshot', `loaded ${frame.workflows.length} workflows, ${frame.integrations.length} integrations`, frame.revision);
   },
   onResync: (reason) => addLog('resync', `resyncing: ${reason}`),

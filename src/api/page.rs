@@ -2,7 +2,8 @@
 //! embedded in the binary so `cargo build` needs no JavaScript tooling.
 //!
 //! The page imports the same `hooks/client.js` the React hook uses, served
-//! here at `/hooks/client.js`: one client core, no second copy. This module
+//! here at `/hooks/client.js` (with the `json_patch.js` it imports): one
+//! client core, no second copy. This module
 //! only hands out bytes compiled into the binary; it reads no file, holds no
 //! state and writes no JSON.
 
@@ -40,6 +41,17 @@ pub const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../ui/runs.js"),
     },
+    script("/ui/connection.js", include_str!("../../ui/connection.js")),
+    script("/ui/diff.js", include_str!("../../ui/diff.js")),
+    script("/ui/dom.js", include_str!("../../ui/dom.js")),
+    script("/ui/finder.js", include_str!("../../ui/finder.js")),
+    script("/ui/geometry.js", include_str!("../../ui/geometry.js")),
+    script(
+        "/ui/integrations.js",
+        include_str!("../../ui/integrations.js"),
+    ),
+    script("/ui/state.js", include_str!("../../ui/state.js")),
+    script("/ui/toasts.js", include_str!("../../ui/toasts.js")),
     Asset {
         path: "/ui/style.css",
         content_type: "text/css; charset=utf-8",
@@ -50,7 +62,21 @@ pub const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../hooks/client.js"),
     },
+    Asset {
+        path: "/hooks/json_patch.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../hooks/json_patch.js"),
+    },
 ];
+
+/// A module of the page's script.
+const fn script(path: &'static str, body: &'static str) -> Asset {
+    Asset {
+        path,
+        content_type: "text/javascript; charset=utf-8",
+        body,
+    }
+}
 
 /// Scripts, styles and connections only from this server; no inline code,
 /// no framing (the page shows configuration a foreign page must not overlay).

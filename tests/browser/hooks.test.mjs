@@ -22,7 +22,7 @@ const { applyJsonPatch, backoffDelay, createClient, PatchError, streamUrl } = co
 test('a reload keeps the identity of every entity its patches do not name, so memoised rows skip', () => {
   const { applyReload, applySnapshot, initialState } = core;
   const wf = (id, name) => ({ id, file: `workflows/${id}.yaml`, revision: 1, definition: { id, name, steps: [] }, step_integrations: [] });
-  const snapshot = { type: 'snapshot', revision: 1, workflows: [wf('w10', 'Ten'), wf('w2', 'Two'), wf('w1', 'One')], integrations: [], errors: [] };
+  const snapshot = { type: 'snapshot', revision: 1, workflows: [wf('w10', 'Ten'), wf('w2', 'Two'), wf('w1', 'One')], integrations: [], errors: [], errors_total: 0, errors_truncated: false };
   const held = applySnapshot(initialState(), snapshot);
   assert.deepEqual(held.workflows.map((w) => w.id), ['w1', 'w10', 'w2']);
   const patch = (id, op, json_patch) => ({ kind: 'workflow', id, file: `workflows/${id}.yaml`, op, changes: [], json_patch, diff: { unified: '', hunks: [] } });
@@ -36,6 +36,9 @@ test('a reload keeps the identity of every entity its patches do not name, so me
       patch('w3', 'added', [{ op: 'replace', path: '', value: { id: 'w3', name: 'Three', steps: [] } }]),
     ],
     errors: [],
+    errors_total: 0,
+    errors_truncated: false,
+    files: ['workflows/w2.yaml', 'workflows/w10.yaml', 'workflows/w3.yaml'],
   };
   const next = applyReload(held, frame);
   assert.deepEqual(next.workflows.map((w) => [w.id, w.definition.name, w.revision]), [['w1', 'One', 1], ['w2', 'Two v2', 2], ['w3', 'Three', 2]]);
@@ -190,8 +193,19 @@ test('every op sequence the server sends applies: id change, file move, remove-t
     workflows: [{ id: 'x', file: 'workflows/x.yaml', revision: 1, definition: { id: 'x', name: 'X' } }],
     integrations: [],
     errors: [],
+    errors_total: 0,
+    errors_truncated: false,
   });
-  const frame = (revision, patches) => ({ type: 'reload', revision, base_revision: revision - 1, patches, errors: [] });
+  const frame = (revision, patches) => ({
+    type: 'reload',
+    revision,
+    base_revision: revision - 1,
+    patches,
+    errors: [],
+    errors_total: 0,
+    errors_truncated: false,
+    files: patches.map((p) => p.file),
+  });
   const patch = (op, id, file, json_patch) => ({ kind: 'workflow', op, id, file, json_patch, changes: [] });
   // The file moved, text unchanged: modified, new file, no JSON Patch.
   let s = core.applyReload(core0, frame(2, [patch('modified', 'x', 'workflows/a/x.yaml', [])]));
@@ -443,6 +457,55 @@ test('useHotReload gives React the live state and calls back for toasts', { time
   await eventually(async () => (await clients()) === 0, 3000, 'the socket closed on unmount');
 });
 
+test('useHotReload shows the idle state while disabled, not the stopped client\'s last state', { timeout: 30_000 }, async (t) => {
+  const require = createRequire(import.meta.url);
+  const React = require('react');
+  const { act, create } = require('react-test-renderer');
+  globalThis.IS_REACT_ACT_ENVIRONMENT = true;
+  const { useHotReload } = await loadHook();
+
+  const repo = new Repo();
+  const server = await startServer(repo);
+  t.after(async () => {
+    await server.stop();
+    repo.remove();
+  });
+  const clients = async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).websocket_clients;
+  const seen = { renders: [] };
+  function Probe({ enabled }) {
+    const live = useHotReload({ baseUrl: server.url, enabled, client: { WebSocket, document: null } });
+    seen.renders.push({ enabled, status: live.status, revision: live.revision, workflows: live.workflows.length });
+    return null;
+  }
+  const settle = async (check, what) => {
+    await eventually(async () => {
+      await act(async () => {
+        await new Promise((r) => setTimeout(r, 20));
+      });
+      return check(seen.renders.at(-1));
+    }, 5000, what);
+  };
+  let renderer;
+  await act(async () => {
+    renderer = create(React.createElement(Probe, { enabled: true }));
+  });
+  await settle((r) => r.status === 'open' && r.revision === 1 && r.workflows === 2, 'open with the workflows');
+
+  const from = seen.renders.length;
+  await act(async () => renderer.update(React.createElement(Probe, { enabled: false })));
+  await settle((r) => !r.enabled, 'a disabled render');
+  const disabled = seen.renders.slice(from).filter((r) => !r.enabled);
+  assert.ok(disabled.length > 0);
+  for (const r of disabled) {
+    assert.deepEqual(r, { enabled: false, status: 'idle', revision: null, workflows: 0 }, 'every render while disabled is idle');
+  }
+  await eventually(async () => (await clients()) === 0, 3000, 'the socket closed while disabled');
+
+  await act(async () => renderer.update(React.createElement(Probe, { enabled: true })));
+  await settle((r) => r.status === 'open' && r.revision === 1 && r.workflows === 2, 'open again once enabled');
+  await act(async () => renderer.unmount());
+});
+
 test('the hook and the frame types type-check', { timeout: 60_000 }, () => {
   const tsc = join(ROOT, 'tests', 'browser', 'node_modules', 'typescript', 'bin', 'tsc');
   try {
@@ -450,4 +513,12 @@ test('the hook and the frame types type-check', { timeout: 60_000 }, () => {
   } catch (e) {
     assert.fail(`tsc found errors:\n${e.stdout}${e.stderr}`);
   }
+});
+
+test('client.js and json_patch.js type-check, and their .d.ts are what their JSDoc declares', { timeout: 60_000 }, async () => {
+  const { generate, stale } = await import('./declarations.mjs');
+  const { errors, files } = generate();
+  assert.deepEqual(errors, [], `tsc --checkJs found errors in hooks/:\n${errors.join('\n')}`);
+  assert.deepEqual(Object.keys(files).sort(), ['client.d.ts', 'json_patch.d.ts']);
+  assert.deepEqual(stale(files), [], 'the committed declarations differ from the JSDoc; run scripts/gen-client-types and commit them');
 });

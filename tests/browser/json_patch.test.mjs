@@ -1,11 +1,11 @@
-// The RFC 6902 applier of hooks/client.js, case by case: what it must
-// apply, and each class of failure it must refuse with a `PatchError` and
-// nothing applied. Needs Node only (no npm package, no browser).
+// The RFC 6902 applier of hooks/json_patch.js (the one hooks/client.js
+// uses), case by case: what it must apply, and each class of failure it
+// must refuse with a `PatchError` and nothing applied. Needs Node only (no npm package, no browser).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { applyJsonPatch, PatchError } from '../../hooks/client.js';
+import { applyJsonPatch, PatchError } from '../../hooks/json_patch.js';
 
 // [name, document, ops, the result]
 const APPLIES = [

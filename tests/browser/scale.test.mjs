@@ -143,6 +143,22 @@ test('at 2,000 workflows the DOM stays under the bound and an edit rebuilds only
   await page.screenshot({ path: join(OUTPUT, '10-large-list.png') });
 });
 
+test('each row draws its content to exactly the height the list computed for it', async () => {
+  // The list adds up the sizes in ui/geometry.js; style.css draws with the
+  // same sizes. A row whose last line ends above or below its computed
+  // bottom would overlap its neighbour or leave a gap.
+  const rows = await page.evaluate(() =>
+    [...document.querySelectorAll('article.workflow')].map((a) => {
+      const style = getComputedStyle(a);
+      const bottom = a.getBoundingClientRect().bottom - parseFloat(style.paddingBottom) - parseFloat(style.borderBottomWidth);
+      const last = a.lastElementChild.getBoundingClientRect().bottom;
+      return { id: a.dataset.id, off: Math.round((bottom - last) * 10) / 10, steps: a.querySelectorAll('.step').length };
+    }),
+  );
+  assert.ok(rows.length >= 5, `${rows.length} rows drawn`);
+  for (const r of rows) assert.ok(Math.abs(r.off) <= 1, `row ${r.id} (${r.steps} steps): its last line ends ${r.off}px short of its computed bottom (negative: past it)`);
+});
+
 test('the filter finds a workflow by each field, counts matches, and / and Escape drive it', async () => {
   repo.write('workflows/w11.yaml', generatedWorkflow(11, { name: 'Canary Nightly Check', extraStep: 'smoke-canary' }));
   repo.write('workflows/w12.yaml', 'name: Broken\nsteps: [\n');

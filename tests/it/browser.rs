@@ -137,14 +137,14 @@ fn page_and_hooks_pass_their_browser_and_node_tests() {
     eprintln!("screenshots of each page state: {}", output_dir.display());
 }
 
-/// The RFC 6902 applier of `hooks/client.js`, case by case
+/// The RFC 6902 applier of `hooks/json_patch.js`, case by case
 /// (`json_patch.test.mjs`): needs Node only, no npm package or browser.
 #[test]
 fn the_client_json_patch_applier_passes_its_table() {
     let node = node();
     let missing = missing_node_and_packages(&node, "tests/browser", &[]);
     if !may_run(
-        "the JSON Patch table of hooks/client.js (tests/it/browser.rs)",
+        "the JSON Patch table of hooks/json_patch.js (tests/it/browser.rs)",
         &missing,
         SETUP,
     ) {

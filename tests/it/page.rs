@@ -42,8 +42,18 @@ async fn the_page_and_every_file_it_loads_are_served_with_their_media_type() {
     for (path, expected_kind) in [
         ("/ui/app.js", "text/javascript"),
         ("/ui/list.js", "text/javascript"),
+        ("/ui/connection.js", "text/javascript"),
+        ("/ui/diff.js", "text/javascript"),
+        ("/ui/dom.js", "text/javascript"),
+        ("/ui/finder.js", "text/javascript"),
+        ("/ui/geometry.js", "text/javascript"),
+        ("/ui/integrations.js", "text/javascript"),
+        ("/ui/runs.js", "text/javascript"),
+        ("/ui/state.js", "text/javascript"),
+        ("/ui/toasts.js", "text/javascript"),
         ("/ui/style.css", "text/css"),
         ("/hooks/client.js", "text/javascript"),
+        ("/hooks/json_patch.js", "text/javascript"),
     ] {
         let (status, kind, _) = get(path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
@@ -57,6 +67,8 @@ async fn the_page_and_every_file_it_loads_are_served_with_their_media_type() {
 async fn the_page_runs_the_hooks_client_core_not_a_copy() {
     let (_, _, served) = get("/hooks/client.js").await;
     assert_eq!(served, source("hooks/client.js"));
+    let (_, _, served) = get("/hooks/json_patch.js").await;
+    assert_eq!(served, source("hooks/json_patch.js"));
     let (_, _, app) = get("/ui/app.js").await;
     assert!(app.contains("from '/hooks/client.js'"));
     // Connection and patch logic live only in the core.
