@@ -11,7 +11,7 @@
 //!           axum rejections mapped to it
 //! extract   Json/Path/Query extractors that reject with ApiError (derived)
 //! cache     frames and bodies serialised once per revision and statuses
-//! page      the page at `/` and its static files, embedded (ui/, hooks/client.js)
+//! page      the page at `/` and its static files, embedded (ui/, hooks/client.js and json_patch.js)
 //! security  Host/Origin/token guards as axum middleware, check_bind
 //! state     AppState: engine handle, guards, shutdown, clients, cache
 //! routes    the HTTP routes and their handlers
