@@ -318,38 +318,48 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
     } else {
         local
     };
-    println!(
+    say(format_args!(
         "qa-reload: serving {} at http://{host}/",
         status.root.display()
-    );
+    ));
     if let Some(store) = runs.as_ref().map(Runs::info) {
-        println!(
+        say(format_args!(
             "qa-reload: runs kept in {} {}",
             store.backend, store.location
-        );
+        ));
     }
     if let Some(follow) = app.follow.as_ref().map(Follow::status) {
-        println!(
+        say(format_args!(
             "qa-reload: following {} branch {} (fetched every {} s, and on POST /api/v1/hooks/git)",
             follow.remote,
             follow.branch,
             follow.poll.as_secs()
-        );
+        ));
     }
     if following && webhook_secret.is_none() {
-        println!(
+        say(format_args!(
             "qa-reload: every webhook is refused: set QA_RELOAD_WEBHOOK_SECRET to accept signed webhooks"
-        );
+        ));
     }
     if requires_token {
-        println!(
+        say(format_args!(
             "qa-reload: a token is required: send Authorization: Bearer <token>, or add ?token=<token> to the URL"
-        );
+        ));
     }
     wait_for_signal().await;
     tracing::info!("shutting down");
     app.stop().await;
     Ok(())
+}
+
+/// Writes one line to standard output. A closed output (the reader of a
+/// pipe gone) must not end the server, so a failed write is ignored where
+/// `println!` would panic.
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 /// Opens the run store `database` names, or the checkout's default file

@@ -737,3 +737,59 @@ async fn a_save_is_not_held_behind_a_file_of_30000_secrets() {
     let status = server.status().await.to_string();
     assert!(!status.contains("S29999x"), "a secret leaked: {status}");
 }
+
+/// A reader that reads `serve`'s first line and goes away (as a test or a
+/// shell pipeline's `head -1` does) made the next line of the start banner
+/// panic (`println!` on a closed pipe), and the server died. Here the pipe
+/// is closed before the server writes anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_standard_output_does_not_end_the_server() {
+    let repo = TestRepo::new();
+    repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke"))], "smoke");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--repo"])
+        .arg(&repo.root)
+        .env_remove("QA_RELOAD_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + GUARD;
+    loop {
+        if let Ok(mut conn) = Conn::try_open(addr).await
+            && let Ok(r) = conn
+                .try_request("GET", "/api/v1/dev/hot-reload/status", &[])
+                .await
+        {
+            assert_eq!(r.status, 200, "{}", r.body);
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the server ended: {:?}",
+            child.try_wait()
+        );
+        assert!(Instant::now() < deadline, "the server never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // It answers from before its start banner is written: it must go on
+    // answering after (the banner followed within a second here).
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut conn = Conn::try_open(addr)
+            .await
+            .unwrap_or_else(|e| panic!("the server stopped serving: {e}"));
+        let r = conn
+            .request("GET", "/api/v1/dev/hot-reload/status", &[])
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+}
