@@ -321,6 +321,9 @@ fn same_host(a: &str, b: &str) -> bool {
 /// layer therefore belongs inside this one (added to the router before it).
 pub async fn guard(State(security): State<Arc<Security>>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
+    if header_bytes(&parts.headers) > MAX_HEADER_BYTES {
+        return headers_too_large();
+    }
     if let Err(refusal) = security.check(&parts) {
         return refusal.into_response();
     }
@@ -329,6 +332,36 @@ pub async fn guard(State(security): State<Arc<Security>>, req: Request, next: Ne
         parts.uri = uri;
     }
     next.run(Request::from_parts(parts, body)).await
+}
+
+/// The most header bytes a request may carry. The HTTP layer refuses more
+/// only when they arrive over several reads (it checks its buffer between
+/// reads), so headers that arrive in one read are held to the same bound
+/// here.
+pub const MAX_HEADER_BYTES: usize = 400 * 1024;
+
+/// The headers' size as sent: each `name: value` line with its line end.
+fn header_bytes(headers: &axum::http::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum()
+}
+
+/// `431` with the JSON error body, closing the connection as the HTTP
+/// layer's own refusal does.
+fn headers_too_large() -> Response {
+    let mut response = ApiError::new(
+        axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        ErrorCode::HeadersTooLarge,
+        "the request's headers are too large or too many; send fewer or shorter headers",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// `router` with [`guard`] in front of every route (add routes and the
