@@ -251,9 +251,14 @@ async fn delete_then_recreate_serves_the_new_content() {
     let mut s = Served::start(&repo).await;
     let path = repo.root.join("workflows/smoke.yaml");
     std::fs::remove_file(&path).unwrap();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // The removal's revision first, so a loaded machine cannot fold the
+    // delete and the recreate into one batch (an edit).
+    let mut events = match tokio::time::timeout(GUARD, s.rx.recv()).await {
+        Ok(Ok(e)) => vec![e],
+        other => panic!("no revision for the delete: {other:?}"),
+    };
     std::fs::write(&path, workflow("Smoke recreated", 30)).unwrap();
-    let events = s.settle(true).await;
+    events.extend(s.settle(true).await);
     assert_eq!(events.len(), 2, "{:#?}", summaries(&events));
     assert_eq!(events[0].patches[0].op, PatchKind::Removed);
     assert_eq!(events[1].patches[0].op, PatchKind::Added);
