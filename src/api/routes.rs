@@ -31,7 +31,9 @@ use crate::diff::document::documents_patch;
 use crate::integrations::{IntegrationError, State as TestState};
 use crate::metrics::{self, MetricsView};
 use crate::model::IntegrationKind;
-use crate::store::{self, Completion, Finish, PageQuery, Runs, StateFilter, StoreError};
+use crate::store::{
+    self, Completion, Finish, PageQuery, RunWithDefinition, Runs, StateFilter, StoreError,
+};
 
 pub const STATUS: &str = "/api/v1/dev/hot-reload/status";
 pub const RELOAD: &str = "/api/v1/dev/hot-reload/reload";
@@ -535,11 +537,7 @@ pub async fn run(
     Path(id): Path<String>,
 ) -> Result<Json<RunWire>, ApiError> {
     let runs = runs_of(&state)?;
-    let found = runs
-        .get(&id)
-        .await
-        .map_err(run_error)?
-        .ok_or_else(|| run_error(StoreError::UnknownRun(id)))?;
+    let found = stored_run(runs, id).await?;
     Ok(Json(RunWire::new(
         &found.run,
         &found.definition,
@@ -698,11 +696,7 @@ pub async fn compare_run(
     Path(id): Path<String>,
 ) -> Result<Json<RunComparisonWire>, ApiError> {
     let runs = runs_of(&state)?;
-    let found = runs
-        .get(&id)
-        .await
-        .map_err(run_error)?
-        .ok_or_else(|| run_error(StoreError::UnknownRun(id)))?;
+    let found = stored_run(runs, id).await?;
     let snapshot = state.engine.snapshot();
     let run = &found.run;
     let pinned: serde_json::Value = serde_json::from_str(&found.definition.body)
@@ -769,6 +763,14 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
         metrics::render(&view),
     )
         .into_response()
+}
+
+/// The run `id` with its definition, or the 404 (or 503) to answer.
+async fn stored_run(runs: &Runs, id: String) -> Result<RunWithDefinition, ApiError> {
+    runs.get(&id)
+        .await
+        .map_err(run_error)?
+        .ok_or_else(|| run_error(StoreError::UnknownRun(id)))
 }
 
 fn runs_of(state: &AppState) -> Result<&Runs, ApiError> {
