@@ -438,12 +438,14 @@ fn mask_diagnostics(
 fn masked_errors(errors: &Arc<Vec<ConfigError>>, masker: &Masker) -> Option<Arc<Vec<ConfigError>>> {
     let mut out: Option<Vec<ConfigError>> = None;
     for (i, e) in errors.iter().enumerate() {
-        let message = masker.mask_line(&e.message);
-        let excerpt = e.excerpt.as_deref().map(|x| masker.mask_line(x));
-        if message != e.message || excerpt != e.excerpt {
+        let clean =
+            masker.is_clean(&e.message) && e.excerpt.as_deref().is_none_or(|x| masker.is_clean(x));
+        if !clean {
             let list = out.get_or_insert_with(|| errors.to_vec());
-            list[i].message = message;
-            list[i].excerpt = excerpt;
+            masker.mask_line_in_place(&mut list[i].message);
+            if let Some(x) = &mut list[i].excerpt {
+                masker.mask_line_in_place(x);
+            }
         }
     }
     out.map(Arc::new)
