@@ -20,6 +20,22 @@ use crate::diagnostic::ConfigError;
 /// Where fetched heads of the followed branch are kept in the mirror.
 const TRACKING_PREFIX: &str = "refs/remotes/follow/";
 
+/// An error with its causes, `top: cause: root cause`, each said once (a
+/// transport error often repeats its source's text).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// One commit, as a revision's cause names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitInfo {
@@ -139,8 +155,8 @@ impl Mirror {
     /// transport's own timeouts.
     pub fn fetch(&self) -> Result<String, GitError> {
         let repo = self.repo.to_thread_local();
-        let fetch_error = |err: &dyn std::fmt::Display| GitError::Fetch {
-            cause: lower_first(&err.to_string()),
+        let fetch_error = |err: &dyn std::error::Error| GitError::Fetch {
+            cause: lower_first(&chain(err)),
         };
         let spec = format!("+refs/heads/{}:{}", self.branch, self.tracking);
         let remote = repo

@@ -651,3 +651,61 @@ async fn wait_for_port(port: u16) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http_remote_is_followed_and_credentials_in_clear_are_refused_masked() {
+    let remote = Remote::new();
+    let first = git(&remote.work(), &["rev-parse", "HEAD"]);
+    let http = crate::git_http::GitHttp::start(remote.dir.path().to_path_buf()).await;
+
+    // A password over plain http is never sent: the fetch fails, saying
+    // why, and the password shows nowhere.
+    let with_password = format!("http://qa:http-pa55word@{}/remote.git", http.addr);
+    let refused = Follower::start(&with_password, Some(SECRET)).await;
+    let deadline = tokio::time::Instant::now() + GUARD;
+    let follow = loop {
+        let follow = refused.follow_status().await;
+        if follow["remote_state"] == "unreachable" {
+            break follow;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{follow}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let text = follow.to_string();
+    assert!(!text.contains("http-pa55word"), "{text}");
+    assert!(text.contains("clear text"), "{text}");
+    for line in refused
+        .stdout
+        .lock()
+        .iter()
+        .chain(refused.stderr.lock().iter())
+    {
+        assert!(!line.contains("http-pa55word"), "{line}");
+    }
+    refused.stop().await;
+
+    let url = format!("http://{}/remote.git", http.addr);
+    let server = Follower::start(&url, Some(SECRET)).await;
+    server.serves(&first).await;
+    assert!(
+        http.requests
+            .lock()
+            .iter()
+            .any(|p| p == "/remote.git/info/refs"),
+        "the fetch did not go through the HTTP server: {:?}",
+        http.requests.lock()
+    );
+    let second = remote.commit(9, "over http");
+    let body = b"{}";
+    let (code, _) = server
+        .hook(&signed("github", SECRET, body, "http-1"), body)
+        .await;
+    assert_eq!(code, 202);
+    let status = server.serves(&second).await;
+    assert_eq!(status["last_reload"]["cause"], "commit");
+    assert_eq!(
+        status["follow"]["commit"]["subject"], "over http",
+        "{status}"
+    );
+    server.stop().await;
+}

@@ -17,6 +17,7 @@ mod follow;
 mod frames;
 mod fuzz_fixtures;
 mod git;
+mod git_http;
 mod globs;
 mod hostile;
 mod install;
