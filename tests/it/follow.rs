@@ -12,12 +12,11 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::served::{Conn, GUARD, eventually};
-use crate::support::git;
+use crate::support::{git, hmac_sha256_hex};
 
 const BIN: &str = env!("CARGO_BIN_EXE_qa-reload");
 const SECRET: &str = "s3cret-webhook-key";
@@ -237,32 +236,10 @@ async fn post(
     (status, json)
 }
 
-/// HMAC-SHA256 as RFC 2104 defines it, written apart from the server's,
-/// as hex.
-fn sign(key: &[u8], body: &[u8]) -> String {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(block.iter().map(|b| b ^ 0x36).collect::<Vec<u8>>());
-    inner.update(body);
-    let mut outer = Sha256::new();
-    outer.update(block.iter().map(|b| b ^ 0x5c).collect::<Vec<u8>>());
-    outer.update(inner.finalize());
-    outer
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// The headers each git host signs a delivery with, for `body` under
 /// `key`, with delivery id `id`.
 fn signed(host: &str, key: &str, body: &[u8], id: &str) -> Vec<(&'static str, String)> {
-    let sig = sign(key.as_bytes(), body);
+    let sig = hmac_sha256_hex(key.as_bytes(), body);
     match host {
         "github" => vec![
             ("X-Hub-Signature-256", format!("sha256={sig}")),
@@ -300,7 +277,7 @@ const HOSTS: [&str; 5] = ["github", "gitea", "forgejo", "bitbucket", "gitlab"];
 #[test]
 fn the_tests_signature_is_rfc_4231s() {
     assert_eq!(
-        sign(b"Jefe", b"what do ya want for nothing?"),
+        hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?"),
         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
     );
 }

@@ -179,3 +179,26 @@ pub fn rss_kib(pid: &str) -> (u64, u64) {
     };
     (kib("VmRSS:"), kib("VmHWM:"))
 }
+
+/// HMAC-SHA256 as RFC 2104 defines it, written apart from the server's,
+/// as hex: what a git host signs a webhook delivery with.
+pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block.iter().map(|b| b ^ 0x36).collect::<Vec<u8>>());
+    inner.update(body);
+    let mut outer = Sha256::new();
+    outer.update(block.iter().map(|b| b ^ 0x5c).collect::<Vec<u8>>());
+    outer.update(inner.finalize());
+    outer
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
