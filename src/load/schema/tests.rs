@@ -2,8 +2,10 @@
 //! positions and messages) out. No I/O.
 #![allow(clippy::unwrap_used)]
 
+use super::reader::levenshtein;
 use super::*;
 use crate::load::yaml::{Limits, parse};
+use crate::secret;
 
 fn load_workflow(src: &str) -> (Option<Workflow>, Vec<ConfigError>) {
     let (root, errors) = parse(src.as_bytes(), "workflows/demo.yaml", &Limits::default());
