@@ -243,16 +243,27 @@ pub struct Settings {
     pub history_bytes: usize,
 }
 
+/// The defaults of `config/hot_reload.yaml`, written here only: the
+/// schema, the JSON Schemas and hover texts (`load::shape`) and the watcher
+/// read them from here.
+impl Settings {
+    pub const DEBOUNCE_MS: u64 = 50;
+    pub const MAX_WAIT_MS: u64 = 300;
+    pub const COMPLETE_WRITE_MS: f64 = 1.0;
+    pub const HISTORY: usize = 256;
+    pub const HISTORY_BYTES: usize = 32 * 1024 * 1024;
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            debounce_ms: 50,
-            max_wait_ms: 300,
-            complete_write_ms: 1.0,
+            debounce_ms: Settings::DEBOUNCE_MS,
+            max_wait_ms: Settings::MAX_WAIT_MS,
+            complete_write_ms: Settings::COMPLETE_WRITE_MS,
             watch: DEFAULT_WATCH.iter().map(|g| g.to_string()).collect(),
             ignore: Vec::new(),
-            history: 256,
-            history_bytes: 32 * 1024 * 1024,
+            history: Settings::HISTORY,
+            history_bytes: Settings::HISTORY_BYTES,
         }
     }
 }

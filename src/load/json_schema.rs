@@ -157,7 +157,10 @@ fn object(shape: &Shape) -> Map<String, Value> {
 
 fn property(f: &Field) -> Value {
     let mut out = Map::new();
-    out.insert("description".into(), json!(f.description));
+    out.insert("description".into(), json!(f.help()));
+    if let Some(default) = f.default {
+        out.insert("default".into(), default.to_json());
+    }
     let nullable = matches!(
         f.presence,
         Presence::Optional | Presence::RequiredUnless(..)

@@ -6,7 +6,7 @@
 //!
 //! Constants only: no I/O, nothing to fail.
 
-use crate::model::IntegrationKind;
+use crate::model::{IntegrationKind, Settings};
 
 /// An inclusive range of whole numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +116,43 @@ pub struct Field {
     pub presence: Presence,
     /// What the key means, for people (an editor's hover text).
     pub description: &'static str,
+    /// The value an absent key stands for, where it is a number.
+    pub default: Option<DefaultValue>,
+}
+
+/// A number an absent key stands for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DefaultValue {
+    Int(u64),
+    Millis(f64),
+}
+
+impl DefaultValue {
+    pub fn to_json(self) -> serde_json::Value {
+        match self {
+            DefaultValue::Int(n) => serde_json::json!(n),
+            DefaultValue::Millis(ms) => serde_json::json!(ms),
+        }
+    }
+}
+
+impl std::fmt::Display for DefaultValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DefaultValue::Int(n) => write!(f, "{n}"),
+            DefaultValue::Millis(ms) => write!(f, "{ms}"),
+        }
+    }
+}
+
+impl Field {
+    /// The description with the default, as editors show it.
+    pub fn help(&self) -> String {
+        match self.default {
+            Some(default) => format!("{} Default: {default}.", self.description),
+            None => self.description.to_owned(),
+        }
+    }
 }
 
 /// One mapping: a file's top level or a list item. Keys not listed are errors.
@@ -144,6 +181,7 @@ const fn required(key: &'static str, ty: Ty, description: &'static str) -> Field
         ty,
         presence: Presence::Required,
         description,
+        default: None,
     }
 }
 
@@ -153,6 +191,22 @@ const fn optional(key: &'static str, ty: Ty, description: &'static str) -> Field
         ty,
         presence: Presence::Optional,
         description,
+        default: None,
+    }
+}
+
+const fn defaulted(
+    key: &'static str,
+    ty: Ty,
+    default: DefaultValue,
+    description: &'static str,
+) -> Field {
+    Field {
+        key,
+        ty,
+        presence: Presence::Optional,
+        description,
+        default: Some(default),
     }
 }
 
@@ -198,6 +252,7 @@ pub const WORKFLOW: Shape = Shape {
             ty: Ty::Id,
             presence: Presence::OptionalNotNull,
             description: "Workflow id, unique across `workflows/`; defaults to the file name without extension. Lower-case letters, digits and `-`, starting with a letter or digit.",
+            default: None,
         },
         required(
             "name",
@@ -265,6 +320,7 @@ pub const JIRA: Shape = Shape {
             ty: Ty::Setting,
             presence: Presence::RequiredUnless("deployment", "data_center"),
             description: "The Jira account's email address (basic auth user); required for `cloud`, not used by `data_center`.",
+            default: None,
         },
         required(
             "api_token",
@@ -328,20 +384,23 @@ pub const SETTINGS: Shape = Shape {
     title: "qa-reload hot reload settings",
     description: "How qa-reload itself behaves (`config/hot_reload.yaml`); optional, an empty file means all defaults. Hot reloaded too.",
     fields: &[
-        optional(
+        defaulted(
             "debounce_ms",
             Ty::Int(DEBOUNCE_MS),
-            "Quiet period in milliseconds: a batch of file events is applied once none has arrived for this long (0 to 10000; default 50).",
+            DefaultValue::Int(Settings::DEBOUNCE_MS),
+            "Quiet period in milliseconds: a batch of file events is applied once none has arrived for this long (0 to 10000).",
         ),
-        optional(
+        defaulted(
             "max_wait_ms",
             Ty::Int(MAX_WAIT_MS),
-            "Milliseconds from a batch's first event after which it is applied even if events keep arriving (1 to 60000, not less than `debounce_ms`; default 300).",
+            DefaultValue::Int(Settings::MAX_WAIT_MS),
+            "Milliseconds from a batch's first event after which it is applied even if events keep arriving (1 to 60000, not less than `debounce_ms`).",
         ),
-        optional(
+        defaulted(
             "complete_write_ms",
             Ty::Millis(COMPLETE_WRITE_MS),
-            "Milliseconds after a complete save (file closed or renamed into place) before it is published; the file is read and checked meanwhile (0 to 1000, to the microsecond, e.g. 0.5; default 1).",
+            DefaultValue::Millis(Settings::COMPLETE_WRITE_MS),
+            "Milliseconds after a complete save (file closed or renamed into place) before it is published; the file is read and checked meanwhile (0 to 1000, to the microsecond, e.g. 0.5).",
         ),
         optional(
             "watch",
@@ -353,15 +412,17 @@ pub const SETTINGS: Shape = Shape {
             Ty::Globs,
             "Globs of files skipped even when they match `watch`.",
         ),
-        optional(
+        defaulted(
             "history",
             Ty::Int(HISTORY),
-            "How many published changes are kept for clients that resume (1 to 100000; default 256).",
+            DefaultValue::Int(Settings::HISTORY as u64),
+            "How many published changes are kept for clients that resume (1 to 100000).",
         ),
-        optional(
+        defaulted(
             "history_bytes",
             Ty::Int(HISTORY_BYTES),
-            "How many bytes the kept changes may hold (4096 to 4294967296; default 33554432).",
+            DefaultValue::Int(Settings::HISTORY_BYTES as u64),
+            "How many bytes the kept changes may hold (4096 to 4294967296).",
         ),
     ],
     empty_ok: true,

@@ -160,7 +160,7 @@ fn hover(state: &State, p: &HoverParams) -> Option<Hover> {
     if !h.at.on_key {
         return None;
     }
-    let mut text = format!("**{}**: {}", field.key, field.description);
+    let mut text = format!("**{}**: {}", field.key, field.help());
     if h.role == FileRole::Workflow
         && h.at.parsed.indent == 0
         && let Some(w) = state.ws.doc(&h.rel).and_then(|d| d.workflow())
@@ -187,7 +187,7 @@ fn complete(state: &State, p: &CompletionParams) -> Option<CompletionResponse> {
             .map(|f| CompletionItem {
                 label: f.key.to_string(),
                 kind: Some(CompletionItemKind::PROPERTY),
-                detail: Some(f.description.to_string()),
+                detail: Some(f.help()),
                 insert_text: Some(format!("{}: ", f.key)),
                 ..Default::default()
             })

@@ -30,6 +30,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use super::{Batch, RescanReason, Trigger};
+use crate::model::Settings;
 
 /// How long after a batch's last hint a copy of it may go early. A burst
 /// (a "save all", `sed -i`) brings its next event sooner than this unless
@@ -60,9 +61,9 @@ pub struct DebounceSettings {
 impl Default for DebounceSettings {
     fn default() -> Self {
         DebounceSettings {
-            complete_write: Duration::from_millis(1),
-            debounce: Duration::from_millis(50),
-            max_wait: Duration::from_millis(300),
+            complete_write: Duration::from_secs_f64(Settings::COMPLETE_WRITE_MS / 1000.0),
+            debounce: Duration::from_millis(Settings::DEBOUNCE_MS),
+            max_wait: Duration::from_millis(Settings::MAX_WAIT_MS),
             hold_max: Duration::from_secs(10),
         }
     }
@@ -381,6 +382,18 @@ fn stronger(old: Option<RescanReason>, new: RescanReason) -> RescanReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_watcher_starts_from_the_settings_files_defaults() {
+        let watcher = DebounceSettings::default();
+        let settings = Settings::default();
+        assert_eq!(watcher.debounce.as_millis() as u64, settings.debounce_ms);
+        assert_eq!(watcher.max_wait.as_millis() as u64, settings.max_wait_ms);
+        assert_eq!(
+            watcher.complete_write.as_secs_f64() * 1000.0,
+            settings.complete_write_ms
+        );
+    }
 
     const MS: Duration = Duration::from_millis(1);
 

@@ -393,3 +393,24 @@ fn settings_refuse_an_invalid_glob_at_its_item() {
         errors[0]
     );
 }
+
+#[test]
+fn the_defaults_editors_are_told_are_the_ones_an_empty_settings_file_loads() {
+    let (loaded, errors) = settings(None, "config/hot_reload.yaml");
+    assert!(errors.is_empty(), "{errors:?}");
+    let loaded = serde_json::to_value(loaded.unwrap()).unwrap();
+    let mut told = 0;
+    for field in shape::SETTINGS.fields {
+        let Some(default) = field.default else {
+            continue;
+        };
+        told += 1;
+        assert_eq!(loaded[field.key], default.to_json(), "{}", field.key);
+        assert!(
+            field.help().ends_with(&format!("Default: {default}.")),
+            "{}",
+            field.help()
+        );
+    }
+    assert_eq!(told, 5, "every numeric setting names its default");
+}
