@@ -42,6 +42,7 @@ pub mod diff;
 pub mod engine;
 pub mod follow;
 #[doc(hidden)]
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod git;
 pub mod integrations;
