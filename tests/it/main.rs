@@ -1,4 +1,31 @@
 //! The integration tests: one binary, one module per area.
+//!
+//! Where a test goes, by what it drives:
+//! - **a stage on its own**, real files and git but no server: `watch`
+//!   (the watcher's batches), `git`, `engine` and `engine_git_ops` (the
+//!   engine's revisions for edits and git operations), `model` (seeded
+//!   random sequences of both), `semantic_diff`, `json_patch_props`,
+//!   `bad_fixtures` (one bad file, one expected error), `fuzz_fixtures`;
+//! - **the HTTP API and the WebSocket**, a real server on `127.0.0.1:0` fed
+//!   by a test engine (`served` holds the set-up): `api`, `stream`,
+//!   `frames` (the wire format pinned), `limits` (hostile clients), `page`;
+//! - **the real binary**, as a user runs it: `cli`, `ci_formats`, `globs`,
+//!   `install`, `example_config`, `appends`, `early_batches`, `hostile`
+//!   (hostile repositories), `secrets_served`, `follow` (with `git_http`,
+//!   a smart-HTTP git server), `runs` (every store backend; `pg` starts a
+//!   throwaway PostgreSQL), `integrations` (loopback stand-ins for Jira,
+//!   Postman and Testmo);
+//! - **secrets**: `secrets` (known strings never in any output),
+//!   `secret_shapes` (randomized shapes), `output_escaping`;
+//! - **editors and other programs**: `lsp` (in process), `nvim` (Neovim's
+//!   client), `editor` (the YAML language server), `browser` (the page in
+//!   Chromium and the JavaScript tests), `schemas`, `ts_types`;
+//! - **the repository itself**: `tidy`.
+//!
+//! A new test joins the module of the area it checks; a new area gets a
+//! module listed here. Helpers shared with the benches live in
+//! `tests/support/`; helpers for one kind of test beside it (`served`,
+//! `util`, `pg`, `git_http`).
 
 #![allow(clippy::unwrap_used)]
 
