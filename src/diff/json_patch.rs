@@ -9,6 +9,7 @@
 //! Ops are meant to be applied in order: every index refers to the document
 //! as the previous ops left it, which is what RFC 6902 prescribes.
 
+use crate::diff::identity::list_key;
 use crate::diff::order::longest_increasing;
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
@@ -136,8 +137,10 @@ fn diff_arrays(path: &str, old: &[Value], new: &[Value], ops: &mut Vec<PatchOp>)
         });
         return;
     }
-    if let (Some(old_ids), Some(mut new_ids)) = (identities(old), identities(new)) {
-        match_renames(old, new, &old_ids, &mut new_ids);
+    if let Some(key) = list_key(old, new, identity)
+        && let (Some(old_ids), Some(mut new_ids)) = (identities(old, key), identities(new, key))
+    {
+        match_renames(old, new, key, &old_ids, &mut new_ids);
         diff_identified(path, old, new, &old_ids, &new_ids, ops);
     } else if let Some((old_ids, new_ids)) = reordered_scalars(old, new) {
         diff_identified(path, old, new, &old_ids, &new_ids, ops);
@@ -154,7 +157,13 @@ const RENAME_WORK_CAP: usize = 1_000_000;
 /// that item under a new identity: it takes the old identity here, so the
 /// patch is a `replace` of the identity key (`/steps/3/id`), not a remove
 /// and an add of the whole item.
-fn match_renames(old: &[Value], new: &[Value], old_ids: &[String], new_ids: &mut [String]) {
+fn match_renames(
+    old: &[Value],
+    new: &[Value],
+    key: &str,
+    old_ids: &[String],
+    new_ids: &mut [String],
+) {
     let (mut gone, fresh) = {
         let old_set: std::collections::HashSet<&str> = old_ids.iter().map(String::as_str).collect();
         let new_set: std::collections::HashSet<&str> = new_ids.iter().map(String::as_str).collect();
@@ -173,27 +182,23 @@ fn match_renames(old: &[Value], new: &[Value], old_ids: &[String], new_ids: &mut
         return;
     }
     for j in fresh {
-        if let Some(k) = gone.iter().position(|&i| same_body(&old[i], &new[j])) {
+        if let Some(k) = gone.iter().position(|&i| same_body(&old[i], &new[j], key)) {
             let i = gone.remove(k);
             new_ids[j] = old_ids[i].clone();
         }
     }
 }
 
-/// Whether two identified items are equal apart from the key that gives
-/// their identity (the same key on both: `id`, else `name`).
-fn same_body(a: &Value, b: &Value) -> bool {
+/// Whether two identified items are equal apart from `key`, the key that
+/// gives their identity.
+fn same_body(a: &Value, b: &Value, key: &str) -> bool {
     let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
         return false;
     };
-    let key = |o: &Map<String, Value>| if o.contains_key("id") { "id" } else { "name" };
-    let k = key(a);
-    if k != key(b) || a.len() != b.len() {
-        return false;
-    }
-    a.iter()
-        .filter(|(name, _)| name.as_str() != k)
-        .all(|(name, v)| b.get(name) == Some(v))
+    a.len() == b.len()
+        && a.iter()
+            .filter(|(name, _)| name.as_str() != key)
+            .all(|(name, v)| b.get(name) == Some(v))
 }
 
 /// Lists of scalars, unique on each side, whose common items changed their
@@ -229,24 +234,27 @@ fn reordered_scalars(old: &[Value], new: &[Value]) -> Option<(Vec<String>, Vec<S
     reordered.then_some((old_ids, new_ids))
 }
 
-/// The identity of a list item: its `id`, else its `name`.
+/// The identity of a list item under `key` (`id` or `name`, chosen for the
+/// whole list by [`list_key`]).
 ///
 /// The key name is part of the identity so that a step whose id is `"x"` is
 /// never matched with one whose name is `"x"`; the value is kept in its JSON
 /// spelling so that `"1"` and `1` stay different, as they do for equality.
-fn identity(item: &Value) -> Option<String> {
-    let obj = item.as_object()?;
-    let scalar = |key: &str| match obj.get(key) {
+fn identity(item: &Value, key: &str) -> Option<String> {
+    match item.as_object()?.get(key) {
         Some(v @ (Value::String(_) | Value::Number(_))) => Some(format!("{key}:{v}")),
         _ => None,
-    };
-    scalar("id").or_else(|| scalar("name"))
+    }
 }
 
-/// Identities of every item, or `None` when any item lacks one or two share
-/// one: matching by identity is only sound when it is a bijection.
-fn identities(items: &[Value]) -> Option<Vec<String>> {
-    let ids = items.iter().map(identity).collect::<Option<Vec<_>>>()?;
+/// Identities of every item under `key`, or `None` when any item lacks
+/// one or two share one: matching by identity is only sound when it is a
+/// bijection.
+fn identities(items: &[Value], key: &str) -> Option<Vec<String>> {
+    let ids = items
+        .iter()
+        .map(|item| identity(item, key))
+        .collect::<Option<Vec<_>>>()?;
     let mut seen = std::collections::HashSet::with_capacity(ids.len());
     ids.iter().all(|id| seen.insert(id.as_str())).then_some(ids)
 }

@@ -6,6 +6,7 @@
 //! this module is already masked when it is, or sits under, a secret. Pure:
 //! no I/O, never panics, bounded work on any input.
 
+use crate::diff::identity::list_key;
 use crate::diff::order::longest_increasing;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
@@ -513,18 +514,10 @@ fn push_identity(path: &mut String, key: &str, item: &Node) {
     path.push(']');
 }
 
-/// The identity key shared by both lists: `id` when every item on both
-/// sides is a mapping with a scalar `id` unique on its side, else `name`
-/// under the same rule, else none.
+/// The identity key shared by both lists, by the rule of
+/// [`list_key`].
 fn identity_key(a: &[Node], b: &[Node]) -> Option<&'static str> {
-    ["id", "name"].into_iter().find(|key| {
-        [a, b].iter().all(|items| {
-            let mut seen = HashSet::new();
-            items
-                .iter()
-                .all(|n| identity_of(n, key).is_some_and(|id| seen.insert(key_id(id))))
-        })
-    })
+    list_key(a, b, |n, key| identity_of(n, key).map(key_id))
 }
 
 fn identity_of<'n>(item: &'n Node, key: &str) -> Option<&'n Node> {
