@@ -64,6 +64,16 @@ impl PgStore {
         Ok(store)
     }
 
+    /// `user@host:port/db`, never the password.
+    pub(super) fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The parsed URL (for a connection of its own, as a replica's lock).
+    pub(super) fn config(&self) -> &Config {
+        &self.config
+    }
+
     fn open(&self) -> Result<Client, postgres::Error> {
         let mut client = self.config.connect(NoTls)?;
         // A statement that hangs (a lock, a stuck server) fails rather than
@@ -73,7 +83,7 @@ impl PgStore {
     }
 
     /// Runs `f` on a pooled connection; a connection that broke is dropped.
-    fn with<T>(
+    pub(super) fn with<T>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -123,7 +133,7 @@ fn location(config: &Config) -> String {
     format!("postgres://{user}@{host}:{port}/{db}")
 }
 
-fn unavailable(e: postgres::Error) -> StoreError {
+pub(super) fn unavailable(e: postgres::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
