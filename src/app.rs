@@ -360,6 +360,17 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
             follow.poll.as_secs()
         ));
     }
+    if let Some(replica) = app.follow.as_ref().and_then(Follow::replica) {
+        say(format_args!(
+            "qa-reload: replica {} of the servers following this branch on the same database; {}",
+            replica.id(),
+            if replica.is_leader() {
+                "this one runs the connection tests"
+            } else {
+                "another runs the connection tests, and this one takes over if it stops"
+            }
+        ));
+    }
     if following && webhook_secret.is_none() {
         say(format_args!(
             "qa-reload: every webhook is refused: set QA_RELOAD_WEBHOOK_SECRET to accept signed webhooks"
