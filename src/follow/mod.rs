@@ -465,6 +465,30 @@ mod tests {
     }
 
     #[test]
+    fn replicas_given_other_credentials_for_one_branch_are_one_group() {
+        let config = |remote: &str, branch: &str| FollowConfig {
+            remote: remote.to_owned(),
+            branch: branch.to_owned(),
+            poll: DEFAULT_POLL,
+            data_dir: PathBuf::from("/nonexistent"),
+            fetch_deadline: FETCH_DEADLINE,
+        };
+        let a = Follow::scope(&config("https://alice:one@git.example.com/qa.git", "main"));
+        let b = Follow::scope(&config("https://bob:two@git.example.com/qa.git", "main"));
+        assert_eq!(a, b);
+        let release = Follow::scope(&config(
+            "https://alice:one@git.example.com/qa.git",
+            "release",
+        ));
+        assert_ne!(a.lock_key(), release.lock_key());
+        let other = Follow::scope(&config(
+            "https://alice:one@git.example.com/other.git",
+            "main",
+        ));
+        assert_ne!(a.lock_key(), other.lock_key());
+    }
+
+    #[test]
     fn retries_double_up_to_the_poll_interval() {
         let poll = Duration::from_secs(60);
         let waits: Vec<u64> = (1..=8).map(|n| retry_wait(n, poll).as_secs()).collect();

@@ -456,6 +456,11 @@ impl Shared {
         if generation.is_some_and(|g| g != slot.generation) || slot.running.is_some() {
             return;
         }
+        // Disabled, or no client here (this replica's configuration cannot
+        // make one): its own status stands.
+        if !slot.served.value.enabled || self.client(kind).is_none() {
+            return;
+        }
         let fits = found
             .filter(|row| row.fingerprint == fingerprint(&slot.served))
             .and_then(|row| {
@@ -472,10 +477,11 @@ impl Shared {
                 self.publish(slot, status.clone());
                 self.after_result(slots, kind, &status);
             }
-            None if generation.is_some() && self.tests_here() => match self.client(kind) {
-                Some(client) if slot.served.value.enabled => self.start_test(slot, client, None),
-                _ => {}
-            },
+            None if generation.is_some() && self.tests_here() => {
+                if let Some(client) = self.client(kind) {
+                    self.start_test(slot, client, None);
+                }
+            }
             // The leader has not tested this configuration yet: its notice
             // will come.
             None => {}
@@ -662,8 +668,8 @@ fn record(replica: Replica, row: SharedResult) {
     });
 }
 
-/// The monotonic instant of a wall-clock time (now for one in the future
-/// of a past time, now plus the distance for a future one).
+/// The monotonic instant as far before or after now as the wall-clock
+/// time `at` is.
 fn instant_of(at: SystemTime) -> Instant {
     let now = Instant::now();
     match at.duration_since(SystemTime::now()) {

@@ -2,8 +2,9 @@
 //! PostgreSQL cluster of their own. A push and a webhook sent to one
 //! replica reach the other through the database (its poll is an hour
 //! away); a connection test runs once per change, on the elected replica,
-//! and the other shows its result; killing the leader hands the tests to
-//! the other; a run started on one is seen on the other.
+//! and the other shows its result (a test asked for by hand too, where it
+//! was asked); killing the leader hands the tests to the other; a run
+//! started on one is seen on the other.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -190,6 +191,20 @@ async fn two_replicas_share_pushes_runs_and_one_connection_test_per_change() {
     assert_eq!(back["completed"][0]["step"], "a", "{back}");
     assert_eq!(back["finished"], true);
 
+    // A test asked for by hand runs where it was asked (once), and the
+    // leader shows its result too.
+    let (code, manual) = send(&b, "POST", "/api/v1/integrations/jira/test").await;
+    assert_eq!(
+        (code, manual["status"].as_str()),
+        (200, Some("ok")),
+        "{manual}"
+    );
+    assert_eq!(jira.tests(), 2);
+    let tested = jira_ok(&a, "the leader shows the follower's manual test", |s| {
+        s["tested_at"] == manual["tested_at"]
+    })
+    .await;
+
     // A push, and its webhook sent to the follower only: the leader
     // learns of it through the database (its poll is an hour away) and
     // tests the new configuration, once.
@@ -218,7 +233,7 @@ async fn two_replicas_share_pushes_runs_and_one_connection_test_per_change() {
     .await;
     assert_eq!(
         jira.tests(),
-        2,
+        3,
         "one test for the change, not one per replica"
     );
 
@@ -258,7 +273,7 @@ async fn two_replicas_share_pushes_runs_and_one_connection_test_per_change() {
         s["tested_at"] != retested["tested_at"]
     })
     .await;
-    assert_eq!(jira.tests(), 3);
+    assert_eq!(jira.tests(), 4);
 
     // Another team's replica on the same database (another remote) is a
     // group of its own: it leads there, and does not wait for this lock.
