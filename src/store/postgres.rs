@@ -82,7 +82,10 @@ impl PgStore {
         Ok(client)
     }
 
-    /// Runs `f` on a pooled connection; a connection that broke is dropped.
+    /// Runs `f` on a pooled connection; a connection that broke is dropped,
+    /// and so are the idle ones (opened before it broke, so most likely
+    /// broken too: a database that restarted would otherwise fail one call
+    /// per idle connection).
     pub(super) fn with<T>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
@@ -93,7 +96,10 @@ impl PgStore {
             _ => self.open().map_err(unavailable)?,
         };
         let result = f(&mut client);
-        if !client.is_closed() {
+        if client.is_closed() {
+            let stale = std::mem::take(&mut *self.idle.lock());
+            drop(stale);
+        } else {
             let mut idle = self.idle.lock();
             if idle.len() < IDLE {
                 idle.push(client);

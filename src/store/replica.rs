@@ -245,7 +245,7 @@ impl Replica {
     pub fn announce_push(&self, commit: Option<&str>) -> Result<(), StoreError> {
         let payload = format!("{} {}", self.inner.id, commit.unwrap_or(""));
         let channel = &self.inner.scope.push_channel;
-        self.inner.store.with(|c| {
+        self.with(|c| {
             c.execute("SELECT pg_notify($1, $2)", &[channel, &payload])
                 .map(|_| ())
                 .map_err(unavailable)
@@ -257,7 +257,7 @@ impl Replica {
     pub fn record(&self, r: &SharedResult) -> Result<(), StoreError> {
         let scope = &self.inner.scope;
         let payload = format!("{} {}", self.inner.id, r.integration);
-        self.inner.store.with(|c| {
+        self.with(|c| {
             let mut tx = c.transaction().map_err(unavailable)?;
             tx.execute(
                 &format!(
@@ -302,7 +302,7 @@ impl Replica {
     /// Blocking.
     pub fn result(&self, integration: &str) -> Result<Option<SharedResult>, StoreError> {
         let key = &self.inner.scope.key;
-        self.inner.store.with(|c| {
+        self.with(|c| {
             c.query_opt(
                 &format!(
                     "SELECT {RESULT_COLUMNS} FROM qa_reload_integration_status \
@@ -315,10 +315,20 @@ impl Replica {
         })
     }
 
+    /// Runs `f` on a pooled connection, and once more on a fresh one when
+    /// that connection had broken (the database restarted since it was
+    /// last used): a result is not lost to a stale connection.
+    fn with<T>(&self, f: impl Fn(&mut Client) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match self.inner.store.with(&f) {
+            Err(StoreError::Unavailable(_)) => self.inner.store.with(&f),
+            done => done,
+        }
+    }
+
     /// Every integration's last result. Blocking.
     pub fn results(&self) -> Result<Vec<SharedResult>, StoreError> {
         let key = &self.inner.scope.key;
-        self.inner.store.with(|c| {
+        self.with(|c| {
             Ok(c.query(
                 &format!(
                     "SELECT {RESULT_COLUMNS} FROM qa_reload_integration_status WHERE scope = $1"

@@ -4,7 +4,8 @@
 //! away); a connection test runs once per change, on the elected replica,
 //! and the other shows its result (a test asked for by hand too, where it
 //! was asked); killing the leader hands the tests to the other; a run
-//! started on one is seen on the other.
+//! started on one is seen on the other; after the database restarts one
+//! replica (never two) leads again.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -313,4 +314,91 @@ async fn without_postgres_a_follower_tests_alone_and_names_no_replica() {
     jira_ok(&server, "a lone follower tests", |_| true).await;
     assert_eq!(jira.tests(), 1);
     server.stop().await;
+}
+
+async fn role(server: &Follower) -> String {
+    server.get(STATUS).await.1["replica"]["role"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_the_database_restarts_one_replica_leads_again_and_tests_once() {
+    let Some(cluster) =
+        Cluster::start("after_the_database_restarts_one_replica_leads_again_and_tests_once")
+    else {
+        return;
+    };
+    let database = cluster.database("restarts");
+    let jira = Jira::start().await;
+    let remote = Remote::new();
+    let first = push(
+        &remote,
+        &[("config/jira_config.yaml", jira.config(5000))],
+        "add jira",
+    );
+    let a = replica(&remote, &database).await;
+    a.serves(&first).await;
+    until(&a, STATUS, "the first replica leads", |s| {
+        s["replica"]["role"] == "leader"
+    })
+    .await;
+    let tested = jira_ok(&a, "the leader tested jira", |_| true).await;
+    let b = replica(&remote, &database).await;
+    b.serves(&first).await;
+    jira_ok(&b, "the follower shows the result", |s| {
+        s["tested_at"] == tested["tested_at"]
+    })
+    .await;
+
+    // The database goes away: the leader stops leading (no replica can
+    // know whether another took over).
+    cluster.pg_ctl_stop();
+    until(&a, STATUS, "the leader steps down", |s| {
+        s["replica"]["role"] == "follower"
+    })
+    .await;
+    // Back: one replica leads again, never both.
+    cluster.pg_ctl_start();
+    let deadline = tokio::time::Instant::now() + GUARD;
+    let (leader, follower) = loop {
+        let (ra, rb) = (role(&a).await, role(&b).await);
+        assert!(!(ra == "leader" && rb == "leader"), "two leaders");
+        if ra == "leader" {
+            break (&a, &b);
+        }
+        if rb == "leader" {
+            break (&b, &a);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no leader again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(role(follower).await, "follower");
+    assert_eq!(jira.tests(), 1, "nothing changed: nothing tested again");
+
+    // The next change is tested once, by the new leader, and shown by both.
+    let second = push(
+        &remote,
+        &[("config/jira_config.yaml", jira.config(6000))],
+        "longer jira timeout",
+    );
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let (code, _) = follower
+        .hook(&signed("github", SECRET, body, "after-restart"), body)
+        .await;
+    assert_eq!(code, 202);
+    leader.serves(&second).await;
+    follower.serves(&second).await;
+    let retested = jira_ok(leader, "the leader tested the change", |s| {
+        s["tested_at"] != tested["tested_at"]
+    })
+    .await;
+    jira_ok(follower, "the follower shows it", |s| {
+        s["tested_at"] == retested["tested_at"]
+    })
+    .await;
+    assert_eq!(jira.tests(), 2);
+    a.stop().await;
+    b.stop().await;
 }
