@@ -111,6 +111,9 @@ export type PatchKind = 'added' | 'modified' | 'removed';
 /** Whether the last fetch reached the remote. */
 export type Reach = 'unknown' | 'reachable' | 'unreachable';
 
+/** Whether a replica runs connection tests. */
+export type ReplicaRole = 'leader' | 'follower';
+
 /** Errors stop an entity from applying; warnings are reported and applied. */
 export type Severity = 'error' | 'warning';
 
@@ -502,6 +505,21 @@ export interface ReloadResult {
 }
 
 /**
+ * One replica of several `serve --follow` servers on one PostgreSQL
+ * database (same remote and branch).
+ */
+export interface Replica {
+  /**
+   * `leader`: this replica runs the connection tests and records their
+   * results; `follower`: it shows the results the leader records, and
+   * takes over if the leader stops.
+   */
+  role: ReplicaRole;
+  /** This server run (its `instance`), as the other replicas name it. */
+  id: string;
+}
+
+/**
  * `GET /api/v1/runs/{id}/compare`: the run's own definition against the
  * workflow's definition in force.
  */
@@ -632,6 +650,12 @@ export interface Status {
    * `null` when a working tree is served.
    */
   follow?: null | Follow;
+  /**
+   * `serve --follow` with a PostgreSQL `--database`: this server as one
+   * of the replicas sharing it, and whether it is the one that runs
+   * connection tests; `null` otherwise (every server tests its own).
+   */
+  replica?: null | Replica;
 }
 
 /** One step of a workflow. */

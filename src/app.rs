@@ -26,6 +26,7 @@ use crate::engine::{Engine, EngineError, SharedEnv, watch_settings};
 use crate::follow::{Follow, FollowConfig};
 use crate::git::GitError;
 use crate::integrations::Integrations;
+use crate::store::replica::Replica;
 use crate::store::{self, Database, Runs, StoreError};
 use crate::watch::{self, WatchConfig, WatchError};
 
@@ -118,6 +119,9 @@ pub enum StartError {
     /// The mirror of `--follow` cannot be opened or created.
     #[error(transparent)]
     Mirror(#[from] GitError),
+    /// The replicas' database cannot be joined.
+    #[error(transparent)]
+    Replicas(#[from] StoreError),
 }
 
 /// Loads the repository (revision 1), starts the watcher and the applier.
@@ -168,27 +172,47 @@ pub async fn start(options: Options) -> Result<App, StartError> {
 }
 
 /// `serve --follow`: opens the mirror, serves the commit it last fetched
-/// (if any) as revision 1, and starts the follower and the applier.
+/// (if any) as revision 1, and starts the follower and the applier. With a
+/// PostgreSQL `--database` it joins the replicas of the same remote and
+/// branch there first, so it knows whether it tests connections before
+/// any configuration is seen.
 async fn start_following(options: Options, config: FollowConfig) -> Result<App, StartError> {
     let env = options.env.clone();
     let capacity = options.broadcast_capacity;
-    let (follow, engine, worker) = tokio::task::spawn_blocking(move || {
+    let shutdown = CancellationToken::new();
+    let shared = match &options.database {
+        Some(Database::Postgres(url)) => Some((url.clone(), shutdown.child_token())),
+        _ => None,
+    };
+    let (follow, engine, worker, replica) = tokio::task::spawn_blocking(move || {
         let (follow, first) = Follow::open(&config)?;
         let (engine, worker) = Engine::follow(&config.data_dir, first, env, capacity)?;
-        Ok::<_, StartError>((follow, engine, worker))
+        let replica = match shared {
+            Some((url, stop)) => {
+                let scope = Follow::scope(&config);
+                Some(Replica::join(&url, scope, engine.instance(), stop)?)
+            }
+            None => None,
+        };
+        Ok::<_, StartError>((follow, engine, worker, replica))
     })
     .await
     .map_err(|_| EngineError::Stopped)??;
 
-    let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    let replica = replica.map(|(replica, stopped)| {
+        tasks.spawn(stopped);
+        follow.join_replicas(replica.clone());
+        replica
+    });
     tasks.spawn(worker.run(None, shutdown.child_token()));
     tasks.spawn(follow.clone().run(engine.clone(), shutdown.child_token()));
-    let (integrations, supervisor) = Integrations::start(
+    let (integrations, supervisor) = Integrations::start_replicated(
         engine.clone(),
         options.resolver.clone(),
         options.integration_timing,
         shutdown.child_token(),
+        replica,
     );
     tasks.spawn(supervisor);
     Ok(App {
@@ -334,6 +358,17 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
             follow.remote,
             follow.branch,
             follow.poll.as_secs()
+        ));
+    }
+    if let Some(replica) = app.follow.as_ref().and_then(Follow::replica) {
+        say(format_args!(
+            "qa-reload: replica {} of the servers following this branch on the same database; {}",
+            replica.id(),
+            if replica.is_leader() {
+                "this one runs the connection tests"
+            } else {
+                "another runs the connection tests, and this one takes over if it stops"
+            }
         ));
     }
     if following && webhook_secret.is_none() {

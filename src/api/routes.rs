@@ -23,8 +23,8 @@ use super::extract::{Json, Path, Query};
 use super::state::AppState;
 use super::wire::{
     ErrorsShown, EventList, EventListHead, EventWire, FollowWire, HealthWire, IntegrationList,
-    IntegrationStatusWire, ReloadResult, RunComparisonWire, RunList, RunSummaryWire, RunWire,
-    StatusWire, Statuses, WorkflowList, WorkflowWire,
+    IntegrationStatusWire, ReloadResult, ReplicaWire, RunComparisonWire, RunList, RunSummaryWire,
+    RunWire, StatusWire, Statuses, WorkflowList, WorkflowWire,
 };
 use crate::diagnostic::{EntityKind, shown_id};
 use crate::diff::document::documents_patch;
@@ -152,6 +152,11 @@ pub async fn status(
         .follow
         .as_ref()
         .map(|f| FollowWire::new(&f.status(), state.webhooks.accepts()));
+    wire.replica = state
+        .follow
+        .as_ref()
+        .and_then(|f| f.replica())
+        .map(ReplicaWire::from);
     let ErrorsShown::All = shown else {
         return Ok(Json(wire).into_response());
     };

@@ -29,6 +29,7 @@ use crate::follow::{FollowStatus, Reach};
 use crate::git::{CommitInfo, Head};
 use crate::integrations::{FailureKind, IntegrationStatus, State, TestStep};
 use crate::model::{Integration, IntegrationKind, Workflow};
+use crate::store::replica::{Replica, Role};
 use crate::store::{
     CompletedStep, Definition, DefinitionRef, DefinitionStatus, Page, Run, Runs, StoreInfo,
 };
@@ -638,6 +639,42 @@ pub struct StatusWire {
     /// `serve --follow`: the remote, its state and the commit served;
     /// `null` when a working tree is served.
     pub follow: Option<FollowWire>,
+    /// `serve --follow` with a PostgreSQL `--database`: this server as one
+    /// of the replicas sharing it, and whether it is the one that runs
+    /// connection tests; `null` otherwise (every server tests its own).
+    pub replica: Option<ReplicaWire>,
+}
+
+/// One replica of several `serve --follow` servers on one PostgreSQL
+/// database (same remote and branch).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReplicaWire {
+    /// `leader`: this replica runs the connection tests and records their
+    /// results; `follower`: it shows the results the leader records, and
+    /// takes over if the leader stops.
+    pub role: ReplicaRole,
+    /// This server run (its `instance`), as the other replicas name it.
+    pub id: String,
+}
+
+/// Whether a replica runs connection tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaRole {
+    Leader,
+    Follower,
+}
+
+impl From<&Replica> for ReplicaWire {
+    fn from(r: &Replica) -> Self {
+        ReplicaWire {
+            role: match r.role() {
+                Role::Leader => ReplicaRole::Leader,
+                Role::Follower => ReplicaRole::Follower,
+            },
+            id: r.id().to_string(),
+        }
+    }
 }
 
 /// The resume history's use and bounds (`history`, `history_bytes`).
@@ -1233,6 +1270,7 @@ impl StatusWire {
                 max_bytes: status.history.budget,
             },
             follow: None,
+            replica: None,
         }
     }
 }

@@ -9,22 +9,29 @@
 //! `unreachable` since when, with the last error (credentials masked), and
 //! the next attempt waits 1 s, 2 s, 4 s… up to the poll interval.
 //!
+//! Replicas (several followers on one PostgreSQL): the one that takes a
+//! webhook, or whose fetch finds a new head, tells the others through the
+//! database, and they fetch at once; behind a load balancer only one of
+//! them gets the webhook. A notice naming the commit already served
+//! fetches nothing.
+//!
 //! May not: read files from disk (the engine reads the commit's tree it is
 //! handed), touch the user's checkout, or trust a webhook's payload (a
 //! webhook only wakes the loop; what is served comes from the fetch).
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{CauseKind, Engine};
 use crate::git::{CommitInfo, CommitTree, GitError, Mirror};
 use crate::load::fs::ROOTS;
 use crate::secret;
+use crate::store::replica::{PushNotice, Replica, Scope};
 
 /// The poll interval unless `--poll-interval` says otherwise.
 pub const DEFAULT_POLL: Duration = Duration::from_secs(60);
@@ -106,6 +113,9 @@ struct Inner {
     deadline: Duration,
     wake: Notify,
     status: Mutex<FollowStatus>,
+    /// The replica group this follower belongs to (`--database
+    /// postgres://…`), set once before the loop starts.
+    replica: OnceLock<Replica>,
 }
 
 impl Follow {
@@ -136,15 +146,65 @@ impl Follow {
                 deadline: config.fetch_deadline,
                 wake: Notify::new(),
                 status: Mutex::new(status),
+                replica: OnceLock::new(),
             }),
         };
         Ok((follow, first))
     }
 
-    /// Asks for a fetch now. Requests made while one runs are one more
-    /// fetch after it, not one each.
+    /// The replica group of followers of this remote and branch: keyed by
+    /// the remote without its credentials, so replicas given different
+    /// ones are still one group.
+    pub fn scope(config: &FollowConfig) -> Scope {
+        let remote = &config.remote;
+        let mut bare = String::with_capacity(remote.len());
+        let mut from = 0;
+        for range in secret::url_secret_ranges(remote) {
+            bare.push_str(remote.get(from..range.start).unwrap_or(""));
+            from = from.max(range.end);
+        }
+        bare.push_str(remote.get(from..).unwrap_or(""));
+        Scope::new(&bare, &config.branch)
+    }
+
+    /// Joins the replicas of `replica`'s group: webhooks and new heads are
+    /// announced to them, and theirs wake this loop. Call it before
+    /// [`Self::run`]; a second call changes nothing.
+    pub fn join_replicas(&self, replica: Replica) {
+        let _ = self.inner.replica.set(replica);
+    }
+
+    /// The replica group joined, if any.
+    pub fn replica(&self) -> Option<&Replica> {
+        self.inner.replica.get()
+    }
+
+    /// Asks for a fetch now (a webhook came), here and in every other
+    /// replica. Requests made while one runs are one more fetch after it,
+    /// not one each.
     pub fn trigger(&self) {
         self.inner.wake.notify_one();
+        self.announce(None);
+    }
+
+    /// Tells the other replicas to fetch, off the async threads.
+    fn announce(&self, commit: Option<String>) {
+        let Some(replica) = self.inner.replica.get().cloned() else {
+            return;
+        };
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = replica.announce_push(commit.as_deref()) {
+                tracing::warn!(error = %e, "cannot tell the other replicas of the push; they fetch at their next poll");
+            }
+        });
+    }
+
+    /// Whether another replica's notice calls for a fetch: not when it
+    /// names the commit served.
+    fn calls_for_fetch(&self, notice: &PushNotice) -> bool {
+        let status = self.inner.status.lock();
+        let served = status.commit.as_ref().map(|c| c.id.as_str());
+        notice.commit.is_none() || notice.commit.as_deref() != served
     }
 
     pub fn status(&self) -> FollowStatus {
@@ -161,16 +221,29 @@ impl Follow {
     pub async fn run(self, engine: Engine, shutdown: CancellationToken) {
         let mut rng = Jitter::new();
         let mut late: Option<tokio::task::JoinHandle<()>> = None;
+        let mut pushes = self.inner.replica.get().map(Replica::subscribe_pushes);
         loop {
             let failures = self.fetch_once(&engine, &mut late).await;
             let wait = match failures {
                 0 => rng.around(self.inner.poll),
                 n => retry_wait(n, self.inner.poll),
             };
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(wait) => {}
-                () = self.inner.wake.notified() => {}
+            let until = tokio::time::Instant::now() + wait;
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep_until(until) => break,
+                    () = self.inner.wake.notified() => break,
+                    notice = next_push(&mut pushes) => match notice {
+                        Ok(notice) if self.calls_for_fetch(&notice) => {
+                            tracing::debug!(replica = %notice.from, "another replica learned of a push; fetching");
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Lagged(_)) => break,
+                        Err(broadcast::error::RecvError::Closed) => pushes = None,
+                    },
+                }
             }
         }
     }
@@ -235,7 +308,10 @@ impl Follow {
                 if let Some((tree, kind)) = new_head {
                     let commit = tree.commit.clone();
                     match engine.apply_commit(tree, kind).await {
-                        Ok(_) => self.inner.status.lock().commit = commit,
+                        Ok(_) => {
+                            self.announce(commit.as_ref().map(|c| c.id.clone()));
+                            self.inner.status.lock().commit = commit;
+                        }
                         Err(e) => tracing::error!(error = %e, "the commit was not applied"),
                     }
                 }
@@ -277,6 +353,16 @@ impl Follow {
         };
         let tree = mirror.tree_at(&head, &ROOTS)?;
         Ok(Some((Arc::new(tree), kind)))
+    }
+}
+
+/// The next push notice of the replica group; never, when there is none.
+async fn next_push(
+    pushes: &mut Option<broadcast::Receiver<PushNotice>>,
+) -> Result<PushNotice, broadcast::error::RecvError> {
+    match pushes {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -376,6 +462,30 @@ mod tests {
         assert!(!follow.ready());
         shutdown.cancel();
         held.join().unwrap();
+    }
+
+    #[test]
+    fn replicas_given_other_credentials_for_one_branch_are_one_group() {
+        let config = |remote: &str, branch: &str| FollowConfig {
+            remote: remote.to_owned(),
+            branch: branch.to_owned(),
+            poll: DEFAULT_POLL,
+            data_dir: PathBuf::from("/nonexistent"),
+            fetch_deadline: FETCH_DEADLINE,
+        };
+        let a = Follow::scope(&config("https://alice:one@git.example.com/qa.git", "main"));
+        let b = Follow::scope(&config("https://bob:two@git.example.com/qa.git", "main"));
+        assert_eq!(a, b);
+        let release = Follow::scope(&config(
+            "https://alice:one@git.example.com/qa.git",
+            "release",
+        ));
+        assert_ne!(a.lock_key(), release.lock_key());
+        let other = Follow::scope(&config(
+            "https://alice:one@git.example.com/other.git",
+            "main",
+        ));
+        assert_ne!(a.lock_key(), other.lock_key());
     }
 
     #[test]

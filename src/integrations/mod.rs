@@ -4,6 +4,7 @@
 //! ```text
 //! client      one integration's prepared request on the shared reqwest pool; the test
 //! redact      secrets out of every detail, excerpt and log line
+//! shared      results shared between replicas (the stored row, the configuration's fingerprint)
 //! status      IntegrationStatus / State / FailureKind (domain types)
 //! supervisor  engine events -> reconcile -> one task per test, stale results dropped
 //! ```
@@ -19,6 +20,7 @@
 
 pub mod client;
 pub mod redact;
+mod shared;
 pub mod status;
 mod supervisor;
 
@@ -30,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
 use crate::model::IntegrationKind;
+use crate::store::replica::Replica;
 
 pub use client::{ClientError, DEFAULT_RETRY, IntegrationClient, Resolver, USER_AGENT};
 pub use status::{FailureKind, IntegrationStatus, State, TestStep};
@@ -96,6 +99,19 @@ impl Integrations {
         timing: Timing,
         shutdown: CancellationToken,
     ) -> (Integrations, impl Future<Output = ()> + Send + 'static) {
+        Integrations::start_replicated(engine, resolver, timing, shutdown, None)
+    }
+
+    /// [`Self::start`] as one of several replicas sharing results through
+    /// `replica` (`None`: alone). Only the elected replica tests by itself;
+    /// the others show the results it records.
+    pub fn start_replicated(
+        engine: Engine,
+        resolver: Option<client::Resolver>,
+        timing: Timing,
+        shutdown: CancellationToken,
+        replica: Option<Replica>,
+    ) -> (Integrations, impl Future<Output = ()> + Send + 'static) {
         let http = client::http_client(resolver)
             .map_err(|e| crate::secret::mask_url_secrets(&e.to_string()));
         if let Err(e) = &http {
@@ -105,9 +121,10 @@ impl Integrations {
         }
         // Subscribe before reading the snapshot: no event can fall between.
         let events = engine.subscribe();
-        let shared = Arc::new(Shared::new(engine, http, shutdown, timing));
+        let notices = replica.as_ref().map(Replica::subscribe_tests);
+        let shared = Arc::new(Shared::new(engine, http, shutdown, timing, replica));
         shared.reconcile(&shared.engine.snapshot(), IntegrationKind::ALL);
-        let task = supervisor::run(Arc::clone(&shared), events);
+        let task = supervisor::run(Arc::clone(&shared), events, notices);
         (Integrations { shared }, task)
     }
 

@@ -7,6 +7,13 @@
 //! result is published only while its generation is still the current one,
 //! so a newer configuration (or a manual test) silently wins over an older
 //! test. No JSON, no HTTP routes.
+//!
+//! With replicas (`serve --follow` on one PostgreSQL), only the elected
+//! replica tests by itself: a new configuration first looks for a result
+//! another replica recorded for the same configuration, and the leader
+//! tests only when there is none. Every result of a test is recorded; the
+//! other replicas show it when the database tells them. A manual test runs
+//! where it was asked for, and is recorded too.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,8 +31,10 @@ use crate::diagnostic::EntityKind;
 use crate::engine::{Engine, Event, Served, Snapshot};
 use crate::integrations::Timing;
 use crate::integrations::client::IntegrationClient;
+use crate::integrations::shared::{fingerprint, from_shared, to_shared};
 use crate::integrations::status::{FailureKind, IntegrationStatus, State};
 use crate::model::{Integration, IntegrationKind};
+use crate::store::replica::{Replica, Role, SharedResult, TestsNotice};
 use crate::units::whole_ms;
 
 /// Statuses a subscriber may fall behind by before it is told it lagged
@@ -49,6 +58,9 @@ pub(super) struct Shared {
     pub(super) tx: broadcast::Sender<IntegrationStatus>,
     pub(super) shutdown: CancellationToken,
     timing: Timing,
+    /// This process as one of several replicas sharing results; `None`
+    /// when it tests alone.
+    replica: Option<Replica>,
 }
 
 /// Every configured integration, and the rate limits in force (kept apart,
@@ -149,6 +161,7 @@ impl Shared {
         http: Result<reqwest::Client, String>,
         shutdown: CancellationToken,
         timing: Timing,
+        replica: Option<Replica>,
     ) -> Self {
         let (tx, _) = broadcast::channel(STATUS_CAPACITY);
         Shared {
@@ -159,7 +172,14 @@ impl Shared {
             tx,
             shutdown,
             timing,
+            replica,
         }
+    }
+
+    /// Whether this process runs tests by itself: it is alone, or the
+    /// replica elected to.
+    fn tests_here(&self) -> bool {
+        self.replica.as_ref().is_none_or(Replica::is_leader)
     }
 
     pub(super) fn client(&self, kind: IntegrationKind) -> Option<Arc<IntegrationClient>> {
@@ -251,6 +271,7 @@ impl Shared {
                         self.publish(slot, status);
                         self.schedule(slot, hold.until);
                     }
+                    None if self.replica.is_some() => self.look_up(slot),
                     None => self.start_test(slot, client, None),
                 }
             }
@@ -324,27 +345,56 @@ impl Shared {
             return;
         }
         slot.running = None;
+        if let Some(replica) = &self.replica {
+            let commit = self
+                .engine
+                .snapshot()
+                .head
+                .as_ref()
+                .and_then(|h| h.commit.clone());
+            if let Some(row) = to_shared(&status, fingerprint(&slot.served), commit, replica.id()) {
+                record(replica.clone(), row);
+            }
+        }
+        self.settle(slot, status.clone());
+        self.after_result(slots, kind, &status);
+        if let Some(reply) = reply {
+            let _ = reply.send(status);
+        }
+    }
+
+    /// After a result (ours or another replica's) is shown: the time of
+    /// the last test, the rate limit it sets, and (where tests run) the
+    /// next test by itself.
+    fn after_result(
+        self: &Arc<Self>,
+        slots: &mut Slots,
+        kind: IntegrationKind,
+        status: &IntegrationStatus,
+    ) {
+        let Some(slot) = slots.by_kind.get_mut(&kind) else {
+            return;
+        };
         if let Some(at) = status.tested_at {
-            slot.tested = Some((Instant::now(), at));
+            slot.tested = Some((instant_of(at), at));
         }
         let next = match status.retry_at {
             Some(retry_at) if status.status == State::RateLimited => {
-                let wait = retry_at
-                    .duration_since(SystemTime::now())
-                    .unwrap_or_default();
-                Some((Instant::now() + wait, true))
+                Some((instant_of(retry_at), true))
             }
             _ => {
                 let minutes = u32::try_from(slot.served.value.retest_minutes).unwrap_or(u32::MAX);
                 (minutes > 0).then(|| {
                     let every = self.timing.minute.saturating_mul(minutes);
-                    (Instant::now() + every, false)
+                    let from = status.tested_at.map_or_else(Instant::now, instant_of);
+                    (from + every, false)
                 })
             }
         };
-        self.settle(slot, status.clone());
         if let Some((until, limited)) = next {
-            self.schedule(slot, until);
+            if self.tests_here() {
+                self.schedule(slot, until);
+            }
             if limited {
                 slots.holds[index(kind)] = Some(Hold {
                     until,
@@ -352,8 +402,163 @@ impl Shared {
                 });
             }
         }
-        if let Some(reply) = reply {
-            let _ = reply.send(status);
+    }
+
+    /// A new configuration with replicas: shows `testing` and looks for a
+    /// result recorded for it; the leader tests when there is none.
+    fn look_up(self: &Arc<Self>, slot: &mut Slot) {
+        let generation = slot.supersede();
+        let kind = slot.served.value.id;
+        self.publish(
+            slot,
+            IntegrationStatus::new(kind, slot.served.revision, State::Testing),
+        );
+        self.fetch_shared(kind, Some(generation));
+    }
+
+    /// Reads the recorded result of `kind` and shows it if it is about the
+    /// configuration in force and newer than what is shown. With
+    /// `generation` (a look-up for a new configuration, or a take-over),
+    /// the leader tests when nothing recorded fits.
+    fn fetch_shared(self: &Arc<Self>, kind: IntegrationKind, generation: Option<u64>) {
+        let Some(replica) = self.replica.clone() else {
+            return;
+        };
+        let shared = Arc::clone(self);
+        tokio::spawn(async move {
+            let read = tokio::task::spawn_blocking(move || replica.result(kind.as_str())).await;
+            let found = match read {
+                Ok(Ok(found)) => found,
+                Ok(Err(e)) => {
+                    tracing::warn!(integration = %kind, error = %e, "cannot read the shared connection-test result");
+                    None
+                }
+                Err(_) => return,
+            };
+            if !shared.shutdown.is_cancelled() {
+                shared.shared_result(kind, generation, found);
+            }
+        });
+    }
+
+    fn shared_result(
+        self: &Arc<Self>,
+        kind: IntegrationKind,
+        generation: Option<u64>,
+        found: Option<SharedResult>,
+    ) {
+        let mut guard = self.slots.lock();
+        let slots = &mut *guard;
+        let Some(slot) = slots.by_kind.get_mut(&kind) else {
+            return;
+        };
+        // A newer configuration, or a test of our own under way, wins.
+        if generation.is_some_and(|g| g != slot.generation) || slot.running.is_some() {
+            return;
+        }
+        // Disabled, or no client here (this replica's configuration cannot
+        // make one): its own status stands.
+        if !slot.served.value.enabled || self.client(kind).is_none() {
+            return;
+        }
+        let fits = found
+            .filter(|row| row.fingerprint == fingerprint(&slot.served))
+            .and_then(|row| {
+                from_shared(&row, kind, slot.served.revision).map(|status| (row.tested_by, status))
+            });
+        match fits {
+            Some((by, status)) => {
+                let shown = slot.status.status != State::Testing
+                    && slot.status.tested_at >= status.tested_at;
+                if shown {
+                    return;
+                }
+                tracing::debug!(integration = %kind, replica = %by, "connection status {} from another replica's test", status.status);
+                self.publish(slot, status.clone());
+                self.after_result(slots, kind, &status);
+            }
+            None if generation.is_some() && self.tests_here() => {
+                if let Some(client) = self.client(kind) {
+                    self.start_test(slot, client, None);
+                }
+            }
+            // The leader has not tested this configuration yet: its notice
+            // will come.
+            None => {}
+        }
+    }
+
+    /// This replica was elected: what waited for another replica's test
+    /// is looked up again (and tested when nothing fits), and the next
+    /// test by itself of every other integration is set.
+    fn take_over(self: &Arc<Self>) {
+        let mut guard = self.slots.lock();
+        let slots = &mut *guard;
+        let mut waiting = Vec::new();
+        let kinds: Vec<IntegrationKind> = slots.by_kind.keys().copied().collect();
+        for kind in kinds {
+            let hold = slots.hold(kind).map(|h| h.until);
+            let Some(slot) = slots.by_kind.get_mut(&kind) else {
+                continue;
+            };
+            if slot.running.is_some() || slot.timer.is_some() || !slot.served.value.enabled {
+                continue;
+            }
+            if slot.status.status == State::Testing {
+                waiting.push((kind, slot.generation));
+            } else if let Some(until) = hold {
+                self.schedule(slot, until);
+            } else {
+                let status = slot.status.clone();
+                if status.tested_at.is_some() {
+                    self.after_result(slots, kind, &status);
+                }
+            }
+        }
+        drop(guard);
+        for (kind, generation) in waiting {
+            self.fetch_shared(kind, Some(generation));
+        }
+    }
+
+    /// This replica is no longer elected: its tests and timers stop (the
+    /// new leader runs them), and what was being tested waits for its
+    /// result.
+    fn step_down(self: &Arc<Self>) {
+        let mut waiting = Vec::new();
+        for (kind, slot) in self.slots.lock().by_kind.iter_mut() {
+            let testing = slot.running.is_some();
+            if testing || slot.timer.is_some() {
+                let generation = slot.supersede();
+                if testing {
+                    waiting.push((*kind, generation));
+                }
+            }
+        }
+        for (kind, generation) in waiting {
+            self.fetch_shared(kind, Some(generation));
+        }
+    }
+
+    /// What the database said about connection tests.
+    fn notice(self: &Arc<Self>, notice: TestsNotice) {
+        match notice {
+            TestsNotice::Changed(kind) => {
+                if let Ok(kind) = kind.parse() {
+                    self.fetch_shared(kind, None);
+                }
+            }
+            TestsNotice::Resync => self.resync(),
+            TestsNotice::Role(Role::Leader) => self.take_over(),
+            TestsNotice::Role(Role::Follower) => self.step_down(),
+        }
+    }
+
+    /// Reads every configured integration's recorded result again.
+    fn resync(self: &Arc<Self>) {
+        let kinds: Vec<IntegrationKind> = self.slots.lock().by_kind.keys().copied().collect();
+        for kind in kinds {
+            self.fetch_shared(kind, None);
         }
     }
 
@@ -452,13 +657,57 @@ impl Shared {
     }
 }
 
+/// Stores a result for the other replicas, off the async threads; a
+/// failure is logged (the others keep what they show, and see the next
+/// result).
+fn record(replica: Replica, row: SharedResult) {
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = replica.record(&row) {
+            tracing::warn!(integration = %row.integration, error = %e, "cannot share the connection-test result with the other replicas");
+        }
+    });
+}
+
+/// The monotonic instant as far before or after now as the wall-clock
+/// time `at` is.
+fn instant_of(at: SystemTime) -> Instant {
+    let now = Instant::now();
+    match at.duration_since(SystemTime::now()) {
+        Ok(ahead) => now + ahead,
+        Err(behind) => now.checked_sub(behind.duration()).unwrap_or(now),
+    }
+}
+
+/// The next notice of the replica group; never, when there is none.
+async fn next_notice(
+    notices: &mut Option<broadcast::Receiver<TestsNotice>>,
+) -> Result<TestsNotice, broadcast::error::RecvError> {
+    match notices {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The supervisor task: reconciles on every event that patches an
-/// integration (and on everything after a lag), until `shutdown`.
-pub(super) async fn run(shared: Arc<Shared>, mut events: broadcast::Receiver<Arc<Event>>) {
+/// integration (and on everything after a lag), and follows the replica
+/// group's notices, until `shutdown`.
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    mut events: broadcast::Receiver<Arc<Event>>,
+    mut notices: Option<broadcast::Receiver<TestsNotice>>,
+) {
     loop {
         let event = tokio::select! {
             () = shared.shutdown.cancelled() => break,
             event = events.recv() => event,
+            notice = next_notice(&mut notices) => {
+                match notice {
+                    Ok(notice) => shared.notice(notice),
+                    Err(broadcast::error::RecvError::Lagged(_)) => shared.resync(),
+                    Err(broadcast::error::RecvError::Closed) => notices = None,
+                }
+                continue;
+            }
         };
         match event {
             Ok(event) => {

@@ -24,17 +24,31 @@ pub const TABLE: &str = "CREATE TABLE IF NOT EXISTS qa_reload_migrations (
     applied_at BIGINT NOT NULL
 )";
 
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "runs",
-    sql: include_str!("../../migrations/sqlite/0001_runs.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "runs",
+        sql: include_str!("../../migrations/sqlite/0001_runs.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "integration_status",
+        sql: include_str!("../../migrations/sqlite/0002_integration_status.sql"),
+    },
+];
 
-pub const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "runs",
-    sql: include_str!("../../migrations/postgres/0001_runs.sql"),
-}];
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "runs",
+        sql: include_str!("../../migrations/postgres/0001_runs.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "integration_status",
+        sql: include_str!("../../migrations/postgres/0002_integration_status.sql"),
+    },
+];
 
 /// The migrations of `known` still to apply over the `applied` versions,
 /// in order; `Refused` when the database has a version `known` lacks.

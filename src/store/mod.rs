@@ -7,6 +7,8 @@
 //! migrate    the numbered SQL files of `migrations/`, applied at start; newer refused
 //! sqlite     embedded SQLite (rusqlite, bundled), WAL, one connection
 //! postgres   PostgreSQL (the `postgres` client), a small pool that reconnects
+//! replica    `serve --follow` replicas on one PostgreSQL: who tests connections
+//!            (an advisory lock), shared test results, push notices (LISTEN/NOTIFY)
 //! ```
 //!
 //! Nothing above this module knows which backend it has. Backends block (they
@@ -17,6 +19,7 @@
 pub mod location;
 pub mod migrate;
 pub mod postgres;
+pub mod replica;
 pub mod sqlite;
 
 use std::sync::Arc;

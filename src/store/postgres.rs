@@ -64,6 +64,16 @@ impl PgStore {
         Ok(store)
     }
 
+    /// `user@host:port/db`, never the password.
+    pub(super) fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The parsed URL (for a connection of its own, as a replica's lock).
+    pub(super) fn config(&self) -> &Config {
+        &self.config
+    }
+
     fn open(&self) -> Result<Client, postgres::Error> {
         let mut client = self.config.connect(NoTls)?;
         // A statement that hangs (a lock, a stuck server) fails rather than
@@ -72,8 +82,11 @@ impl PgStore {
         Ok(client)
     }
 
-    /// Runs `f` on a pooled connection; a connection that broke is dropped.
-    fn with<T>(
+    /// Runs `f` on a pooled connection; a connection that broke is dropped,
+    /// and so are the idle ones (opened before it broke, so most likely
+    /// broken too: a database that restarted would otherwise fail one call
+    /// per idle connection).
+    pub(super) fn with<T>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -83,7 +96,10 @@ impl PgStore {
             _ => self.open().map_err(unavailable)?,
         };
         let result = f(&mut client);
-        if !client.is_closed() {
+        if client.is_closed() {
+            let stale = std::mem::take(&mut *self.idle.lock());
+            drop(stale);
+        } else {
             let mut idle = self.idle.lock();
             if idle.len() < IDLE {
                 idle.push(client);
@@ -123,7 +139,7 @@ fn location(config: &Config) -> String {
     format!("postgres://{user}@{host}:{port}/{db}")
 }
 
-fn unavailable(e: postgres::Error) -> StoreError {
+pub(super) fn unavailable(e: postgres::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 

@@ -19,19 +19,19 @@ use crate::served::{Conn, GUARD, eventually};
 use crate::support::{git, hmac_sha256_hex};
 
 const BIN: &str = env!("CARGO_BIN_EXE_qa-reload");
-const SECRET: &str = "s3cret-webhook-key";
+pub(crate) const SECRET: &str = "s3cret-webhook-key";
 
 fn workflow(minutes: u32) -> String {
     format!("name: Smoke\nsteps:\n  - id: a\n    name: Do it\n    estimated_minutes: {minutes}\n")
 }
 
 /// A bare remote with one commit on `main`, and a clone to push from.
-struct Remote {
+pub(crate) struct Remote {
     dir: tempfile::TempDir,
 }
 
 impl Remote {
-    fn new() -> Remote {
+    pub(crate) fn new() -> Remote {
         let dir = tempfile::tempdir().unwrap();
         git(
             dir.path(),
@@ -47,11 +47,11 @@ impl Remote {
         remote
     }
 
-    fn bare(&self) -> PathBuf {
+    pub(crate) fn bare(&self) -> PathBuf {
         self.dir.path().join("remote.git")
     }
 
-    fn work(&self) -> PathBuf {
+    pub(crate) fn work(&self) -> PathBuf {
         self.dir.path().join("work")
     }
 
@@ -69,9 +69,9 @@ impl Remote {
 
 /// `qa-reload serve --follow` on a free port; its stdout and stderr lines
 /// are kept.
-struct Follower {
+pub(crate) struct Follower {
     child: tokio::process::Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
     _data: tempfile::TempDir,
@@ -79,6 +79,16 @@ struct Follower {
 
 impl Follower {
     async fn start(remote: &str, secret: Option<&str>) -> Follower {
+        Follower::start_with(remote, secret, &[], &[]).await
+    }
+
+    /// [`Follower::start`] with more arguments and environment variables.
+    pub(crate) async fn start_with(
+        remote: &str,
+        secret: Option<&str>,
+        args: &[&str],
+        vars: &[(&str, &str)],
+    ) -> Follower {
         let data = tempfile::tempdir().unwrap();
         let mut command = tokio::process::Command::new(BIN);
         command
@@ -95,6 +105,7 @@ impl Follower {
         if let Some(secret) = secret {
             command.env("QA_RELOAD_WEBHOOK_SECRET", secret);
         }
+        command.args(args).envs(vars.iter().copied());
         let mut child = command.spawn().unwrap();
         let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
         let first = tokio::time::timeout(GUARD, lines.next_line())
@@ -133,7 +144,7 @@ impl Follower {
         }
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         let r = Conn::open(self.addr).await.request("GET", path, &[]).await;
         (r.status, r.json())
     }
@@ -143,7 +154,7 @@ impl Follower {
     }
 
     /// Waits until the commit served is `id`; the status then.
-    async fn serves(&self, id: &str) -> Value {
+    pub(crate) async fn serves(&self, id: &str) -> Value {
         let deadline = tokio::time::Instant::now() + GUARD;
         loop {
             let status = self.get("/api/v1/dev/hot-reload/status").await.1;
@@ -171,7 +182,7 @@ impl Follower {
         body["events"].as_array().unwrap().clone()
     }
 
-    async fn hook(&self, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
+    pub(crate) async fn hook(&self, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
         post(self.addr, "/api/v1/hooks/git", headers, body).await
     }
 
@@ -183,7 +194,16 @@ impl Follower {
             .count()
     }
 
-    async fn stop(mut self) {
+    /// Ends the process at once (SIGKILL): nothing of it closes cleanly.
+    pub(crate) async fn kill(mut self) {
+        self.child.start_kill().unwrap();
+        tokio::time::timeout(GUARD, self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    pub(crate) async fn stop(mut self) {
         let pid = self.child.id().unwrap().to_string();
         std::process::Command::new("kill")
             .args(["-TERM", &pid])
@@ -238,7 +258,7 @@ async fn post(
 
 /// The headers each git host signs a delivery with, for `body` under
 /// `key`, with delivery id `id`.
-fn signed(host: &str, key: &str, body: &[u8], id: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn signed(host: &str, key: &str, body: &[u8], id: &str) -> Vec<(&'static str, String)> {
     let sig = hmac_sha256_hex(key.as_bytes(), body);
     match host {
         "github" => vec![

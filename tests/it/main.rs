@@ -57,6 +57,7 @@ mod nvim;
 mod output_escaping;
 mod page;
 mod pg;
+mod replicas;
 mod runs;
 mod schemas;
 mod secret_shapes;
