@@ -20,7 +20,7 @@ use crate::served::{Conn, GUARD, eventually};
 use crate::support::git;
 
 const BIN: &str = env!("CARGO_BIN_EXE_qa-reload");
-const SECRET: &str = "s3cret-webhook-key";
+pub(crate) const SECRET: &str = "s3cret-webhook-key";
 
 fn workflow(minutes: u32) -> String {
     format!("name: Smoke\nsteps:\n  - id: a\n    name: Do it\n    estimated_minutes: {minutes}\n")
@@ -70,16 +70,16 @@ impl Remote {
 
 /// `qa-reload serve --follow` on a free port; its stdout and stderr lines
 /// are kept.
-struct Follower {
+pub(crate) struct Follower {
     child: tokio::process::Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
     _data: tempfile::TempDir,
 }
 
 impl Follower {
-    async fn start(remote: &str, secret: Option<&str>) -> Follower {
+    pub(crate) async fn start(remote: &str, secret: Option<&str>) -> Follower {
         let data = tempfile::tempdir().unwrap();
         let mut command = tokio::process::Command::new(BIN);
         command
@@ -134,7 +134,7 @@ impl Follower {
         }
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         let r = Conn::open(self.addr).await.request("GET", path, &[]).await;
         (r.status, r.json())
     }
@@ -144,7 +144,7 @@ impl Follower {
     }
 
     /// Waits until the commit served is `id`; the status then.
-    async fn serves(&self, id: &str) -> Value {
+    pub(crate) async fn serves(&self, id: &str) -> Value {
         let deadline = tokio::time::Instant::now() + GUARD;
         loop {
             let status = self.get("/api/v1/dev/hot-reload/status").await.1;
@@ -172,11 +172,11 @@ impl Follower {
         body["events"].as_array().unwrap().clone()
     }
 
-    async fn hook(&self, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
+    pub(crate) async fn hook(&self, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
         post(self.addr, "/api/v1/hooks/git", headers, body).await
     }
 
-    fn stderr_lines(&self, containing: &str) -> usize {
+    pub(crate) fn stderr_lines(&self, containing: &str) -> usize {
         self.stderr
             .lock()
             .iter()
@@ -184,7 +184,7 @@ impl Follower {
             .count()
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let pid = self.child.id().unwrap().to_string();
         std::process::Command::new("kill")
             .args(["-TERM", &pid])
@@ -261,7 +261,7 @@ fn sign(key: &[u8], body: &[u8]) -> String {
 
 /// The headers each git host signs a delivery with, for `body` under
 /// `key`, with delivery id `id`.
-fn signed(host: &str, key: &str, body: &[u8], id: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn signed(host: &str, key: &str, body: &[u8], id: &str) -> Vec<(&'static str, String)> {
     let sig = sign(key.as_bytes(), body);
     match host {
         "github" => vec![
