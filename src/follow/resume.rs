@@ -133,8 +133,13 @@ impl Resumes {
             .await
             .clone();
         if let Ok(event) = &answer {
-            self.trim(event);
+            tracing::debug!(
+                revision = event.revision,
+                patches = event.patches.len(),
+                "a resume from a commit answered"
+            );
         }
+        self.trim();
         answer.map(Some)
     }
 
@@ -147,11 +152,16 @@ impl Resumes {
         }
         .unwrap_or_default();
         kept.push_back((key, Arc::clone(&cell)));
+        drop(kept);
+        // Bounded on every insert, refusals too: a client sending one
+        // made-up id after another leaves at most KEPT entries.
+        self.trim();
         cell
     }
 
-    /// Drops the oldest answers past [`KEPT`] or [`KEPT_BYTES`].
-    fn trim(&self, newest: &Arc<Event>) {
+    /// Drops the oldest answers past [`KEPT`] or [`KEPT_BYTES`] (one being
+    /// computed still reaches those waiting for it, only not later ones).
+    fn trim(&self) {
         let mut kept = self.inner.kept.lock();
         let cost = |cell: &OnceCell<Answer>| match cell.get() {
             Some(Ok(event)) => event.bytes_beyond(&event.errors),
@@ -164,12 +174,6 @@ impl Resumes {
             };
             bytes -= cost(&old);
         }
-        drop(kept);
-        tracing::debug!(
-            revision = newest.revision,
-            patches = newest.patches.len(),
-            "a resume from a commit answered"
-        );
     }
 
     /// Blocking: loads `from`, applies `served` after it, and checks the
@@ -264,7 +268,51 @@ fn same_entities<K: Ord, T>(a: &OrdMap<K, Arc<Served<T>>>, b: &OrdMap<K, Arc<Ser
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+    use crate::follow::FollowConfig;
+    use crate::git::Head;
+
+    /// Commits a mirror has never fetched are refused without loading
+    /// anything, and however many a client makes up, the answers kept
+    /// stay bounded.
+    #[tokio::test]
+    async fn made_up_commits_are_unknown_and_the_answers_kept_are_bounded() {
+        let data = tempfile::tempdir().unwrap();
+        let config = FollowConfig {
+            remote: data.path().join("nowhere.git").display().to_string(),
+            branch: "main".to_owned(),
+            poll: Duration::from_secs(3600),
+            data_dir: data.path().to_path_buf(),
+            fetch_deadline: Duration::from_secs(1),
+        };
+        let (follow, _) = Follow::open(&config).unwrap();
+        let resumes = Resumes::new(follow, Arc::new(|_: &str| None));
+        let nothing = Arc::new(Snapshot::empty());
+        let made_up = "1".repeat(40);
+        assert_eq!(
+            resumes.since(&made_up, &nothing).await.err(),
+            Some(ResumeError::NothingServed)
+        );
+        let served = "f".repeat(40);
+        let live = Arc::new(Snapshot {
+            head: Some(Head {
+                branch: Some("main".to_owned()),
+                commit: Some(served.clone()),
+            }),
+            ..Snapshot::empty()
+        });
+        assert!(matches!(resumes.since(&served, &live).await, Ok(None)));
+        for n in 0..3 * KEPT {
+            let commit = format!("{n:040x}");
+            assert_eq!(
+                resumes.since(&commit, &live).await.err(),
+                Some(ResumeError::Unknown { commit })
+            );
+            assert!(resumes.inner.kept.lock().len() <= KEPT);
+        }
+    }
 
     #[test]
     fn only_full_hex_ids_are_commits() {
