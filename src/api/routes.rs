@@ -335,9 +335,21 @@ async fn events_since_commit(state: &AppState, commit: &str) -> Result<Response,
             }
             _ => ErrorCode::CommitNotResumable,
         };
+        // A failure's cause may name the mirror's folder: logged, not sent.
+        let shown = match &e {
+            ResumeError::Failed { commit, .. } => {
+                tracing::warn!(error = %e, "a resume from a commit failed");
+                format!(
+                    "the change from commit {commit} could not be computed (the server logged why)"
+                )
+            }
+            _ => e.to_string(),
+        };
         ApiError::gone(
             code,
-            format!("{e}; fetch GET /api/v1/workflows for a snapshot and resume from its commit"),
+            format!(
+                "{shown}; fetch GET /api/v1/workflows for a snapshot and resume from its commit"
+            ),
         )
     })?;
     let frame = match &change {

@@ -32,6 +32,7 @@ use super::extract::Query;
 use super::state::AppState;
 use super::wire::{Frame, HelloWire, IntegrationStatusWire, PROTOCOL, Since, commit_of};
 use crate::engine::Next;
+use crate::follow::resume::ResumeError;
 use crate::integrations::{IntegrationStatus, Integrations};
 
 /// Largest message a client may send (it has nothing to send but pongs).
@@ -225,6 +226,10 @@ async fn run(
                         }
                     }
                     Some(snapshot.revision)
+                }
+                Err(e @ ResumeError::Failed { .. }) => {
+                    tracing::warn!(error = %e, "a resume from a commit failed; sending a snapshot");
+                    None
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "a WebSocket client's commit cannot be resumed from; sending a snapshot");
