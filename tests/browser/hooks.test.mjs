@@ -1,7 +1,8 @@
 // The client core (hooks/client.js) and the React hook (hooks/useHotReload.ts)
 // against a real `qa-reload serve`: patches applied in place match what the
 // API serves, a dropped connection resumes with `since` (missed events, not a
-// snapshot), a restarted server is caught up from a snapshot, a hidden tab
+// snapshot; following a branch, from the commit held, on another follower),
+// a restarted server is caught up from a snapshot, a hidden tab
 // pauses, and the hook hands React the live state and the toast callbacks.
 
 import { test } from 'node:test';
