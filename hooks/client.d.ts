@@ -22,8 +22,9 @@ export function initialState(): HotReloadState;
 export function applySnapshot(state: HotReloadState, frame: SnapshotFrame): HotReloadState;
 /**
  * The state after a `reload` frame: each patch applied in place. Throws
- * `PatchError` when the frame does not follow the revision held or a patch
- * does not fit (the caller resyncs).
+ * `PatchError` when the frame does not follow the revision held (or, for a
+ * resume from a commit, the commit held) or a patch does not fit (the
+ * caller resyncs).
  * @param {HotReloadState} state
  * @param {ReloadFrame} frame
  * @returns {HotReloadState}
@@ -50,15 +51,18 @@ export function errorsIntroduced(frame: ReloadFrame): ConfigError[];
 export function filesFixed(before: ReadonlyArray<ConfigError>, frame: ReloadFrame): string[];
 /**
  * The WebSocket URL of the stream at `baseUrl`, resuming after `since` of
- * server run `instance` (a restarted server answers with a snapshot). A
- * revision without its instance is not sent: the server could not tell it
- * from another run's and answers with a snapshot anyway.
+ * server run `instance` (a restarted server answers with a snapshot), or
+ * from `commit` when one is given (a server following a branch: any server
+ * following it answers, restarted or not). A revision without its instance
+ * is not sent: the server could not tell it from another run's and answers
+ * with a snapshot anyway.
  * @param {string} baseUrl  e.g. `http://127.0.0.1:7878`
  * @param {number|null} since
  * @param {string|null} [token]
  * @param {string|null} [instance]
+ * @param {string|null} [commit]
  */
-export function streamUrl(baseUrl: string, since: number | null, token?: string | null, instance?: string | null): string;
+export function streamUrl(baseUrl: string, since: number | null, token?: string | null, instance?: string | null, commit?: string | null): string;
 /**
  * Creates a client. Nothing happens until `start()`.
  * @param {ClientOptions} [options]
@@ -88,6 +92,10 @@ export type HotReloadState = {
      * The server's revision when it said hello.
      */
     serverRevision: number | null;
+    /**
+     * The commit whose state is held, from a server following a branch (`serve --follow`); `null` otherwise.
+     */
+    commit: string | null;
     head: Head | null;
     /**
      * Sorted by id; a reload keeps the object of every workflow its patches do not name.

@@ -3,7 +3,8 @@
 // page served at `/` and the React hook `useHotReload.ts`.
 //
 // It connects to `/ws/hot-reload`, resumes with `since=<last revision>` after
-// a drop, reconnects with exponential backoff and jitter (0.5 s to 10 s),
+// a drop (with `since=<commit>` from a server following a branch, which any
+// server following it answers), reconnects with exponential backoff and jitter (0.5 s to 10 s),
 // pauses while the tab is hidden, and keeps one immutable state: the
 // workflows, integrations and errors in force, updated in place from each
 // `reload` frame's RFC 6902 JSON Patch. When a patch does not fit what it
@@ -35,6 +36,7 @@
  * @property {ConnectionStatus} status
  * @property {number | null} revision The revision whose entities are held; `null` before the first snapshot.
  * @property {number | null} serverRevision The server's revision when it said hello.
+ * @property {string | null} commit The commit whose state is held, from a server following a branch (`serve --follow`); `null` otherwise.
  * @property {Head | null} head
  * @property {Workflow[]} workflows Sorted by id; a reload keeps the object of every workflow its patches do not name.
  * @property {Integration[]} integrations
@@ -122,6 +124,7 @@ export function initialState() {
     status: 'idle',
     revision: null,
     serverRevision: null,
+    commit: null,
     head: null,
     workflows: [],
     integrations: [],
@@ -171,6 +174,7 @@ export function applySnapshot(state, frame) {
   return {
     ...state,
     revision: frame.revision,
+    commit: frame.commit ?? null,
     head: frame.head ?? state.head,
     workflows: keepUnchanged(state.workflows, [...frame.workflows].sort(byId)),
     integrations: keepUnchanged(state.integrations, [...frame.integrations].sort(byId)),
@@ -240,14 +244,19 @@ function patchList(list, patches, revision, field) {
 
 /**
  * The state after a `reload` frame: each patch applied in place. Throws
- * `PatchError` when the frame does not follow the revision held or a patch
- * does not fit (the caller resyncs).
+ * `PatchError` when the frame does not follow the revision held (or, for a
+ * resume from a commit, the commit held) or a patch does not fit (the
+ * caller resyncs).
  * @param {HotReloadState} state
  * @param {ReloadFrame} frame
  * @returns {HotReloadState}
  */
 export function applyReload(state, frame) {
-  if (state.revision !== null && frame.base_revision !== state.revision) {
+  if (frame.base_commit) {
+    if (frame.base_commit !== state.commit) {
+      throw new PatchError(`revision ${frame.revision} builds on commit ${frame.base_commit}, but ${state.commit ?? 'no commit'} is held`);
+    }
+  } else if (state.revision !== null && frame.base_revision !== state.revision) {
     throw new PatchError(`revision ${frame.revision} builds on ${frame.base_revision}, but ${state.revision} is held`);
   }
   /** @param {EntityKind} kind */
@@ -257,6 +266,7 @@ export function applyReload(state, frame) {
   return {
     ...state,
     revision: frame.revision,
+    commit: frame.commit ?? null,
     head: frame.cause?.head ?? state.head,
     workflows,
     integrations,
@@ -304,18 +314,23 @@ export function filesFixed(before, frame) {
 
 /**
  * The WebSocket URL of the stream at `baseUrl`, resuming after `since` of
- * server run `instance` (a restarted server answers with a snapshot). A
- * revision without its instance is not sent: the server could not tell it
- * from another run's and answers with a snapshot anyway.
+ * server run `instance` (a restarted server answers with a snapshot), or
+ * from `commit` when one is given (a server following a branch: any server
+ * following it answers, restarted or not). A revision without its instance
+ * is not sent: the server could not tell it from another run's and answers
+ * with a snapshot anyway.
  * @param {string} baseUrl  e.g. `http://127.0.0.1:7878`
  * @param {number|null} since
  * @param {string|null} [token]
  * @param {string|null} [instance]
+ * @param {string|null} [commit]
  */
-export function streamUrl(baseUrl, since, token, instance) {
+export function streamUrl(baseUrl, since, token, instance, commit) {
   const url = new URL(STREAM_PATH, baseUrl);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  if (since !== null && since !== undefined && instance) {
+  if (commit) {
+    url.searchParams.set('since', commit);
+  } else if (since !== null && since !== undefined && instance) {
     url.searchParams.set('since', String(since));
     url.searchParams.set('instance', instance);
   }
@@ -370,6 +385,11 @@ export function createClient(options = {}) {
    * @type {string | null}
    */
   let connectedTo = null;
+  /**
+   * The commit this connection resumes from, if it asked with one.
+   * @type {string | null}
+   */
+  let resumedFrom = null;
 
   /** @param {HotReloadState} next */
   function set(next) {
@@ -398,16 +418,18 @@ export function createClient(options = {}) {
       return;
     }
     const since = resumable ? state.revision : null;
+    const commit = resumable && state.revision !== null ? state.commit : null;
     const first = state.revision === null && state.attempt === 0;
     set({ ...state, status: first ? 'connecting' : 'reconnecting', retryAt: null });
     let ws;
     try {
-      ws = new WebSocketImpl(streamUrl(baseUrl, since, options.token, instance));
+      ws = new WebSocketImpl(streamUrl(baseUrl, since, options.token, instance, commit));
     } catch {
       scheduleRetry();
       return;
     }
     socket = ws;
+    resumedFrom = commit;
     ws.onmessage = (message) => {
       if (socket !== ws) return;
       let frame;
@@ -462,11 +484,20 @@ export function createClient(options = {}) {
   function receive(frame, ws) {
     on.frame?.(frame, state);
     switch (frame.type) {
-      case 'hello':
+      case 'hello': {
         resumable = true;
         connectedTo = frame.instance ?? null;
-        set({ ...state, status: 'open', serverRevision: frame.revision, attempt: 0, retryAt: null, disconnectedSince: null });
+        const open = { ...state, status: /** @type {const} */ ('open'), serverRevision: frame.revision, attempt: 0, retryAt: null, disconnectedSince: null };
+        if (resumedFrom !== null && frame.commit === resumedFrom) {
+          // The server serves the commit held: nothing follows, and its
+          // next reload builds on its own revision, which is now held.
+          instance = connectedTo;
+          set({ ...open, revision: frame.revision });
+        } else {
+          set(open);
+        }
         break;
+      }
       case 'snapshot':
         instance = connectedTo;
         set(applySnapshot(state, frame));

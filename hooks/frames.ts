@@ -57,6 +57,8 @@ export type ErrorCode =
   | 'history_gone'
   | 'instance_required'
   | 'instance_changed'
+  | 'commit_unknown'
+  | 'commit_not_resumable'
   | 'websocket_required'
   | 'invalid_json'
   | 'invalid_body'
@@ -245,9 +247,18 @@ export interface ErrorBody {
 export interface EventList {
   /** The revision in force. */
   revision: number;
+  /** The revision asked for; 0 for a resume from a commit. */
   since: number;
   /** The server run these revisions belong to. */
   instance: string;
+  /** `serve --follow`: the commit served; absent otherwise. */
+  commit?: string | null;
+  /**
+   * The commit asked for (`since=<commit>`): `events` is then one
+   * `reload` frame from that commit to the one served (`base_commit`),
+   * or none when it is the one served.
+   */
+  since_commit?: string | null;
   /**
    * Every event after `since`, oldest first: each the revision's
    * `reload` frame as the WebSocket sends it (so it also has
@@ -283,6 +294,17 @@ export interface Event {
   errors_truncated: boolean;
   /** Files this revision read anew. */
   files: string[];
+  /**
+   * `serve --follow`: the commit served after this revision; absent
+   * when a working tree is served.
+   */
+  commit?: string | null;
+  /**
+   * A resume from a commit (`since=<commit>`): the patches turn that
+   * commit's state into the one served, not revision `base_revision`
+   * (which is then 0); absent otherwise.
+   */
+  base_commit?: string | null;
 }
 
 /** `serve --follow`: the remote followed and whether it answers. */
@@ -346,6 +368,12 @@ export interface Hello {
    * this one's.
    */
   instance: string;
+  /**
+   * `serve --follow`: the commit served (full hex id), which a client
+   * passes back as `since` to resume on any server following the same
+   * branch; absent when a working tree is served.
+   */
+  commit?: string | null;
 }
 
 /** The resume history's use and bounds (`history`, `history_bytes`). */
@@ -429,6 +457,11 @@ export interface IntegrationStatus {
   tested_at?: string | null;
   /** RFC 3339, UTC: when this status was reached. */
   at: string;
+  /**
+   * `serve --follow`, in an `integration_status` frame: the commit
+   * served when the frame was sent; absent otherwise.
+   */
+  commit?: string | null;
 }
 
 /** An integration as served, secrets masked, with its connection status. */
@@ -610,6 +643,12 @@ export interface Snapshot {
   errors: ConfigError[];
   errors_total: number;
   errors_truncated: boolean;
+  /**
+   * `serve --follow`: the commit served (full hex id), which a client
+   * passes back as `since` to resume on any server following the same
+   * branch; absent when a working tree is served.
+   */
+  commit?: string | null;
 }
 
 /** `GET /api/v1/dev/hot-reload/status`. */
@@ -656,6 +695,11 @@ export interface Status {
    * connection tests; `null` otherwise (every server tests its own).
    */
   replica?: null | Replica;
+  /**
+   * `serve --follow`: the commit of the revision in force (full hex
+   * id); absent when a working tree is served.
+   */
+  commit?: string | null;
 }
 
 /** One step of a workflow. */
@@ -744,6 +788,12 @@ export interface WorkflowList {
    */
   instance: string;
   workflows: Workflow[];
+  /**
+   * `serve --follow`: the commit served (full hex id), which a client
+   * passes back as `since` to resume on any server following the same
+   * branch; absent when a working tree is served.
+   */
+  commit?: string | null;
 }
 
 /**

@@ -26,6 +26,7 @@ use crate::engine::{Engine, EngineError, SharedEnv, watch_settings};
 use crate::follow::{Follow, FollowConfig};
 use crate::git::GitError;
 use crate::integrations::Integrations;
+use crate::secret;
 use crate::store::replica::Replica;
 use crate::store::{self, Database, Runs, StoreError};
 use crate::watch::{self, WatchConfig, WatchError};
@@ -290,6 +291,17 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
     });
     let webhook_secret = options.webhook_secret.clone();
     let following = options.follow.is_some();
+    let env = options.env.clone();
+    // Replicas following one branch share the webhook secret: keyed by
+    // it, their masks agree, so any of them answers a client the same way.
+    if following
+        && let Some(seed) = &webhook_secret
+        && !secret::seed_salt(seed.as_bytes())
+    {
+        tracing::warn!(
+            "secrets were masked before the webhook secret was read; masks are this process's own"
+        );
+    }
     let mut app = start(options).await?;
     let runs = match open_runs(&app.engine, database).await {
         Ok(runs) => Some(runs),
@@ -309,7 +321,7 @@ pub async fn serve(options: Options) -> Result<(), ServeError> {
         .with_http_limits(http)
         .with_webhooks(webhook_secret.as_deref());
     if let Some(follow) = &app.follow {
-        state = state.with_follow(follow.clone());
+        state = state.with_follow(follow.clone(), env);
     }
     if let Some(runs) = &runs {
         app.spawn(runs.clone().retain(retention, app.shutdown_token()));

@@ -370,8 +370,24 @@ pub fn mask_url_secrets(text: &str) -> String {
     out
 }
 
+static SALT: OnceLock<[u8; 16]> = OnceLock::new();
+
+/// Keys every later fingerprint with a salt derived from `seed` instead of
+/// a random one, so that processes given the same seed (replicas
+/// following one branch, which share their webhook secret) mask a secret
+/// the same way. Call it before anything is masked: `false` when a salt
+/// is already in use (and stays).
+pub fn seed_salt(seed: &[u8]) -> bool {
+    let mut hasher = Sha256::new();
+    hasher.update(b"qa-reload mask salt\0");
+    hasher.update(seed);
+    let digest = hasher.finalize();
+    let mut salt = [0u8; 16];
+    salt.copy_from_slice(&digest[..16]);
+    SALT.set(salt).is_ok()
+}
+
 fn salt() -> &'static [u8; 16] {
-    static SALT: OnceLock<[u8; 16]> = OnceLock::new();
     SALT.get_or_init(|| {
         // RandomState is seeded from the OS per process; two of them give
         // 128 bits without another dependency.

@@ -22,7 +22,11 @@ let bannerShown = null;
  */
 export function renderHeader(state, getState) {
   $('branch').textContent = state.head ? (state.head.branch ?? `detached at ${short(state.head.commit)}`) : 'not a git repository';
-  $('commit').textContent = short(state.head?.commit);
+  // Following a branch, the commit whose state is held (what a reconnect
+  // resumes from); else HEAD's.
+  const commit = state.commit ?? state.head?.commit;
+  $('commit').textContent = short(commit);
+  $('commit').title = commit ?? '';
   $('revision').textContent = state.revision ?? '—';
   const pill = $('connection');
   pill.dataset.state = state.status;
@@ -43,7 +47,8 @@ function renderBanner(state, getState) {
   const update = () => {
     const s = getState();
     const wait = s.retryAt ? Math.max(0, Math.ceil((s.retryAt - Date.now()) / 1000)) : 0;
-    const held = s.revision === null ? '' : ` Showing revision ${s.revision}; changes made meanwhile will be caught up.`;
+    const shown = s.commit ? `commit ${short(s.commit)}` : `revision ${s.revision}`;
+    const held = s.revision === null ? '' : ` Showing ${shown}; changes made meanwhile will be caught up.`;
     $('banner-text').textContent =
       `Disconnected from the server. ${wait > 0 ? `Reconnecting in ${wait} s (attempt ${s.attempt}).` : 'Reconnecting…'}${held}`;
   };

@@ -10,14 +10,14 @@
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use axum::body::Bytes;
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 
-use super::wire::{AllErrors, EventWire, Frame, SnapshotWire, Statuses, WorkflowList};
+use super::wire::{AllErrors, EventWire, Frame, SnapshotWire, Statuses, WorkflowList, commit_of};
 use crate::engine::{Event, Snapshot};
 use crate::integrations::IntegrationStatus;
 
@@ -37,6 +37,9 @@ pub const RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
     Reload,
+    /// A `reload` frame from a commit to the one served (`since=<commit>`),
+    /// tagged by that commit.
+    Resume,
     Snapshot,
     WorkflowList,
     /// Every diagnostic in force, the `errors` of `status?errors=all`.
@@ -62,6 +65,12 @@ pub struct OverBudget {
 pub struct SerialCache {
     entries: Mutex<Entries>,
     account: Arc<Account>,
+    /// `serve --follow`: frames and the workflow list name the commit
+    /// served (see [`SerialCache::name_commits`]).
+    commits: AtomicBool,
+    /// Keys the tag of a resume's commit: per process, so nobody can
+    /// choose two commits whose tags collide.
+    tags: std::collections::hash_map::RandomState,
 }
 
 #[derive(Default)]
@@ -119,7 +128,49 @@ impl SerialCache {
                 held: AtomicUsize::new(0),
                 budget,
             }),
+            commits: AtomicBool::new(false),
+            tags: std::collections::hash_map::RandomState::new(),
         }
+    }
+
+    /// From now on, frames and the workflow list carry the commit served
+    /// (`serve --follow`; set before the server takes connections).
+    pub fn name_commits(&self) {
+        self.commits.store(true, Ordering::Relaxed);
+    }
+
+    fn commits(&self) -> bool {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// The `reload` frame of `event`, written for follow mode when the
+    /// cache names commits.
+    fn reload_frame(&self, event: &Arc<Event>) -> Frame {
+        let mut wire = EventWire::from(event);
+        if self.commits() {
+            wire.commit = commit_of(event.cause.head.as_ref());
+        }
+        Frame::Reload(wire)
+    }
+
+    /// The `reload` frame of a resume from commit `from` (`event`, built
+    /// on that commit rather than on a revision: `base_revision` 0 and
+    /// `base_commit`), shared by every client resuming from `from` at this
+    /// revision; refused like [`Self::try_reload`] when `refusable`.
+    pub fn resume(
+        &self,
+        event: &Arc<Event>,
+        from: &str,
+        refusable: bool,
+    ) -> Result<Utf8Bytes, OverBudget> {
+        use std::hash::BuildHasher;
+        let tag = self.tags.hash_one(from);
+        self.get_or((Shape::Resume, event.revision, tag), refusable, || {
+            let mut wire = EventWire::from(event);
+            wire.commit = commit_of(event.cause.head.as_ref());
+            wire.base_commit = Some(from.to_owned());
+            Frame::Reload(wire)
+        })
     }
 
     /// Serialised bytes alive now (cached or held by clients).
@@ -130,7 +181,7 @@ impl SerialCache {
     /// The `reload` frame of `event`, for a WebSocket client (never refused).
     pub fn reload(&self, event: &Arc<Event>) -> Utf8Bytes {
         self.always((Shape::Reload, event.revision, 0), || {
-            Frame::Reload(EventWire::from(event))
+            self.reload_frame(event)
         })
     }
 
@@ -139,7 +190,7 @@ impl SerialCache {
     /// would pass the budget.
     pub fn try_reload(&self, event: &Arc<Event>) -> Result<Utf8Bytes, OverBudget> {
         self.get_or((Shape::Reload, event.revision, 0), true, || {
-            Frame::Reload(EventWire::from(event))
+            self.reload_frame(event)
         })
     }
 
@@ -147,7 +198,13 @@ impl SerialCache {
     pub fn snapshot(&self, snapshot: &Snapshot, statuses: &[IntegrationStatus]) -> Utf8Bytes {
         self.always(
             (Shape::Snapshot, snapshot.revision, statuses_tag(statuses)),
-            || Frame::Snapshot(SnapshotWire::new(snapshot, Statuses(statuses))),
+            || {
+                let mut wire = SnapshotWire::new(snapshot, Statuses(statuses));
+                if self.commits() {
+                    wire.commit = commit_of(snapshot.head.as_ref());
+                }
+                Frame::Snapshot(wire)
+            },
         )
     }
 
@@ -165,7 +222,13 @@ impl SerialCache {
                 snapshot.revision,
                 statuses_tag(statuses),
             ),
-            || WorkflowList::new(snapshot, instance, Statuses(statuses)),
+            || {
+                let mut list = WorkflowList::new(snapshot, instance, Statuses(statuses));
+                if self.commits() {
+                    list.commit = commit_of(snapshot.head.as_ref());
+                }
+                list
+            },
         )
     }
 

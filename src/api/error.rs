@@ -56,6 +56,14 @@ pub enum ErrorCode {
     /// (410) `since` is from another run of the server (it restarted):
     /// take a snapshot.
     InstanceChanged,
+    /// (410) `since` is a commit this server does not have in the history
+    /// of the commit it serves (unknown, newer than what it fetched, or
+    /// removed by a force-push): take a snapshot.
+    CommitUnknown,
+    /// (410) `since` is a commit whose change cannot be given as patches
+    /// (none is served yet, or the state served keeps a version of an
+    /// earlier commit for a broken file): take a snapshot.
+    CommitNotResumable,
     /// (400) The stream route was asked for without a WebSocket upgrade.
     WebsocketRequired,
     /// (400) The body is not JSON.

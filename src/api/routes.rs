@@ -24,10 +24,11 @@ use super::state::AppState;
 use super::wire::{
     ErrorsShown, EventList, EventListHead, EventWire, FollowWire, HealthWire, IntegrationList,
     IntegrationStatusWire, ReloadResult, ReplicaWire, RunComparisonWire, RunList, RunSummaryWire,
-    RunWire, StatusWire, Statuses, WorkflowList, WorkflowWire,
+    RunWire, Since, StatusWire, Statuses, WorkflowList, WorkflowWire, commit_of,
 };
 use crate::diagnostic::{EntityKind, shown_id};
 use crate::diff::document::documents_patch;
+use crate::follow::resume::ResumeError;
 use crate::integrations::{IntegrationError, State as TestState};
 use crate::metrics::{self, MetricsView};
 use crate::model::IntegrationKind;
@@ -157,6 +158,9 @@ pub async fn status(
         .as_ref()
         .and_then(|f| f.replica())
         .map(ReplicaWire::from);
+    if state.follow.is_some() {
+        wire.commit = commit_of(status.snapshot.head.as_ref());
+    }
     let ErrorsShown::All = shown else {
         return Ok(Json(wire).into_response());
     };
@@ -202,11 +206,15 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<ReloadResult>,
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct EventsQuery {
-    /// The last revision the client has.
-    pub since: u64,
+    /// The last revision the client has; in follow mode, or the commit of
+    /// the state it holds (a full id, as frames and the workflow list name
+    /// it), on any server following the same branch.
+    #[param(value_type = String)]
+    pub since: Since,
     /// The server run `since` came from (`instance` of the `hello`, the
-    /// status, the workflow list or an earlier event list). Required:
-    /// revisions restart at 1 in every run.
+    /// status, the workflow list or an earlier event list). Required with
+    /// a revision: revisions restart at 1 in every run. Not needed with a
+    /// commit.
     pub instance: Option<String>,
 }
 
@@ -216,14 +224,18 @@ pub struct EventsQuery {
     params(EventsQuery),
     responses(
         (status = 200, body = EventList),
-        (status = 400, description = "`since` missing, not a number, or ahead of the revision in force", body = ErrorBody),
-        (status = 410, description = "`instance` missing (`instance_required`) or another server run's (`instance_changed`), or some events after `since` are no longer in history (`history_gone`); fetch a snapshot", body = ErrorBody),
+        (status = 400, description = "`since` missing, neither a number nor a commit id, ahead of the revision in force, or a commit while a working tree is served", body = ErrorBody),
+        (status = 410, description = "`instance` missing (`instance_required`) or another server run's (`instance_changed`), some events after `since` are no longer in history (`history_gone`), or the commit is not in the served commit's history here (`commit_unknown`) or its change does not lead to the state served (`commit_not_resumable`); fetch a snapshot", body = ErrorBody),
         (status = 503, description = "the bodies held for clients are over the response budget; try again when they have read them", body = ErrorBody),
     ))]
 pub async fn events(
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
+    let since = match query.since {
+        Since::Revision(revision) => revision,
+        Since::Commit(commit) => return events_since_commit(&state, &commit).await,
+    };
     let instance = state.engine.instance();
     match query.instance.as_deref() {
         Some(asked) if asked == instance => {}
@@ -234,7 +246,7 @@ pub async fn events(
                     "revision {} is from another run of the server, which has restarted \
                      since (this run is {instance}); fetch GET /api/v1/workflows for a \
                      snapshot and resume from its revision and instance",
-                    query.since
+                    since
                 ),
             ));
         }
@@ -246,29 +258,35 @@ pub async fn events(
                      (revisions restart at 1 in every run of the server); pass \
                      instance={instance} only if revision {} came from this run, else \
                      fetch GET /api/v1/workflows for a snapshot",
-                    query.since, query.since
+                    since, since
                 ),
             ));
         }
     }
-    let current = state.engine.snapshot().revision;
-    if query.since > current {
+    let snapshot = state.engine.snapshot();
+    let current = snapshot.revision;
+    let commit = state
+        .follow
+        .as_ref()
+        .and_then(|_| commit_of(snapshot.head.as_ref()));
+    drop(snapshot);
+    if since > current {
         return Err(ApiError::bad_request(
             ErrorCode::RevisionAhead,
             format!(
                 "revision {} has not happened yet (the revision in force is {current}); \
                  pass a revision you received",
-                query.since
+                since
             ),
         ));
     }
-    let Some(events) = state.engine.events_since(query.since) else {
+    let Some(events) = state.engine.events_since(since) else {
         return Err(ApiError::gone(
             ErrorCode::HistoryGone,
             format!(
                 "the events after revision {} are no longer in history; fetch \
                  GET /api/v1/workflows (or reconnect the WebSocket without since) for a snapshot",
-                query.since
+                since
             ),
         ));
     };
@@ -283,8 +301,10 @@ pub async fn events(
     drop(events);
     let head = EventListHead {
         revision: current,
-        since: query.since,
+        since,
         instance,
+        commit: commit.as_deref(),
+        since_commit: None,
     };
     let mut head = serde_json::to_vec(&head).unwrap_or_default();
     head.pop(); // the object's closing brace
@@ -297,6 +317,68 @@ pub async fn events(
         }
         chunks.push(frame);
     }
+    chunks.push(Bytes::from_static(b"]}"));
+    Ok(json_chunks(chunks))
+}
+
+/// `GET .../events?since=<commit>` (follow mode): one `reload` frame from
+/// that commit to the one served, computed from git (the same on every
+/// server following the branch), or none when it is the one served.
+async fn events_since_commit(state: &AppState, commit: &str) -> Result<Response, ApiError> {
+    let Some(resumes) = &state.resumes else {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            "`since` is a commit id, but this server serves a working tree, not a followed \
+             branch; resume with since=<revision>&instance=<instance>",
+        ));
+    };
+    let snapshot = state.engine.snapshot();
+    let change = resumes.since(commit, &snapshot).await.map_err(|e| {
+        let code = match e {
+            ResumeError::Unknown { .. } | ResumeError::NotInHistory { .. } => {
+                ErrorCode::CommitUnknown
+            }
+            _ => ErrorCode::CommitNotResumable,
+        };
+        // A failure's cause may name the mirror's folder: logged, not sent.
+        let shown = match &e {
+            ResumeError::Failed { commit, .. } => {
+                tracing::warn!(error = %e, "a resume from a commit failed");
+                format!(
+                    "the change from commit {commit} could not be computed (the server logged why)"
+                )
+            }
+            _ => e.to_string(),
+        };
+        ApiError::gone(
+            code,
+            format!(
+                "{shown}; fetch GET /api/v1/workflows for a snapshot and resume from its commit"
+            ),
+        )
+    })?;
+    let frame = match &change {
+        Some(event) => Some(Bytes::from(
+            state
+                .cache
+                .resume(event, commit, true)
+                .map_err(over_budget)?,
+        )),
+        None => None,
+    };
+    let served = commit_of(snapshot.head.as_ref());
+    let head = EventListHead {
+        revision: snapshot.revision,
+        since: 0,
+        instance: state.engine.instance(),
+        commit: served.as_deref(),
+        since_commit: Some(commit),
+    };
+    let mut head = serde_json::to_vec(&head).unwrap_or_default();
+    head.pop(); // the object's closing brace
+    head.extend_from_slice(b",\"events\":[");
+    let mut chunks = vec![Bytes::from(head)];
+    chunks.extend(frame);
     chunks.push(Bytes::from_static(b"]}"));
     Ok(json_chunks(chunks))
 }

@@ -16,8 +16,9 @@ use super::cache::SerialCache;
 use super::conn::{Connections, HttpLimits};
 use super::hooks::Webhooks;
 use super::security::Security;
-use crate::engine::Engine;
+use crate::engine::{Engine, SharedEnv};
 use crate::follow::Follow;
+use crate::follow::resume::Resumes;
 use crate::integrations::{IntegrationStatus, Integrations};
 use crate::store::Runs;
 
@@ -46,6 +47,8 @@ pub struct AppState {
     /// The follower (`serve --follow`); `None` when a working tree is
     /// served: webhooks answer 404.
     pub follow: Option<Follow>,
+    /// Resumes from a commit (`since=<commit>`), with the follower.
+    pub resumes: Option<Resumes>,
     /// The webhook secret and the deliveries seen.
     pub webhooks: Arc<Webhooks>,
 }
@@ -63,6 +66,7 @@ impl AppState {
             integrations: None,
             runs: None,
             follow: None,
+            resumes: None,
             webhooks: Arc::new(Webhooks::new(None)),
         }
     }
@@ -73,10 +77,21 @@ impl AppState {
         self
     }
 
-    /// Serves follow mode's status and takes its webhooks.
-    pub fn with_follow(mut self, follow: Follow) -> Self {
+    /// Serves follow mode's status, takes its webhooks, names the commit
+    /// served in every frame and answers resumes from a commit (reading
+    /// `${VAR}` with `env`, as the engine does).
+    pub fn with_follow(mut self, follow: Follow, env: SharedEnv) -> Self {
+        self.cache.name_commits();
+        self.resumes = Some(Resumes::new(follow.clone(), env));
         self.follow = Some(follow);
         self
+    }
+
+    /// `serve --follow`: the commit of the revision in force; `None` when a
+    /// working tree is served (or before the first commit).
+    pub fn commit_served(&self) -> Option<String> {
+        self.follow.as_ref()?;
+        self.engine.snapshot().head.as_ref()?.commit.clone()
     }
 
     /// The webhook secret; `None` (or blank) refuses every webhook.

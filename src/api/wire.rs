@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
@@ -38,6 +38,30 @@ use crate::watch::{Trigger, WatchStatus};
 
 /// The WebSocket protocol version announced in `hello`.
 pub const PROTOCOL: u32 = 1;
+
+/// The `since` of a resume: a revision of this server run, or (`serve
+/// --follow`) a full commit id, 40 or 64 hex digits (lower case here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Since {
+    Revision(u64),
+    Commit(String),
+}
+
+impl<'de> Deserialize<'de> for Since {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        // A commit id first: 40 zeros are a commit, not revision 0.
+        if let Some(commit) = crate::follow::resume::commit_id(&text) {
+            return Ok(Since::Commit(commit));
+        }
+        text.parse::<u64>().map(Since::Revision).map_err(|_| {
+            serde::de::Error::custom(
+                "`since` is neither a revision number nor a full commit id (40 or 64 hex \
+                     digits; a server following a branch resumes from the commit of any frame)",
+            )
+        })
+    }
+}
 
 /// A diagnostic: `{"file","line","column","kind","severity","message","entity"}`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -282,6 +306,15 @@ pub struct EventWire {
     pub errors_truncated: bool,
     /// Files this revision read anew.
     pub files: Vec<String>,
+    /// `serve --follow`: the commit served after this revision; absent
+    /// when a working tree is served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// A resume from a commit (`since=<commit>`): the patches turn that
+    /// commit's state into the one served, not revision `base_revision`
+    /// (which is then 0); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_commit: Option<String>,
 }
 
 /// The patches of an event, written from the event itself as the body is
@@ -336,6 +369,11 @@ pub struct HelloWire {
     /// resuming, so revisions of an earlier run are never mistaken for
     /// this one's.
     pub instance: String,
+    /// `serve --follow`: the commit served (full hex id), which a client
+    /// passes back as `since` to resume on any server following the same
+    /// branch; absent when a working tree is served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 /// Everything in force at one revision: the body of a `snapshot` frame.
@@ -352,9 +390,17 @@ pub struct SnapshotWire {
     pub errors: Vec<ConfigErrorWire>,
     pub errors_total: usize,
     pub errors_truncated: bool,
+    /// `serve --follow`: the commit served (full hex id), which a client
+    /// passes back as `since` to resume on any server following the same
+    /// branch; absent when a working tree is served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 /// A WebSocket frame, tagged by `type`.
+// A frame is built to be serialised once and dropped, never kept in
+// numbers, so its size is no cost worth a box per frame.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Frame {
@@ -391,6 +437,10 @@ pub struct IntegrationStatusWire {
     pub tested_at: Option<String>,
     /// RFC 3339, UTC: when this status was reached.
     pub at: String,
+    /// `serve --follow`, in an `integration_status` frame: the commit
+    /// served when the frame was sent; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 /// A workflow step that names an integration, with that integration's
@@ -443,6 +493,11 @@ pub struct WorkflowList {
     pub instance: String,
     #[schema(value_type = Vec<WorkflowWire>)]
     pub workflows: WorkflowsWire,
+    /// `serve --follow`: the commit served (full hex id), which a client
+    /// passes back as `since` to resume on any server following the same
+    /// branch; absent when a working tree is served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 /// `GET /api/v1/integrations`.
@@ -457,9 +512,18 @@ pub struct IntegrationList {
 pub struct EventList {
     /// The revision in force.
     pub revision: u64,
+    /// The revision asked for; 0 for a resume from a commit.
     pub since: u64,
     /// The server run these revisions belong to.
     pub instance: String,
+    /// `serve --follow`: the commit served; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The commit asked for (`since=<commit>`): `events` is then one
+    /// `reload` frame from that commit to the one served (`base_commit`),
+    /// or none when it is the one served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_commit: Option<String>,
     /// Every event after `since`, oldest first: each the revision's
     /// `reload` frame as the WebSocket sends it (so it also has
     /// `"type": "reload"`).
@@ -473,6 +537,10 @@ pub struct EventListHead<'a> {
     pub revision: u64,
     pub since: u64,
     pub instance: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_commit: Option<&'a str>,
 }
 
 /// `POST /api/v1/dev/hot-reload/reload`.
@@ -643,6 +711,10 @@ pub struct StatusWire {
     /// of the replicas sharing it, and whether it is the one that runs
     /// connection tests; `null` otherwise (every server tests its own).
     pub replica: Option<ReplicaWire>,
+    /// `serve --follow`: the commit of the revision in force (full hex
+    /// id); absent when a working tree is served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 /// One replica of several `serve --follow` servers on one PostgreSQL
@@ -974,6 +1046,8 @@ impl From<&Arc<Event>> for EventWire {
             errors_total,
             errors_truncated,
             files: e.files.clone(),
+            commit: None,
+            base_commit: None,
         }
     }
 }
@@ -1006,6 +1080,7 @@ impl From<&IntegrationStatus> for IntegrationStatusWire {
             retry_at: s.retry_at.map(rfc3339),
             tested_at: s.tested_at.map(rfc3339),
             at: rfc3339(s.at),
+            commit: None,
         }
     }
 }
@@ -1056,6 +1131,7 @@ impl WorkflowList {
             revision: s.revision,
             instance: instance.to_owned(),
             workflows: WorkflowsWire::new(s, statuses),
+            commit: None,
         }
     }
 }
@@ -1085,8 +1161,14 @@ impl SnapshotWire {
             errors,
             errors_total,
             errors_truncated,
+            commit: None,
         }
     }
+}
+
+/// The commit a snapshot serves, for the `commit` fields of follow mode.
+pub fn commit_of(head: Option<&Head>) -> Option<String> {
+    head.and_then(|h| h.commit.clone())
 }
 
 fn definition_status_wire(status: DefinitionStatus) -> DefinitionStatusWire {
@@ -1271,6 +1353,7 @@ impl StatusWire {
             },
             follow: None,
             replica: None,
+            commit: None,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Stage `api`: the WebSocket stream `GET /ws/hot-reload?since=R&instance=I`.
 //!
 //! Per connection: `hello`, then what the client missed (the events after
-//! `R` while history has them, when `I` names this server run; else a
-//! `snapshot`), then every live `reload`. Each connection takes its events
+//! `R` while history has them, when `I` names this server run; in follow
+//! mode, with `since=<commit>`, one `reload` from that commit to the one
+//! served, computed from git by `follow::resume`; else a `snapshot`), then
+//! every live `reload`. Each connection takes its events
 //! from history one at a time (`Engine::next_after`), woken by the engine's
 //! revision watch, so it holds at most one event and one frame: a client
 //! that reads slowly leaves its backlog in history (bounded by `history`
@@ -28,8 +30,9 @@ use super::error::ErrorBody;
 use super::error::{ApiError, ErrorCode};
 use super::extract::Query;
 use super::state::AppState;
-use super::wire::{Frame, HelloWire, IntegrationStatusWire, PROTOCOL};
+use super::wire::{Frame, HelloWire, IntegrationStatusWire, PROTOCOL, Since, commit_of};
 use crate::engine::Next;
+use crate::follow::resume::ResumeError;
 use crate::integrations::{IntegrationStatus, Integrations};
 
 /// Largest message a client may send (it has nothing to send but pongs).
@@ -43,12 +46,28 @@ const READ_BUFFER: usize = 4 * 1024;
 pub struct StreamQuery {
     /// The last revision the client has; the events after it are sent if
     /// history still has them (and `instance` names this server run), else
-    /// a snapshot.
-    pub since: Option<u64>,
+    /// a snapshot. In follow mode it may be the commit of the state held
+    /// (the full id of a frame's `commit`), on any server following the
+    /// same branch: one `reload` frame from that commit to the one served
+    /// follows the hello (none when it is the one served), or a snapshot
+    /// when that commit is unknown here or not in the served one's history.
+    #[param(value_type = Option<String>)]
+    pub since: Option<Since>,
     /// The `instance` of the hello that revision came from. Required to
-    /// resume: revisions restart at 1 in every server run, so a `since`
-    /// without it, or with another run's, gets a snapshot.
+    /// resume from a revision: revisions restart at 1 in every server run,
+    /// so a `since` without it, or with another run's, gets a snapshot. Not
+    /// needed with a commit.
     pub instance: Option<String>,
+}
+
+/// What a connection resumes from.
+#[derive(Debug, Clone)]
+enum Resume {
+    Nothing,
+    /// A revision of this server run.
+    Revision(u64),
+    /// A commit of the followed branch (full id).
+    Commit(String),
 }
 
 /// `GET /ws/hot-reload`: upgrades to the stream.
@@ -69,9 +88,15 @@ pub async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
-    let since = match &query.instance {
-        Some(instance) if instance == state.engine.instance() => query.since,
-        _ => None,
+    let since = match query.since {
+        Some(Since::Revision(revision)) => match &query.instance {
+            Some(instance) if instance == state.engine.instance() => Resume::Revision(revision),
+            _ => Resume::Nothing,
+        },
+        // A commit is global: no instance needed (a working tree's server
+        // has no commit resumes and answers with a snapshot).
+        Some(Since::Commit(commit)) if state.resumes.is_some() => Resume::Commit(commit),
+        _ => Resume::Nothing,
     };
     let ws = ws.map_err(|e| {
         ApiError::bad_request(
@@ -106,7 +131,7 @@ enum End {
     TooBig,
 }
 
-async fn connection(socket: WebSocket, state: AppState, since: Option<u64>) {
+async fn connection(socket: WebSocket, state: AppState, since: Resume) {
     let _counted = state.clients.connect();
     let (mut sink, mut stream) = socket.split();
     let end = run(&mut sink, &mut stream, &state, since).await;
@@ -152,7 +177,7 @@ async fn run(
     sink: &mut Sink,
     stream: &mut futures_util::stream::SplitStream<WebSocket>,
     state: &AppState,
-    since: Option<u64>,
+    since: Resume,
 ) -> End {
     // Subscribed before the snapshot is read, so no status is missed; the
     // revision watch before the first look at history, so no revision
@@ -166,13 +191,54 @@ async fn run(
         revision: snapshot.revision,
         protocol: PROTOCOL,
         instance: state.engine.instance().to_owned(),
+        commit: state
+            .follow
+            .as_ref()
+            .and_then(|_| commit_of(snapshot.head.as_ref())),
     });
     if !send(sink, state, text(&hello)).await {
         return End::Client;
     }
     // The revision this client holds: `since` while history can carry it
     // on from there, else the snapshot sent now.
-    let resumed = since.filter(|&r| !matches!(state.engine.next_after(r), Next::Snapshot(_)));
+    let resumed = match since {
+        Resume::Revision(r) => {
+            Some(r).filter(|&r| !matches!(state.engine.next_after(r), Next::Snapshot(_)))
+        }
+        Resume::Commit(commit) => {
+            let Some(resumes) = &state.resumes else {
+                return End::Client;
+            };
+            let answer = tokio::select! {
+                biased;
+                () = state.shutdown.cancelled() => return End::Shutdown,
+                answer = resumes.since(&commit, &snapshot) => answer,
+            };
+            match answer {
+                Ok(change) => {
+                    if let Some(event) = change {
+                        let frame = state
+                            .cache
+                            .resume(&event, &commit, false)
+                            .unwrap_or_default();
+                        if !send(sink, state, frame).await {
+                            return End::Client;
+                        }
+                    }
+                    Some(snapshot.revision)
+                }
+                Err(e @ ResumeError::Failed { .. }) => {
+                    tracing::warn!(error = %e, "a resume from a commit failed; sending a snapshot");
+                    None
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "a WebSocket client's commit cannot be resumed from; sending a snapshot");
+                    None
+                }
+            }
+        }
+        Resume::Nothing => None,
+    };
     let mut held = match resumed {
         Some(revision) => {
             drop(snapshot);
@@ -244,7 +310,7 @@ async fn run(
             }
             status = next_status(&mut statuses) => {
                 let sent = match status {
-                    Ok(status) => send(sink, state, status_frame(&status)).await,
+                    Ok(status) => send(sink, state, status_frame(state, &status)).await,
                     // Missed some: the current ones say all there is to know.
                     Err(RecvError::Lagged(_)) => send_statuses(sink, state).await,
                     Err(RecvError::Closed) => {
@@ -286,16 +352,16 @@ async fn next_status(
     }
 }
 
-fn status_frame(status: &IntegrationStatus) -> Utf8Bytes {
-    text(&Frame::IntegrationStatus(IntegrationStatusWire::from(
-        status,
-    )))
+fn status_frame(state: &AppState, status: &IntegrationStatus) -> Utf8Bytes {
+    let mut wire = IntegrationStatusWire::from(status);
+    wire.commit = state.commit_served();
+    text(&Frame::IntegrationStatus(wire))
 }
 
 /// Every current connection status, one `integration_status` frame each.
 async fn send_statuses(sink: &mut Sink, state: &AppState) -> bool {
     for status in state.statuses() {
-        if !send(sink, state, status_frame(&status)).await {
+        if !send(sink, state, status_frame(state, &status)).await {
             return false;
         }
     }

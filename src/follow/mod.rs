@@ -19,6 +19,8 @@
 //! handed), touch the user's checkout, or trust a webhook's payload (a
 //! webhook only wakes the loop; what is served comes from the fetch).
 
+pub mod resume;
+
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};

@@ -116,7 +116,29 @@ export class Repo {
  * serves.
  */
 export function startServer(repo, bind = '127.0.0.1:0', env = {}) {
-  const proc = spawn(binary(), ['serve', '--repo', repo.dir, '--bind', bind], {
+  return startServe(['--repo', repo.dir, '--bind', bind], env);
+}
+
+/**
+ * Starts `qa-reload serve --follow` of `repo`'s `main` on a port the OS
+ * picks, with a data folder of its own (removed when it stops) and `args`
+ * added; resolves once it prints its URL.
+ */
+export async function startFollower(repo, args = []) {
+  const data = mkdtempSync(join(tmpdir(), 'qa-reload-follow-'));
+  const server = await startServe(['--follow', repo.dir, '--data-dir', data, '--bind', '127.0.0.1:0', ...args], {});
+  const stop = server.stop;
+  return {
+    ...server,
+    stop: async () => {
+      await stop();
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+function startServe(args, env) {
+  const proc = spawn(binary(), ['serve', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...env },
   });

@@ -1,7 +1,8 @@
 // The client core (hooks/client.js) and the React hook (hooks/useHotReload.ts)
 // against a real `qa-reload serve`: patches applied in place match what the
 // API serves, a dropped connection resumes with `since` (missed events, not a
-// snapshot), a restarted server is caught up from a snapshot, a hidden tab
+// snapshot; following a branch, from the commit held, on another follower),
+// a restarted server is caught up from a snapshot, a hidden tab
 // pauses, and the hook hands React the live state and the toast callbacks.
 
 import { test } from 'node:test';
@@ -14,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import WebSocket from 'ws';
 
-import { REGRESSION, ROOT, Repo, eventually, getJson, startServer } from './helpers.mjs';
+import { EXPLORATORY, REGRESSION, ROOT, Repo, SMOKE, eventually, getJson, startFollower, startServer } from './helpers.mjs';
 
 const core = await import(pathToFileURL(join(ROOT, 'hooks', 'client.js')).href);
 const { applyJsonPatch, backoffDelay, createClient, PatchError, streamUrl } = core;
@@ -64,14 +65,18 @@ function recordingWebSocket() {
   return { Recording, urls };
 }
 
-/** A TCP relay in front of the server whose connections can be cut. */
+/**
+ * A TCP relay in front of the server whose connections can be cut, and
+ * restored to the same server or another one.
+ */
 async function relay(port) {
+  let target = port;
   const sockets = new Set();
   let server;
   const listen = (at) =>
     new Promise((resolve) => {
       server = net.createServer((client) => {
-        const upstream = net.connect(port, '127.0.0.1');
+        const upstream = net.connect(target, '127.0.0.1');
         for (const s of [client, upstream]) {
           sockets.add(s);
           s.on('close', () => sockets.delete(s));
@@ -89,7 +94,10 @@ async function relay(port) {
       for (const s of sockets) s.destroy();
       await closed;
     },
-    restore: () => listen(own),
+    restore: (to = target) => {
+      target = to;
+      return listen(own);
+    },
     close() {
       for (const s of sockets) s.destroy();
       server.close();
@@ -108,6 +116,10 @@ test('a resume names the server run its revision came from', () => {
   assert.equal(resume.searchParams.get('token'), 't0k');
   const unknownRun = new URL(streamUrl('http://127.0.0.1:7878', 41, null, null));
   assert.equal(unknownRun.search, '', 'a revision without its run is not a resume');
+  const commit = 'a'.repeat(40);
+  const byCommit = new URL(streamUrl('http://127.0.0.1:7878', 41, null, 'abc', commit));
+  assert.equal(byCommit.searchParams.get('since'), commit, 'a commit is resumed from on any server');
+  assert.equal(byCommit.searchParams.get('instance'), null);
 });
 
 test('backoff grows from 0.5 s to 10 s with jitter', () => {
@@ -308,6 +320,68 @@ test('a dropped connection resumes with since=<last revision> and gets only the 
   assert.equal(client.getState().workflows.find((w) => w.id === 'regression').definition.name, 'Regression Suite v2');
   assert.equal(client.getState().attempt, 0);
   assert.ok(statuses.includes('reconnecting') && statuses.at(-1) === 'open', statuses.join());
+});
+
+test('following a branch, a dropped connection resumes with since=<commit> on another follower', { timeout: 60_000 }, async (t) => {
+  const repo = new Repo();
+  const first = repo.git('rev-parse', 'HEAD');
+  const one = await startFollower(repo);
+  const proxy = await relay(one.port);
+  const { Recording, urls } = recordingWebSocket();
+  const frames = [];
+  const client = createClient({
+    baseUrl: proxy.url,
+    WebSocket: Recording,
+    document: null,
+    onFrame: (f) => f.type !== 'integration_status' && frames.push(f.type),
+  });
+  let other = null;
+  t.after(async () => {
+    client.stop();
+    proxy.close();
+    await one.stop();
+    await other?.stop();
+    repo.remove();
+  });
+  client.start();
+  await eventually(() => client.getState().commit === first, 15_000, 'the first commit held');
+
+  // The branch moves on while the client is away; a second follower (its
+  // own data folder, started after the move) is the one it reaches next.
+  await proxy.cut();
+  await eventually(() => client.getState().status === 'reconnecting', 3000, 'reconnecting');
+  repo.write('workflows/smoke.yaml', SMOKE.replace('estimated_minutes: 5', 'estimated_minutes: 9'));
+  repo.write('workflows/exploratory.yaml', EXPLORATORY);
+  repo.commitAll('smoke longer, exploratory added');
+  const second = repo.git('rev-parse', 'HEAD');
+  other = await startFollower(repo, ['--poll-interval', '1']);
+  await eventually(async () => (await getJson(other.url, '/api/v1/dev/hot-reload/status')).commit === second, 15_000, 'the second follower serving');
+  frames.length = 0;
+  await proxy.restore(other.port);
+  await eventually(() => client.getState().commit === second, 15_000, 'caught up on the second follower');
+  const url = new URL(urls.at(-1));
+  assert.equal(url.searchParams.get('since'), first, urls.at(-1));
+  assert.equal(url.searchParams.get('instance'), null, 'a commit needs no instance');
+  assert.deepEqual(frames, ['hello', 'reload'], 'resumed with the change from the commit held, not a snapshot');
+  const served = await getJson(other.url, '/api/v1/workflows');
+  const held = client.getState().workflows;
+  assert.deepEqual(held.map((w) => [w.id, w.definition]), served.workflows.map((w) => [w.id, w.definition]));
+  assert.equal(held.find((w) => w.id === 'smoke').definition.steps[0].estimated_minutes, 9);
+
+  // Dropped again with nothing new: the hello alone, and the next commit
+  // applies on top of it (the revision held is the server's own).
+  await proxy.cut();
+  await eventually(() => client.getState().status === 'reconnecting', 3000, 'reconnecting again');
+  frames.length = 0;
+  await proxy.restore();
+  await eventually(() => client.getState().status === 'open', 15_000, 'open again');
+  assert.deepEqual(frames, ['hello']);
+  repo.write('workflows/smoke.yaml', SMOKE.replace('estimated_minutes: 5', 'estimated_minutes: 11'));
+  repo.commitAll('smoke longer still');
+  const third = repo.git('rev-parse', 'HEAD');
+  await eventually(() => client.getState().commit === third, 15_000, 'the third commit, by the poll');
+  assert.deepEqual(frames, ['hello', 'reload'], 'the live reload applied without a resync');
+  assert.equal(client.getState().workflows.find((w) => w.id === 'smoke').definition.steps[0].estimated_minutes, 11);
 });
 
 test('after a server restart the core resyncs from a snapshot', { timeout: 30_000 }, async (t) => {

@@ -1,6 +1,7 @@
 // End to end in a real browser (Debian's Chromium through playwright-core):
 // the page served by `qa-reload serve` on a temp git repo changes in place
-// after edits, a broken file, its fix, a branch switch and a server restart,
+// after edits, a broken file, its fix, a branch switch and a server restart
+// (and, following a branch, names the commit it holds),
 // and is never reloaded. A screenshot of each state is saved under
 // target/browser-test-output/.
 
@@ -11,7 +12,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { CHROMIUM, OUTPUT, REGRESSION, Repo, eventually, startServer } from './helpers.mjs';
+import { CHROMIUM, OUTPUT, REGRESSION, Repo, SMOKE, eventually, startFollower, startServer } from './helpers.mjs';
 
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 
@@ -167,6 +168,30 @@ test('the page follows edits, errors, fixes, a branch switch and a restart witho
     consoleErrors.filter((e) => !/WebSocket connection|ERR_CONNECTION_REFUSED|Failed to load resource/.test(e)),
     [],
   );
+});
+
+test('following a branch, the header shows the commit held and the next one once it is served', { timeout: 60_000 }, async (t) => {
+  const repo = new Repo();
+  const first = repo.git('rev-parse', 'HEAD');
+  const server = await startFollower(repo, ['--poll-interval', '1']);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  t.after(async () => {
+    await browser.close();
+    await server.stop();
+    repo.remove();
+  });
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, reducedMotion: 'reduce' })).newPage();
+  await page.goto(`${server.url}/`);
+  const commit = page.locator('#commit');
+  await eventually(async () => (await commit.textContent()) === first.slice(0, 7), 15_000, 'the first commit in the header');
+  assert.equal(await commit.getAttribute('title'), first, 'the full id on hover');
+
+  repo.write('workflows/smoke.yaml', SMOKE.replace('estimated_minutes: 5', 'estimated_minutes: 8'));
+  repo.commitAll('smoke longer');
+  const second = repo.git('rev-parse', 'HEAD');
+  await eventually(async () => (await commit.textContent()) === second.slice(0, 7), 15_000, 'the second commit in the header');
+  assert.equal(await commit.getAttribute('title'), second);
+  await page.screenshot({ path: join(OUTPUT, '14-following-a-branch.png') });
 });
 
 test('a connection test shows as a badge and a toast, and a bad token flips it to failed', { timeout: 60_000 }, async (t) => {

@@ -78,7 +78,7 @@ pub(crate) struct Follower {
 }
 
 impl Follower {
-    async fn start(remote: &str, secret: Option<&str>) -> Follower {
+    pub(crate) async fn start(remote: &str, secret: Option<&str>) -> Follower {
         Follower::start_with(remote, secret, &[], &[]).await
     }
 
@@ -186,7 +186,7 @@ impl Follower {
         post(self.addr, "/api/v1/hooks/git", headers, body).await
     }
 
-    fn stderr_lines(&self, containing: &str) -> usize {
+    pub(crate) fn stderr_lines(&self, containing: &str) -> usize {
         self.stderr
             .lock()
             .iter()

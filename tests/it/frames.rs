@@ -57,6 +57,7 @@ async fn every_frame_keeps_the_field_names_of_the_contract() {
         revision: fed.engine.snapshot().revision,
         protocol: PROTOCOL,
         instance: fed.engine.instance().to_owned(),
+        commit: None,
     });
     insta::assert_json_snapshot!("hello", wire(&hello), { ".instance" => "[instance]" });
 

@@ -41,6 +41,7 @@ mod engine;
 mod engine_git_ops;
 mod example_config;
 mod follow;
+mod follow_resume;
 mod frames;
 mod fuzz_fixtures;
 mod git;
