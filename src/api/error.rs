@@ -128,6 +128,62 @@ pub enum ErrorCode {
 
 crate::named!(ErrorCode);
 
+impl ErrorCode {
+    /// The one HTTP status this code is answered with (the number in
+    /// brackets on each variant).
+    pub const fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::RevisionAhead
+            | ErrorCode::WebsocketRequired
+            | ErrorCode::InvalidJson
+            | ErrorCode::InvalidBody
+            | ErrorCode::JsonContentTypeRequired
+            | ErrorCode::UnreadableBody
+            | ErrorCode::InvalidPath
+            | ErrorCode::InvalidQuery
+            | ErrorCode::DuplicateHost
+            | ErrorCode::DuplicateOrigin
+            | ErrorCode::HostRequired
+            | ErrorCode::MalformedRequest
+            | ErrorCode::InvalidCursor => StatusCode::BAD_REQUEST,
+            ErrorCode::TokenRequired
+            | ErrorCode::TokenInvalid
+            | ErrorCode::SignatureRequired
+            | ErrorCode::SignatureInvalid => StatusCode::UNAUTHORIZED,
+            ErrorCode::HostNotAllowed
+            | ErrorCode::OriginNotAllowed
+            | ErrorCode::WebhookSecretUnset => StatusCode::FORBIDDEN,
+            ErrorCode::RouteNotFound
+            | ErrorCode::WorkflowNotFound
+            | ErrorCode::RunNotFound
+            | ErrorCode::StepNotFound
+            | ErrorCode::IntegrationNotFound
+            | ErrorCode::IntegrationNotConfigured
+            | ErrorCode::SchemaNotFound
+            | ErrorCode::NotFollowing => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::StepAlreadyCompleted
+            | ErrorCode::RunFinished
+            | ErrorCode::RunAlreadyFinished => StatusCode::CONFLICT,
+            ErrorCode::HistoryGone
+            | ErrorCode::InstanceRequired
+            | ErrorCode::InstanceChanged
+            | ErrorCode::CommitUnknown
+            | ErrorCode::CommitNotResumable => StatusCode::GONE,
+            ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UriTooLong => StatusCode::URI_TOO_LONG,
+            ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::IntegrationsNotRunning
+            | ErrorCode::EngineStopped
+            | ErrorCode::StoreUnavailable
+            | ErrorCode::Stopping
+            | ErrorCode::TooManyConnections
+            | ErrorCode::ResponsesOverBudget => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
 /// `{"code","message"}`: every error the API answers.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -152,52 +208,13 @@ pub struct ApiError {
 const INTERNAL_MESSAGE: &str = "the server hit an unexpected error; see its log for details";
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+    /// An error answered with `code`'s status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
         }
-    }
-
-    /// 404: an unknown workflow, run, step or route.
-    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
-    }
-
-    /// 409: the request contradicts the current state (a step completed twice).
-    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
-    }
-
-    /// 400: the request itself is malformed.
-    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    /// 401: a token is required and was missing or wrong.
-    pub fn unauthorized(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, code, message)
-    }
-
-    /// 403: refused whatever the credentials (foreign `Host` or `Origin`).
-    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, message)
-    }
-
-    /// 410: what was asked for existed but is gone (events no longer in history).
-    pub fn gone(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::GONE, code, message)
-    }
-
-    /// 503: the server is shutting down, full, or its engine has stopped.
-    pub fn unavailable(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
-    }
-
-    /// 413: the request body is larger than the server accepts.
-    pub fn payload_too_large(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
     }
 
     /// 500: an unexpected failure. `detail` goes to the log now (errors are
@@ -205,11 +222,7 @@ impl ApiError {
     /// something went wrong.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "internal error answering a request");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal,
-            INTERNAL_MESSAGE,
-        )
+        Self::new(ErrorCode::Internal, INTERNAL_MESSAGE)
     }
 }
 
@@ -263,17 +276,15 @@ pub fn parse_error_answer(head: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let error = match status {
-        "400" => ApiError::bad_request(
+        "400" => ApiError::new(
             ErrorCode::MalformedRequest,
             "the request is not well-formed HTTP/1.1; check the request line and headers",
         ),
         "414" => ApiError::new(
-            StatusCode::URI_TOO_LONG,
             ErrorCode::UriTooLong,
             "the request target is too long (the limit is 65,534 bytes); shorten the path or query",
         ),
         "431" => ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorCode::HeadersTooLarge,
             "the request's headers are too large or too many; send fewer or shorter headers",
         ),
@@ -319,14 +330,14 @@ const INNER_MESSAGE_MAX: usize = 200;
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match &rejection {
-            JsonRejection::JsonSyntaxError(e) => Self::bad_request(
+            JsonRejection::JsonSyntaxError(e) => Self::new(
                 ErrorCode::InvalidJson,
                 format!(
                     "the request body is not valid JSON ({}); send a JSON document",
                     inner_message(e)
                 ),
             ),
-            JsonRejection::JsonDataError(e) => Self::bad_request(
+            JsonRejection::JsonDataError(e) => Self::new(
                 ErrorCode::InvalidBody,
                 format!(
                     "the request body does not have the expected shape: {}; \
@@ -334,19 +345,19 @@ impl From<JsonRejection> for ApiError {
                     inner_message(e)
                 ),
             ),
-            JsonRejection::MissingJsonContentType(_) => Self::bad_request(
+            JsonRejection::MissingJsonContentType(_) => Self::new(
                 ErrorCode::JsonContentTypeRequired,
                 "the request body must be JSON; send it with Content-Type: application/json",
             ),
             JsonRejection::BytesRejection(_)
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
             {
-                Self::payload_too_large(
+                Self::new(
                     ErrorCode::BodyTooLarge,
                     "the request body is too large; send a smaller document",
                 )
             }
-            _ => Self::bad_request(
+            _ => Self::new(
                 ErrorCode::UnreadableBody,
                 "the request body could not be read; send it again",
             ),
@@ -389,12 +400,12 @@ fn path_error(e: FailedToDeserializePathParams) -> ApiError {
         }
         _ => "this URL has an invalid part; check the link".to_owned(),
     };
-    ApiError::bad_request(ErrorCode::InvalidPath, message)
+    ApiError::new(ErrorCode::InvalidPath, message)
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        Self::bad_request(
+        Self::new(
             ErrorCode::InvalidQuery,
             format!(
                 "the query string is invalid: {}; fix the parameter and retry",
@@ -431,42 +442,42 @@ mod tests {
     async fn each_variant_answers_its_status_with_code_and_message() {
         let cases = [
             (
-                ApiError::not_found(ErrorCode::WorkflowNotFound, "no workflow \"x\""),
+                ApiError::new(ErrorCode::WorkflowNotFound, "no workflow \"x\""),
                 404,
                 "workflow_not_found",
             ),
             (
-                ApiError::conflict(ErrorCode::StepAlreadyCompleted, "step done"),
+                ApiError::new(ErrorCode::StepAlreadyCompleted, "step done"),
                 409,
                 "step_already_completed",
             ),
             (
-                ApiError::bad_request(ErrorCode::RevisionAhead, "bad"),
+                ApiError::new(ErrorCode::RevisionAhead, "bad"),
                 400,
                 "revision_ahead",
             ),
             (
-                ApiError::unauthorized(ErrorCode::TokenRequired, "send a token"),
+                ApiError::new(ErrorCode::TokenRequired, "send a token"),
                 401,
                 "token_required",
             ),
             (
-                ApiError::forbidden(ErrorCode::HostNotAllowed, "no"),
+                ApiError::new(ErrorCode::HostNotAllowed, "no"),
                 403,
                 "host_not_allowed",
             ),
             (
-                ApiError::gone(ErrorCode::HistoryGone, "resync"),
+                ApiError::new(ErrorCode::HistoryGone, "resync"),
                 410,
                 "history_gone",
             ),
             (
-                ApiError::unavailable(ErrorCode::EngineStopped, "later"),
+                ApiError::new(ErrorCode::EngineStopped, "later"),
                 503,
                 "engine_stopped",
             ),
             (
-                ApiError::payload_too_large(ErrorCode::BodyTooLarge, "big"),
+                ApiError::new(ErrorCode::BodyTooLarge, "big"),
                 413,
                 "body_too_large",
             ),
@@ -482,8 +493,7 @@ mod tests {
 
     #[tokio::test]
     async fn unauthorized_names_the_bearer_scheme() {
-        let response =
-            ApiError::unauthorized(ErrorCode::TokenRequired, "send a token").into_response();
+        let response = ApiError::new(ErrorCode::TokenRequired, "send a token").into_response();
         assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
     }
 

@@ -287,7 +287,7 @@ pub async fn git(
         p.ip()
     });
     let Some(follow) = &state.follow else {
-        return Err(ApiError::not_found(
+        return Err(ApiError::new(
             ErrorCode::NotFollowing,
             "this server serves a working tree, not a remote; webhooks are for `serve --follow`",
         ));
@@ -296,7 +296,7 @@ pub async fn git(
         if state.webhooks.log_refusal(from) {
             tracing::warn!(from = %from, "refused a webhook: no webhook secret is configured");
         }
-        return Err(ApiError::forbidden(
+        return Err(ApiError::new(
             ErrorCode::WebhookSecretUnset,
             "this server accepts no webhooks: start it with QA_RELOAD_WEBHOOK_SECRET set to the secret the git host signs with",
         ));
@@ -304,13 +304,13 @@ pub async fn git(
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Err(ApiError::payload_too_large(
+            return Err(ApiError::new(
                 ErrorCode::BodyTooLarge,
                 "the webhook body is over 1 MiB; configure the host to send push events only",
             ));
         }
         Err(_) => {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
                 ErrorCode::UnreadableBody,
                 "the webhook body could not be read; the host may deliver it again",
             ));
@@ -338,7 +338,7 @@ pub async fn git(
                     "refused a webhook: {code}"
                 );
             }
-            return Err(ApiError::unauthorized(code, message));
+            return Err(ApiError::new(code, message));
         }
     };
     let answer = |status: StatusCode, result: HookResult| {

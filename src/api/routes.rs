@@ -93,7 +93,7 @@ pub async fn page() -> Response {
 
 /// Any path no route answers.
 pub async fn not_found() -> ApiError {
-    ApiError::not_found(
+    ApiError::new(
         ErrorCode::RouteNotFound,
         "no such route; see /api/openapi.json for the routes this server answers",
     )
@@ -102,7 +102,6 @@ pub async fn not_found() -> ApiError {
 /// A routed path asked with a method it does not take.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::MethodNotAllowed,
         "this route does not take that method; see /api/openapi.json",
     )
@@ -190,7 +189,7 @@ pub async fn status(
     ))]
 pub async fn reload(State(state): State<AppState>) -> Result<Json<ReloadResult>, ApiError> {
     let event = state.engine.reload().await.map_err(|e| {
-        ApiError::unavailable(
+        ApiError::new(
             ErrorCode::EngineStopped,
             format!("{e}; the server is shutting down, try again after it restarts"),
         )
@@ -240,7 +239,7 @@ pub async fn events(
     match query.instance.as_deref() {
         Some(asked) if asked == instance => {}
         Some(_) => {
-            return Err(ApiError::gone(
+            return Err(ApiError::new(
                 ErrorCode::InstanceChanged,
                 format!(
                     "revision {} is from another run of the server, which has restarted \
@@ -251,7 +250,7 @@ pub async fn events(
             ));
         }
         None => {
-            return Err(ApiError::gone(
+            return Err(ApiError::new(
                 ErrorCode::InstanceRequired,
                 format!(
                     "revision {} cannot be resumed without the instance it came from \
@@ -271,7 +270,7 @@ pub async fn events(
         .and_then(|_| commit_of(snapshot.head.as_ref()));
     drop(snapshot);
     if since > current {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
             ErrorCode::RevisionAhead,
             format!(
                 "revision {} has not happened yet (the revision in force is {current}); \
@@ -281,7 +280,7 @@ pub async fn events(
         ));
     }
     let Some(events) = state.engine.events_since(since) else {
-        return Err(ApiError::gone(
+        return Err(ApiError::new(
             ErrorCode::HistoryGone,
             format!(
                 "the events after revision {} are no longer in history; fetch \
@@ -326,7 +325,7 @@ pub async fn events(
 /// server following the branch), or none when it is the one served.
 async fn events_since_commit(state: &AppState, commit: &str) -> Result<Response, ApiError> {
     let Some(resumes) = &state.resumes else {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
             ErrorCode::InvalidQuery,
             "`since` is a commit id, but this server serves a working tree, not a followed \
              branch; resume with since=<revision>&instance=<instance>",
@@ -350,7 +349,7 @@ async fn events_since_commit(state: &AppState, commit: &str) -> Result<Response,
             }
             _ => e.to_string(),
         };
-        ApiError::gone(
+        ApiError::new(
             code,
             format!(
                 "{shown}; fetch GET /api/v1/workflows for a snapshot and resume from its commit"
@@ -407,7 +406,7 @@ fn over_budget(over: OverBudget) -> ApiError {
         budget = over.budget,
         "a response was refused: the bodies held for clients are over the response budget"
     );
-    ApiError::unavailable(
+    ApiError::new(
         ErrorCode::ResponsesOverBudget,
         format!(
             "this response ({} bytes) would pass the {} bytes the server holds for \
@@ -483,7 +482,7 @@ pub async fn test_integration(
     Path(id): Path<String>,
 ) -> Result<Json<IntegrationStatusWire>, ApiError> {
     let kind: IntegrationKind = id.parse().map_err(|()| {
-        ApiError::not_found(
+        ApiError::new(
             ErrorCode::IntegrationNotFound,
             format!(
                 "no integration `{}`; use one of: jira, postman, testmo",
@@ -492,18 +491,18 @@ pub async fn test_integration(
         )
     })?;
     let integrations = state.integrations.as_ref().ok_or_else(|| {
-        ApiError::unavailable(
+        ApiError::new(
             ErrorCode::IntegrationsNotRunning,
             "connection tests are not running in this server",
         )
     })?;
     match integrations.test_now(kind).await {
         Ok(status) => Ok(Json(IntegrationStatusWire::from(&status))),
-        Err(IntegrationError::NotConfigured(_)) => Err(ApiError::not_found(
+        Err(IntegrationError::NotConfigured(_)) => Err(ApiError::new(
             ErrorCode::IntegrationNotConfigured,
             format!("`{kind}` is not configured; add {}", kind.config_file()),
         )),
-        Err(IntegrationError::Stopped) => Err(ApiError::unavailable(
+        Err(IntegrationError::Stopped) => Err(ApiError::new(
             ErrorCode::Stopping,
             "the server is stopping; try again when it is back",
         )),
@@ -581,7 +580,7 @@ pub async fn runs(
 ) -> Result<Json<RunList>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=store::MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
             ErrorCode::InvalidQuery,
             format!("`limit` is {limit}; use 1 to {}", store::MAX_PAGE),
         ));
@@ -589,7 +588,7 @@ pub async fn runs(
     if let Some(cursor) = &query.cursor
         && !store::is_run_id(cursor)
     {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
             ErrorCode::InvalidCursor,
             "`cursor` is not a run id; pass the `next_cursor` of the previous page",
         ));
@@ -658,7 +657,7 @@ pub async fn complete_step(
             &state.engine.snapshot(),
             runs,
         ))),
-        Completion::Already(_) => Err(ApiError::conflict(
+        Completion::Already(_) => Err(ApiError::new(
             ErrorCode::StepAlreadyCompleted,
             format!(
                 "step `{}` of run `{}` is already completed",
@@ -666,7 +665,7 @@ pub async fn complete_step(
                 shown_id(&id)
             ),
         )),
-        Completion::RunFinished(_) => Err(ApiError::conflict(
+        Completion::RunFinished(_) => Err(ApiError::new(
             ErrorCode::RunFinished,
             format!(
                 "run `{}` is finished; step `{}` can no longer be completed",
@@ -741,7 +740,7 @@ pub async fn finish_run(
             &state.engine.snapshot(),
             runs,
         ))),
-        Finish::Already(_) => Err(ApiError::conflict(
+        Finish::Already(_) => Err(ApiError::new(
             ErrorCode::RunAlreadyFinished,
             format!("run `{}` is already finished", shown_id(&id)),
         )),
@@ -862,7 +861,7 @@ async fn stored_run(runs: &Runs, id: String) -> Result<RunWithDefinition, ApiErr
 
 fn runs_of(state: &AppState) -> Result<&Runs, ApiError> {
     state.runs.as_ref().ok_or_else(|| {
-        ApiError::unavailable(
+        ApiError::new(
             ErrorCode::StoreUnavailable,
             "this server keeps no runs: its run store could not be opened at start \
              (see its log); restart it with --database",
@@ -894,13 +893,13 @@ fn run_error(e: StoreError) -> ApiError {
     }
     .to_string();
     match e {
-        StoreError::UnknownWorkflow(_) => ApiError::not_found(ErrorCode::WorkflowNotFound, message),
-        StoreError::UnknownRun(_) => ApiError::not_found(ErrorCode::RunNotFound, message),
-        StoreError::UnknownStep { .. } => ApiError::not_found(ErrorCode::StepNotFound, message),
+        StoreError::UnknownWorkflow(_) => ApiError::new(ErrorCode::WorkflowNotFound, message),
+        StoreError::UnknownRun(_) => ApiError::new(ErrorCode::RunNotFound, message),
+        StoreError::UnknownStep { .. } => ApiError::new(ErrorCode::StepNotFound, message),
         StoreError::Unavailable(_) | StoreError::Refused(_) => {
             // The detail (a driver's message) is for the log only.
             tracing::warn!(error = %message, "a run request was not stored");
-            ApiError::unavailable(
+            ApiError::new(
                 ErrorCode::StoreUnavailable,
                 "the run store cannot be reached or written; nothing was recorded, try again",
             )

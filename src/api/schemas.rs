@@ -33,7 +33,7 @@ pub async fn schema(Path(file): Path<String>) -> Result<Response, ApiError> {
         .and_then(|k| k.parse::<SchemaKind>().ok())
         .ok_or_else(|| {
             let kinds: Vec<&str> = SchemaKind::ALL.iter().map(|k| k.as_str()).collect();
-            ApiError::not_found(
+            ApiError::new(
                 ErrorCode::SchemaNotFound,
                 format!(
                     "no such schema; ask for /api/v1/schemas/<kind>.json with kind one of: {}",

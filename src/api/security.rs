@@ -161,7 +161,7 @@ impl Security {
                 Ok(host) => Some(host),
                 // Bytes beyond ASCII: no host name this server answers to.
                 Err(_) => {
-                    return Err(ApiError::forbidden(
+                    return Err(ApiError::new(
                         ErrorCode::HostNotAllowed,
                         "the Host header is not plain ASCII, so it names no host this server \
                          answers to (DNS rebinding protection); open it as localhost or 127.0.0.1",
@@ -172,7 +172,7 @@ impl Security {
         };
         let Some(host) = host else {
             // RFC 9112 §3.2: a request without Host is answered 400.
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
                 ErrorCode::HostRequired,
                 "the request has no Host header; send one naming this server (e.g. localhost)",
             ));
@@ -191,7 +191,7 @@ impl Security {
             host,
             "refused a request for a host name that is not allowed"
         );
-        Err(ApiError::forbidden(
+        Err(ApiError::new(
             ErrorCode::HostNotAllowed,
             format!(
                 "this server does not answer to the host name {host:?} (DNS rebinding \
@@ -230,7 +230,7 @@ impl Security {
         } else {
             "changes"
         };
-        Err(ApiError::forbidden(
+        Err(ApiError::new(
             ErrorCode::OriginNotAllowed,
             format!(
                 "{what} from pages served by {origin:?} are refused (cross-site request \
@@ -269,7 +269,7 @@ impl Security {
         let presented = bearer_token(headers).or_else(|| query_token(uri));
         let Some(presented) = presented else {
             tracing::warn!(path = uri.path(), "refused a request without a token");
-            return Err(ApiError::unauthorized(
+            return Err(ApiError::new(
                 ErrorCode::TokenRequired,
                 "this server requires a token; send the header Authorization: Bearer <token> \
                  or add ?token=<token> to the URL",
@@ -280,7 +280,7 @@ impl Security {
             return Ok(());
         }
         tracing::warn!(path = uri.path(), "refused a request with a wrong token");
-        Err(ApiError::unauthorized(
+        Err(ApiError::new(
             ErrorCode::TokenInvalid,
             "the token is wrong; use the one the server was started with \
              (--token or QA_RELOAD_TOKEN)",
@@ -297,7 +297,7 @@ fn check_single(headers: &HeaderMap) -> Result<(), ApiError> {
     ] {
         if headers.get_all(&name).iter().nth(1).is_some() {
             tracing::warn!(header = %name, "refused a request with the header twice");
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
                 code,
                 format!("the request has more than one {name} header; send it once"),
             ));
@@ -352,7 +352,6 @@ fn header_bytes(headers: &axum::http::HeaderMap) -> usize {
 /// layer's own refusal does.
 fn headers_too_large() -> Response {
     let mut response = ApiError::new(
-        axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         ErrorCode::HeadersTooLarge,
         "the request's headers are too large or too many; send fewer or shorter headers",
     )

@@ -182,7 +182,7 @@ async fn serve_connection(
 /// answer is not lost to a reset) and closes it.
 async fn refuse(stream: TcpStream, _refusal: OwnedSemaphorePermit, limits: HttpLimits) {
     let service = service_fn(move |_request: Request<Incoming>| async move {
-        let refusal = ApiError::unavailable(
+        let refusal = ApiError::new(
             ErrorCode::TooManyConnections,
             format!(
                 "the server has {} connections open, its limit; try again shortly",

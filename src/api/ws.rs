@@ -99,7 +99,7 @@ pub async fn upgrade(
         _ => Resume::Nothing,
     };
     let ws = ws.map_err(|e| {
-        ApiError::bad_request(
+        ApiError::new(
             ErrorCode::WebsocketRequired,
             format!(
                 "this route is a WebSocket stream ({}); connect with a WebSocket client",
