@@ -64,7 +64,10 @@ pub struct CommitTree {
 
 /// A bare repository that mirrors one branch of a remote.
 pub struct Mirror {
-    repo: gix::ThreadSafeRepository,
+    /// Re-opened when the packs fetched near the slots it was opened with.
+    repo: parking_lot::RwLock<Opened>,
+    /// The fewest pack-index slots the repository is opened with.
+    min_slots: usize,
     dir: PathBuf,
     remote: String,
     branch: String,
@@ -80,38 +83,79 @@ impl std::fmt::Debug for Mirror {
     }
 }
 
+/// The repository as opened, and how many pack indexes it can hold.
+struct Opened {
+    repo: gix::ThreadSafeRepository,
+    slots: usize,
+}
+
+/// The pack-index slots a mirror is opened with at least. gix sizes its
+/// slot map once, at open, and every fetch that brings objects adds a
+/// pack: a mirror opened with gix's default (32) fails after some 30
+/// pushes. Past half of its slots, the mirror is opened again with twice
+/// the packs on disk.
+pub const MIN_SLOTS: usize = 1024;
+
+/// The pack indexes in `dir`'s object database.
+fn packs_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("objects/pack")).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "idx"))
+            .count()
+    })
+}
+
+/// Opens (or creates, when `create`) the bare repository at `dir` with
+/// room for at least `min_slots` pack indexes, and twice those on disk.
+fn open_repo(dir: &Path, create: bool, min_slots: usize) -> Result<Opened, GitError> {
+    let slots = min_slots.max(2 * packs_in(dir)).min(usize::from(u16::MAX));
+    let options = gix::open::Options::default().object_store_slots(
+        gix::odb::store::init::Slots::Given(u16::try_from(slots).unwrap_or(u16::MAX)),
+    );
+    let error = |err: &dyn std::fmt::Display| GitError::Open {
+        dir: dir.to_path_buf(),
+        cause: lower_first(&err.to_string()),
+    };
+    let repo = if create {
+        std::fs::create_dir_all(dir).map_err(|e| error(&e))?;
+        gix::ThreadSafeRepository::init_opts(
+            dir,
+            gix::create::Kind::Bare,
+            gix::create::Options::default(),
+            options,
+        )
+        .map_err(|e| error(&e))?
+    } else {
+        gix::ThreadSafeRepository::open_opts(dir, options).map_err(|e| error(&e))?
+    };
+    Ok(Opened { repo, slots })
+}
+
 impl Mirror {
     /// Opens the bare mirror at `dir`, creating it (and its parents) when
     /// missing. `remote` is any URL or path git can fetch from; a path
     /// that exists is made absolute, so the mirror does not depend on the
     /// current folder.
     pub fn open(dir: &Path, remote: &str, branch: &str) -> Result<Mirror, GitError> {
+        Mirror::open_with_slots(dir, remote, branch, MIN_SLOTS)
+    }
+
+    /// [`Mirror::open`] with at least `min_slots` pack-index slots (the
+    /// tests take few, to reach a re-open in a few fetches).
+    pub fn open_with_slots(
+        dir: &Path,
+        remote: &str,
+        branch: &str,
+        min_slots: usize,
+    ) -> Result<Mirror, GitError> {
         let full = format!("refs/heads/{branch}");
         if gix::refs::FullName::try_from(full.as_str()).is_err() || branch.starts_with('-') {
             return Err(GitError::InvalidBranch {
                 branch: branch.to_owned(),
             });
         }
-        let repo = if dir.join("HEAD").is_file() {
-            gix::ThreadSafeRepository::open(dir).map_err(|err| GitError::Open {
-                dir: dir.to_path_buf(),
-                cause: lower_first(&err.to_string()),
-            })?
-        } else {
-            std::fs::create_dir_all(dir).map_err(|err| GitError::Open {
-                dir: dir.to_path_buf(),
-                cause: lower_first(&err.to_string()),
-            })?;
-            gix::ThreadSafeRepository::init(
-                dir,
-                gix::create::Kind::Bare,
-                gix::create::Options::default(),
-            )
-            .map_err(|err| GitError::Open {
-                dir: dir.to_path_buf(),
-                cause: lower_first(&err.to_string()),
-            })?
-        };
+        let repo = open_repo(dir, !dir.join("HEAD").is_file(), min_slots)?;
         let local_path = Path::new(remote);
         let remote = if !remote.contains("://") && local_path.exists() {
             std::path::absolute(local_path)
@@ -120,12 +164,38 @@ impl Mirror {
             remote.to_owned()
         };
         Ok(Mirror {
-            repo,
+            repo: parking_lot::RwLock::new(repo),
+            min_slots,
             dir: dir.to_path_buf(),
             remote,
             branch: branch.to_owned(),
             tracking: format!("{TRACKING_PREFIX}{branch}"),
         })
+    }
+
+    /// The repository, for this thread.
+    fn repo(&self) -> gix::Repository {
+        self.repo.read().repo.to_thread_local()
+    }
+
+    /// Opens the repository again when the packs on disk have filled half
+    /// of the slots it was opened with (each fetch that brings objects
+    /// adds one).
+    fn make_room(&self) -> Result<(), GitError> {
+        if 2 * packs_in(&self.dir) > self.repo.read().slots {
+            let opened = open_repo(&self.dir, false, self.min_slots)?;
+            tracing::debug!(
+                slots = opened.slots,
+                "mirror opened again with more pack slots"
+            );
+            *self.repo.write() = opened;
+        }
+        Ok(())
+    }
+
+    /// Pack-index slots the repository is open with now.
+    pub fn slots(&self) -> usize {
+        self.repo.read().slots
     }
 
     pub fn dir(&self) -> &Path {
@@ -144,7 +214,7 @@ impl Mirror {
 
     /// The commit of the branch as last fetched, if any fetch reached it.
     pub fn tracked(&self) -> Option<String> {
-        let repo = self.repo.to_thread_local();
+        let repo = self.repo();
         let mut reference = repo.find_reference(self.tracking.as_str()).ok()?;
         let id = reference.peel_to_id().ok()?;
         Some(id.to_string())
@@ -154,7 +224,7 @@ impl Mirror {
     /// the old one) and returns its commit. Blocking; bounded by the
     /// transport's own timeouts.
     pub fn fetch(&self) -> Result<String, GitError> {
-        let repo = self.repo.to_thread_local();
+        let repo = self.repo();
         let fetch_error = |err: &dyn std::error::Error| GitError::Fetch {
             cause: lower_first(&chain(err)),
         };
@@ -178,6 +248,8 @@ impl Mirror {
                 branch: self.branch.clone(),
             });
         }
+        drop(repo);
+        self.make_room()?;
         self.tracked().ok_or_else(|| GitError::NoSuchBranch {
             branch: self.branch.clone(),
         })
@@ -185,7 +257,7 @@ impl Mirror {
 
     /// The metadata of commit `id`.
     pub fn commit(&self, id: &str) -> Result<CommitInfo, GitError> {
-        let repo = self.repo.to_thread_local();
+        let repo = self.repo();
         let commit = find_commit(&repo, id)?;
         let what = || format!("the commit {id}");
         let author = commit.author().map_err(GitError::read(what()))?;
@@ -214,7 +286,7 @@ impl Mirror {
 
     /// Commit `id` with every file under `roots` in its tree.
     pub fn tree_at(&self, id: &str, roots: &[&str]) -> Result<CommitTree, GitError> {
-        let repo = self.repo.to_thread_local();
+        let repo = self.repo();
         let commit = find_commit(&repo, id)?;
         let (files, refused) = files_at(&repo, &commit, id, roots)?;
         Ok(CommitTree {
@@ -231,7 +303,7 @@ impl Mirror {
     /// Whether `new` has `old` in its history (a fast-forward from `old`).
     /// False when either is unknown.
     pub fn descends_from(&self, new: &str, old: &str) -> bool {
-        let repo = self.repo.to_thread_local();
+        let repo = self.repo();
         let (Ok(new), Ok(old)) = (
             gix::ObjectId::from_hex(new.as_bytes()),
             gix::ObjectId::from_hex(old.as_bytes()),

@@ -468,3 +468,49 @@ fn invalid_paths_are_refused() {
         "{err}"
     );
 }
+
+/// Every fetch that brings objects adds a pack to the mirror; gix sizes
+/// its pack slots once, at open. A mirror taking more packs than it was
+/// opened for is opened again with room, and keeps fetching.
+#[test]
+fn a_mirror_keeps_fetching_past_the_pack_slots_it_opened_with() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bare = dir.path().join("remote.git");
+    let work = dir.path().join("work");
+    support::git(
+        dir.path(),
+        &["init", "-q", "--bare", "-b", "main", "remote.git"],
+    );
+    support::git(dir.path(), &["init", "-q", "-b", "main", "work"]);
+    support::git(
+        &work,
+        &["remote", "add", "origin", bare.to_str().expect("utf-8")],
+    );
+    let mirror = qa_reload::git::Mirror::open_with_slots(
+        &dir.path().join("mirror.git"),
+        bare.to_str().expect("utf-8"),
+        "main",
+        4,
+    )
+    .expect("mirror");
+    assert_eq!(mirror.slots(), 4);
+    for i in 0..12 {
+        std::fs::create_dir_all(work.join("workflows")).expect("mkdir");
+        std::fs::write(
+            work.join(format!("workflows/w{i}.yaml")),
+            format!("name: W{i}\n"),
+        )
+        .expect("write");
+        support::git(&work, &["add", "-A"]);
+        support::git(&work, &["commit", "-q", "-m", &format!("commit {i}")]);
+        support::git(&work, &["push", "-q", "origin", "HEAD:main"]);
+        let pushed = support::git(&work, &["rev-parse", "HEAD"]);
+        let fetched = mirror
+            .fetch()
+            .unwrap_or_else(|e| panic!("fetch {i} failed: {e}"));
+        assert_eq!(fetched, pushed, "fetch {i}");
+        let info = mirror.commit(&fetched).expect("commit readable");
+        assert_eq!(info.subject, format!("commit {i}"));
+    }
+    assert!(mirror.slots() > 4, "never opened again: {}", mirror.slots());
+}
