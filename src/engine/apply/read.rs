@@ -284,12 +284,7 @@ fn read_settings(applier: &Applier, next: &State, reread: bool) -> Read {
             break;
         };
         let load = config::load_file(FileRole::Settings, SETTINGS_FILE, bytes, &*applier.env);
-        let cut = String::from_utf8_lossy(bytes).trim().is_empty()
-            || load
-                .errors
-                .iter()
-                .any(|e| e.kind == ErrorKind::Syntax && e.is_error());
-        if !reread || !cut {
+        if !reread || !looks_half_written(&String::from_utf8_lossy(bytes), &load.errors) {
             break;
         }
         std::thread::sleep(super::REREAD_DELAY);
@@ -362,7 +357,10 @@ fn reread_suspicious(applier: &Applier, next: &State, fresh: &mut BTreeMap<Strin
             // used: read again now, it could bring globs the batch did
             // not read with.
             .filter(|(p, f)| {
-                p.as_str() != SETTINGS_FILE && f.state.as_ref().is_some_and(looks_half_written)
+                p.as_str() != SETTINGS_FILE
+                    && f.state
+                        .as_ref()
+                        .is_some_and(|s| looks_half_written(&s.text, &s.errors))
             })
             .map(|(p, _)| p.clone())
             .collect();
@@ -470,12 +468,12 @@ fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send
     }
 }
 
-/// Empty, or cut off in the middle of the YAML: maybe an editor's save in
-/// progress.
-fn looks_half_written(state: &FileState) -> bool {
-    state.text.trim().is_empty()
-        || state
-            .errors
+/// Empty, or cut off in the middle of the YAML (`errors` are the file's
+/// load errors): maybe an editor's save in progress. The one test of it,
+/// for the settings file and for every other.
+fn looks_half_written(text: &str, errors: &[ConfigError]) -> bool {
+    text.trim().is_empty()
+        || errors
             .iter()
             .any(|e| e.kind == ErrorKind::Syntax && e.is_error())
 }
