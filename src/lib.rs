@@ -46,6 +46,7 @@ pub mod follow;
 pub mod fuzzing;
 pub mod git;
 pub mod integrations;
+pub mod json;
 pub mod load;
 pub mod logging;
 pub mod lsp;

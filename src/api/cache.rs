@@ -273,8 +273,7 @@ impl SerialCache {
         }
         // Serialised outside the lock: two readers may both build a body for
         // a new revision, which costs time but never serves a wrong one.
-        // The wire types hold strings, numbers and JSON values only, for
-        // which serialising cannot fail.
+        // Serialising cannot fail (see `crate::json`).
         let value = body();
         let size = json_len(&value);
         let held = self.account.held.fetch_add(size, Ordering::Relaxed);
@@ -340,10 +339,8 @@ fn json_len<T: Serialize>(value: &T) -> usize {
         }
     }
     let mut count = Count(0);
-    match serde_json::to_writer(&mut count, value) {
-        Ok(()) => count.0,
-        Err(_) => 0,
-    }
+    crate::json::to_writer(&mut count, value);
+    count.0
 }
 
 /// `value` as JSON in a buffer of exactly its length `len` (from
@@ -352,9 +349,8 @@ fn json_len<T: Serialize>(value: &T) -> usize {
 /// new buffer while it grew), and the budget counts what is really held.
 fn exact_json<T: Serialize>(value: &T, len: usize) -> String {
     let mut out = Vec::with_capacity(len);
-    if serde_json::to_writer(&mut out, value).is_err() {
-        return String::new();
-    }
+    crate::json::to_writer(&mut out, value);
+    // serde_json writes UTF-8 only.
     String::from_utf8(out).unwrap_or_default()
 }
 

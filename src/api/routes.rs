@@ -170,7 +170,7 @@ pub async fn status(
         .cache
         .all_errors(&status.snapshot)
         .map_err(over_budget)?;
-    let mut head = serde_json::to_vec(&wire).unwrap_or_default();
+    let mut head = crate::json::to_vec(&wire);
     head.pop(); // the object's closing brace
     head.extend_from_slice(b",\"errors\":");
     Ok(json_chunks(vec![
@@ -305,7 +305,7 @@ pub async fn events(
         commit: commit.as_deref(),
         since_commit: None,
     };
-    let mut head = serde_json::to_vec(&head).unwrap_or_default();
+    let mut head = crate::json::to_vec(&head);
     head.pop(); // the object's closing brace
     head.extend_from_slice(b",\"events\":[");
     let mut chunks = Vec::with_capacity(frames.len() * 2 + 2);
@@ -373,7 +373,7 @@ async fn events_since_commit(state: &AppState, commit: &str) -> Result<Response,
         commit: served.as_deref(),
         since_commit: Some(commit),
     };
-    let mut head = serde_json::to_vec(&head).unwrap_or_default();
+    let mut head = crate::json::to_vec(&head);
     head.pop(); // the object's closing brace
     head.extend_from_slice(b",\"events\":[");
     let mut chunks = vec![Bytes::from(head)];

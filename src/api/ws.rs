@@ -369,7 +369,7 @@ async fn send_statuses(sink: &mut Sink, state: &AppState) -> bool {
 }
 
 fn text(frame: &Frame) -> Utf8Bytes {
-    Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default())
+    Utf8Bytes::from(crate::json::to_string(frame))
 }
 
 async fn send(sink: &mut Sink, state: &AppState, frame: Utf8Bytes) -> bool {

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnostic::{ConfigError, EntityKind};
 use crate::diff::patch::{self, Patch, Version};
+use crate::json;
 use crate::load::config::{self, Entity, FileLoad};
 use crate::load::mask::Masker;
 use crate::load::resolve::{Pick, Previous, Resolution};
@@ -143,19 +144,13 @@ fn pick<'r>(r: &'r Resolution, kind: EntityKind, id: &str) -> Option<&'r Pick> {
 }
 
 /// The entity's JSON document (secrets masked by the model). `None` when
-/// the file has no entity; serialising the model cannot fail (no maps with
-/// non-string keys, no custom errors).
+/// the file has no entity.
 pub fn entity_json(load: &FileLoad) -> Option<serde_json::Value> {
-    let json = match load.entity.as_ref()? {
-        Entity::Workflow(w) => serde_json::to_value(w),
-        Entity::Integration(i) => serde_json::to_value(i),
-        Entity::Settings(s) => serde_json::to_value(s),
-    };
-    match json {
-        Ok(json) => Some(json),
-        // Surfaces in any test that diffs a valid entity; never silent.
-        Err(e) => panic!("cannot serialise an entity: {e}"),
-    }
+    Some(match load.entity.as_ref()? {
+        Entity::Workflow(w) => json::to_value(w),
+        Entity::Integration(i) => json::to_value(i),
+        Entity::Settings(s) => json::to_value(s),
+    })
 }
 
 #[cfg(test)]

@@ -198,9 +198,10 @@ fn link_and_path_extraction() {
 /// The modules of `src/`, lowest first: code in one may name (`crate::x`)
 /// only itself and those before it, so imports go one way. `main.rs` uses
 /// the library from outside; `test_support` is only compiled for tests.
-const LAYERS: [&str; 21] = [
+const LAYERS: [&str; 22] = [
     "test_support",
     "names",
+    "json",
     "diagnostic",
     "secret",
     "model",
