@@ -25,13 +25,21 @@ fn workflow(minutes: u32) -> String {
     format!("name: Smoke\nsteps:\n  - id: a\n    name: Do it\n    estimated_minutes: {minutes}\n")
 }
 
-/// A bare remote with one commit on `main`, and a clone to push from.
+/// A bare remote on `main`, and a clone to push from.
 pub(crate) struct Remote {
     dir: tempfile::TempDir,
 }
 
 impl Remote {
+    /// A remote whose one commit adds `workflows/smoke.yaml`.
     pub(crate) fn new() -> Remote {
+        let remote = Remote::empty();
+        remote.commit(5, "add smoke");
+        remote
+    }
+
+    /// A remote with no commit yet.
+    pub(crate) fn empty() -> Remote {
         let dir = tempfile::tempdir().unwrap();
         git(
             dir.path(),
@@ -43,12 +51,16 @@ impl Remote {
             &remote.work(),
             &["remote", "add", "origin", remote.bare().to_str().unwrap()],
         );
-        remote.commit(5, "add smoke");
         remote
     }
 
     pub(crate) fn bare(&self) -> PathBuf {
         self.dir.path().join("remote.git")
+    }
+
+    /// The bare remote's path, as `--follow` takes it.
+    pub(crate) fn url(&self) -> String {
+        self.bare().to_str().unwrap().to_owned()
     }
 
     pub(crate) fn work(&self) -> PathBuf {
@@ -57,9 +69,25 @@ impl Remote {
 
     /// Commits the workflow with `minutes` and pushes it; its id.
     fn commit(&self, minutes: u32, subject: &str) -> String {
-        let file = self.work().join("workflows/smoke.yaml");
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(&file, workflow(minutes)).unwrap();
+        self.push(
+            &[("workflows/smoke.yaml", Some(&workflow(minutes)))],
+            subject,
+        )
+    }
+
+    /// Writes (`Some`) or deletes (`None`) each file in the clone, commits
+    /// and pushes; the commit's id.
+    pub(crate) fn push(&self, files: &[(&str, Option<&str>)], subject: &str) -> String {
+        for (path, text) in files {
+            let file = self.work().join(path);
+            match text {
+                Some(text) => {
+                    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                    std::fs::write(&file, text).unwrap();
+                }
+                None => std::fs::remove_file(&file).unwrap(),
+            }
+        }
         git(&self.work(), &["add", "-A"]);
         git(&self.work(), &["commit", "-q", "-m", subject]);
         git(&self.work(), &["push", "-q", "origin", "HEAD:main"]);
@@ -151,6 +179,20 @@ impl Follower {
 
     async fn follow_status(&self) -> Value {
         self.get("/api/v1/dev/hot-reload/status").await.1["follow"].clone()
+    }
+
+    /// Waits until the follower says the remote is unreachable; its
+    /// follow status then.
+    async fn until_unreachable(&self) -> Value {
+        let deadline = tokio::time::Instant::now() + GUARD;
+        loop {
+            let follow = self.follow_status().await;
+            if follow["remote_state"] == "unreachable" {
+                return follow;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{follow}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Waits until the commit served is `id`; the status then.
@@ -392,15 +434,7 @@ async fn a_push_and_a_signed_webhook_serve_the_commit_with_its_author() {
         .hook(&signed("gitea", SECRET, body, "delivery-3"), body)
         .await;
     assert_eq!(code, 202);
-    let deadline = tokio::time::Instant::now() + GUARD;
-    let follow = loop {
-        let follow = server.follow_status().await;
-        if follow["remote_state"] == "unreachable" {
-            break follow;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{follow}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let follow = server.until_unreachable().await;
     assert!(follow["unreachable_since"].is_string(), "{follow}");
     assert!(
         follow["last_error"]
@@ -548,15 +582,7 @@ async fn without_a_secret_every_webhook_is_refused_and_an_unreachable_remote_is_
         (403, Some("webhook_secret_unset"))
     );
 
-    let deadline = tokio::time::Instant::now() + GUARD;
-    let follow = loop {
-        let follow = server.follow_status().await;
-        if follow["remote_state"] == "unreachable" {
-            break follow;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{follow}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let follow = server.until_unreachable().await;
     let text = follow.to_string();
     assert!(!text.contains("pa55word-in-url"), "{text}");
     assert!(
@@ -659,15 +685,7 @@ async fn an_http_remote_is_followed_and_credentials_in_clear_are_refused_masked(
     // why, and the password shows nowhere.
     let with_password = format!("http://qa:http-pa55word@{}/remote.git", http.addr);
     let refused = Follower::start(&with_password, Some(SECRET)).await;
-    let deadline = tokio::time::Instant::now() + GUARD;
-    let follow = loop {
-        let follow = refused.follow_status().await;
-        if follow["remote_state"] == "unreachable" {
-            break follow;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{follow}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let follow = refused.until_unreachable().await;
     let text = follow.to_string();
     assert!(!text.contains("http-pa55word"), "{text}");
     assert!(text.contains("clear text"), "{text}");

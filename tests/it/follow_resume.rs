@@ -9,7 +9,6 @@
 //! a working tree's server sends no `commit` and refuses commit resumes.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use ::json_patch as oracle;
@@ -17,62 +16,8 @@ use serde_json::Value;
 
 use qa_reload::api::WsConfig;
 
-use crate::follow::{Follower, SECRET, signed};
+use crate::follow::{Follower, Remote, SECRET, signed};
 use crate::served::{self, Fed, Server, Ws, next_frame, ws_connect};
-use crate::support::git;
-
-/// A bare remote on `main` and a clone to push from.
-struct Remote {
-    dir: tempfile::TempDir,
-}
-
-impl Remote {
-    fn new() -> Remote {
-        let dir = tempfile::tempdir().unwrap();
-        git(
-            dir.path(),
-            &["init", "-q", "--bare", "-b", "main", "remote.git"],
-        );
-        git(dir.path(), &["init", "-q", "-b", "main", "work"]);
-        let remote = Remote { dir };
-        git(
-            &remote.work(),
-            &["remote", "add", "origin", remote.bare().to_str().unwrap()],
-        );
-        remote
-    }
-
-    fn bare(&self) -> PathBuf {
-        self.dir.path().join("remote.git")
-    }
-
-    fn url(&self) -> String {
-        self.bare().to_str().unwrap().to_owned()
-    }
-
-    fn work(&self) -> PathBuf {
-        self.dir.path().join("work")
-    }
-
-    /// Writes (`Some`) or deletes (`None`) each file, commits and pushes;
-    /// the commit's id.
-    fn commit(&self, files: &[(&str, Option<&str>)], subject: &str) -> String {
-        for (path, text) in files {
-            let file = self.work().join(path);
-            match text {
-                Some(text) => {
-                    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-                    std::fs::write(&file, text).unwrap();
-                }
-                None => std::fs::remove_file(&file).unwrap(),
-            }
-        }
-        git(&self.work(), &["add", "-A"]);
-        git(&self.work(), &["commit", "-q", "-m", subject]);
-        git(&self.work(), &["push", "-q", "origin", "HEAD:main"]);
-        git(&self.work(), &["rev-parse", "HEAD"])
-    }
-}
 
 /// The first commit: `alpha` and `beta`, Jira with the first secret.
 fn first_files() -> Vec<(&'static str, Option<String>)> {
@@ -199,8 +144,8 @@ fn content(frame: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resume_from_an_older_commit_gets_exactly_the_change_on_any_follower() {
-    let remote = Remote::new();
-    let first = remote.commit(&borrowed(&first_files()), "alpha and beta");
+    let remote = Remote::empty();
+    let first = remote.push(&borrowed(&first_files()), "alpha and beta");
     let live = Follower::start(&remote.url(), Some(SECRET)).await;
     let status = live.serves(&first).await;
     assert_eq!(status["commit"], first.as_str(), "{status}");
@@ -218,7 +163,7 @@ async fn a_resume_from_an_older_commit_gets_exactly_the_change_on_any_follower()
     // The branch moves on: the first follower takes it live, a second one
     // (its own data folder) starts after it and never saw the first commit
     // served.
-    let second = remote.commit(&borrowed(&second_files()), "alpha longer, gamma for beta");
+    let second = remote.push(&borrowed(&second_files()), "alpha longer, gamma for beta");
     push_hook(&live, "d-1").await;
     live.serves(&second).await;
     let late = Follower::start(&remote.url(), Some(SECRET)).await;
@@ -307,7 +252,7 @@ async fn a_resume_from_an_older_commit_gets_exactly_the_change_on_any_follower()
 
     // A commit the late follower has not fetched (newer than it serves),
     // and one no follower has: a snapshot, or 410 `commit_unknown`.
-    let third = remote.commit(
+    let third = remote.push(
         &[("workflows/alpha.yaml", Some(&served::workflow("Alpha", 20)))],
         "alpha longer still",
     );
@@ -348,11 +293,11 @@ async fn a_resume_from_an_older_commit_gets_exactly_the_change_on_any_follower()
 /// answers with a snapshot.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_commit_whose_change_does_not_reach_the_state_served_gets_a_snapshot() {
-    let remote = Remote::new();
-    let first = remote.commit(&borrowed(&first_files()), "alpha and beta");
+    let remote = Remote::empty();
+    let first = remote.push(&borrowed(&first_files()), "alpha and beta");
     let live = Follower::start(&remote.url(), Some(SECRET)).await;
     live.serves(&first).await;
-    let second = remote.commit(
+    let second = remote.push(
         &[("workflows/beta.yaml", Some("name: Beta\nsteps: [\n"))],
         "break beta",
     );

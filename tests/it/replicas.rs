@@ -19,7 +19,6 @@ use tokio::net::TcpListener;
 use crate::follow::{Follower, Remote, SECRET, signed};
 use crate::pg::Cluster;
 use crate::served::{Conn, GUARD};
-use crate::support::git;
 
 const TOKEN_VAR: &str = "QA_RELOAD_REPLICAS_JIRA_TOKEN";
 const TOKEN: &str = "jira-t0ken-of-the-replicas";
@@ -84,15 +83,11 @@ fn workflow(minutes: u32) -> String {
 
 /// Commits `files` in the remote's clone and pushes them; the commit id.
 fn push(remote: &Remote, files: &[(&str, String)], subject: &str) -> String {
-    for (path, text) in files {
-        let file = remote.work().join(path);
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, text).unwrap();
-    }
-    git(&remote.work(), &["add", "-A"]);
-    git(&remote.work(), &["commit", "-q", "-m", subject]);
-    git(&remote.work(), &["push", "-q", "origin", "HEAD:main"]);
-    git(&remote.work(), &["rev-parse", "HEAD"])
+    let files: Vec<(&str, Option<&str>)> = files
+        .iter()
+        .map(|(path, text)| (*path, Some(text.as_str())))
+        .collect();
+    remote.push(&files, subject)
 }
 
 async fn replica(remote: &Remote, database: &str) -> Follower {
