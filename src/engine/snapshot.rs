@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use imbl::OrdMap;
 
 use super::diagnostics::Diagnostics;
-use crate::git::Head;
+use crate::git::{CommitInfo, Head};
 use crate::load::resolve::Previous;
 use crate::model::{Integration, IntegrationKind, Settings, Workflow};
 
@@ -25,6 +25,10 @@ pub struct Served<T> {
     pub text: Arc<str>,
     /// The revision that applied this version.
     pub revision: u64,
+    /// Follow mode: the commit that last changed this version (author
+    /// and subject masked like every served text); `None` in working-tree
+    /// mode, and for a file unchanged in the history walked at start.
+    pub last_change: Option<Arc<CommitInfo>>,
 }
 
 /// Everything in force at one revision.

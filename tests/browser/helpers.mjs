@@ -116,7 +116,15 @@ export class Repo {
  * serves.
  */
 export function startServer(repo, bind = '127.0.0.1:0', env = {}) {
-  const proc = spawn(binary(), ['serve', '--repo', repo.dir, '--bind', bind], {
+  return serve(['--repo', repo.dir, '--bind', bind], env);
+}
+
+/**
+ * Starts `qa-reload serve` with `args` (e.g. `--follow REMOTE`), with `env`
+ * added to its environment, and resolves once it prints the URL it serves.
+ */
+export function serve(args, env = {}) {
+  const proc = spawn(binary(), ['serve', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...env },
   });
