@@ -49,6 +49,8 @@ pub struct Snapshot {
     pub errors: Diagnostics,
     /// Where HEAD pointed when this revision was made; `None` outside git.
     pub head: Option<Head>,
+    /// Follow mode: the commit served, its texts masked as the cause's.
+    pub commit: Option<CommitInfo>,
 }
 
 impl Snapshot {
@@ -63,6 +65,7 @@ impl Snapshot {
             settings_file: false,
             errors: Diagnostics::default(),
             head: None,
+            commit: None,
         }
     }
 

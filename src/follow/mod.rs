@@ -159,6 +159,11 @@ impl Follow {
     /// Fetches at once, then on every poll (jittered), webhook or retry,
     /// until `shutdown`; each new head goes to `engine` as one revision.
     pub async fn run(self, engine: Engine, shutdown: CancellationToken) {
+        // The commit served at start as the engine names it (config
+        // secrets masked), in place of the mirror's own copy.
+        if let Some(commit) = engine.snapshot().commit.clone() {
+            self.inner.status.lock().commit = Some(commit);
+        }
         let mut rng = Jitter::new();
         let mut late: Option<tokio::task::JoinHandle<()>> = None;
         loop {

@@ -897,3 +897,74 @@ async fn a_new_head_reads_only_the_files_its_diff_names() {
     );
     shutdown.cancel();
 }
+
+/// A restart serves the commit the mirror last fetched before the remote
+/// answers: each entity names its last change from the history, and a
+/// config secret quoted in the commit's subject is masked there and in
+/// the follower's status.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_names_the_history_and_masks_secrets_in_the_commit() {
+    use qa_reload::engine::{Engine, SharedEnv};
+    use qa_reload::follow::{Follow, FollowConfig};
+    use qa_reload::git::Mirror;
+    use qa_reload::model::IntegrationKind;
+
+    const TOKEN: &str = "jira-t0ken-restart-5e6f7a8b";
+    let remote = Remote::new();
+    let jira = format!(
+        "enabled: false\nbase_url: https://jira.example.com\nemail: qa@example.com\napi_token: {TOKEN}\n"
+    );
+    let head = commit_as(
+        &remote,
+        &[("config/jira_config.yaml", &jira)],
+        "Ann Author <ann@example.com>",
+        "2026-03-04T05:06:07Z",
+        &format!("jira, token {TOKEN}"),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let config = FollowConfig {
+        remote: remote.bare().to_str().unwrap().to_owned(),
+        branch: "main".to_owned(),
+        poll: Duration::from_secs(3600),
+        data_dir: data.path().to_path_buf(),
+        fetch_deadline: Duration::from_secs(30),
+    };
+    // An earlier run fetched the branch into the mirror.
+    Mirror::open(&config.mirror_dir(), &config.remote, "main")
+        .unwrap()
+        .fetch()
+        .unwrap();
+
+    let (follow, first) = Follow::open(&config).unwrap();
+    let first = first.unwrap();
+    assert_eq!(first.files_read(), 0, "the history walk reads no file");
+    let env: SharedEnv = Arc::new(|_: &str| None);
+    let (engine, worker) = Engine::follow(data.path(), Some(first), env, 16).unwrap();
+    let snapshot = engine.snapshot();
+    let smoke = snapshot.workflow("smoke").unwrap();
+    let smoke = smoke.last_change.as_ref().unwrap();
+    assert_eq!(smoke.subject, "add smoke", "from the history, not the head");
+    assert_eq!(smoke.author, "QA Tester");
+    let jira = snapshot.integrations.get(&IntegrationKind::Jira).unwrap();
+    let jira = jira.last_change.as_ref().unwrap();
+    assert_eq!(
+        (jira.id.as_str(), jira.author.as_str()),
+        (head.as_str(), "Ann Author")
+    );
+    assert!(jira.subject.starts_with("jira, token "), "{}", jira.subject);
+    assert!(!jira.subject.contains(TOKEN), "{}", jira.subject);
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(worker.run(None, shutdown.clone()));
+    tokio::spawn(follow.clone().run(engine.clone(), shutdown.clone()));
+    let deadline = tokio::time::Instant::now() + GUARD;
+    while follow.status().fetches == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no fetch");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = follow.status();
+    let served = status.commit.unwrap();
+    assert_eq!(served.id, head);
+    assert!(!served.subject.contains(TOKEN), "{}", served.subject);
+    shutdown.cancel();
+}

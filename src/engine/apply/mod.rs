@@ -415,6 +415,7 @@ impl Applier {
             settings_file: resolved.settings_after.is_some(),
             errors: errors.clone(),
             head: reads.head,
+            commit: cause.commit.clone().or_else(|| next.current.commit.clone()),
         });
         let event = Arc::new(Event {
             revision,
