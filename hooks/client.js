@@ -230,6 +230,8 @@ function patchList(list, patches, revision, field) {
     /** @type {Record<string, unknown>} */
     const entry = { ...(held ?? { id: patch.id, status: null }), file: patch.file, revision, [field]: after };
     if (field === 'config' && after && typeof after === 'object' && 'enabled' in after) entry.enabled = after.enabled;
+    // Follow mode: the commit that made this change is the entity's last.
+    if (patch.last_change) entry.last_change = patch.last_change;
     if (i === undefined || held === undefined) {
       at.set(patch.id, next.length);
       next.push(/** @type {E} */ (entry));

@@ -474,6 +474,12 @@ export interface Integration {
   config: Record<string, unknown>;
   /** The last connection test's result; `None` before the first. */
   status?: null | IntegrationStatus;
+  /**
+   * `serve --follow`: the commit that last changed this version (its
+   * id, author and time); absent in working-tree mode, and for a file
+   * unchanged in the commits walked at start.
+   */
+  last_change?: null | Commit;
 }
 
 /**
@@ -525,6 +531,11 @@ export interface Patch {
   diff: TextDiff;
   /** `None` outside git. */
   git?: null | Git;
+  /**
+   * `serve --follow`: the commit that made this change (the entity's
+   * new `last_change`); absent for a removal and in working-tree mode.
+   */
+  last_change?: null | Commit;
 }
 
 /** `POST /api/v1/dev/hot-reload/reload`. */
@@ -809,4 +820,10 @@ export interface Workflow {
   definition: WorkflowDefinition;
   /** The steps that use an integration, with its connection status. */
   step_integrations: StepIntegration[];
+  /**
+   * `serve --follow`: the commit that last changed this version (its
+   * id, author and time); absent in working-tree mode, and for a file
+   * unchanged in the commits walked at start.
+   */
+  last_change?: null | Commit;
 }

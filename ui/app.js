@@ -17,7 +17,7 @@
 import { createClient, errorsIntroduced, filesFixed } from '/hooks/client.js';
 import { diffView, errorView, patchSection } from '/ui/diff.js';
 import { renderHeader } from '/ui/connection.js';
-import { $, el, localTime, plural } from '/ui/dom.js';
+import { $, changedBy, el, localTime, plural } from '/ui/dom.js';
 import { hasErrors, meta, parseQuery, sortKey } from '/ui/finder.js';
 import { ERROR_ROW, ERRORS_BOX_MAX, ROW, ROW_PANEL, STEPS_SHOWN, shareGeometry } from '/ui/geometry.js';
 import { renderIntegrations, statusFacts } from '/ui/integrations.js';
@@ -92,6 +92,7 @@ function buildRow(w) {
       el('h3', { text: d.name ?? w.id }),
       el('code', { class: 'id', text: w.id }),
       el('span', { class: 'file', text: `${w.file} · rev ${w.revision}` }),
+      changedBy(w.last_change),
       hasErrors(w) ? el('span', { class: 'badge has-errors', text: 'errors' }) : null,
       page.differsFromHead.get(w.id) ? el('span', { class: 'badge dirty', text: 'differs from HEAD' }) : null,
       older ? el('span', { class: 'badge older-runs', text: `${plural(older, 'run')} on an older definition` }) : null,

@@ -41,3 +41,18 @@ export function plural(n, one, many = `${one}s`) {
 export function localTime(iso) {
   return iso ? new Date(iso).toLocaleTimeString() : null;
 }
+
+/**
+ * `serve --follow`: who last changed an entity, as a small label (the
+ * author and the short commit; the full id, time and subject on hover), or
+ * `null` when the server names no commit (working-tree mode).
+ */
+export function changedBy(change) {
+  if (!change) return null;
+  const when = change.time ? new Date(change.time).toLocaleString() : '';
+  return el('span', {
+    class: 'changed-by',
+    title: [`${change.author} <${change.email}>`, change.id, when, change.subject].filter(Boolean).join('\n'),
+    text: `${change.author} · ${short(change.id)}`,
+  });
+}

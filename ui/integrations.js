@@ -1,7 +1,7 @@
 // The integrations table: each integration's connection status, what it
 // last answered, and when it was last tested.
 
-import { $, el, localTime, show } from '/ui/dom.js';
+import { $, changedBy, el, localTime, show } from '/ui/dom.js';
 import { markOf } from '/ui/state.js';
 
 let shownIntegrations = null;
@@ -53,7 +53,7 @@ export function renderIntegrations(state, force) {
           el('div', { class: 'detail', text: detail }),
           st && st.status !== 'disabled' ? el('div', { class: 'tested', text: statusTimes(st) }) : null,
         ),
-        el('td', { class: 'file', text: i.file }),
+        el('td', { class: 'file' }, i.file, i.last_change ? ' · ' : null, changedBy(i.last_change)),
       );
     }),
   );

@@ -100,6 +100,10 @@ pub struct PatchWire {
     pub diff: TextDiffWire,
     /// `None` outside git.
     pub git: Option<GitWire>,
+    /// `serve --follow`: the commit that made this change (the entity's
+    /// new `last_change`); absent for a removal and in working-tree mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_change: Option<CommitWire>,
 }
 
 /// `{"path","op","old","new","line"}`.
@@ -326,7 +330,16 @@ pub struct PatchesWire(Arc<Event>);
 
 impl Serialize for PatchesWire {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.patches.iter().map(PatchWire::from))
+        let changes = &self.0.last_changes;
+        serializer.collect_seq(self.0.patches.iter().map(|p| {
+            let mut wire = PatchWire::from(p);
+            if !changes.is_empty() {
+                wire.last_change = changes
+                    .get(&(p.kind, p.id.clone()))
+                    .map(|c| CommitWire::from(&**c));
+            }
+            wire
+        }))
     }
 }
 
@@ -468,6 +481,11 @@ pub struct WorkflowWire {
     pub definition: Value,
     /// The steps that use an integration, with its connection status.
     pub step_integrations: Vec<StepIntegrationWire>,
+    /// `serve --follow`: the commit that last changed this version (its
+    /// id, author and time); absent in working-tree mode, and for a file
+    /// unchanged in the commits walked at start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_change: Option<CommitWire>,
 }
 
 /// An integration as served, secrets masked, with its connection status.
@@ -482,6 +500,11 @@ pub struct IntegrationWire {
     pub config: Value,
     /// The last connection test's result; `None` before the first.
     pub status: Option<IntegrationStatusWire>,
+    /// `serve --follow`: the commit that last changed this version (its
+    /// id, author and time); absent in working-tree mode, and for a file
+    /// unchanged in the commits walked at start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_change: Option<CommitWire>,
 }
 
 /// `GET /api/v1/workflows`: one revision's workflows, never a mix.
@@ -953,6 +976,7 @@ impl From<&Patch> for PatchWire {
             git: p
                 .differs_from_head
                 .map(|differs_from_head| GitWire { differs_from_head }),
+            last_change: None,
         }
     }
 }
@@ -1108,6 +1132,7 @@ impl WorkflowWire {
             revision: s.revision,
             definition: to_value(&*s.value),
             step_integrations,
+            last_change: s.last_change.as_deref().map(CommitWire::from),
         }
     }
 }
@@ -1121,6 +1146,7 @@ impl IntegrationWire {
             enabled: s.value.enabled,
             config: to_value(&*s.value),
             status: statuses.get(s.value.id).map(IntegrationStatusWire::from),
+            last_change: s.last_change.as_deref().map(CommitWire::from),
         }
     }
 }

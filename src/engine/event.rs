@@ -5,6 +5,8 @@
 
 use crate::watch::Trigger;
 use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::diagnostics::Diagnostics;
@@ -80,6 +82,9 @@ pub struct Timings {
     pub trigger: Option<Trigger>,
 }
 
+/// An entity (kind and id) to the commit that last changed it.
+pub type LastChangeMap = BTreeMap<(EntityKind, String), Arc<CommitInfo>>;
+
 /// One published revision.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -94,6 +99,10 @@ pub struct Event {
     /// Per-entity patches, in (kind, id) order. Empty at startup: the
     /// snapshot is the baseline there.
     pub patches: Vec<Patch>,
+    /// Follow mode: the commit that last changed each entity a patch
+    /// brings in force (what the snapshot's versions say); empty in
+    /// working-tree mode.
+    pub last_changes: LastChangeMap,
     /// Every diagnostic in force after this revision (the lists are shared
     /// with the snapshot and with every revision that did not change them).
     pub errors: Diagnostics,
@@ -112,6 +121,11 @@ impl Event {
             + self.summary.len()
             + self.files.iter().map(|f| f.len() + 24).sum::<usize>()
             + self.patches.iter().map(patch_bytes).sum::<usize>()
+            + self
+                .last_changes
+                .keys()
+                .map(|(_, id)| id.len() + 64)
+                .sum::<usize>()
             + self.errors.bytes_beyond(before)
     }
 

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use imbl::OrdMap;
 
 use super::diagnostics::Diagnostics;
-use crate::git::Head;
+use crate::git::{CommitInfo, Head};
 use crate::load::resolve::Previous;
 use crate::model::{Integration, IntegrationKind, Settings, Workflow};
 
@@ -25,6 +25,10 @@ pub struct Served<T> {
     pub text: Arc<str>,
     /// The revision that applied this version.
     pub revision: u64,
+    /// Follow mode: the commit that last changed this version (author
+    /// and subject masked like every served text); `None` in working-tree
+    /// mode, and for a file unchanged in the history walked at start.
+    pub last_change: Option<Arc<CommitInfo>>,
 }
 
 /// Everything in force at one revision.
@@ -45,6 +49,8 @@ pub struct Snapshot {
     pub errors: Diagnostics,
     /// Where HEAD pointed when this revision was made; `None` outside git.
     pub head: Option<Head>,
+    /// Follow mode: the commit served, its texts masked as the cause's.
+    pub commit: Option<CommitInfo>,
 }
 
 impl Snapshot {
@@ -59,6 +65,7 @@ impl Snapshot {
             settings_file: false,
             errors: Diagnostics::default(),
             head: None,
+            commit: None,
         }
     }
 

@@ -30,7 +30,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{CauseKind, Engine};
-use crate::git::{CommitInfo, CommitTree, GitError, Mirror};
+use crate::git::{CommitInfo, CommitTree, GitError, HISTORY_LIMIT, Mirror};
 use crate::load::fs::ROOTS;
 use crate::secret;
 use crate::store::replica::{PushNotice, Replica, Scope};
@@ -126,7 +126,7 @@ impl Follow {
     pub fn open(config: &FollowConfig) -> Result<(Follow, Option<Arc<CommitTree>>), GitError> {
         let mirror = Mirror::open(&config.mirror_dir(), &config.remote, &config.branch)?;
         let first = match mirror.tracked() {
-            Some(id) => Some(Arc::new(mirror.tree_at(&id, &ROOTS)?)),
+            Some(id) => Some(Arc::new(first_tree(&mirror, &id)?)),
             None => None,
         };
         let status = FollowStatus {
@@ -221,6 +221,11 @@ impl Follow {
     /// Fetches at once, then on every poll (jittered), webhook or retry,
     /// until `shutdown`; each new head goes to `engine` as one revision.
     pub async fn run(self, engine: Engine, shutdown: CancellationToken) {
+        // The commit served at start as the engine names it (config
+        // secrets masked), in place of the mirror's own copy.
+        if let Some(commit) = engine.snapshot().commit.clone() {
+            self.inner.status.lock().commit = Some(commit);
+        }
         let mut rng = Jitter::new();
         let mut late: Option<tokio::task::JoinHandle<()>> = None;
         let mut pushes = self.inner.replica.get().map(Replica::subscribe_pushes);
@@ -310,9 +315,11 @@ impl Follow {
                 if let Some((tree, kind)) = new_head {
                     let commit = tree.commit.clone();
                     match engine.apply_commit(tree, kind).await {
-                        Ok(_) => {
+                        // The event's copy has config secrets masked.
+                        Ok(event) => {
                             self.announce(commit.as_ref().map(|c| c.id.clone()));
-                            self.inner.status.lock().commit = commit;
+                            self.inner.status.lock().commit =
+                                event.and_then(|e| e.cause.commit.clone()).or(commit);
                         }
                         Err(e) => tracing::error!(error = %e, "the commit was not applied"),
                     }
@@ -353,7 +360,10 @@ impl Follow {
             Some(old) if !mirror.descends_from(&head, old) => CauseKind::HistoryRewritten,
             _ => CauseKind::Commit,
         };
-        let tree = mirror.tree_at(&head, &ROOTS)?;
+        let tree = match served {
+            None => first_tree(mirror, &head)?,
+            Some(_) => mirror.tree_at(&head, &ROOTS)?,
+        };
         Ok(Some((Arc::new(tree), kind)))
     }
 }
@@ -366,6 +376,23 @@ async fn next_push(
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// The first commit served, with who last changed each of its files (the
+/// branch's history, at most [`HISTORY_LIMIT`] commits back). When the
+/// history cannot be read, its files are the commit's own (logged).
+fn first_tree(mirror: &Mirror, id: &str) -> Result<CommitTree, GitError> {
+    let mut tree = mirror.tree_at(id, &ROOTS)?;
+    let history = tree
+        .paths()
+        .and_then(|paths| mirror.last_changes(id, &paths, &ROOTS, HISTORY_LIMIT));
+    match history {
+        Ok(history) => tree.last_changes = Some(history),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read who last changed each file; the commit served is named instead")
+        }
+    }
+    Ok(tree)
 }
 
 /// `text` with the credentials of `remote` (its URL userinfo and secret

@@ -6,16 +6,19 @@
 //! upload-pack` for a local path or `file://`, and `ssh` for `ssh://`, as
 //! git does), or know what the files mean.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use gix::bstr::ByteSlice;
+use parking_lot::Mutex;
 
 use super::error::lower_first;
-use super::tree::{Files, files_at};
+use super::tree::{blob_at as tree_blob_at, blobs_at, changed_between, read_blob};
 use super::{GitError, Head};
-use crate::diagnostic::ConfigError;
+use crate::diagnostic::{ConfigError, ErrorKind, Pos};
 
 /// Where fetched heads of the followed branch are kept in the mirror.
 const TRACKING_PREFIX: &str = "refs/remotes/follow/";
@@ -50,16 +53,141 @@ pub struct CommitInfo {
     pub subject: String,
 }
 
-/// The files of one commit of the followed branch, under the roots asked
-/// for, with the files refused for their size.
-#[derive(Debug, Clone, Default)]
+/// How many commits back from the first head served the history is walked
+/// to find who last changed each file; a file unchanged in all of them has
+/// no known last change.
+pub const HISTORY_LIMIT: usize = 1000;
+
+/// Who last changed each file, by path (see [`Mirror::last_changes`]).
+pub type LastChanges = BTreeMap<String, Arc<CommitInfo>>;
+
+/// One commit of the followed branch: its metadata, and its files under the
+/// roots asked for, read from the mirror only when asked (so a new head
+/// costs the files that changed, not every file).
+#[derive(Default)]
 pub struct CommitTree {
     /// Branch and commit (empty before the first commit is known).
     pub head: Head,
     pub commit: Option<CommitInfo>,
-    pub files: Files,
-    /// Blobs over the size limit, as errors at their path.
-    pub refused: Vec<ConfigError>,
+    /// For the first commit served: who last changed each file, from the
+    /// branch's history; `None` for later commits, whose changes are their
+    /// own.
+    pub last_changes: Option<LastChanges>,
+    /// The mirror and the tree's id, when a commit is known.
+    objects: Option<Objects>,
+    /// Blobs read from the mirror so far.
+    reads: AtomicUsize,
+}
+
+struct Objects {
+    /// A thread-local handle behind a lock: reads happen on the applier's
+    /// one thread, and `gix::Repository` is `Send` but not `Sync`.
+    repo: Mutex<gix::Repository>,
+    /// The mirror's folder: two trees compare only within one mirror.
+    dir: PathBuf,
+    tree: gix::ObjectId,
+    roots: Vec<String>,
+    /// Every blob under the roots, listed the first time it is asked for.
+    blobs: OnceLock<Result<BTreeMap<String, gix::ObjectId>, String>>,
+}
+
+impl std::fmt::Debug for CommitTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitTree")
+            .field("head", &self.head)
+            .field("commit", &self.commit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CommitTree {
+    /// Every file under the roots (over-size ones too: reading them says
+    /// so). Reads the folders, no file. Empty when no commit is known; an
+    /// error when the mirror cannot be read.
+    pub fn paths(&self) -> Result<Vec<String>, GitError> {
+        Ok(self
+            .blobs()?
+            .map(|b| b.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    /// The file at `path`: `None` when the commit has none there, the
+    /// size error when it is over the limit (then it is not read), or an
+    /// error at its path when the mirror cannot give it.
+    pub fn read(&self, path: &str) -> Option<Result<Vec<u8>, ConfigError>> {
+        let objects = self.objects.as_ref()?;
+        let io = |e: GitError| ConfigError::new(path, Pos::START, ErrorKind::Io, e.to_string());
+        let repo = objects.repo.lock();
+        let id = match objects.blobs.get() {
+            Some(Ok(blobs)) => blobs.get(path).copied(),
+            _ => match repo.find_tree(objects.tree) {
+                Ok(tree) => match tree_blob_at(&tree, path) {
+                    Ok(id) => id,
+                    Err(e) => return Some(Err(io(e))),
+                },
+                Err(e) => {
+                    let e = GitError::read(format!("the tree of {}", objects.tree))(e);
+                    return Some(Err(io(e)));
+                }
+            },
+        }?;
+        let read = match read_blob(&repo, id, path) {
+            Ok(read) => read,
+            Err(e) => return Some(Err(io(e))),
+        };
+        if read.is_ok() {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(read)
+    }
+
+    /// The files that differ between `older` and this commit (added,
+    /// removed or modified), from a diff of the two trees: only the folders
+    /// whose ids differ are read, and no file. `None` when the two cannot
+    /// be compared (either has no commit, or they are not of one mirror).
+    pub fn changed_since(&self, older: &CommitTree) -> Option<Result<Vec<String>, GitError>> {
+        let (new, old) = (self.objects.as_ref()?, older.objects.as_ref()?);
+        if new.dir != old.dir {
+            return None;
+        }
+        let repo = new.repo.lock();
+        let tree = |id: gix::ObjectId| {
+            repo.find_tree(id)
+                .map_err(GitError::read(format!("the tree {id}")))
+        };
+        let roots: Vec<&str> = new.roots.iter().map(String::as_str).collect();
+        Some(
+            tree(old.tree)
+                .and_then(|o| tree(new.tree).map(|n| (o, n)))
+                .and_then(|(o, n)| changed_between(&repo, &o, &n, &roots)),
+        )
+    }
+
+    /// How many files were read from the mirror (by [`CommitTree::read`]).
+    pub fn files_read(&self) -> usize {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    fn blobs(&self) -> Result<Option<&BTreeMap<String, gix::ObjectId>>, GitError> {
+        let Some(objects) = &self.objects else {
+            return Ok(None);
+        };
+        let listed = objects.blobs.get_or_init(|| {
+            let repo = objects.repo.lock();
+            let roots: Vec<&str> = objects.roots.iter().map(String::as_str).collect();
+            repo.find_tree(objects.tree)
+                .map_err(GitError::read(format!("the tree {}", objects.tree)))
+                .and_then(|tree| blobs_at(&repo, &tree, &roots))
+                .map_err(|e| e.to_string())
+        });
+        match listed {
+            Ok(blobs) => Ok(Some(blobs)),
+            Err(cause) => Err(GitError::Read {
+                what: "the files of the commit".to_owned(),
+                cause: cause.clone(),
+            }),
+        }
+    }
 }
 
 /// A bare repository that mirrors one branch of a remote.
@@ -284,20 +412,91 @@ impl Mirror {
         })
     }
 
-    /// Commit `id` with every file under `roots` in its tree.
+    /// Commit `id`, whose files under `roots` are read when asked for.
     pub fn tree_at(&self, id: &str, roots: &[&str]) -> Result<CommitTree, GitError> {
         let repo = self.repo();
         let commit = find_commit(&repo, id)?;
-        let (files, refused) = files_at(&repo, &commit, id, roots)?;
+        let tree = commit
+            .tree_id()
+            .map_err(GitError::read(format!("the tree of {id}")))?
+            .detach();
+        for root in roots {
+            // Checked here, so a bad root fails now rather than at a read.
+            super::path_components(root)?;
+        }
         Ok(CommitTree {
             head: Head {
                 branch: Some(self.branch.clone()),
                 commit: Some(commit.id.to_string()),
             },
             commit: Some(self.commit(id)?),
-            files,
-            refused,
+            last_changes: None,
+            objects: Some(Objects {
+                repo: Mutex::new(self.repo()),
+                dir: self.dir.clone(),
+                tree,
+                roots: roots.iter().map(|r| (*r).to_owned()).collect(),
+                blobs: OnceLock::new(),
+            }),
+            reads: AtomicUsize::new(0),
         })
+    }
+
+    /// For each of `paths`, the commit that last changed it, walking the
+    /// first parents back from `head` (so a change merged from another
+    /// branch is the merge's) for at most `limit` commits. A path
+    /// unchanged in all of them is left out. Reads commits and the folders
+    /// under `roots` whose ids differ, never a file.
+    pub fn last_changes(
+        &self,
+        head: &str,
+        paths: &[String],
+        roots: &[&str],
+        limit: usize,
+    ) -> Result<LastChanges, GitError> {
+        let repo = self.repo();
+        let mut wanted: BTreeSet<&str> = paths.iter().map(String::as_str).collect();
+        let mut found = LastChanges::new();
+        let mut at = find_commit(&repo, head)?;
+        for _ in 0..limit {
+            if wanted.is_empty() {
+                break;
+            }
+            let what = || format!("the commit {}", at.id);
+            let tree = at.tree().map_err(GitError::read(what()))?;
+            let parent = at.parent_ids().next().map(|p| p.detach());
+            let changed = match parent {
+                Some(parent) => {
+                    let parent = repo
+                        .find_commit(parent)
+                        .map_err(GitError::read(format!("the commit {parent}")))?;
+                    let parent_tree = parent.tree().map_err(GitError::read(what()))?;
+                    let changed = changed_between(&repo, &parent_tree, &tree, roots)?;
+                    Some((changed, parent))
+                }
+                None => None,
+            };
+            let here: Vec<&str> = match &changed {
+                Some((changed, _)) => changed
+                    .iter()
+                    .filter_map(|p| wanted.get(p.as_str()).copied())
+                    .collect(),
+                // The first commit of the history made every file left.
+                None => wanted.iter().copied().collect(),
+            };
+            if !here.is_empty() {
+                let info = Arc::new(self.commit(&at.id.to_string())?);
+                for path in here {
+                    wanted.remove(path);
+                    found.insert(path.to_owned(), Arc::clone(&info));
+                }
+            }
+            match changed {
+                Some((_, parent)) => at = parent,
+                None => break,
+            }
+        }
+        Ok(found)
     }
 
     /// Whether `new` has `old` in its history (a fast-forward from `old`).

@@ -23,7 +23,7 @@ use std::sync::atomic::AtomicU64;
 
 pub use error::GitError;
 pub use head::{Head, HeadMove};
-pub use mirror::{CommitInfo, CommitTree, Mirror};
+pub use mirror::{CommitInfo, CommitTree, HISTORY_LIMIT, LastChanges, Mirror};
 pub use tree::Files;
 pub use worktree::Pass;
 

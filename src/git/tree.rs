@@ -56,40 +56,105 @@ impl GitRepo {
         let new_tree = resolve_commit(&repo, new_commit)?
             .tree()
             .map_err(GitError::read(format!("the tree of {new_commit:?}")))?;
-        let mut changed = Vec::new();
-        for root in roots {
-            let root_path = path_components(root)?.join("/");
-            let lookup =
-                |tree: &gix::Tree<'_>| -> Result<Option<(EntryMode, gix::ObjectId)>, GitError> {
-                    Ok(tree
-                        .lookup_entry_by_path(&root_path)
-                        .map_err(GitError::read(format!("{root_path:?} in a commit tree")))?
-                        .map(|entry| (entry.mode(), entry.object_id())))
-                };
-            let (old, new) = (lookup(&old_tree)?, lookup(&new_tree)?);
-            if old == new {
-                continue;
-            }
-            // A root that is (or was) a single file rather than a folder.
-            if old.is_some_and(|(mode, _)| mode.is_blob())
-                || new.is_some_and(|(mode, _)| mode.is_blob())
-            {
-                changed.push(root_path.clone());
-            }
-            let subtree = |entry: Option<(EntryMode, gix::ObjectId)>| {
-                entry.filter(|(mode, _)| mode.is_tree()).map(|(_, id)| id)
-            };
-            diff_subtrees(&repo, subtree(old), subtree(new), &root_path, &mut changed)?;
-        }
-        changed.sort();
-        changed.dedup();
-        Ok(changed)
+        changed_between(&repo, &old_tree, &new_tree, roots)
     }
+}
+
+/// The paths of blobs under `roots` that differ between two trees (see
+/// [`GitRepo::changed_paths`]), sorted. Reads only the subtrees whose ids
+/// differ, and no blob.
+pub(super) fn changed_between(
+    repo: &gix::Repository,
+    old_tree: &gix::Tree<'_>,
+    new_tree: &gix::Tree<'_>,
+    roots: &[&str],
+) -> Result<Vec<String>, GitError> {
+    let mut changed = Vec::new();
+    for root in roots {
+        let root_path = path_components(root)?.join("/");
+        let lookup =
+            |tree: &gix::Tree<'_>| -> Result<Option<(EntryMode, gix::ObjectId)>, GitError> {
+                Ok(tree
+                    .lookup_entry_by_path(&root_path)
+                    .map_err(GitError::read(format!("{root_path:?} in a commit tree")))?
+                    .map(|entry| (entry.mode(), entry.object_id())))
+            };
+        let (old, new) = (lookup(old_tree)?, lookup(new_tree)?);
+        if old == new {
+            continue;
+        }
+        // A root that is (or was) a single file rather than a folder.
+        if old.is_some_and(|(mode, _)| mode.is_blob())
+            || new.is_some_and(|(mode, _)| mode.is_blob())
+        {
+            changed.push(root_path.clone());
+        }
+        let subtree = |entry: Option<(EntryMode, gix::ObjectId)>| {
+            entry.filter(|(mode, _)| mode.is_tree()).map(|(_, id)| id)
+        };
+        diff_subtrees(repo, subtree(old), subtree(new), &root_path, &mut changed)?;
+    }
+    changed.sort();
+    changed.dedup();
+    Ok(changed)
+}
+
+/// Every blob under `roots` in `tree`, by path, with its id; no blob is
+/// read. Symlinks and submodules are skipped, as [`files_at`] does.
+pub(super) fn blobs_at(
+    repo: &gix::Repository,
+    tree: &gix::Tree<'_>,
+    roots: &[&str],
+) -> Result<BTreeMap<String, gix::ObjectId>, GitError> {
+    let mut blobs = BTreeMap::new();
+    for root in roots {
+        let root_path = path_components(root)?.join("/");
+        let entry = tree
+            .lookup_entry_by_path(&root_path)
+            .map_err(GitError::read(format!("{root_path:?} in a commit tree")))?;
+        let Some(entry) = entry else { continue };
+        let (mode, id) = (entry.mode(), entry.object_id());
+        if mode.is_blob() {
+            blobs.insert(root_path, id);
+            continue;
+        }
+        if !mode.is_tree() {
+            continue;
+        }
+        // An explicit stack, as in `collect_blobs`.
+        let mut pending = vec![(id, root_path)];
+        while let Some((tree_id, prefix)) = pending.pop() {
+            let tree = repo
+                .find_tree(tree_id)
+                .map_err(GitError::read(format!("the folder {prefix:?}")))?;
+            for entry in tree.iter() {
+                let entry = entry.map_err(GitError::read(format!("the folder {prefix:?}")))?;
+                let (mode, id) = (entry.mode(), entry.object_id());
+                let path = join(&prefix, entry.filename());
+                if mode.is_tree() {
+                    pending.push((id, path));
+                } else if mode.is_blob() {
+                    blobs.insert(path, id);
+                }
+            }
+        }
+    }
+    Ok(blobs)
+}
+
+/// The blob at `path` in `tree`, if there is one (a folder, a symlink or a
+/// submodule there counts as none).
+pub(super) fn blob_at(tree: &gix::Tree<'_>, path: &str) -> Result<Option<gix::ObjectId>, GitError> {
+    let path = path_components(path)?.join("/");
+    let entry = tree
+        .lookup_entry_by_path(&path)
+        .map_err(GitError::read(format!("{path:?} in a commit tree")))?;
+    Ok(entry.filter(|e| e.mode().is_blob()).map(|e| e.object_id()))
 }
 
 /// Every blob under `roots` in `commit`'s tree (see
 /// [`GitRepo::read_files_at`]); `rev` names the commit in errors.
-pub(super) fn files_at(
+fn files_at(
     repo: &gix::Repository,
     commit: &gix::Commit<'_>,
     rev: &str,
@@ -158,7 +223,7 @@ fn collect_blobs(
 
 /// The blob's bytes, or the size error when its header says it is over the
 /// limit (then it is not read at all).
-fn read_blob(
+pub(super) fn read_blob(
     repo: &gix::Repository,
     id: gix::ObjectId,
     path: &str,

@@ -116,7 +116,7 @@ export class Repo {
  * serves.
  */
 export function startServer(repo, bind = '127.0.0.1:0', env = {}) {
-  return startServe(['--repo', repo.dir, '--bind', bind], env);
+  return serve(['--repo', repo.dir, '--bind', bind], env);
 }
 
 /**
@@ -126,7 +126,7 @@ export function startServer(repo, bind = '127.0.0.1:0', env = {}) {
  */
 export async function startFollower(repo, args = []) {
   const data = mkdtempSync(join(tmpdir(), 'qa-reload-follow-'));
-  const server = await startServe(['--follow', repo.dir, '--data-dir', data, '--bind', '127.0.0.1:0', ...args], {});
+  const server = await serve(['--follow', repo.dir, '--data-dir', data, '--bind', '127.0.0.1:0', ...args], {});
   const stop = server.stop;
   return {
     ...server,
@@ -137,7 +137,11 @@ export async function startFollower(repo, args = []) {
   };
 }
 
-function startServe(args, env) {
+/**
+ * Starts `qa-reload serve` with `args` (e.g. `--follow REMOTE`), with `env`
+ * added to its environment, and resolves once it prints the URL it serves.
+ */
+export function serve(args, env = {}) {
   const proc = spawn(binary(), ['serve', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...env },

@@ -120,6 +120,7 @@ fn page_and_hooks_pass_their_browser_and_node_tests() {
             "runs.test.mjs",
             "scale.test.mjs",
             "hooks.test.mjs",
+            "follow.test.mjs",
         ])
         .current_dir(&dir)
         .env("QA_RELOAD_BIN", binary)

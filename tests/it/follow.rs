@@ -724,3 +724,320 @@ async fn an_http_remote_is_followed_and_credentials_in_clear_are_refused_masked(
     );
     server.stop().await;
 }
+
+/// Commits every file of `files` in `remote`'s clone as `author` (name and
+/// email) at `date`, pushes, and returns the commit's id.
+fn commit_as(
+    remote: &Remote,
+    files: &[(&str, &str)],
+    author: &str,
+    date: &str,
+    subject: &str,
+) -> String {
+    for (path, text) in files {
+        let file = remote.work().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, text).unwrap();
+    }
+    git(&remote.work(), &["add", "-A"]);
+    git(
+        &remote.work(),
+        &[
+            "commit", "-q", "--author", author, "--date", date, "-m", subject,
+        ],
+    );
+    git(&remote.work(), &["push", "-q", "origin", "HEAD:main"]);
+    git(&remote.work(), &["rev-parse", "HEAD"])
+}
+
+/// The `last_change` of the entity with `id` in a list.
+fn change_of<'a>(list: &'a Value, id: &str) -> &'a Value {
+    let rows = list.as_array().unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {list}"));
+    &row["last_change"]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_entity_names_the_commit_that_last_changed_it() {
+    const TOKEN: &str = "jira-t0ken-9f8e7d6c5b4a";
+    let remote = Remote::new();
+    let first = git(&remote.work(), &["rev-parse", "HEAD"]);
+    let jira = format!(
+        "enabled: false\nbase_url: https://jira.example.com\nemail: qa@example.com\napi_token: {TOKEN}\n"
+    );
+    let other = "name: Other\nsteps:\n  - id: b\n    name: Check\n    estimated_minutes: 3\n";
+    let second = commit_as(
+        &remote,
+        &[
+            ("workflows/other.yaml", other),
+            ("config/jira_config.yaml", &jira),
+        ],
+        "QA Tester <qa@example.com>",
+        "2026-01-02T03:04:05Z",
+        "add other and jira",
+    );
+    let server = Follower::start(remote.bare().to_str().unwrap(), Some(SECRET)).await;
+    let status = server.serves(&second).await;
+    let served_first = status["revision"].as_u64().unwrap();
+
+    // At start each entity names the commit that last changed its file,
+    // from the branch's history: smoke its own first commit, not the head.
+    let (_, list) = server.get("/api/v1/workflows").await;
+    let smoke = change_of(&list["workflows"], "smoke");
+    assert_eq!(smoke["id"], first.as_str(), "{list}");
+    assert_eq!(smoke["author"], "QA Tester");
+    assert_eq!(smoke["subject"], "add smoke");
+    assert_eq!(
+        change_of(&list["workflows"], "other")["id"],
+        second.as_str()
+    );
+    assert_eq!(
+        change_of(&list["workflows"], "other")["time"],
+        "2026-01-02T03:04:05.000Z"
+    );
+    let (_, integrations) = server.get("/api/v1/integrations").await;
+    assert_eq!(
+        change_of(&integrations["integrations"], "jira")["id"],
+        second.as_str(),
+        "{integrations}"
+    );
+
+    // Ann changes smoke (her subject quotes the Jira token by mistake).
+    let ann = commit_as(
+        &remote,
+        &[("workflows/smoke.yaml", &workflow(12))],
+        "Ann Author <ann@example.com>",
+        "2026-03-04T05:06:07Z",
+        &format!("smoke takes longer; token {TOKEN}"),
+    );
+    let body = b"{}";
+    let (code, _) = server
+        .hook(&signed("github", SECRET, body, "provenance-1"), body)
+        .await;
+    assert_eq!(code, 202);
+    server.serves(&ann).await;
+
+    // The reload frame names Ann on the patch of the workflow she changed.
+    let events = server.events_since(served_first).await;
+    assert_eq!(events.len(), 1);
+    let patches = events[0]["patches"].as_array().unwrap();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert_eq!(patches[0]["id"], "smoke");
+    let change = &patches[0]["last_change"];
+    assert_eq!(change["id"], ann.as_str(), "{change}");
+    assert_eq!(change["author"], "Ann Author");
+    assert_eq!(change["email"], "ann@example.com");
+    assert_eq!(change["time"], "2026-03-04T05:06:07.000Z");
+
+    // The list and the detail name Ann for smoke; the untouched workflow
+    // and integration keep naming their own earlier commit.
+    let (_, list) = server.get("/api/v1/workflows").await;
+    let smoke = change_of(&list["workflows"], "smoke");
+    assert_eq!(smoke["id"], ann.as_str());
+    assert_eq!(smoke["author"], "Ann Author");
+    assert_eq!(smoke["time"], "2026-03-04T05:06:07.000Z");
+    let other = change_of(&list["workflows"], "other");
+    assert_eq!(other["id"], second.as_str());
+    assert_eq!(other["author"], "QA Tester");
+    let (_, detail) = server.get("/api/v1/workflows/smoke").await;
+    assert_eq!(detail["last_change"], *smoke);
+    let (_, detail) = server.get("/api/v1/workflows/other").await;
+    assert_eq!(detail["last_change"]["id"], second.as_str());
+    let (_, integrations) = server.get("/api/v1/integrations").await;
+    assert_eq!(
+        change_of(&integrations["integrations"], "jira")["id"],
+        second.as_str()
+    );
+
+    // The token a config file holds is masked where a commit quotes it:
+    // in the entity's last change, the frame's cause and the status.
+    assert!(
+        smoke["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("smoke takes longer; token "),
+        "{smoke}"
+    );
+    let status = server.get("/api/v1/dev/hot-reload/status").await.1;
+    for shown in [events[0].to_string(), list.to_string(), status.to_string()] {
+        assert!(!shown.contains(TOKEN), "{shown}");
+    }
+    server.stop().await;
+}
+
+/// A new head is read through a diff of the two commits' trees: a commit
+/// changing one workflow of forty and deleting another reads one file,
+/// while the first commit served is read whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_head_reads_only_the_files_its_diff_names() {
+    use qa_reload::engine::{CauseKind, Engine, SharedEnv};
+    use qa_reload::git::{HISTORY_LIMIT, Mirror};
+    use qa_reload::load::fs::ROOTS;
+
+    let remote = Remote::new();
+    let files: Vec<(String, String)> = (0..40)
+        .map(|i| {
+            (
+                format!("workflows/w{i:02}.yaml"),
+                format!(
+                    "name: W{i}\nsteps:\n  - id: a\n    name: A\n    estimated_minutes: {}\n",
+                    i + 1
+                ),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    commit_as(
+        &remote,
+        &refs,
+        "QA Tester <qa@example.com>",
+        "2026-01-01T00:00:00Z",
+        "forty workflows",
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mirror = Mirror::open(
+        &data.path().join("mirror.git"),
+        remote.bare().to_str().unwrap(),
+        "main",
+    )
+    .unwrap();
+    let head = mirror.fetch().unwrap();
+    let mut first = mirror.tree_at(&head, &ROOTS).unwrap();
+    let paths = first.paths().unwrap();
+    first.last_changes = Some(
+        mirror
+            .last_changes(&head, &paths, &ROOTS, HISTORY_LIMIT)
+            .unwrap(),
+    );
+    assert_eq!(first.files_read(), 0, "listing and history read no file");
+    let first = Arc::new(first);
+    let env: SharedEnv = Arc::new(|_: &str| None);
+    let (engine, worker) = Engine::follow(data.path(), Some(Arc::clone(&first)), env, 16).unwrap();
+    assert_eq!(first.files_read(), 41, "the first commit is read whole");
+    assert_eq!(engine.snapshot().workflows.len(), 41);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(worker.run(None, shutdown.clone()));
+
+    std::fs::remove_file(remote.work().join("workflows/w07.yaml")).unwrap();
+    let changed = files[3]
+        .1
+        .replace("estimated_minutes: 4", "estimated_minutes: 44");
+    commit_as(
+        &remote,
+        &[("workflows/w03.yaml", &changed)],
+        "Ann Author <ann@example.com>",
+        "2026-03-04T05:06:07Z",
+        "w03 longer, w07 gone",
+    );
+    let head = mirror.fetch().unwrap();
+    let second = Arc::new(mirror.tree_at(&head, &ROOTS).unwrap());
+    let event = engine
+        .apply_commit(Arc::clone(&second), CauseKind::Commit)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.files_read(), 1, "only the changed file is read");
+    let patches: Vec<(&str, String)> = event
+        .patches
+        .iter()
+        .map(|p| (p.id.as_str(), p.op.to_string()))
+        .collect();
+    assert_eq!(
+        patches,
+        [
+            ("w03", "modified".to_owned()),
+            ("w07", "removed".to_owned())
+        ]
+    );
+    let snapshot = engine.snapshot();
+    assert_eq!(snapshot.workflows.len(), 40);
+    let w03 = snapshot.workflow("w03").unwrap();
+    assert_eq!(w03.value.steps[0].estimated_minutes, 44);
+    assert_eq!(w03.last_change.as_ref().unwrap().author, "Ann Author");
+    let w04 = snapshot.workflow("w04").unwrap();
+    assert_eq!(w04.last_change.as_ref().unwrap().subject, "forty workflows");
+    let smoke = snapshot.workflow("smoke").unwrap();
+    assert_eq!(
+        smoke.last_change.as_ref().unwrap().subject,
+        "add smoke",
+        "from the history"
+    );
+    shutdown.cancel();
+}
+
+/// A restart serves the commit the mirror last fetched before the remote
+/// answers: each entity names its last change from the history, and a
+/// config secret quoted in the commit's subject is masked there and in
+/// the follower's status.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_names_the_history_and_masks_secrets_in_the_commit() {
+    use qa_reload::engine::{Engine, SharedEnv};
+    use qa_reload::follow::{Follow, FollowConfig};
+    use qa_reload::git::Mirror;
+    use qa_reload::model::IntegrationKind;
+
+    const TOKEN: &str = "jira-t0ken-restart-5e6f7a8b";
+    let remote = Remote::new();
+    let jira = format!(
+        "enabled: false\nbase_url: https://jira.example.com\nemail: qa@example.com\napi_token: {TOKEN}\n"
+    );
+    let head = commit_as(
+        &remote,
+        &[("config/jira_config.yaml", &jira)],
+        "Ann Author <ann@example.com>",
+        "2026-03-04T05:06:07Z",
+        &format!("jira, token {TOKEN}"),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let config = FollowConfig {
+        remote: remote.bare().to_str().unwrap().to_owned(),
+        branch: "main".to_owned(),
+        poll: Duration::from_secs(3600),
+        data_dir: data.path().to_path_buf(),
+        fetch_deadline: Duration::from_secs(30),
+    };
+    // An earlier run fetched the branch into the mirror.
+    Mirror::open(&config.mirror_dir(), &config.remote, "main")
+        .unwrap()
+        .fetch()
+        .unwrap();
+
+    let (follow, first) = Follow::open(&config).unwrap();
+    let first = first.unwrap();
+    assert_eq!(first.files_read(), 0, "the history walk reads no file");
+    let env: SharedEnv = Arc::new(|_: &str| None);
+    let (engine, worker) = Engine::follow(data.path(), Some(first), env, 16).unwrap();
+    let snapshot = engine.snapshot();
+    let smoke = snapshot.workflow("smoke").unwrap();
+    let smoke = smoke.last_change.as_ref().unwrap();
+    assert_eq!(smoke.subject, "add smoke", "from the history, not the head");
+    assert_eq!(smoke.author, "QA Tester");
+    let jira = snapshot.integrations.get(&IntegrationKind::Jira).unwrap();
+    let jira = jira.last_change.as_ref().unwrap();
+    assert_eq!(
+        (jira.id.as_str(), jira.author.as_str()),
+        (head.as_str(), "Ann Author")
+    );
+    assert!(jira.subject.starts_with("jira, token "), "{}", jira.subject);
+    assert!(!jira.subject.contains(TOKEN), "{}", jira.subject);
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(worker.run(None, shutdown.clone()));
+    tokio::spawn(follow.clone().run(engine.clone(), shutdown.clone()));
+    let deadline = tokio::time::Instant::now() + GUARD;
+    while follow.status().fetches == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no fetch");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = follow.status();
+    let served = status.commit.unwrap();
+    assert_eq!(served.id, head);
+    assert!(!served.subject.contains(TOKEN), "{}", served.subject);
+    shutdown.cancel();
+}

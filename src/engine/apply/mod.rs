@@ -29,7 +29,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::diagnostic::ConfigError;
-use crate::engine::event::{Cause, CauseKind, Event, Timings, summarize};
+use crate::diagnostic::EntityKind;
+use crate::diff::patch::Patch;
+use crate::engine::event::{Cause, CauseKind, Event, LastChangeMap, Timings, summarize};
 use crate::engine::snapshot::{Served, Snapshot};
 use crate::git::{CommitTree, GitRepo};
 use crate::load::fs::Stamp;
@@ -181,6 +183,10 @@ struct State {
     source: Source,
     filter: PathFilter,
     files: imbl::OrdMap<String, FileState>,
+    /// Whether `files` holds every file of the source (a full read was
+    /// made since `forget_reads`), so a new commit may read only the
+    /// files its diff names.
+    files_complete: bool,
     /// Workflow id → files valid on their own that declare it.
     id_files: imbl::OrdMap<String, BTreeSet<String>>,
     /// File → the workflow id it serves now.
@@ -206,6 +212,7 @@ impl State {
     /// rebuilds every file's state and patches against what clients hold.
     fn forget_reads(&mut self) {
         self.files = imbl::OrdMap::new();
+        self.files_complete = false;
         self.id_files = imbl::OrdMap::new();
         self.served_ids = self
             .current
@@ -276,6 +283,7 @@ impl Applier {
                 source,
                 filter: PathFilter::new(&defaults.watch, &defaults.ignore)?,
                 files: imbl::OrdMap::new(),
+                files_complete: false,
                 id_files: imbl::OrdMap::new(),
                 served_ids: imbl::OrdMap::new(),
                 derived: imbl::OrdMap::new(),
@@ -334,12 +342,17 @@ impl Applier {
 
         // Phase 2: resolve what is in force.
         let revision = next.current.revision + 1;
+        let source = next.source.clone();
+        let origin = resolve::Origin {
+            revision,
+            changes: changes_of(&source, reads.scope),
+        };
         let mut resolved = resolve::resolve(
             &mut next,
             reads.fresh,
             reads.folders_changed,
-            input.scope,
-            revision,
+            reads.scope,
+            &origin,
         );
         self.fault("resolve");
 
@@ -381,8 +394,9 @@ impl Applier {
             kind,
             head: reads.head.clone(),
             previous_head: reads.previous_head,
-            commit: reads.commit,
+            commit: reads.commit.map(|c| resolve::masked_info(c, &next.masker)),
         };
+        let last_changes = last_changes(&patches, &resolved);
         let touched = resolved.touched;
         let errors = resolved.errors;
         let new_errors = touched
@@ -401,6 +415,7 @@ impl Applier {
             settings_file: resolved.settings_after.is_some(),
             errors: errors.clone(),
             head: reads.head,
+            commit: cause.commit.clone().or_else(|| next.current.commit.clone()),
         });
         let event = Arc::new(Event {
             revision,
@@ -414,6 +429,7 @@ impl Applier {
             },
             summary,
             patches,
+            last_changes,
             errors: errors.heads(),
             files: touched,
         });
@@ -444,6 +460,37 @@ impl Applier {
 
     #[cfg(not(test))]
     fn fault(&self, _phase: &str) {}
+}
+
+/// Who changed what a batch reads from `source` (see [`resolve::Changes`]).
+fn changes_of(source: &Source, scope: Scope) -> resolve::Changes<'_> {
+    match source {
+        Source::Disk => resolve::Changes::None,
+        Source::Commit(tree) => match (&tree.last_changes, &tree.commit) {
+            (Some(history), _) if scope != Scope::Paths => resolve::Changes::History(history),
+            (_, Some(commit)) => resolve::Changes::Commit(Arc::new(commit.clone())),
+            (_, None) => resolve::Changes::None,
+        },
+    }
+}
+
+/// The last change of each entity a patch brings in force (follow mode).
+fn last_changes(patches: &[Patch], resolved: &resolve::Resolved) -> LastChangeMap {
+    patches
+        .iter()
+        .filter_map(|p| {
+            let change = match p.kind {
+                EntityKind::Workflow => resolved.workflows.get(p.id.as_str())?.last_change.clone(),
+                EntityKind::Integration => resolved
+                    .integrations
+                    .get(&p.id.parse::<IntegrationKind>().ok()?)?
+                    .last_change
+                    .clone(),
+                EntityKind::Settings => resolved.settings_after.as_ref()?.last_change.clone(),
+            }?;
+            Some(((p.kind, p.id.clone()), change))
+        })
+        .collect()
 }
 
 /// Applies `input` on `applier`, catching a panic in any phase: the error is

@@ -35,6 +35,9 @@ pub(super) struct Fresh {
 pub(super) struct Reads {
     /// Files whose content differs from the last read.
     pub fresh: BTreeMap<String, Fresh>,
+    /// How much was compared: a new head diffed against the last one is
+    /// `Paths` (its changed files), whatever the input asked.
+    pub scope: Scope,
     pub head: Option<Head>,
     /// Where HEAD was, when it moved.
     pub previous_head: Option<Head>,
@@ -80,8 +83,27 @@ impl Read {
 /// file decide what this batch may load).
 pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads {
     let startup = input.cause == CauseKind::Startup;
+    let mut scope = input.scope;
+    let mut candidates = input.paths.clone();
     if let Some(tree) = &input.tree {
-        next.source = Source::Commit(Arc::clone(tree));
+        let old = std::mem::replace(&mut next.source, Source::Commit(Arc::clone(tree)));
+        // A new head after one whose files were all read: only the files
+        // the diff of the two trees names are read.
+        if let Source::Commit(old) = old
+            && next.files_complete
+            && !startup
+            && let Some(changed) = tree.changed_since(&old)
+        {
+            match changed {
+                Ok(paths) => {
+                    scope = Scope::Paths;
+                    candidates.extend(paths);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot diff the commits' trees; reading every file")
+                }
+            }
+        }
     }
 
     // HEAD: did it move, and which config files did the move change?
@@ -89,9 +111,7 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
     let mut previous_head = None;
     let mut head_move = None;
     let mut commit = None;
-    let mut candidates = input.paths.clone();
-    // Follow mode: HEAD is the commit served; a new one is read whole
-    // (every file is compared by content, so only changed ones load).
+    // Follow mode: HEAD is the commit served.
     if let (Some(tree), Source::Commit(_)) = (&input.tree, &next.source)
         && tree.head.commit.is_some()
         && head.as_ref() != Some(&tree.head)
@@ -101,7 +121,7 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
         commit = tree.commit.clone();
     }
     if let Some(git) = &applier.git
-        && (input.git_changed || input.scope != Scope::Paths)
+        && (input.git_changed || scope != Scope::Paths)
     {
         match git.head() {
             Ok(now) if head.as_ref() != Some(&now) => {
@@ -123,9 +143,9 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
     }
 
     // Which files to look at.
-    let mut reconcile = input.scope == Scope::Reconcile;
+    let mut reconcile = scope == Scope::Reconcile;
     let mut folders_changed = BTreeSet::new();
-    if input.scope != Scope::Paths {
+    if scope != Scope::Paths {
         let (files, changed) = walk(applier, next);
         candidates.extend(files);
         candidates.extend(next.files.keys().cloned());
@@ -146,7 +166,7 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
     {
         next.filter = filter;
         reconcile = false;
-        if input.scope == Scope::Paths {
+        if scope == Scope::Paths {
             match &next.source {
                 Source::Disk => candidates.extend(fs::list_tree(&applier.root)),
                 Source::Commit(tree) => candidates.extend(tree_paths(tree)),
@@ -185,8 +205,12 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
     if !startup && !committed {
         reread_suspicious(applier, next, &mut fresh);
     }
+    if scope != Scope::Paths {
+        next.files_complete = true;
+    }
     Reads {
         fresh,
+        scope,
         head,
         previous_head,
         head_move,
@@ -195,12 +219,13 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
     }
 }
 
-/// Every path a commit's tree holds (read or refused).
-fn tree_paths(tree: &CommitTree) -> impl Iterator<Item = String> + '_ {
-    tree.files
-        .keys()
-        .cloned()
-        .chain(tree.refused.iter().map(|e| e.file.clone()))
+/// Every path a commit's tree holds (over-size files too); none when the
+/// mirror cannot list them (logged: the files in force stay).
+fn tree_paths(tree: &CommitTree) -> Vec<String> {
+    tree.paths().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot list the commit's files");
+        Vec::new()
+    })
 }
 
 /// A file's size, time and inode on disk; none for a commit's file.
@@ -237,7 +262,7 @@ pub(super) fn appended(
 /// since the last walk (recorded in `next`).
 fn walk(applier: &Applier, next: &mut State) -> (Vec<String>, BTreeSet<String>) {
     if let Source::Commit(tree) = &next.source {
-        let mut files: Vec<String> = tree_paths(tree).collect();
+        let mut files = tree_paths(tree);
         files.retain(|p| FileRole::of(p).is_some());
         return (files, BTreeSet::new());
     }
@@ -313,11 +338,9 @@ fn read_file(applier: &Applier, source: &Source, filter: &PathFilter, path: &str
         return Read::Absent;
     }
     if let Source::Commit(tree) = source {
-        if let Some(bytes) = tree.files.get(path) {
-            return Read::bytes(bytes.clone(), None);
-        }
-        return match tree.refused.iter().find(|e| e.file == path) {
-            Some(e) => Read::refused(e.clone()),
+        return match tree.read(path) {
+            Some(Ok(bytes)) => Read::bytes(bytes, None),
+            Some(Err(e)) => Read::refused(e),
             None => Read::Absent,
         };
     }

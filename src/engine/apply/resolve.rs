@@ -15,11 +15,62 @@ use super::{FileState, Own, Scope, State, Trees};
 use crate::diagnostic::ConfigError;
 use crate::engine::diagnostics::Diagnostics;
 use crate::engine::snapshot::Served;
+use crate::git::{CommitInfo, LastChanges};
 use crate::load::config::FileRole;
 use crate::load::mask::Masker;
 use crate::load::paths::PathFilter;
 use crate::load::resolve::{self, HolderNow, Pick};
 use crate::model::{Integration, IntegrationKind, SETTINGS_FILE, Settings, Workflow};
+
+/// What every version this batch brings in force is stamped with: the
+/// revision, and (follow mode) the commit that changed it.
+pub(super) struct Origin<'a> {
+    pub revision: u64,
+    pub changes: Changes<'a>,
+}
+
+/// Who changed the files a batch reads (follow mode).
+pub(super) enum Changes<'a> {
+    /// Working-tree mode: nobody known.
+    None,
+    /// The commit the batch serves changed them.
+    Commit(Arc<CommitInfo>),
+    /// The first commit served, read whole: each file's last change in the
+    /// branch's history (none for a file older than the commits walked).
+    History(&'a LastChanges),
+}
+
+impl Origin<'_> {
+    /// Who last changed `file`, its texts masked by `masker`.
+    fn change_of(&self, file: &str, masker: &Masker) -> Option<Arc<CommitInfo>> {
+        let change = match &self.changes {
+            Changes::None => return None,
+            Changes::Commit(c) => c,
+            Changes::History(h) => h.get(file)?,
+        };
+        Some(masked_commit(change, masker))
+    }
+}
+
+/// A commit's author, email and subject masked (a secret of a config file
+/// can be quoted in a commit message too).
+fn masked_commit(c: &Arc<CommitInfo>, masker: &Masker) -> Arc<CommitInfo> {
+    if [&c.author, &c.email, &c.subject]
+        .iter()
+        .all(|t| masker.is_clean(t))
+    {
+        return Arc::clone(c);
+    }
+    Arc::new(masked_info((**c).clone(), masker))
+}
+
+/// [`masked_commit`] of an owned commit.
+pub(super) fn masked_info(mut c: CommitInfo, masker: &Masker) -> CommitInfo {
+    for t in [&mut c.author, &mut c.email, &mut c.subject] {
+        masker.mask_line_in_place(t);
+    }
+    c
+}
 
 /// What phase `resolve` decided (already recorded in the state it was given).
 pub(super) struct Resolved {
@@ -42,7 +93,7 @@ pub(super) fn resolve(
     fresh: BTreeMap<String, Fresh>,
     folders_changed: BTreeSet<String>,
     scope: Scope,
-    revision: u64,
+    origin: &Origin<'_>,
 ) -> Resolved {
     // Record the new file states.
     let configured_before = next.configured.clone();
@@ -106,7 +157,7 @@ pub(super) fn resolve(
     // Workflows.
     let mut workflows = next.current.workflows.clone();
     for id in &affected {
-        resolve_workflow(next, id, revision, remask, &mut workflows, &mut dirty);
+        resolve_workflow(next, id, origin, remask, &mut workflows, &mut dirty);
     }
 
     // Integrations and settings: one file each.
@@ -121,9 +172,9 @@ pub(super) fn resolve(
     for role in roles {
         match role {
             FileRole::Integration(kind) => {
-                resolve_integration(next, kind, revision, &mut integrations);
+                resolve_integration(next, kind, origin, &mut integrations);
             }
-            FileRole::Settings => settings_changed |= resolve_settings(next, revision),
+            FileRole::Settings => settings_changed |= resolve_settings(next, origin),
             FileRole::Workflow => {}
         }
     }
@@ -190,7 +241,7 @@ pub(super) fn resolve(
 fn resolve_workflow(
     next: &mut State,
     id: &str,
-    revision: u64,
+    origin: &Origin<'_>,
     remask: bool,
     workflows: &mut OrdMap<Arc<str>, Arc<Served<Workflow>>>,
     dirty: &mut BTreeSet<String>,
@@ -256,7 +307,8 @@ fn resolve_workflow(
                         value,
                         file: Arc::from(file.as_str()),
                         text,
-                        revision,
+                        revision: origin.revision,
+                        last_change: origin.change_of(&file, &next.masker),
                     }),
                 );
             }
@@ -275,7 +327,8 @@ fn resolve_workflow(
                             value,
                             file: Arc::clone(&c.file),
                             text: Arc::clone(&c.text),
-                            revision,
+                            revision: origin.revision,
+                            last_change: origin.change_of(&c.file, &next.masker),
                         }),
                     );
                 }
@@ -294,7 +347,7 @@ fn resolve_workflow(
 fn resolve_integration(
     next: &State,
     kind: IntegrationKind,
-    revision: u64,
+    origin: &Origin<'_>,
     integrations: &mut OrdMap<IntegrationKind, Arc<Served<Integration>>>,
 ) {
     let path = kind.config_file();
@@ -314,7 +367,8 @@ fn resolve_integration(
                             value: Arc::clone(i),
                             file: Arc::from(path.as_str()),
                             text: Arc::clone(&f.text),
-                            revision,
+                            revision: origin.revision,
+                            last_change: origin.change_of(&path, &next.masker),
                         }),
                     );
                 }
@@ -325,7 +379,7 @@ fn resolve_integration(
 }
 
 /// Returns whether the settings in force changed.
-fn resolve_settings(next: &mut State, revision: u64) -> bool {
+fn resolve_settings(next: &mut State, origin: &Origin<'_>) -> bool {
     match next.files.get(SETTINGS_FILE) {
         None => next.settings.take().is_some(),
         Some(f) => match &f.own {
@@ -341,7 +395,8 @@ fn resolve_settings(next: &mut State, revision: u64) -> bool {
                     value: Arc::clone(s),
                     file: Arc::from(SETTINGS_FILE),
                     text: Arc::clone(&f.text),
-                    revision,
+                    revision: origin.revision,
+                    last_change: origin.change_of(SETTINGS_FILE, &next.masker),
                 }));
                 true
             }
