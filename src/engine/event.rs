@@ -1,7 +1,7 @@
 //! Stage `publish`: what one revision tells the world: its cause, timings,
 //! summary, patches and the diagnostics in force.
 //!
-//! Domain types only; `api/wire.rs` turns them into JSON frames. No I/O.
+//! Domain types only; `api/wire/` turns them into JSON frames. No I/O.
 
 use crate::watch::Trigger;
 use serde::Serialize;
