@@ -11,17 +11,18 @@
 // This module wires the page together: the client core's frames become
 // marks, toasts and log lines, and it draws the workflow and error lists.
 // The page's own state lives in `state.js`; the filter in `finder.js`; row
-// sizes in `geometry.js`; toasts, the diff view, the integrations table and
+// sizes in `geometry.js`; a workflow row in `rows.js`; toasts, the diff view, the integrations table and
 // the connection banner in modules of their own; runs in `runs.js`.
 
 import { createClient, errorsIntroduced, filesFixed } from '/hooks/client.js';
 import { diffView, errorView, patchSection } from '/ui/diff.js';
 import { renderHeader } from '/ui/connection.js';
-import { $, changedBy, el, localTime, plural } from '/ui/dom.js';
-import { hasErrors, meta, parseQuery, sortKey } from '/ui/finder.js';
-import { ERROR_ROW, ERRORS_BOX_MAX, ROW, ROW_PANEL, STEPS_SHOWN, shareGeometry } from '/ui/geometry.js';
+import { $, el, localTime, plural } from '/ui/dom.js';
+import { parseQuery, sortKey } from '/ui/finder.js';
+import { ERROR_ROW, ERRORS_BOX_MAX, shareGeometry } from '/ui/geometry.js';
 import { renderIntegrations, statusFacts } from '/ui/integrations.js';
 import { WindowedList } from '/ui/list.js';
+import { buildRow, rowHeight, rowSignature } from '/ui/rows.js';
 import { createRuns } from '/ui/runs.js';
 import { mark, markOf, page } from '/ui/state.js';
 import { armTimer, dismissCurrent, dismissKey, toast } from '/ui/toasts.js';
@@ -56,90 +57,12 @@ function api(path) {
 
 // ---- the workflow list ------------------------------------------------------
 
-function rowHeight(w) {
-  return meta(w).height + (page.openPanels.has(w.id) ? ROW_PANEL : 0);
-}
-
-function rowSignature(w) {
-  const m = markOf(`workflow:${w.id}`);
-  return [
-    m ? m.until : 0,
-    page.openPanels.get(w.id) ?? '',
-    hasErrors(w) ? 'e' : '',
-    page.differsFromHead.get(w.id) ? 'd' : '',
-    page.olderRuns.get(w.id) ?? 0,
-    page.focusedId === w.id ? 'f' : '',
-  ].join('|');
-}
-
-function buildRow(w) {
-  const d = w.definition ?? {};
-  const m = markOf(`workflow:${w.id}`);
-  const steps = d.steps ?? [];
-  const older = page.olderRuns.get(w.id) ?? 0;
-  const panel = page.openPanels.get(w.id);
-  const patch = page.lastPatch.get(`workflow:${w.id}`);
-  const node = el(
-    'article',
-    {
-      class: `workflow ${m ? 'changed' : ''} ${page.focusedId === w.id ? 'focused' : ''}`,
-      'data-id': w.id,
-      tabindex: '-1',
-    },
-    el(
-      'header',
-      {},
-      el('h3', { text: d.name ?? w.id }),
-      el('code', { class: 'id', text: w.id }),
-      el('span', { class: 'file', text: `${w.file} · rev ${w.revision}` }),
-      changedBy(w.last_change),
-      hasErrors(w) ? el('span', { class: 'badge has-errors', text: 'errors' }) : null,
-      page.differsFromHead.get(w.id) ? el('span', { class: 'badge dirty', text: 'differs from HEAD' }) : null,
-      older ? el('span', { class: 'badge older-runs', text: `${plural(older, 'run')} on an older definition` }) : null,
-      el('button', { type: 'button', class: 'start-run', 'aria-label': `Start a trial run of ${d.name ?? w.id}`, text: 'Start a trial run' }),
-      patch ? el('button', { type: 'button', class: 'row-toggle', 'data-panel': 'diff', 'aria-expanded': String(panel === 'diff'), text: 'diff' }) : null,
-      hasErrors(w) ? el('button', { type: 'button', class: 'row-toggle', 'data-panel': 'errors', 'aria-expanded': String(panel === 'errors'), text: 'errors' }) : null,
-    ),
-    d.description ? el('p', { class: 'description', text: d.description }) : null,
-    d.ticket_types?.length ? el('p', { class: 'tickets', text: `ticket types: ${d.ticket_types.join(', ')}` }) : null,
-    el(
-      'ol',
-      { class: 'steps' },
-      steps.slice(0, STEPS_SHOWN).map((s) =>
-        el(
-          'li',
-          { class: `step ${m?.steps.has(s.id) ? 'changed' : ''}`, 'data-step': s.id },
-          el('span', { class: 'step-name', text: s.name }),
-          el('code', { class: 'step-id', text: s.id }),
-          el('span', { class: 'minutes', text: `${s.estimated_minutes} min` }),
-          s.integration ? el('span', { class: 'badge integration', text: s.integration }) : null,
-          s.checklist?.length ? el('span', { class: 'checklist', text: `${s.checklist.length} checks` }) : null,
-        ),
-      ),
-    ),
-    steps.length > STEPS_SHOWN ? el('p', { class: 'more', text: `and ${steps.length - STEPS_SHOWN} more steps` }) : null,
-    panel ? rowPanel(w, panel, patch) : null,
-  );
-  node.style.height = `${rowHeight(w) - ROW.gap}px`;
-  return node;
-}
-
-function rowPanel(w, panel, patch) {
-  const body =
-    panel === 'diff'
-      ? patch
-        ? patchSection(patch)
-        : el('p', { class: 'note', text: 'no change since the page loaded' })
-      : el('div', {}, currentErrors().filter((e) => e.file === w.file || (e.entity?.kind === 'workflow' && e.entity.id === w.id)).flatMap(errorView));
-  return el('div', { class: `row-detail ${panel}`, 'data-panel': panel }, body);
-}
-
 const workflowBox = $('workflows');
 const workflows = new WindowedList(workflowBox, {
   key: (w) => w.id,
   height: rowHeight,
   signature: rowSignature,
-  build: buildRow,
+  build: (w) => buildRow(w, currentErrors),
   // The box is as tall as its rows, up to most of the window.
   onLayout: (total) => {
     workflowBox.style.height = `${Math.round(Math.max(120, Math.min(total + 10, innerHeight * 0.7)))}px`;

@@ -50,6 +50,7 @@ pub const ASSETS: &[Asset] = &[
         "/ui/integrations.js",
         include_str!("../../ui/integrations.js"),
     ),
+    script("/ui/rows.js", include_str!("../../ui/rows.js")),
     script("/ui/state.js", include_str!("../../ui/state.js")),
     script("/ui/toasts.js", include_str!("../../ui/toasts.js")),
     Asset {

@@ -22,7 +22,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_qa-reload");
 pub(crate) const SECRET: &str = "s3cret-webhook-key";
 
 fn workflow(minutes: u32) -> String {
-    format!("name: Smoke\nsteps:\n  - id: a\n    name: Do it\n    estimated_minutes: {minutes}\n")
+    crate::support::one_step_workflow("Smoke", minutes)
 }
 
 /// A bare remote on `main`, and a clone to push from.

@@ -48,6 +48,7 @@ async fn the_page_and_every_file_it_loads_are_served_with_their_media_type() {
         ("/ui/finder.js", "text/javascript"),
         ("/ui/geometry.js", "text/javascript"),
         ("/ui/integrations.js", "text/javascript"),
+        ("/ui/rows.js", "text/javascript"),
         ("/ui/runs.js", "text/javascript"),
         ("/ui/state.js", "text/javascript"),
         ("/ui/toasts.js", "text/javascript"),

@@ -78,7 +78,7 @@ impl Jira {
 }
 
 fn workflow(minutes: u32) -> String {
-    format!("name: Smoke\nsteps:\n  - id: a\n    name: Do it\n    estimated_minutes: {minutes}\n")
+    crate::support::one_step_workflow("Smoke", minutes)
 }
 
 /// Commits `files` in the remote's clone and pushes them; the commit id.

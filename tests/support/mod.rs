@@ -137,6 +137,12 @@ pub async fn serve(engine: Engine, shutdown: CancellationToken, limits: HttpLimi
     addr
 }
 
+/// The smallest valid workflow: `name`, one step `a` ("Do it") taking
+/// `minutes`.
+pub fn one_step_workflow(name: &str, minutes: u32) -> String {
+    format!("name: {name}\nsteps:\n  - id: a\n    name: Do it\n    estimated_minutes: {minutes}\n")
+}
+
 /// A small two-step workflow named `name` (the first step takes `minutes`),
 /// the one the API and save-latency benches serve.
 pub fn small_workflow(name: &str, minutes: u32) -> String {

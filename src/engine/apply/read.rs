@@ -19,7 +19,7 @@ use crate::load::config::{self, Entity, FileLoad, FileRole};
 use crate::load::fs;
 use crate::load::node::Node;
 use crate::load::paths::PathFilter;
-use crate::model::SETTINGS_FILE;
+use crate::model::{SETTINGS_FILE, Settings};
 
 /// How many times a file that looks half-written is read again before it
 /// counts as broken.
@@ -161,8 +161,8 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
     let mut settings_read = candidates
         .contains(SETTINGS_FILE)
         .then(|| read_settings(applier, next, !startup && !committed));
-    if let Some(read) = &settings_read
-        && let Some(filter) = new_filter(next, read)
+    if let Some((read, load)) = &settings_read
+        && let Some(filter) = new_filter(next, read, load.as_ref())
     {
         next.filter = filter;
         reconcile = false;
@@ -180,7 +180,9 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
         .collect();
 
     // Truth from disk: read, and keep only what differs from the last read.
-    let mut reads: Vec<(String, Read)> = Vec::new();
+    // Each read, with the settings file's load when it was made above (the
+    // file is parsed once per batch).
+    let mut reads: Vec<(String, Read, Option<FileLoad>)> = Vec::new();
     for path in candidates {
         let known = next.files.get(&path);
         if reconcile
@@ -190,11 +192,11 @@ pub(super) fn read(applier: &Applier, next: &mut State, input: &Input) -> Reads 
         {
             continue;
         }
-        let read = settings_read
+        let (read, load) = settings_read
             .take_if(|_| path == SETTINGS_FILE)
-            .unwrap_or_else(|| read_file(applier, &next.source, &next.filter, &path));
+            .unwrap_or_else(|| (read_file(applier, &next.source, &next.filter, &path), None));
         if read.fingerprint() != known.map(|k| k.fingerprint) {
-            reads.push((path, read));
+            reads.push((path, read, load));
         }
     }
     // The startup load makes no patches: its trees are dropped as each file
@@ -301,30 +303,46 @@ fn admits(applier: &Applier, filter: &PathFilter, path: &str) -> bool {
 }
 
 /// The settings file, read again shortly while it looks half-written
-/// (when `reread`), before its globs decide what the batch reads.
-fn read_settings(applier: &Applier, next: &State, reread: bool) -> Read {
+/// (when `reread`), before its globs decide what the batch reads; with its
+/// load when it has bytes, which the rest of the batch uses (the file is
+/// parsed once).
+fn read_settings(applier: &Applier, next: &State, reread: bool) -> (Read, Option<FileLoad>) {
+    let load_of = |read: &Read| match read {
+        Read::Bytes(bytes, _, _) => Some(config::load_file(
+            FileRole::Settings,
+            SETTINGS_FILE,
+            bytes,
+            &*applier.env,
+        )),
+        Read::Absent | Read::Refused(..) => None,
+    };
     let mut read = read_file(applier, &next.source, &next.filter, SETTINGS_FILE);
+    let mut load = load_of(&read);
     for _ in 0..REREADS {
-        let Read::Bytes(bytes, _, _) = &read else {
+        let (Read::Bytes(bytes, _, _), Some(loaded)) = (&read, &load) else {
             break;
         };
-        let load = config::load_file(FileRole::Settings, SETTINGS_FILE, bytes, &*applier.env);
-        if !reread || !looks_half_written(&String::from_utf8_lossy(bytes), &load.errors) {
+        if !reread || !looks_half_written(&String::from_utf8_lossy(bytes), &loaded.errors) {
             break;
         }
         std::thread::sleep(super::REREAD_DELAY);
         read = read_file(applier, &next.source, &next.filter, SETTINGS_FILE);
+        load = load_of(&read);
     }
-    read
+    (read, load)
 }
 
 /// The filter of the settings file as `read`, when it is valid and its
 /// globs differ from those in force (a deleted file means the defaults).
-fn new_filter(next: &State, read: &Read) -> Option<PathFilter> {
-    let settings = match read {
-        Read::Bytes(bytes, _, _) => config::settings_of(Some(bytes))?,
-        Read::Absent => config::settings_of(None)?,
-        Read::Refused(..) => return None,
+fn new_filter(next: &State, read: &Read, load: Option<&FileLoad>) -> Option<PathFilter> {
+    let defaults;
+    let settings = match (read, load.and_then(|l| l.entity.as_ref())) {
+        (Read::Bytes(..), Some(Entity::Settings(s))) => s,
+        (Read::Absent, _) => {
+            defaults = Settings::default();
+            &defaults
+        }
+        _ => return None,
     };
     let now = &next.current.settings;
     if settings.watch == now.watch && settings.ignore == now.ignore {
@@ -356,12 +374,12 @@ fn read_file(applier: &Applier, source: &Source, filter: &PathFilter, path: &str
 /// keeps each file's tree for the patches only when `keep_trees`.
 fn load_all(
     applier: &Applier,
-    reads: Vec<(String, Read)>,
+    reads: Vec<(String, Read, Option<FileLoad>)>,
     keep_trees: bool,
 ) -> BTreeMap<String, Fresh> {
     let env = Arc::clone(&applier.env);
-    let load = move |(path, read): (String, Read)| {
-        let mut fresh = load_one(&path, read, &*env);
+    let load = move |(path, read, loaded): (String, Read, Option<FileLoad>)| {
+        let mut fresh = load_one(&path, read, loaded, &*env);
         if !keep_trees {
             fresh.tree = None;
         }
@@ -402,7 +420,7 @@ fn reread_suspicious(applier: &Applier, next: &State, fresh: &mut BTreeMap<Strin
                 continue;
             }
             changed = true;
-            let f = load_one(&path, read, &*applier.env);
+            let f = load_one(&path, read, None, &*applier.env);
             let unchanged_from_applied = match (&f.state, next.files.get(&path)) {
                 (Some(a), Some(b)) => a.fingerprint == b.fingerprint,
                 (None, None) => true,
@@ -421,7 +439,14 @@ fn reread_suspicious(applier: &Applier, next: &State, fresh: &mut BTreeMap<Strin
 }
 
 /// Reads nothing: turns one read into the file's new state.
-fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send + Sync)) -> Fresh {
+/// One file's state from its read; `loaded` is its load when it was made
+/// already (the settings file's, in `read_settings`).
+fn load_one(
+    path: &str,
+    read: Read,
+    loaded: Option<FileLoad>,
+    env: &(dyn Fn(&str) -> Option<String> + Send + Sync),
+) -> Fresh {
     let fingerprint = read.fingerprint();
     let Some(role) = FileRole::of(path) else {
         return Fresh {
@@ -456,7 +481,7 @@ fn load_one(path: &str, read: Read, env: &(dyn Fn(&str) -> Option<String> + Send
         }
         Read::Bytes(bytes, stamp, _) => (bytes, stamp),
     };
-    let load = config::load_file(role, path, &bytes, env);
+    let load = loaded.unwrap_or_else(|| config::load_file(role, path, &bytes, env));
     // A config file's secrets are searched for in every file; a workflow's
     // (under keys no workflow has, so errors already) only in its own.
     let secrets = match role {
