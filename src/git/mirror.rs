@@ -89,7 +89,15 @@ struct Objects {
     roots: Vec<String>,
     /// Every blob under the roots, listed the first time it is asked for.
     blobs: OnceLock<Result<BTreeMap<String, gix::ObjectId>, String>>,
+    /// Files looked up by path, one walk of the trees each; past
+    /// [`PER_PATH_LOOKUPS`] the blobs are listed once instead.
+    lookups: AtomicUsize,
 }
+
+/// Files looked up one by one before a commit's blobs are listed: a
+/// lookup decodes every tree on the path, so a commit changing 1,000 files
+/// of one folder decoded that folder 1,000 times.
+const PER_PATH_LOOKUPS: usize = 16;
 
 impl std::fmt::Debug for CommitTree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,10 +125,16 @@ impl CommitTree {
     pub fn read(&self, path: &str) -> Option<Result<Vec<u8>, ConfigError>> {
         let objects = self.objects.as_ref()?;
         let io = |e: GitError| ConfigError::new(path, Pos::START, ErrorKind::Io, e.to_string());
-        let repo = objects.repo.lock();
-        let id = match objects.blobs.get() {
-            Some(Ok(blobs)) => blobs.get(path).copied(),
-            _ => match repo.find_tree(objects.tree) {
+        let listed = objects.blobs.get().is_some()
+            || objects.lookups.fetch_add(1, Ordering::Relaxed) >= PER_PATH_LOOKUPS;
+        let id = if listed {
+            match self.blobs() {
+                Ok(blobs) => blobs.and_then(|b| b.get(path).copied()),
+                Err(e) => return Some(Err(io(e))),
+            }
+        } else {
+            let repo = objects.repo.lock();
+            match repo.find_tree(objects.tree) {
                 Ok(tree) => match tree_blob_at(&tree, path) {
                     Ok(id) => id,
                     Err(e) => return Some(Err(io(e))),
@@ -129,8 +143,9 @@ impl CommitTree {
                     let e = GitError::read(format!("the tree of {}", objects.tree))(e);
                     return Some(Err(io(e)));
                 }
-            },
+            }
         }?;
+        let repo = objects.repo.lock();
         let read = match read_blob(&repo, id, path) {
             Ok(read) => read,
             Err(e) => return Some(Err(io(e))),
@@ -437,6 +452,7 @@ impl Mirror {
                 tree,
                 roots: roots.iter().map(|r| (*r).to_owned()).collect(),
                 blobs: OnceLock::new(),
+                lookups: AtomicUsize::new(0),
             }),
             reads: AtomicUsize::new(0),
         })
