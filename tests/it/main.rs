@@ -12,7 +12,8 @@
 //! - **the real binary**, as a user runs it: `cli`, `ci_formats`, `globs`,
 //!   `install`, `example_config`, `appends`, `early_batches`, `hostile`
 //!   (hostile repositories), `secrets_served`, `follow` (with `git_http`,
-//!   a smart-HTTP git server), `runs` (every store backend; `pg` starts a
+//!   a smart-HTTP git server), `follow_resume` (resumes by commit),
+//!   `replicas` (followers on one PostgreSQL), `runs` (every store backend; `pg` starts a
 //!   throwaway PostgreSQL), `integrations` (loopback stand-ins for Jira,
 //!   Postman and Testmo);
 //! - **secrets**: `secrets` (known strings never in any output),
