@@ -121,23 +121,10 @@ pub(super) fn blobs_at(
         if !mode.is_tree() {
             continue;
         }
-        // An explicit stack, as in `collect_blobs`.
-        let mut pending = vec![(id, root_path)];
-        while let Some((tree_id, prefix)) = pending.pop() {
-            let tree = repo
-                .find_tree(tree_id)
-                .map_err(GitError::read(format!("the folder {prefix:?}")))?;
-            for entry in tree.iter() {
-                let entry = entry.map_err(GitError::read(format!("the folder {prefix:?}")))?;
-                let (mode, id) = (entry.mode(), entry.object_id());
-                let path = join(&prefix, entry.filename());
-                if mode.is_tree() {
-                    pending.push((id, path));
-                } else if mode.is_blob() {
-                    blobs.insert(path, id);
-                }
-            }
-        }
+        each_blob(repo, id, &root_path, |path, id| {
+            blobs.insert(path, id);
+            Ok(())
+        })?;
     }
     Ok(blobs)
 }
@@ -186,14 +173,35 @@ fn files_at(
     Ok((files, refused))
 }
 
-/// Every blob below `tree_id`, with an explicit stack rather than
-/// recursion: a commit can nest trees 30,000 deep, far past the call stack.
+/// Every blob below `tree_id`, read, by path; those over the size limit
+/// as errors in `refused`.
 fn collect_blobs(
     repo: &gix::Repository,
     tree_id: gix::ObjectId,
     prefix: &str,
     out: &mut BTreeMap<String, Vec<u8>>,
     refused: &mut Vec<ConfigError>,
+) -> Result<(), GitError> {
+    each_blob(repo, tree_id, prefix, |path, id| {
+        match read_blob(repo, id, &path)? {
+            Ok(data) => {
+                out.insert(path, data);
+            }
+            Err(e) => refused.push(e),
+        }
+        Ok(())
+    })
+}
+
+/// Calls `found` with the path and id of every blob below `tree_id`, with
+/// an explicit stack rather than recursion: a commit can nest trees 30,000
+/// deep, far past the call stack. Symlinks are skipped (they may point
+/// outside the repository); submodules (commits) have no content here.
+fn each_blob(
+    repo: &gix::Repository,
+    tree_id: gix::ObjectId,
+    prefix: &str,
+    mut found: impl FnMut(String, gix::ObjectId) -> Result<(), GitError>,
 ) -> Result<(), GitError> {
     let mut pending = vec![(tree_id, prefix.to_string())];
     while let Some((tree_id, prefix)) = pending.pop() {
@@ -207,15 +215,8 @@ fn collect_blobs(
             if mode.is_tree() {
                 pending.push((id, path));
             } else if mode.is_blob() {
-                match read_blob(repo, id, &path)? {
-                    Ok(data) => {
-                        out.insert(path, data);
-                    }
-                    Err(e) => refused.push(e),
-                }
+                found(path, id)?;
             }
-            // Symlinks are skipped (they may point outside the repository);
-            // submodules (commits) have no content here.
         }
     }
     Ok(())
