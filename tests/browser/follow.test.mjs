@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { CHROMIUM, OUTPUT, REGRESSION, Repo, eventually, serve } from './helpers.mjs';
+import { CHROMIUM, OUTPUT, REGRESSION, Repo, WAIT, eventually, serve } from './helpers.mjs';
 
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const SECRET = 'follow-page-webhook-secret';
@@ -70,7 +70,7 @@ test('the row of a workflow shows who last changed it, and a push moves it to it
   });
   assert.equal(hook.status, 202);
 
-  await eventually(async () => (await smoke.textContent()) === `Ann Author · ${ann.slice(0, 7)}`, 10_000, 'the smoke row naming Ann');
+  await eventually(async () => (await smoke.textContent()) === `Ann Author · ${ann.slice(0, 7)}`, WAIT, 'the smoke row naming Ann');
   const title = await smoke.getAttribute('title');
   assert.match(title, /Ann Author <ann@example\.com>/);
   assert.ok(title.includes(ann), title);

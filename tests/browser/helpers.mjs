@@ -184,8 +184,16 @@ export function serve(args, env = {}) {
   });
 }
 
+/**
+ * How long a test waits for what the page should come to show, in ms.
+ * Generous: on a loaded two-core machine a debug build can take seconds,
+ * and a wait that runs out there says nothing about the page. How fast the
+ * page is, the benchmarks measure.
+ */
+export const WAIT = 30_000;
+
 /** Polls `check` until it returns a truthy value, or fails after `ms`. */
-export async function eventually(check, ms = 5000, what = 'condition') {
+export async function eventually(check, ms = WAIT, what = 'condition') {
   const until = Date.now() + ms;
   let last;
   for (;;) {

@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import WebSocket from 'ws';
 
-import { EXPLORATORY, REGRESSION, ROOT, Repo, SMOKE, eventually, getJson, startFollower, startServer } from './helpers.mjs';
+import { EXPLORATORY, REGRESSION, ROOT, Repo, SMOKE, WAIT, eventually, getJson, startFollower, startServer } from './helpers.mjs';
 
 const core = await import(pathToFileURL(join(ROOT, 'hooks', 'client.js')).href);
 const { applyJsonPatch, backoffDelay, createClient, PatchError, streamUrl } = core;
@@ -171,13 +171,13 @@ test('the core applies each reload in place, equal to what the API serves', { ti
     repo.remove();
   });
   client.start();
-  await eventually(() => client.getState().status === 'open' && client.getState().revision === 1, 5000, 'the first snapshot');
+  await eventually(() => client.getState().status === 'open' && client.getState().revision === 1, WAIT, 'the first snapshot');
   assert.deepEqual(frames, ['hello', 'snapshot']);
   assert.deepEqual(client.getState().workflows.map((w) => w.id), ['regression', 'smoke']);
 
   repo.write('workflows/regression.yaml', REGRESSION.replace('estimated_minutes: 60', 'estimated_minutes: 90').replace('Run before every release', 'Run before each release'));
   repo.write('workflows/added.yaml', 'name: Added later\nsteps:\n  - id: one\n    name: One\n    estimated_minutes: 1\n');
-  await eventually(() => client.getState().workflows.length === 3, 3000, 'the added workflow');
+  await eventually(() => client.getState().workflows.length === 3, WAIT, 'the added workflow');
   const state = client.getState();
   const served = await getJson(server.url, '/api/v1/workflows');
   assert.equal(state.revision, served.revision);
@@ -192,11 +192,11 @@ test('the core applies each reload in place, equal to what the API serves', { ti
   assert.ok(patches.some((p) => p.id === 'regression' && p.changes.length === 2), JSON.stringify(patches));
 
   repo.write('workflows/added.yaml', 'name: Added later\nsteps: [\n');
-  await eventually(() => client.getState().errors.length === 1, 3000, 'the error');
+  await eventually(() => client.getState().errors.length === 1, WAIT, 'the error');
   assert.equal(client.getState().errors[0].file, 'workflows/added.yaml');
   assert.equal(client.getState().workflows.length, 3, 'the last good version stays');
   execFileSync('rm', [join(repo.dir, 'workflows/added.yaml')]);
-  await eventually(() => client.getState().workflows.length === 2 && client.getState().errors.length === 0, 3000, 'the removal');
+  await eventually(() => client.getState().workflows.length === 2 && client.getState().errors.length === 0, WAIT, 'the removal');
 });
 
 test('every op sequence the server sends applies: id change, file move, remove-then-add', () => {
@@ -248,10 +248,10 @@ test('renames, id changes and moves between folders reach the client as the API 
     repo.remove();
   });
   client.start();
-  await eventually(() => client.getState().status === 'open' && client.getState().revision === 1, 5000, 'the first snapshot');
+  await eventually(() => client.getState().status === 'open' && client.getState().revision === 1, WAIT, 'the first snapshot');
   const same = async (what) => {
     const served = await getJson(server.url, '/api/v1/workflows');
-    await eventually(() => client.getState().revision === served.revision, 3000, what);
+    await eventually(() => client.getState().revision === served.revision, WAIT, what);
     assert.deepEqual(
       client.getState().workflows.map((w) => [w.id, w.file, w.definition]),
       served.workflows.map((w) => [w.id, w.file, w.definition]).sort(),
@@ -261,18 +261,18 @@ test('renames, id changes and moves between folders reach the client as the API 
   const revision = () => client.getState().revision;
   let r = revision();
   execFileSync('git', ['mv', 'workflows/smoke.yaml', 'workflows/a-smoke.yaml'], { cwd: repo.dir });
-  await eventually(() => client.getState().workflows.some((w) => w.file === 'workflows/a-smoke.yaml'), 3000, 'the rename');
+  await eventually(() => client.getState().workflows.some((w) => w.file === 'workflows/a-smoke.yaml'), WAIT, 'the rename');
   assert.ok(revision() > r);
   await same('a rename keeps the id');
 
   repo.write('workflows/a-smoke.yaml', repo.read('workflows/a-smoke.yaml').replace('id: smoke', 'id: smoke-2'));
-  await eventually(() => client.getState().workflows.some((w) => w.id === 'smoke-2'), 3000, 'the id change');
+  await eventually(() => client.getState().workflows.some((w) => w.id === 'smoke-2'), WAIT, 'the id change');
   await same('an id change');
 
   mkdirSync(join(repo.dir, 'workflows', 'deep', 'er'), { recursive: true });
   execFileSync('mv', ['workflows/a-smoke.yaml', 'workflows/deep/er/s.yaml'], { cwd: repo.dir });
   repo.write('workflows/deep/er/s.yaml', repo.read('workflows/deep/er/s.yaml').replace('id: smoke-2', 'id: smoke'));
-  await eventually(() => client.getState().workflows.some((w) => w.file === 'workflows/deep/er/s.yaml' && w.id === 'smoke'), 3000, 'the move');
+  await eventually(() => client.getState().workflows.some((w) => w.file === 'workflows/deep/er/s.yaml' && w.id === 'smoke'), WAIT, 'the move');
   await same('a move into a new folder with an id change');
 });
 
@@ -297,22 +297,22 @@ test('a dropped connection resumes with since=<last revision> and gets only the 
     repo.remove();
   });
   client.start();
-  await eventually(() => client.getState().status === 'open', 5000, 'open');
+  await eventually(() => client.getState().status === 'open', WAIT, 'open');
   repo.write('workflows/smoke.yaml', repo.read('workflows/smoke.yaml').replace('estimated_minutes: 5', 'estimated_minutes: 6'));
-  await eventually(() => client.getState().revision === 2, 3000, 'revision 2');
+  await eventually(() => client.getState().revision === 2, WAIT, 'revision 2');
 
   await proxy.cut();
-  await eventually(() => client.getState().status === 'reconnecting', 3000, 'reconnecting');
+  await eventually(() => client.getState().status === 'reconnecting', WAIT, 'reconnecting');
   assert.ok(client.getState().disconnectedSince !== null);
   // Two revisions happen while the client is away.
   repo.write('workflows/smoke.yaml', repo.read('workflows/smoke.yaml').replace('estimated_minutes: 6', 'estimated_minutes: 7'));
-  await eventually(async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).revision === 3, 3000, 'revision 3');
+  await eventually(async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).revision === 3, WAIT, 'revision 3');
   repo.write('workflows/regression.yaml', REGRESSION.replace('Regression Suite', 'Regression Suite v2'));
-  await eventually(async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).revision === 4, 3000, 'revision 4');
+  await eventually(async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).revision === 4, WAIT, 'revision 4');
   frames.length = 0;
   await proxy.restore();
 
-  await eventually(() => client.getState().revision === 4, 15_000, 'caught up to revision 4');
+  await eventually(() => client.getState().revision === 4, WAIT, 'caught up to revision 4');
   assert.match(urls.at(-1), /[?&]since=2(&|$)/, urls.at(-1));
   assert.deepEqual(frames, ['hello', 'reload', 'reload'], 'resumed with the missed events, not a snapshot');
   const smoke = client.getState().workflows.find((w) => w.id === 'smoke');
@@ -344,21 +344,21 @@ test('following a branch, a dropped connection resumes with since=<commit> on an
     repo.remove();
   });
   client.start();
-  await eventually(() => client.getState().commit === first, 15_000, 'the first commit held');
+  await eventually(() => client.getState().commit === first, WAIT, 'the first commit held');
 
   // The branch moves on while the client is away; a second follower (its
   // own data folder, started after the move) is the one it reaches next.
   await proxy.cut();
-  await eventually(() => client.getState().status === 'reconnecting', 3000, 'reconnecting');
+  await eventually(() => client.getState().status === 'reconnecting', WAIT, 'reconnecting');
   repo.write('workflows/smoke.yaml', SMOKE.replace('estimated_minutes: 5', 'estimated_minutes: 9'));
   repo.write('workflows/exploratory.yaml', EXPLORATORY);
   repo.commitAll('smoke longer, exploratory added');
   const second = repo.git('rev-parse', 'HEAD');
   other = await startFollower(repo, ['--poll-interval', '1']);
-  await eventually(async () => (await getJson(other.url, '/api/v1/dev/hot-reload/status')).commit === second, 15_000, 'the second follower serving');
+  await eventually(async () => (await getJson(other.url, '/api/v1/dev/hot-reload/status')).commit === second, WAIT, 'the second follower serving');
   frames.length = 0;
   await proxy.restore(other.port);
-  await eventually(() => client.getState().commit === second, 15_000, 'caught up on the second follower');
+  await eventually(() => client.getState().commit === second, WAIT, 'caught up on the second follower');
   const url = new URL(urls.at(-1));
   assert.equal(url.searchParams.get('since'), first, urls.at(-1));
   assert.equal(url.searchParams.get('instance'), null, 'a commit needs no instance');
@@ -371,15 +371,15 @@ test('following a branch, a dropped connection resumes with since=<commit> on an
   // Dropped again with nothing new: the hello alone, and the next commit
   // applies on top of it (the revision held is the server's own).
   await proxy.cut();
-  await eventually(() => client.getState().status === 'reconnecting', 3000, 'reconnecting again');
+  await eventually(() => client.getState().status === 'reconnecting', WAIT, 'reconnecting again');
   frames.length = 0;
   await proxy.restore();
-  await eventually(() => client.getState().status === 'open', 15_000, 'open again');
+  await eventually(() => client.getState().status === 'open', WAIT, 'open again');
   assert.deepEqual(frames, ['hello']);
   repo.write('workflows/smoke.yaml', SMOKE.replace('estimated_minutes: 5', 'estimated_minutes: 11'));
   repo.commitAll('smoke longer still');
   const third = repo.git('rev-parse', 'HEAD');
-  await eventually(() => client.getState().commit === third, 15_000, 'the third commit, by the poll');
+  await eventually(() => client.getState().commit === third, WAIT, 'the third commit, by the poll');
   assert.deepEqual(frames, ['hello', 'reload'], 'the live reload applied without a resync');
   assert.equal(client.getState().workflows.find((w) => w.id === 'smoke').definition.steps[0].estimated_minutes, 11);
 });
@@ -397,7 +397,7 @@ test('after a server restart the core resyncs from a snapshot', { timeout: 30_00
   client.start();
   for (const minutes of [6, 7, 8]) {
     repo.write('workflows/smoke.yaml', repo.read('workflows/smoke.yaml').replace(/estimated_minutes: \d+/, `estimated_minutes: ${minutes}`));
-    await eventually(() => client.getState().workflows.find((w) => w.id === 'smoke')?.definition.steps[0].estimated_minutes === minutes, 3000, `${minutes}`);
+    await eventually(() => client.getState().workflows.find((w) => w.id === 'smoke')?.definition.steps[0].estimated_minutes === minutes, WAIT, `${minutes}`);
   }
   assert.equal(client.getState().revision, 4);
   const port = server.port;
@@ -405,7 +405,7 @@ test('after a server restart the core resyncs from a snapshot', { timeout: 30_00
   repo.git('checkout', '-q', '--', 'workflows/smoke.yaml');
   frames.length = 0;
   server = await startServer(repo, `127.0.0.1:${port}`);
-  await eventually(() => client.getState().revision === 1 && client.getState().status === 'open', 15_000, 'the new server');
+  await eventually(() => client.getState().revision === 1 && client.getState().status === 'open', WAIT, 'the new server');
   assert.deepEqual(frames, ['hello', 'snapshot']);
   assert.equal(client.getState().workflows.find((w) => w.id === 'smoke').definition.steps[0].estimated_minutes, 5);
 });
@@ -432,17 +432,17 @@ test('a hidden tab pauses the connection and a visible one resumes it', { timeou
   });
   const clients = async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).websocket_clients;
   client.start();
-  await eventually(() => client.getState().status === 'open', 5000, 'open');
-  await eventually(async () => (await clients()) === 1, 3000, 'one client');
+  await eventually(() => client.getState().status === 'open', WAIT, 'open');
+  await eventually(async () => (await clients()) === 1, WAIT, 'one client');
   setVisibility('hidden');
   assert.equal(client.getState().status, 'paused');
-  await eventually(async () => (await clients()) === 0, 3000, 'the socket closed while hidden');
+  await eventually(async () => (await clients()) === 0, WAIT, 'the socket closed while hidden');
   repo.write('workflows/smoke.yaml', repo.read('workflows/smoke.yaml').replace('estimated_minutes: 5', 'estimated_minutes: 9'));
-  await eventually(async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).revision === 2, 3000, 'revision 2');
+  await eventually(async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).revision === 2, WAIT, 'revision 2');
   await new Promise((r) => setTimeout(r, 700));
   assert.equal(urls.length, 1, 'no reconnect attempt while hidden');
   setVisibility('visible');
-  await eventually(() => client.getState().revision === 2, 5000, 'caught up when visible');
+  await eventually(() => client.getState().revision === 2, WAIT, 'caught up when visible');
   assert.match(urls.at(-1), /since=1/);
 });
 
@@ -498,7 +498,7 @@ test('useHotReload gives React the live state and calls back for toasts', { time
         await new Promise((r) => setTimeout(r, 20));
       });
       return check();
-    }, 5000, what);
+    }, WAIT, what);
   };
   await waitFor(() => seen.latest.status === 'open' && seen.latest.revision === 1, 'open');
   assert.deepEqual(Object.keys(seen.latest).sort(), ['errors', 'integrations', 'lastEvent', 'revision', 'status', 'workflows']);
@@ -528,7 +528,7 @@ test('useHotReload gives React the live state and calls back for toasts', { time
   assert.equal(await clients(), 1, 'one socket however often it rendered');
   assert.ok(seen.renders > 3);
   await act(async () => renderer.unmount());
-  await eventually(async () => (await clients()) === 0, 3000, 'the socket closed on unmount');
+  await eventually(async () => (await clients()) === 0, WAIT, 'the socket closed on unmount');
 });
 
 test('useHotReload shows the idle state while disabled, not the stopped client\'s last state', { timeout: 30_000 }, async (t) => {
@@ -557,7 +557,7 @@ test('useHotReload shows the idle state while disabled, not the stopped client\'
         await new Promise((r) => setTimeout(r, 20));
       });
       return check(seen.renders.at(-1));
-    }, 5000, what);
+    }, WAIT, what);
   };
   let renderer;
   await act(async () => {
@@ -573,7 +573,7 @@ test('useHotReload shows the idle state while disabled, not the stopped client\'
   for (const r of disabled) {
     assert.deepEqual(r, { enabled: false, status: 'idle', revision: null, workflows: 0 }, 'every render while disabled is idle');
   }
-  await eventually(async () => (await clients()) === 0, 3000, 'the socket closed while disabled');
+  await eventually(async () => (await clients()) === 0, WAIT, 'the socket closed while disabled');
 
   await act(async () => renderer.update(React.createElement(Probe, { enabled: true })));
   await settle((r) => r.status === 'open' && r.revision === 1 && r.workflows === 2, 'open again once enabled');

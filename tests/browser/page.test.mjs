@@ -12,7 +12,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { CHROMIUM, OUTPUT, REGRESSION, Repo, SMOKE, eventually, startFollower, startServer } from './helpers.mjs';
+import { CHROMIUM, OUTPUT, REGRESSION, Repo, SMOKE, WAIT, eventually, startFollower, startServer } from './helpers.mjs';
 
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 
@@ -47,7 +47,7 @@ test('the page follows edits, errors, fixes, a branch switch and a restart witho
   assert.equal(await page.locator('#branch').textContent(), 'main');
   assert.equal(await regression.locator('[data-step="full"] .minutes').textContent(), '60 min');
   assert.equal(await page.locator('article.workflow').count(), 2);
-  await eventually(async () => (await page.locator('#repo').textContent()) === repo.dir, 3000, 'the repository path in the header');
+  await eventually(async () => (await page.locator('#repo').textContent()) === repo.dir, WAIT, 'the repository path in the header');
   // A marker on `window` survives only as long as the page is never reloaded.
   await page.evaluate(() => {
     window.__qaMarker = 'still here';
@@ -59,7 +59,7 @@ test('the page follows edits, errors, fixes, a branch switch and a restart witho
   const started = Date.now();
   repo.write('workflows/regression.yaml', REGRESSION.replace('estimated_minutes: 60', 'estimated_minutes: 75'));
   const editToast = toasts.filter({ hasText: 'regression: 1 change' });
-  await editToast.waitFor({ timeout: 1000 });
+  await editToast.waitFor({ timeout: WAIT });
   const elapsed = Date.now() - started;
   assert.ok(elapsed < 1000, `toast after ${elapsed} ms`);
   assert.equal(await editToast.getAttribute('role'), 'status');
@@ -95,7 +95,7 @@ test('the page follows edits, errors, fixes, a branch switch and a restart witho
   const badLine = broken.split('\n').indexOf('   estimated_minutes: 80') + 1;
   repo.write('workflows/regression.yaml', broken);
   const errorToast = toasts.filter({ hasText: 'workflows/regression.yaml: 1 error' });
-  await errorToast.waitFor({ timeout: 1000 });
+  await errorToast.waitFor({ timeout: WAIT });
   assert.equal(await errorToast.getAttribute('role'), 'alert');
   assert.equal(await errorToast.locator('code.pos').textContent(), `workflows/regression.yaml:${badLine}:4`);
   assert.match(await errorToast.locator('p.message').textContent(), /invalid YAML/);
@@ -109,21 +109,21 @@ test('the page follows edits, errors, fixes, a branch switch and a restart witho
   // 3. Fix it: a success toast, the error toast and the error list clear, the new value shows.
   repo.write('workflows/regression.yaml', REGRESSION.replace('estimated_minutes: 60', 'estimated_minutes: 80'));
   const fixedToast = toasts.filter({ hasText: 'fixed: workflows/regression.yaml' });
-  await fixedToast.waitFor({ timeout: 1000 });
+  await fixedToast.waitFor({ timeout: WAIT });
   assert.equal(await fixedToast.getAttribute('role'), 'status');
   assert.match(await fixedToast.getAttribute('class'), /\bok\b/);
-  await errorToast.waitFor({ state: 'detached', timeout: 1000 });
+  await errorToast.waitFor({ state: 'detached', timeout: WAIT });
   assert.equal(await page.locator('#errors li').count(), 0);
   assert.equal(await regression.locator('[data-step="full"] .minutes').textContent(), '80 min');
   await shot(page, '04-fixed-toast');
 
   // 4. Commit, then switch branch: exactly one toast, naming the branch.
   repo.commitAll('full pack takes 80 minutes');
-  await eventually(async () => (await toasts.filter({ hasText: 'branch main' }).count()) === 1, 3000, 'the commit toast');
+  await eventually(async () => (await toasts.filter({ hasText: 'branch main' }).count()) === 1, WAIT, 'the commit toast');
   while ((await toasts.count()) > 0) await page.keyboard.press('Escape');
   repo.git('checkout', '-q', 'feature/x');
   const branchToast = toasts.filter({ hasText: 'branch feature/x' });
-  await branchToast.waitFor({ timeout: 1500 });
+  await branchToast.waitFor({ timeout: WAIT });
   await page.waitForTimeout(1000); // anything that would split the switch into more toasts has arrived by now
   assert.equal(await toasts.count(), 1, `toasts: ${await toasts.allTextContents()}`);
   assert.equal(await page.locator('#branch').textContent(), 'feature/x');
@@ -139,18 +139,18 @@ test('the page follows edits, errors, fixes, a branch switch and a restart witho
   // 5. Restart the server: a banner while it is down, then it catches up without a reload.
   const port = server.port;
   await server.stop();
-  await page.locator('#banner').waitFor({ state: 'visible', timeout: 3000 });
+  await page.locator('#banner').waitFor({ state: 'visible', timeout: WAIT });
   assert.match(await page.locator('#banner-text').textContent(), /Disconnected/);
   assert.equal(await page.locator('#banner').getAttribute('role'), 'alert');
   assert.notEqual(await pill.textContent(), 'live');
   await shot(page, '06-disconnected');
   repo.write('workflows/smoke.yaml', repo.read('workflows/smoke.yaml').replace('Release Smoke (feature x)', 'Release Smoke (edited while down)'));
   server = await startServer(repo, `127.0.0.1:${port}`);
-  await page.waitForFunction(() => document.querySelector('#connection')?.textContent === 'live', null, { timeout: 15_000 });
-  await page.locator('#banner').waitFor({ state: 'hidden', timeout: 1000 });
+  await page.waitForFunction(() => document.querySelector('#connection')?.textContent === 'live', null, { timeout: WAIT });
+  await page.locator('#banner').waitFor({ state: 'hidden', timeout: WAIT });
   await eventually(
     async () => (await page.locator('article.workflow[data-id="smoke"] h3').textContent()) === 'Release Smoke (edited while down)',
-    3000,
+    WAIT,
     'the edit made while the server was down',
   );
   assert.equal(await page.evaluate(() => window.__qaMarker), 'still here');
@@ -159,7 +159,7 @@ test('the page follows edits, errors, fixes, a branch switch and a restart witho
 
   // And it is live again after the restart.
   repo.write('workflows/regression.yaml', repo.read('workflows/regression.yaml').replace('estimated_minutes: 60', 'estimated_minutes: 45'));
-  await toasts.filter({ hasText: 'regression: 1 change' }).waitFor({ timeout: 1000 });
+  await toasts.filter({ hasText: 'regression: 1 change' }).waitFor({ timeout: WAIT });
   assert.equal(await regression.locator('[data-step="full"] .minutes').textContent(), '45 min');
 
   assert.equal(navigations, 1, 'the page navigated after it first loaded');
@@ -183,13 +183,13 @@ test('following a branch, the header shows the commit held and the next one once
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, reducedMotion: 'reduce' })).newPage();
   await page.goto(`${server.url}/`);
   const commit = page.locator('#commit');
-  await eventually(async () => (await commit.textContent()) === first.slice(0, 7), 15_000, 'the first commit in the header');
+  await eventually(async () => (await commit.textContent()) === first.slice(0, 7), WAIT, 'the first commit in the header');
   assert.equal(await commit.getAttribute('title'), first, 'the full id on hover');
 
   repo.write('workflows/smoke.yaml', SMOKE.replace('estimated_minutes: 5', 'estimated_minutes: 8'));
   repo.commitAll('smoke longer');
   const second = repo.git('rev-parse', 'HEAD');
-  await eventually(async () => (await commit.textContent()) === second.slice(0, 7), 15_000, 'the second commit in the header');
+  await eventually(async () => (await commit.textContent()) === second.slice(0, 7), WAIT, 'the second commit in the header');
   assert.equal(await commit.getAttribute('title'), second);
   await page.screenshot({ path: join(OUTPUT, '14-following-a-branch.png') });
 });
@@ -223,16 +223,16 @@ test('a connection test shows as a badge and a toast, and a bad token flips it t
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, reducedMotion: 'reduce' })).newPage();
   await page.goto(`${server.url}/`);
   const badge = page.locator('#integrations tr[data-id="jira"] .badge.status');
-  await eventually(async () => (await badge.textContent()) === 'ok', 10_000, 'the jira badge to read ok');
+  await eventually(async () => (await badge.textContent()) === 'ok', WAIT, 'the jira badge to read ok');
   assert.match(await page.locator('#integrations tr[data-id="jira"] .detail').textContent(), /\d+ ms/);
   assert.match(await page.locator('#integrations tr[data-id="jira"] .tested').textContent(), /^last tested /);
 
   repo.write('config/jira_config.yaml', config('JIRA_BAD_TOKEN'));
   const failed = page.locator('#toasts > .toast[role="alert"]').filter({ hasText: 'jira: connection failed' });
-  await failed.waitFor({ timeout: 10_000 });
+  await failed.waitFor({ timeout: WAIT });
   assert.match(await failed.locator('.toast-title').textContent(), /HTTP 401/);
   assert.match(await failed.textContent(), /Client must be authenticated/);
-  await eventually(async () => (await badge.textContent()) === 'failed', 5000, 'the jira badge to read failed');
+  await eventually(async () => (await badge.textContent()) === 'failed', WAIT, 'the jira badge to read failed');
   await page.screenshot({ path: join(OUTPUT, '08-integration-failed.png') });
 
   const shown = await page.content();
@@ -276,17 +276,17 @@ test('planted secrets in every shape never reach the page, whatever it shows', {
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, reducedMotion: 'reduce' })).newPage();
   await page.goto(`${server.url}/`);
   const badge = page.locator('#integrations tr[data-id="jira"] .badge.status');
-  await eventually(async () => (await badge.textContent()) === 'failed', 10_000, 'the jira badge to read failed');
+  await eventually(async () => (await badge.textContent()) === 'failed', WAIT, 'the jira badge to read failed');
 
   // A new multi-line secret: its toast's diff, opened, shows masked lines.
   repo.write('config/testmo_config.yaml', testmo(BLOCK_NEW));
   const toast = page.locator('#toasts > .toast').filter({ hasText: 'testmo' });
-  await toast.first().waitFor({ timeout: 10_000 });
+  await toast.first().waitFor({ timeout: WAIT });
   await toast.first().locator('button.expand').click();
-  await eventually(async () => (await page.content()).includes('••••••'), 5000, 'the masked diff lines');
+  await eventually(async () => (await page.content()).includes('••••••'), WAIT, 'the masked diff lines');
   // A broken file with a secret line without a separator: its error toast.
   repo.write('config/postman_config.yaml', `enabled: false\nbase_url: https://api.example.com\napi_key ${NO_COLON}\n`);
-  await page.locator('#toasts > .toast[role="alert"]').filter({ hasText: 'postman_config.yaml' }).first().waitFor({ timeout: 10_000 });
+  await page.locator('#toasts > .toast[role="alert"]').filter({ hasText: 'postman_config.yaml' }).first().waitFor({ timeout: WAIT });
   await page.screenshot({ path: join(OUTPUT, '09-planted-secrets.png') });
 
   const shown = await page.content();

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { CHROMIUM, CHROMIUM_ARGS, OUTPUT, Repo, eventually, getJson, startServer } from './helpers.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, OUTPUT, Repo, WAIT, eventually, getJson, startServer } from './helpers.mjs';
 
 const TRIAL = `id: checkout
 name: Checkout Trial
@@ -79,7 +79,7 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   await start.focus();
   await a.keyboard.press('Space');
   const card = a.locator('#runs li.run[data-workflow="checkout"]');
-  await card.waitFor({ timeout: 5000 });
+  await card.waitFor({ timeout: WAIT });
   const runId = await card.getAttribute('data-run');
   const stored = await getJson(server.url, `/api/v1/runs/${runId}`);
   assert.equal(stored.workflow_id, 'checkout');
@@ -92,17 +92,17 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   assert.equal(await bar.getAttribute('aria-valuemax'), '3');
   assert.equal(await bar.getAttribute('aria-valuenow'), '0');
   assert.equal(await card.locator('.progress-text').textContent(), '0/3 steps done · 0/30 min');
-  await eventually(async () => (await focused(a)) === 'button.complete[cart]', 5000, 'focus on the first step to complete');
+  await eventually(async () => (await focused(a)) === 'button.complete[cart]', WAIT, 'focus on the first step to complete');
   assert.equal(await a.locator('#runs-status').textContent(), 'Started a trial run of Checkout Trial.');
 
   // The second page sees the run appear without a reload.
   const cardB = cardIn(b, runId);
-  await cardB.waitFor({ timeout: 5000 });
+  await cardB.waitFor({ timeout: WAIT });
 
   // 2. Complete the first step with Space; the next step takes the focus.
   await a.keyboard.press('Space');
-  await card.locator('li.done[data-step="cart"]').waitFor({ timeout: 5000 });
-  await eventually(async () => (await focused(a)) === 'button.complete[pay]', 5000, 'focus on the next step');
+  await card.locator('li.done[data-step="cart"]').waitFor({ timeout: WAIT });
+  await eventually(async () => (await focused(a)) === 'button.complete[pay]', WAIT, 'focus on the next step');
   assert.equal(await bar.getAttribute('aria-valuenow'), '1');
   assert.equal(await bar.getAttribute('aria-valuetext'), '1 of 3 steps done, 5 of 30 minutes');
   assert.equal(await card.locator('.progress-text').textContent(), '1/3 steps done · 5/30 min');
@@ -111,11 +111,11 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   assert.deepEqual(afterOne.completed.map((c) => c.step), ['cart']);
   assert.equal(await card.locator('li[data-step="cart"] .done-at time').getAttribute('datetime'), afterOne.completed[0].at);
   // Page B sees page A's completion.
-  await cardB.locator('li.done[data-step="cart"]').waitFor({ timeout: 5000 });
+  await cardB.locator('li.done[data-step="cart"]').waitFor({ timeout: WAIT });
 
   // 3. Page B completes the second step by its accessible name; page A sees it.
   await cardB.getByRole('button', { name: 'Complete step Pay by card' }).click();
-  await card.locator('li.done[data-step="pay"]').waitFor({ timeout: 5000 });
+  await card.locator('li.done[data-step="pay"]').waitFor({ timeout: WAIT });
   assert.equal(await card.locator('.progress-text').textContent(), '2/3 steps done · 15/30 min');
   assert.equal(await card.locator('li[data-step="receipt"] .done-at').count(), 0);
   // Tab from the last step to do reaches Finish (checklist text is not a stop).
@@ -127,22 +127,22 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   //    keeps its own steps and minutes and says a newer definition exists.
   repo.write('workflows/checkout.yaml', EDITED);
   const row = a.locator('article.workflow[data-id="checkout"]');
-  await row.locator('[data-step="refund"]').waitFor({ timeout: 5000 });
+  await row.locator('[data-step="refund"]').waitFor({ timeout: WAIT });
   const revision = (await getJson(server.url, '/api/v1/workflows/checkout')).revision;
   const newer = card.locator('.badge.newer');
-  await newer.waitFor({ timeout: 5000 });
+  await newer.waitFor({ timeout: WAIT });
   assert.equal(await newer.textContent(), `newer definition exists (rev ${revision})`);
   assert.deepEqual(await stepIds(card), ['cart', 'pay', 'receipt'], 'the run keeps its steps');
   assert.equal(await card.locator('li[data-step="cart"] .minutes').textContent(), '5 min', 'and its minutes');
   assert.equal(await card.locator('.progress-text').textContent(), '2/3 steps done · 15/30 min');
   assert.equal(await row.locator('.badge.older-runs').textContent(), '1 run on an older definition');
-  await cardB.locator('.badge.newer').waitFor({ timeout: 5000 });
+  await cardB.locator('.badge.newer').waitFor({ timeout: WAIT });
 
   // Compare opens the diff view a reload toast uses: changes by step, lines.
   const compare = card.getByRole('button', { name: `Compare this run's definition (rev ${stored.revision}) with the one in force (rev ${revision})` });
   await compare.click();
   const panel = card.locator('.run-compare');
-  await panel.locator('section.patch').waitFor({ timeout: 5000 });
+  await panel.locator('section.patch').waitFor({ timeout: WAIT });
   assert.equal(await compare.getAttribute('aria-expanded'), 'true');
   assert.deepEqual(await panel.locator('.changes code.path').allTextContents(), ['steps[id=cart].estimated_minutes', 'steps[id=refund]']);
   assert.ok((await panel.locator('table.diff tr.insert').count()) >= 4, 'the added step and the new minutes are inserted lines');
@@ -156,12 +156,12 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   assert.ok(existsSync(database), `the run store is ${database}`);
   await server.stop();
   server = await startServer(repo, `127.0.0.1:${port}`);
-  await a.waitForFunction(() => document.querySelector('#connection')?.textContent === 'live', null, { timeout: 15_000 });
+  await a.waitForFunction(() => document.querySelector('#connection')?.textContent === 'live', null, { timeout: WAIT });
   await b.goto(`${server.url}/`);
-  await cardB.waitFor({ timeout: 5000 });
+  await cardB.waitFor({ timeout: WAIT });
   for (const page of [a, b]) {
     const c = cardIn(page, runId);
-    await c.locator('li.done[data-step="pay"]').waitFor({ timeout: 5000 });
+    await c.locator('li.done[data-step="pay"]').waitFor({ timeout: WAIT });
     assert.deepEqual(await c.locator('.run-steps > li.done').evaluateAll((l) => l.map((x) => x.dataset.step)), ['cart', 'pay']);
     assert.equal(await c.locator('li[data-step="cart"] .done-at time').getAttribute('datetime'), afterOne.completed[0].at);
     assert.match(await c.locator('.badge.newer').textContent(), /^newer definition exists \(rev \d+\)$/);
@@ -171,15 +171,15 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   // 6. Finish: the run leaves the runs in progress for the workflow's
   //    history, collapsed, on both pages.
   await card.getByRole('button', { name: /^Finish the run of Checkout Trial/ }).click();
-  await card.waitFor({ state: 'detached', timeout: 5000 });
+  await card.waitFor({ state: 'detached', timeout: WAIT });
   const history = a.locator('details.run-history[data-workflow="checkout"]');
-  await history.waitFor({ timeout: 5000 });
+  await history.waitFor({ timeout: WAIT });
   assert.equal(await history.evaluate((d) => d.open), false, 'collapsed');
   assert.equal(await history.locator('summary').textContent(), 'Finished runs of Checkout Trial (1)');
   await history.locator('summary').click();
   assert.equal(await history.locator(`li.past-run[data-run="${runId}"] .past-progress`).textContent(), '2/3 steps · 15/30 min');
-  await cardB.waitFor({ state: 'detached', timeout: 5000 });
-  await b.locator('details.run-history[data-workflow="checkout"]').waitFor({ timeout: 5000 });
+  await cardB.waitFor({ state: 'detached', timeout: WAIT });
+  await b.locator('details.run-history[data-workflow="checkout"]').waitFor({ timeout: WAIT });
   const finished = await getJson(server.url, `/api/v1/runs/${runId}`);
   assert.equal(finished.finished, true);
   assert.deepEqual(finished.completed.map((c) => c.step), ['cart', 'pay']);
@@ -187,9 +187,9 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   // 7. A removed template says so; the run keeps its steps.
   await a.getByRole('button', { name: 'Start a trial run of Release Smoke' }).click();
   const smoke = a.locator('#runs li.run[data-workflow="smoke"]');
-  await smoke.waitFor({ timeout: 5000 });
+  await smoke.waitFor({ timeout: WAIT });
   rmSync(join(repo.dir, 'workflows', 'smoke.yaml'));
-  await smoke.locator('.badge.removed').waitFor({ timeout: 5000 });
+  await smoke.locator('.badge.removed').waitFor({ timeout: WAIT });
   assert.equal(await smoke.locator('.badge.removed').textContent(), 'template removed: the run keeps its own definition');
   assert.deepEqual(await stepIds(smoke), ['login']);
 
@@ -205,12 +205,12 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   await dialog.waitFor({ state: 'hidden' });
   assert.equal(await a.locator('#runs-status').textContent(), 'Nothing was discarded.');
   assert.equal((await fetch(`${server.url}/api/v1/runs/${smokeId}`)).status, 200);
-  await cardIn(b, smokeId).waitFor({ timeout: 5000 });
+  await cardIn(b, smokeId).waitFor({ timeout: WAIT });
   await smoke.getByRole('button', { name: /^Discard the run of Release Smoke/ }).click();
   await dialog.getByRole('button', { name: 'Discard the run' }).click();
-  await smoke.waitFor({ state: 'detached', timeout: 5000 });
+  await smoke.waitFor({ state: 'detached', timeout: WAIT });
   assert.equal((await fetch(`${server.url}/api/v1/runs/${smokeId}`)).status, 404);
-  await cardIn(b, smokeId).waitFor({ state: 'detached', timeout: 5000 });
+  await cardIn(b, smokeId).waitFor({ state: 'detached', timeout: WAIT });
   assert.equal(await a.locator('#runs-status').textContent(), 'Discarded the run of Release Smoke.');
 
   assert.deepEqual(consoleErrors, []);

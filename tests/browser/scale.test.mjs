@@ -12,7 +12,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { BigRepo, CHROMIUM, CHROMIUM_ARGS, OUTPUT, eventually, generatedWorkflow, getJson, seeded, startServer } from './helpers.mjs';
+import { BigRepo, CHROMIUM, CHROMIUM_ARGS, OUTPUT, WAIT, eventually, generatedWorkflow, getJson, seeded, startServer } from './helpers.mjs';
 
 const COUNT = 2000;
 const SWITCHED = 300;
@@ -34,7 +34,7 @@ before(async () => {
   page.on('pageerror', (e) => pageErrors.push(String(e)));
   await page.goto(`${server.url}/`);
   await page.waitForFunction(() => document.querySelector('#connection')?.textContent === 'live');
-  await page.locator('article.workflow[data-id="w0"]').waitFor({ timeout: 20_000 });
+  await page.locator('article.workflow[data-id="w0"]').waitFor({ timeout: WAIT });
 });
 
 after(async () => {
@@ -64,7 +64,7 @@ async function caughtUp() {
       const { revision } = await getJson(server.url, '/api/v1/dev/hot-reload/status');
       return (await page.locator('#revision').textContent()) === String(revision);
     },
-    10_000,
+    WAIT,
     'the page to reach the server revision',
   );
 }
@@ -134,7 +134,7 @@ test('at 2,000 workflows the DOM stays under the bound and an edit rebuilds only
   });
   assert.ok(tagged.length >= 5, `${tagged.length} rows drawn`);
   repo.write('workflows/w2.yaml', generatedWorkflow(2, { minutes: 99 }));
-  await eventually(async () => (await row('w2').locator('[data-step="prepare"] .minutes').textContent()) === '99 min', 5000, 'the new value');
+  await eventually(async () => (await row('w2').locator('[data-step="prepare"] .minutes').textContent()) === '99 min', WAIT, 'the new value');
   const kept = await page.evaluate(() =>
     [...document.querySelectorAll('article.workflow')].map((a) => [a.dataset.id, a.__untouched === true]),
   );
@@ -162,8 +162,8 @@ test('each row draws its content to exactly the height the list computed for it'
 test('the filter finds a workflow by each field, counts matches, and / and Escape drive it', async () => {
   repo.write('workflows/w11.yaml', generatedWorkflow(11, { name: 'Canary Nightly Check', extraStep: 'smoke-canary' }));
   repo.write('workflows/w12.yaml', 'name: Broken\nsteps: [\n');
-  await page.locator('#errors li').first().waitFor({ timeout: 5000 });
-  await eventually(async () => (await page.locator('#revision').textContent()) !== '1', 5000, 'the edits');
+  await page.locator('#errors li').first().waitFor({ timeout: WAIT });
+  await eventually(async () => (await page.locator('#revision').textContent()) !== '1', WAIT, 'the edits');
   await caughtUp();
 
   const ids = () =>
@@ -180,26 +180,26 @@ test('the filter finds a workflow by each field, counts matches, and / and Escap
   ];
   for (const [query, expected] of cases) {
     await setFilter(query);
-    await eventually(async () => JSON.stringify(await ids()) === JSON.stringify(expected), 3000, `filter ${query} → ${expected}`);
+    await eventually(async () => JSON.stringify(await ids()) === JSON.stringify(expected), WAIT, `filter ${query} → ${expected}`);
     assert.equal(await page.locator('#match-count').textContent(), `${expected.length} of ${COUNT} match`, query);
   }
   await setFilter('integration:jira');
   const withJira = Math.ceil(COUNT / 7);
-  await eventually(async () => (await page.locator('#match-count').textContent()) === `${withJira} of ${COUNT} match`, 3000, 'the jira count');
+  await eventually(async () => (await page.locator('#match-count').textContent()) === `${withJira} of ${COUNT} match`, WAIT, 'the jira count');
   assert.ok((await ids()).every((id) => Number(id.slice(1)) % 7 === 0));
   for (const query of ['is:changed', 'is:dirty']) {
     await setFilter(query);
     await eventually(async () => {
       const shown = await ids();
       return shown.includes('w11') && shown.includes('w2') && !shown.includes('w3');
-    }, 3000, query);
+    }, WAIT, query);
   }
   // Sort by file: natural order of the file names.
   await setFilter('id:w1');
   await page.selectOption('#sort', 'file');
-  await eventually(async () => (await ids()).slice(0, 3).join() === 'w1,w10,w11', 3000, 'sorted by file');
+  await eventually(async () => (await ids()).slice(0, 3).join() === 'w1,w10,w11', WAIT, 'sorted by file');
   await page.selectOption('#sort', 'changed');
-  await eventually(async () => (await ids())[0] === 'w11', 3000, 'sorted by last change');
+  await eventually(async () => (await ids())[0] === 'w11', WAIT, 'sorted by last change');
   await page.selectOption('#sort', 'name');
 
   // `/` focuses the filter; Escape clears it.
@@ -208,30 +208,30 @@ test('the filter finds a workflow by each field, counts matches, and / and Escap
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'filter');
   await page.keyboard.press('Escape');
   assert.equal(await page.inputValue('#filter'), '');
-  await eventually(async () => (await page.locator('#match-count').textContent()) === `${COUNT} shown`, 3000, 'the cleared filter');
+  await eventually(async () => (await page.locator('#match-count').textContent()) === `${COUNT} shown`, WAIT, 'the cleared filter');
 
   repo.write('workflows/w12.yaml', generatedWorkflow(12));
-  await eventually(async () => (await page.locator('#errors li').count()) === 0, 5000, 'the fix');
+  await eventually(async () => (await page.locator('#errors li').count()) === 0, WAIT, 'the fix');
   await dismissToasts();
 });
 
 test('clicking a toast brings its entity into view with its diff open, clearing the filter', async () => {
   await setFilter('id:w3');
-  await eventually(async () => (await row('w1998').count()) === 0, 3000, 'w1998 filtered out');
+  await eventually(async () => (await row('w1998').count()) === 0, WAIT, 'w1998 filtered out');
   repo.write('workflows/w1998.yaml', generatedWorkflow(1998, { minutes: 77 }));
   const t = toasts().filter({ hasText: 'w1998: 1 change' });
-  await t.waitFor({ timeout: 5000 });
+  await t.waitFor({ timeout: WAIT });
   await t.locator('.toast-title').click();
   assert.equal(await page.inputValue('#filter'), '', 'the filter was cleared');
   const target = row('w1998');
-  await target.waitFor({ timeout: 3000 });
+  await target.waitFor({ timeout: WAIT });
   const box = await page.locator('#workflows').boundingBox();
   const r = await target.boundingBox();
   const viewport = page.viewportSize();
   assert.ok(r.y >= box.y - 1 && r.y + r.height <= box.y + box.height + 1, `row ${JSON.stringify(r)} inside the list ${JSON.stringify(box)}`);
   assert.ok(r.y >= 0 && r.y + r.height <= viewport.height, 'row inside the window');
   const diff = target.locator('.row-detail.diff section.patch');
-  await diff.waitFor({ timeout: 1000 });
+  await diff.waitFor({ timeout: WAIT });
   assert.equal(await diff.locator('.changes code.path').first().textContent(), 'steps[id=prepare].estimated_minutes');
   assert.equal(await target.locator('[data-step="prepare"] .minutes').textContent(), '77 min');
   await page.screenshot({ path: join(OUTPUT, '11-toast-leads-to-row.png') });
@@ -244,7 +244,7 @@ test('repeated saves of one workflow update one toast', async () => {
     await eventually(async () => {
       const rows = await getJson(server.url, '/api/v1/workflows/w7');
       return rows.workflow?.definition?.steps?.[0]?.estimated_minutes === minutes || rows.definition?.steps?.[0]?.estimated_minutes === minutes;
-    }, 5000, `save ${minutes}`);
+    }, WAIT, `save ${minutes}`);
     await caughtUp();
   }
   const mine = toasts().filter({ hasText: /^w7:/ });
@@ -257,22 +257,22 @@ test('repeated saves of one workflow update one toast', async () => {
 test('a run started through the API shows on the page and keeps its steps after the template changes', async () => {
   const started = await fetch(`${server.url}/api/v1/workflows/w5/runs`, { method: 'POST' }).then((r) => r.json());
   const run = page.locator(`#runs li.run[data-run="${started.id}"]`);
-  await run.waitFor({ timeout: 5000 });
+  await run.waitFor({ timeout: WAIT });
   assert.equal(await run.locator('.pinned').textContent(), `pinned to rev ${started.revision}`);
   assert.deepEqual(await run.locator('.run-steps > li').evaluateAll((l) => l.map((x) => x.dataset.step)), ['prepare', 'verify']);
   assert.equal(await run.locator('.badge.newer').count(), 0);
 
   await fetch(`${server.url}/api/v1/runs/${started.id}/steps/prepare/complete`, { method: 'POST' });
-  await run.locator('.run-steps li.done[data-step="prepare"]').waitFor({ timeout: 5000 });
+  await run.locator('.run-steps li.done[data-step="prepare"]').waitFor({ timeout: WAIT });
   assert.equal(await run.locator('.progress-text').textContent(), '1/2 steps done · 15/20 min');
   assert.equal(await run.getByRole('progressbar').getAttribute('aria-valuenow'), '1');
 
   repo.write('workflows/w5.yaml', generatedWorkflow(5, { name: 'Workflow 5 v2', extraStep: 'added-later' }));
-  await run.locator('.badge.newer').waitFor({ timeout: 5000 });
+  await run.locator('.badge.newer').waitFor({ timeout: WAIT });
   assert.match(await run.locator('.badge.newer').textContent(), /^newer definition exists \(rev \d+\)$/);
   assert.deepEqual(await run.locator('.run-steps > li').evaluateAll((l) => l.map((x) => x.dataset.step)), ['prepare', 'verify'], 'the run keeps its own steps');
   await setFilter('id:w5');
-  await eventually(async () => (await row('w5').locator('li.step').count()) === 3, 3000, 'the new template in the list').catch(async (e) => {
+  await eventually(async () => (await row('w5').locator('li.step').count()) === 3, WAIT, 'the new template in the list').catch(async (e) => {
     throw new Error(`${e.message}: ${await page.locator('#workflows').innerHTML()} ${JSON.stringify(await getJson(server.url, '/api/v1/workflows/w5'))}`);
   });
   assert.equal(await row('w5').locator('.badge.older-runs').textContent(), '1 run on an older definition');
@@ -311,17 +311,17 @@ test('after random edits, adds, deletes and a branch switch every row equals the
   await dismissToasts();
   repo.git('checkout', '-q', 'switched');
   const switchToast = toasts().filter({ hasText: 'branch switched' });
-  await switchToast.waitFor({ timeout: 10_000 });
+  await switchToast.waitFor({ timeout: WAIT });
   await caughtUp();
 
   // The switch's toast: a summary, diffs on demand, and "show all changed".
   await switchToast.locator('button.expand').click();
   const summary = switchToast.locator('.diff-summary');
-  await summary.waitFor({ timeout: 2000 });
+  await summary.waitFor({ timeout: WAIT });
   const entry = switchToast.locator('details.patch-entry').first();
   assert.equal(await entry.locator('section.patch').count(), 0, 'diffs are built on demand');
   await entry.locator('summary').click();
-  await entry.locator('section.patch').waitFor({ timeout: 2000 });
+  await entry.locator('section.patch').waitFor({ timeout: WAIT });
   await page.screenshot({ path: join(OUTPUT, '13-branch-switch-summary.png') });
   await switchToast.locator('button.show-changed').click();
   const { revision } = await getJson(server.url, '/api/v1/dev/hot-reload/status');
@@ -329,7 +329,7 @@ test('after random edits, adds, deletes and a branch switch every row equals the
   const api = await getJson(server.url, '/api/v1/workflows');
   const changed = api.workflows.filter((w) => w.revision === revision).length;
   assert.ok(changed >= SWITCHED - 60, `${changed} workflows changed by the switch (${context})`);
-  await eventually(async () => (await page.locator('#match-count').textContent()) === `${changed} of ${api.workflows.length} match`, 3000, 'the changed filter');
+  await eventually(async () => (await page.locator('#match-count').textContent()) === `${changed} of ${api.workflows.length} match`, WAIT, 'the changed filter');
   await setFilter('');
   await dismissToasts();
 

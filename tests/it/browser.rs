@@ -13,7 +13,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 const SETUP: &str = "run `scripts/test`, which installs them and runs every test, or by hand: \
     `apt-get install -y nodejs npm chromium` and `npm ci --prefix tests/browser`";
@@ -50,6 +50,42 @@ pub(crate) fn missing_node_and_packages(node: &str, dir: &str, packages: &[&str]
         missing.push(format!("npm packages in {dir} ({})", absent.join(", ")));
     }
     missing
+}
+
+/// Fails unless `node --test` (its output `out`) passed. The message holds
+/// the whole output, then each failing test's report again at the end: a
+/// log cut in the middle (as CI's is) still shows why.
+pub(crate) fn assert_node_passed(what: &str, out: &Output) {
+    if out.status.success() {
+        return;
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    panic!(
+        "{what} failed ({}):\n{stdout}\n{}\nfailing tests:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        failure_reports(&stdout)
+    );
+}
+
+/// The TAP reports of the failed tests in `tap` (node's `--test` output):
+/// each from its `not ok` line to the `...` ending its details.
+fn failure_reports(tap: &str) -> String {
+    let mut reports = String::new();
+    let mut inside = false;
+    for line in tap.lines() {
+        if line.trim_start().starts_with("not ok ") {
+            inside = true;
+        }
+        if inside {
+            reports.push_str(line);
+            reports.push('\n');
+            if line.trim() == "..." {
+                inside = false;
+            }
+        }
+    }
+    reports
 }
 
 /// Whether a test that needs what `missing` lists may run. Nothing missing:
@@ -128,13 +164,7 @@ fn page_and_hooks_pass_their_browser_and_node_tests() {
         .env("QA_RELOAD_TEST_OUTPUT", &output_dir)
         .output()
         .expect("run node --test");
-    assert!(
-        out.status.success(),
-        "the JavaScript tests failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_node_passed("the JavaScript tests", &out);
     eprintln!("screenshots of each page state: {}", output_dir.display());
 }
 
@@ -156,11 +186,5 @@ fn the_client_json_patch_applier_passes_its_table() {
         .current_dir(browser_dir())
         .output()
         .expect("run node --test");
-    assert!(
-        out.status.success(),
-        "the JSON Patch table failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_node_passed("the JSON Patch table", &out);
 }

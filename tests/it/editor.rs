@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::browser::{may_run, missing_node_and_packages, node};
+use crate::browser::{assert_node_passed, may_run, missing_node_and_packages, node};
 
 const SETUP: &str = "run `scripts/test`, which installs them and runs every test, or by hand: \
     `apt-get install -y nodejs npm` and `npm ci --prefix tests/editor`";
@@ -34,11 +34,5 @@ fn the_yaml_language_server_underlines_what_the_schemas_refuse() {
         .env("QA_RELOAD_REPO", root)
         .output()
         .expect("run node --test");
-    assert!(
-        out.status.success(),
-        "the editor tests failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_node_passed("the editor tests", &out);
 }
