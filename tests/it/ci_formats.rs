@@ -10,6 +10,7 @@ use qa_reload::diagnostic::{ConfigError, Severity};
 use qa_reload::load::{config, fs};
 use serde::Deserialize;
 
+use crate::cli::{check, diff};
 use crate::util::TestRepo;
 
 fn bad() -> std::path::PathBuf {
@@ -22,12 +23,6 @@ fn corpus_problems() -> Vec<ConfigError> {
     let (_, more) = config::build(&files, &cli::process_env);
     errors.extend(more);
     errors
-}
-
-fn check(repo: &Path, format: Format) -> (u8, String) {
-    let mut out = Vec::new();
-    let code = cli::check::run(repo, format, &mut out).unwrap();
-    (code, String::from_utf8(out).unwrap())
 }
 
 type Key = (String, u32, u32, &'static str, String);
@@ -331,17 +326,8 @@ fn diff_ci_formats_report_the_new_side_s_problems_and_exit_as_text() {
         &good.replace("estimated_minutes: 5", "estimated_minutes: 5000"),
     );
     for format in [Format::Text, Format::Github, Format::Sarif, Format::Junit] {
-        let mut out = Vec::new();
-        let args = cli::diff::Args {
-            repo: &repo.root,
-            old: None,
-            new: None,
-            format,
-            color: false,
-            fail_on_errors: false,
-        };
-        assert_eq!(cli::diff::run(&args, &mut out).unwrap(), cli::EXIT_OK);
-        let out = String::from_utf8(out).unwrap();
+        let (code, out) = diff(&repo.root, None, None, format);
+        assert_eq!(code, cli::EXIT_OK, "{out}");
         match format {
             Format::Github => {
                 let keys = parse_github(&out);

@@ -7,9 +7,41 @@ use qa_reload::cli::{self, Format};
 
 use crate::util::TestRepo;
 
-fn check(repo: &Path, format: Format) -> (u8, String) {
+/// Every output format of `check` and `diff`.
+pub(crate) const FORMATS: [Format; 5] = [
+    Format::Text,
+    Format::Json,
+    Format::Github,
+    Format::Sarif,
+    Format::Junit,
+];
+
+/// `qa-reload check` of `repo` in `format`: its exit code and output.
+pub(crate) fn check(repo: &Path, format: Format) -> (u8, String) {
     let mut out = Vec::new();
     let code = cli::check::run(repo, format, &mut out).unwrap();
+    (code, String::from_utf8(out).unwrap())
+}
+
+/// `qa-reload diff` of `repo` in `format`, without colour: from `old` to
+/// `new` (commits), the working tree against `HEAD` when both are `None`.
+/// Its exit code and output.
+pub(crate) fn diff(
+    repo: &Path,
+    old: Option<&str>,
+    new: Option<&str>,
+    format: Format,
+) -> (u8, String) {
+    let mut out = Vec::new();
+    let args = cli::diff::Args {
+        repo,
+        old,
+        new,
+        format,
+        color: false,
+        fail_on_errors: false,
+    };
+    let code = cli::diff::run(&args, &mut out).unwrap();
     (code, String::from_utf8(out).unwrap())
 }
 
@@ -71,17 +103,8 @@ fn diff_shows_semantic_changes_between_two_commits() {
         )],
         "second",
     );
-    let mut out = Vec::new();
-    let args = cli::diff::Args {
-        repo: &repo.root,
-        old: Some("HEAD~1"),
-        new: Some("HEAD"),
-        format: Format::Text,
-        color: false,
-        fail_on_errors: false,
-    };
-    assert_eq!(cli::diff::run(&args, &mut out).unwrap(), cli::EXIT_OK);
-    let out = String::from_utf8(out).unwrap();
+    let (code, out) = diff(&repo.root, Some("HEAD~1"), Some("HEAD"), Format::Text);
+    assert_eq!(code, cli::EXIT_OK, "{out}");
     assert!(
         out.contains("modified workflow `smoke` (workflows/smoke.yaml)"),
         "{out}"
@@ -102,17 +125,9 @@ fn diff_shows_semantic_changes_between_two_commits() {
         "workflows/smoke.yaml",
         &wf(10, "").replace("Log out", "Sign out"),
     );
-    let mut out = Vec::new();
-    let args = cli::diff::Args {
-        repo: &repo.root,
-        old: None,
-        new: None,
-        format: Format::Json,
-        color: false,
-        fail_on_errors: false,
-    };
-    assert_eq!(cli::diff::run(&args, &mut out).unwrap(), cli::EXIT_OK);
-    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let (code, out) = diff(&repo.root, None, None, Format::Json);
+    assert_eq!(code, cli::EXIT_OK, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     let changes = &doc["patches"][0]["changes"];
     assert!(
         changes
@@ -149,17 +164,7 @@ fn a_folder_below_the_top_of_a_repository() {
     assert_eq!(code, cli::EXIT_INVALID, "{out}");
     assert!(out.contains("workflows/s.yaml:5:24"), "{out}");
 
-    let mut out = Vec::new();
-    let args = cli::diff::Args {
-        repo: &qa,
-        old: None,
-        new: None,
-        format: Format::Text,
-        color: false,
-        fail_on_errors: false,
-    };
-    let code = cli::diff::run(&args, &mut out).unwrap();
-    let out = String::from_utf8(out).unwrap();
+    let (code, out) = diff(&qa, None, None, Format::Text);
     assert_eq!(code, cli::EXIT_USAGE, "{out}");
     assert!(out.contains("is not its top folder"), "{out}");
 }

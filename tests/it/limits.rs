@@ -77,17 +77,25 @@ async fn header_read_timeout_closes_slow_client() {
         String::from_utf8_lossy(&answered)
     );
 
-    let http = http_status(&server).await;
-    assert_eq!(http["header_timeouts"], 2, "{http}");
-    assert_eq!(http["idle_timeouts"], 0, "{http}");
+    let http = assert_timeouts(&server, 2, 0).await;
     assert_eq!(http["header_read_timeout_ms"], 300, "{http}");
-    let metrics = server.get(routes::METRICS).await.body;
-    assert!(
-        metrics.contains("qa_reload_http_connections_timed_out_total{reason=\"header\"} 2\n"),
-        "{metrics}"
-    );
     server.stop().await;
     fed.shutdown.cancel();
+}
+
+/// Asserts that `/status` and `/metrics` count `header` connections closed
+/// for a slow request head and `idle` ones closed idle; `/status.http`.
+async fn assert_timeouts(server: &Server, header: u64, idle: u64) -> Value {
+    let http = http_status(server).await;
+    assert_eq!(http["header_timeouts"], header, "{http}");
+    assert_eq!(http["idle_timeouts"], idle, "{http}");
+    let metrics = server.get(routes::METRICS).await.body;
+    for (reason, count) in [("header", header), ("idle", idle)] {
+        let line =
+            format!("qa_reload_http_connections_timed_out_total{{reason=\"{reason}\"}} {count}\n");
+        assert!(metrics.contains(&line), "{line}in {metrics}");
+    }
+    http
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,14 +116,7 @@ async fn idle_keep_alive_connection_is_closed() {
     let text = String::from_utf8_lossy(&seen);
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
 
-    let http = http_status(&server).await;
-    assert_eq!(http["idle_timeouts"], 1, "{http}");
-    assert_eq!(http["header_timeouts"], 0, "{http}");
-    let metrics = server.get(routes::METRICS).await.body;
-    assert!(
-        metrics.contains("qa_reload_http_connections_timed_out_total{reason=\"idle\"} 1\n"),
-        "{metrics}"
-    );
+    assert_timeouts(&server, 0, 1).await;
     server.stop().await;
     fed.shutdown.cancel();
 }

@@ -221,9 +221,7 @@ fn diagnostics_at_startup_are_exactly_what_check_prints() {
         ),
     ];
     let dir = repo(&files);
-    let mut out = Vec::new();
-    qa_reload::cli::check::run(dir.path(), qa_reload::cli::Format::Text, &mut out).unwrap();
-    let check = String::from_utf8(out).unwrap();
+    let (_, check) = crate::cli::check(dir.path(), qa_reload::cli::Format::Text);
     let expected: Vec<&str> = check
         .lines()
         .filter(|l| !l.starts_with("checked "))

@@ -136,6 +136,42 @@ async fn send(server: &Follower, method: &str, path: &str) -> (u16, Value) {
     (r.status, r.json())
 }
 
+/// A stand-in Jira, and a remote whose first commit (its id, third)
+/// configures it.
+async fn jira_and_remote() -> (Jira, Remote, String) {
+    let jira = Jira::start().await;
+    let remote = Remote::new();
+    let first = push(
+        &remote,
+        &[("config/jira_config.yaml", jira.config(5000))],
+        "add jira",
+    );
+    (jira, remote, first)
+}
+
+/// Polls `/status` until the replica's role is `role`; the status then.
+async fn until_role(server: &Follower, role: &str, what: &str) -> Value {
+    until(server, STATUS, what, |s| s["replica"]["role"] == role).await
+}
+
+/// Pushes `files` and sends the push's webhook, signed the way `provider`
+/// signs, to `via` alone, which accepts it; the commit id.
+async fn push_and_hook(
+    remote: &Remote,
+    files: &[(&str, String)],
+    subject: &str,
+    via: &Follower,
+    (provider, delivery): (&str, &str),
+) -> String {
+    let commit = push(remote, files, subject);
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let (code, _) = via
+        .hook(&signed(provider, SECRET, body, delivery), body)
+        .await;
+    assert_eq!(code, 202);
+    commit
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_replicas_share_pushes_runs_and_one_connection_test_per_change() {
     let Some(cluster) =
@@ -144,21 +180,12 @@ async fn two_replicas_share_pushes_runs_and_one_connection_test_per_change() {
         return;
     };
     let database = cluster.database("replicas");
-    let jira = Jira::start().await;
-    let remote = Remote::new();
-    let first = push(
-        &remote,
-        &[("config/jira_config.yaml", jira.config(5000))],
-        "add jira",
-    );
+    let (jira, remote, first) = jira_and_remote().await;
 
     // The first replica leads, and tests the configuration once.
     let a = replica(&remote, &database).await;
     a.serves(&first).await;
-    let status = until(&a, STATUS, "a replica alone leads", |s| {
-        s["replica"]["role"] == "leader"
-    })
-    .await;
+    let status = until_role(&a, "leader", "a replica alone leads").await;
     let a_id = status["replica"]["id"].as_str().unwrap().to_owned();
     assert_eq!(a_id, status["instance"].as_str().unwrap());
     let tested = jira_ok(&a, "the leader tested jira", |_| true).await;
@@ -204,19 +231,17 @@ async fn two_replicas_share_pushes_runs_and_one_connection_test_per_change() {
     // A push, and its webhook sent to the follower only: the leader
     // learns of it through the database (its poll is an hour away) and
     // tests the new configuration, once.
-    let body = br#"{"ref":"refs/heads/main"}"#;
-    let second = push(
+    let second = push_and_hook(
         &remote,
         &[
             ("config/jira_config.yaml", jira.config(6000)),
             ("workflows/smoke.yaml", workflow(7)),
         ],
         "longer jira timeout",
-    );
-    let (code, _) = b
-        .hook(&signed("github", SECRET, body, "delivery-1"), body)
-        .await;
-    assert_eq!(code, 202);
+        &b,
+        ("github", "delivery-1"),
+    )
+    .await;
     a.serves(&second).await;
     b.serves(&second).await;
     let retested = jira_ok(&a, "the leader tested the new configuration", |s| {
@@ -235,15 +260,14 @@ async fn two_replicas_share_pushes_runs_and_one_connection_test_per_change() {
 
     // The other way: a webhook to the leader brings the follower along. A
     // commit that leaves the configuration as it is tests nothing.
-    let third = push(
+    let third = push_and_hook(
         &remote,
         &[("workflows/smoke.yaml", workflow(9))],
         "nine minutes",
-    );
-    let (code, _) = a
-        .hook(&signed("gitlab", SECRET, body, "delivery-2"), body)
-        .await;
-    assert_eq!(code, 202);
+        &a,
+        ("gitlab", "delivery-2"),
+    )
+    .await;
     b.serves(&third).await;
     let (_, smoke) = b.get("/api/v1/workflows/smoke").await;
     assert_eq!(smoke["definition"]["steps"][0]["estimated_minutes"], 9);
@@ -251,19 +275,15 @@ async fn two_replicas_share_pushes_runs_and_one_connection_test_per_change() {
     // The leader dies without a word: the follower takes the tests over
     // (without testing again what was tested) and tests the next change.
     a.kill().await;
-    until(&b, STATUS, "the follower takes over", |s| {
-        s["replica"]["role"] == "leader"
-    })
-    .await;
-    let fourth = push(
+    until_role(&b, "leader", "the follower takes over").await;
+    let fourth = push_and_hook(
         &remote,
         &[("config/jira_config.yaml", jira.config(7000))],
         "even longer jira timeout",
-    );
-    let (code, _) = b
-        .hook(&signed("gitea", SECRET, body, "delivery-3"), body)
-        .await;
-    assert_eq!(code, 202);
+        &b,
+        ("gitea", "delivery-3"),
+    )
+    .await;
     b.serves(&fourth).await;
     jira_ok(&b, "the new leader tested the change", |s| {
         s["tested_at"] != retested["tested_at"]
@@ -275,13 +295,7 @@ async fn two_replicas_share_pushes_runs_and_one_connection_test_per_change() {
     // group of its own: it leads there, and does not wait for this lock.
     let other = Remote::new();
     let c = replica(&other, &database).await;
-    let status = until(
-        &c,
-        STATUS,
-        "another remote's replica leads its own group",
-        |s| s["replica"]["role"] == "leader",
-    )
-    .await;
+    let status = until_role(&c, "leader", "another remote's replica leads its own group").await;
     assert_eq!(status["replica"]["role"], "leader");
     assert_eq!(b.get(STATUS).await.1["replica"]["role"], "leader");
     c.stop().await;
@@ -290,13 +304,7 @@ async fn two_replicas_share_pushes_runs_and_one_connection_test_per_change() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_postgres_a_follower_tests_alone_and_names_no_replica() {
-    let jira = Jira::start().await;
-    let remote = Remote::new();
-    let first = push(
-        &remote,
-        &[("config/jira_config.yaml", jira.config(5000))],
-        "add jira",
-    );
+    let (jira, remote, first) = jira_and_remote().await;
     let server = Follower::start_with(
         remote.bare().to_str().unwrap(),
         Some(SECRET),
@@ -326,19 +334,10 @@ async fn after_the_database_restarts_one_replica_leads_again_and_tests_once() {
         return;
     };
     let database = cluster.database("restarts");
-    let jira = Jira::start().await;
-    let remote = Remote::new();
-    let first = push(
-        &remote,
-        &[("config/jira_config.yaml", jira.config(5000))],
-        "add jira",
-    );
+    let (jira, remote, first) = jira_and_remote().await;
     let a = replica(&remote, &database).await;
     a.serves(&first).await;
-    until(&a, STATUS, "the first replica leads", |s| {
-        s["replica"]["role"] == "leader"
-    })
-    .await;
+    until_role(&a, "leader", "the first replica leads").await;
     let tested = jira_ok(&a, "the leader tested jira", |_| true).await;
     let b = replica(&remote, &database).await;
     b.serves(&first).await;
@@ -350,10 +349,7 @@ async fn after_the_database_restarts_one_replica_leads_again_and_tests_once() {
     // The database goes away: the leader stops leading (no replica can
     // know whether another took over).
     cluster.pg_ctl_stop();
-    until(&a, STATUS, "the leader steps down", |s| {
-        s["replica"]["role"] == "follower"
-    })
-    .await;
+    until_role(&a, "follower", "the leader steps down").await;
     // Back: one replica leads again, never both.
     cluster.pg_ctl_start();
     let deadline = tokio::time::Instant::now() + GUARD;
@@ -373,16 +369,14 @@ async fn after_the_database_restarts_one_replica_leads_again_and_tests_once() {
     assert_eq!(jira.tests(), 1, "nothing changed: nothing tested again");
 
     // The next change is tested once, by the new leader, and shown by both.
-    let second = push(
+    let second = push_and_hook(
         &remote,
         &[("config/jira_config.yaml", jira.config(6000))],
         "longer jira timeout",
-    );
-    let body = br#"{"ref":"refs/heads/main"}"#;
-    let (code, _) = follower
-        .hook(&signed("github", SECRET, body, "after-restart"), body)
-        .await;
-    assert_eq!(code, 202);
+        follower,
+        ("github", "after-restart"),
+    )
+    .await;
     leader.serves(&second).await;
     follower.serves(&second).await;
     let retested = jira_ok(leader, "the leader tested the change", |s| {

@@ -9,6 +9,7 @@ use qa_reload::cli::{self, Format};
 use qa_reload::diff::files::diff_files;
 use qa_reload::secret::MASK;
 
+use crate::cli::{FORMATS, check, diff};
 use crate::util::TestRepo;
 
 const SECRETS: [&str; 6] = [
@@ -107,17 +108,8 @@ fn the_diff_command_masks_secrets() {
     repo.commit(&[("config/jira_config.yaml", &cfg(SECRETS[0]))], "first");
     repo.commit(&[("config/jira_config.yaml", &cfg(SECRETS[1]))], "second");
     for format in [Format::Text, Format::Json] {
-        let mut out = Vec::new();
-        let args = cli::diff::Args {
-            repo: &repo.root,
-            old: Some("HEAD~1"),
-            new: Some("HEAD"),
-            format,
-            color: false,
-            fail_on_errors: false,
-        };
-        assert_eq!(cli::diff::run(&args, &mut out).unwrap(), cli::EXIT_OK);
-        let out = String::from_utf8(out).unwrap();
+        let (code, out) = diff(&repo.root, Some("HEAD~1"), Some("HEAD"), format);
+        assert_eq!(code, cli::EXIT_OK, "{out}");
         assert!(out.contains(MASK), "{out}");
         assert_clean(&out);
     }
@@ -138,22 +130,11 @@ fn the_ci_formats_mask_secrets_in_messages_and_excerpts() {
         &cfg(SECRETS[1]).replace("api_token:", "api_tokn:"),
     );
     for format in [Format::Github, Format::Sarif, Format::Junit] {
-        let mut out = Vec::new();
-        assert_eq!(
-            cli::check::run(&repo.root, format, &mut out).unwrap(),
-            cli::EXIT_INVALID
-        );
-        let mut diff = Vec::new();
-        let args = cli::diff::Args {
-            repo: &repo.root,
-            old: None,
-            new: None,
-            format,
-            color: false,
-            fail_on_errors: false,
-        };
-        assert_eq!(cli::diff::run(&args, &mut diff).unwrap(), cli::EXIT_OK);
-        let out = String::from_utf8(out).unwrap() + &String::from_utf8(diff).unwrap();
+        let (code, checked) = check(&repo.root, format);
+        assert_eq!(code, cli::EXIT_INVALID, "{checked}");
+        let (code, diffed) = diff(&repo.root, None, None, format);
+        assert_eq!(code, cli::EXIT_OK, "{diffed}");
+        let out = checked + &diffed;
         assert!(out.contains("api_tokn"), "{out}");
         if format != Format::Github {
             // SARIF and JUnit carry the excerpt, masked.
@@ -174,20 +155,13 @@ fn a_secret_key_misspelt_by_one_letter_is_masked_in_every_format() {
             SECRETS[1]
         );
         repo.write("config/postman_config.yaml", &text);
-        for format in [
-            Format::Text,
-            Format::Json,
-            Format::Github,
-            Format::Sarif,
-            Format::Junit,
-        ] {
-            let mut out = Vec::new();
+        for format in FORMATS {
+            let (code, out) = check(&repo.root, format);
             assert_eq!(
-                cli::check::run(&repo.root, format, &mut out).unwrap(),
+                code,
                 cli::EXIT_INVALID,
                 "{key} misspelt {typo} is an unknown key"
             );
-            let out = String::from_utf8(out).unwrap();
             assert!(out.contains(typo), "{format:?}: {out}");
             assert_clean(&out);
         }
@@ -273,29 +247,11 @@ fn the_newer_secret_rules_hold_in_every_output() {
     let repo = TestRepo::new();
     repo.commit(&[("config/postman_config.yaml", old)], "first");
     repo.write("config/postman_config.yaml", &text);
-    for format in [
-        Format::Text,
-        Format::Json,
-        Format::Github,
-        Format::Sarif,
-        Format::Junit,
-    ] {
-        let mut out = Vec::new();
-        assert_eq!(
-            cli::check::run(&repo.root, format, &mut out).unwrap(),
-            cli::EXIT_INVALID
-        );
-        let mut diff = Vec::new();
-        let args = cli::diff::Args {
-            repo: &repo.root,
-            old: None,
-            new: None,
-            format,
-            color: false,
-            fail_on_errors: false,
-        };
-        cli::diff::run(&args, &mut diff).unwrap();
-        let out = String::from_utf8(out).unwrap() + &String::from_utf8(diff).unwrap();
+    for format in FORMATS {
+        let (code, checked) = check(&repo.root, format);
+        assert_eq!(code, cli::EXIT_INVALID, "{checked}");
+        let (_, diffed) = diff(&repo.root, None, None, format);
+        let out = checked + &diffed;
         assert!(out.contains("passphrase"), "{format:?}: {out}");
         clean(&format!("{format:?}"), &out);
     }
@@ -382,32 +338,11 @@ fn a_config_secret_repeated_in_a_workflow_is_masked_there() {
     repo.commit(&[("config/jira_config.yaml", &jira)], "first");
     repo.write("workflows/w.yaml", &workflow(LITERAL));
     repo.write("workflows/b.yaml", &broken(LITERAL));
-    for format in [
-        Format::Text,
-        Format::Json,
-        Format::Github,
-        Format::Sarif,
-        Format::Junit,
-    ] {
-        let mut out = Vec::new();
-        assert_eq!(
-            cli::check::run(&repo.root, format, &mut out).unwrap(),
-            cli::EXIT_INVALID
-        );
-        let mut diff = Vec::new();
-        let args = cli::diff::Args {
-            repo: &repo.root,
-            old: None,
-            new: None,
-            format,
-            color: false,
-            fail_on_errors: false,
-        };
-        cli::diff::run(&args, &mut diff).unwrap();
-        let (out, diff) = (
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(diff).unwrap(),
-        );
+    for format in FORMATS {
+        let (code, checked) = check(&repo.root, format);
+        assert_eq!(code, cli::EXIT_INVALID, "{checked}");
+        let (_, diffed) = diff(&repo.root, None, None, format);
+        let (out, diff) = (checked, diffed);
         assert!(out.contains("workflows/b.yaml"), "{format:?}: {out}");
         // Text and JSON show the patches; the CI formats the problems.
         let shown = match format {
