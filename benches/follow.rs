@@ -16,7 +16,6 @@
 //! Run: `cargo bench --bench follow` (release build). Pass a figure's
 //! number (`cargo bench --bench follow -- 2`) to run only that one.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,7 +30,7 @@ mod pg;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use support::{git, hmac_sha256_hex, small_workflow};
+use support::{git, hmac_sha256_hex, serve_command, small_workflow, spawn_serving_blocking};
 
 const SECRET: &str = "bench-webhook-secret";
 const MIB: f64 = 1024.0 * 1024.0;
@@ -114,29 +113,15 @@ impl Follower {
     /// [`Follower::start`] with the data folder `data` (a mirror already in
     /// it is served at start, before the remote answers).
     fn start_in(data: tempfile::TempDir, remote: &str, database: Option<&str>) -> Follower {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_qa-reload"));
+        let mut command = serve_command(&["--poll-interval", "3600", "--follow", remote]);
         command
-            .args(["serve", "--bind", "127.0.0.1:0", "--poll-interval", "3600"])
-            .args(["--follow", remote, "--data-dir"])
-            .arg(data.path())
-            .env("RUST_LOG", "warn")
+            .args(["--data-dir", data.path().to_str().expect("a UTF-8 path")])
             .env("QA_RELOAD_WEBHOOK_SECRET", SECRET)
-            .env_remove("QA_RELOAD_DATABASE_URL")
-            .env_remove("QA_RELOAD_TOKEN")
-            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(database) = database {
             command.args(["--database", database]);
         }
-        let mut child = command.spawn().expect("serve starts");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let line = lines.next().and_then(Result::ok).unwrap_or_default();
-        let url = line
-            .split("http://")
-            .nth(1)
-            .map(|rest| format!("http://{}", rest.trim_end_matches('/')))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"));
-        std::thread::spawn(move || for _ in lines {});
+        let (child, url) = spawn_serving_blocking(command);
         Follower {
             child,
             url,

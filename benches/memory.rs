@@ -20,7 +20,7 @@
 //! `QA_RELOAD_BIN` to measure another build of the binary (an older one,
 //! for a before/after comparison).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -33,7 +33,7 @@ use futures_util::StreamExt;
 #[allow(dead_code)]
 #[path = "../tests/support/mod.rs"]
 mod support;
-use support::{git, save};
+use support::{git, save, spawn_serving_blocking};
 
 const MIB: f64 = 1024.0 * 1024.0;
 /// The longest wait for a revision; a hang guard, not a measurement.
@@ -82,27 +82,16 @@ impl Served {
     fn start(root: &Path) -> Served {
         let bin = std::env::var_os("QA_RELOAD_BIN")
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_qa-reload").into());
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        command
             .args(["serve", "--bind", "127.0.0.1:0", "--repo"])
             .arg(root)
             .env("RUST_LOG", "off")
             .env_remove("QA_RELOAD_TOKEN")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn qa-reload");
-        let stdout = child.stdout.take().expect("stdout");
-        let line = BufReader::new(stdout)
-            .lines()
-            .next()
-            .and_then(Result::ok)
-            .expect("qa-reload printed its URL");
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .expect("an address in the first line")
-            .to_owned();
+            .stderr(Stdio::null());
+        let (child, url) = spawn_serving_blocking(command);
+        let addr = url.trim_start_matches("http://").to_owned();
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let frames = Arc::new(AtomicU64::new(0));
         let largest_frame = Arc::new(AtomicU64::new(0));

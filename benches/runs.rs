@@ -15,9 +15,8 @@
 //! Run: `cargo bench --bench runs` (release build). Pass a figure's number
 //! (`cargo bench --bench runs -- 2`) to run only that one.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 #[allow(dead_code, clippy::unwrap_used)]
@@ -27,7 +26,7 @@ mod pg;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use support::git;
+use support::{git, serve_command, spawn_serving_blocking};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -73,28 +72,13 @@ struct Served {
 impl Served {
     fn start(root: &Path, database: Option<&str>) -> Served {
         let began = Instant::now();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_qa-reload"));
-        command
-            .args(["serve", "--bind", "127.0.0.1:0", "--repo"])
-            .arg(root)
-            .env("RUST_LOG", "warn")
-            .env_remove("QA_RELOAD_DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        let mut command = serve_command(&["--repo", root.to_str().expect("a UTF-8 path")]);
+        command.stderr(Stdio::inherit());
         if let Some(database) = database {
             command.args(["--database", database]);
         }
-        let mut child = command.spawn().expect("serve starts");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let line = lines.next().and_then(Result::ok).unwrap_or_default();
+        let (child, url) = spawn_serving_blocking(command);
         let ready_in = began.elapsed();
-        let url = line
-            .split(" at ")
-            .nth(1)
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .trim_end_matches('/')
-            .to_owned();
-        std::thread::spawn(move || for _ in lines {});
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -10,15 +10,13 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::served::{Conn, GUARD, eventually};
-use crate::support::{git, hmac_sha256_hex};
+use crate::support::{Serving, git, hmac_sha256_hex, serve_command, spawn_serving};
 
-const BIN: &str = env!("CARGO_BIN_EXE_qa-reload");
 pub(crate) const SECRET: &str = "s3cret-webhook-key";
 
 fn workflow(minutes: u32) -> String {
@@ -98,10 +96,8 @@ impl Remote {
 /// `qa-reload serve --follow` on a free port; its stdout and stderr lines
 /// are kept.
 pub(crate) struct Follower {
-    child: tokio::process::Child,
+    serving: Serving,
     pub(crate) addr: SocketAddr,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
     _data: tempfile::TempDir,
 }
 
@@ -118,56 +114,17 @@ impl Follower {
         vars: &[(&str, &str)],
     ) -> Follower {
         let data = tempfile::tempdir().unwrap();
-        let mut command = tokio::process::Command::new(BIN);
-        command
-            .args(["serve", "--bind", "127.0.0.1:0", "--poll-interval", "3600"])
-            .args(["--follow", remote, "--data-dir"])
-            .arg(data.path())
-            .env("RUST_LOG", "warn")
-            .env_remove("QA_RELOAD_TOKEN")
-            .env_remove("QA_RELOAD_DATABASE_URL")
-            .env_remove("QA_RELOAD_WEBHOOK_SECRET")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let data_dir = data.path().to_str().unwrap();
+        let mut command = serve_command(&["--poll-interval", "3600", "--follow", remote]);
+        command.args(["--data-dir", data_dir]);
         if let Some(secret) = secret {
             command.env("QA_RELOAD_WEBHOOK_SECRET", secret);
         }
         command.args(args).envs(vars.iter().copied());
-        let mut child = command.spawn().unwrap();
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(GUARD, lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_or_default();
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .unwrap_or_else(|| panic!("no URL in {first:?}"))
-            .trim_end_matches('/')
-            .parse()
-            .unwrap();
-        let stdout = Arc::new(Mutex::new(vec![first]));
-        let kept = Arc::clone(&stdout);
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                kept.lock().push(line);
-            }
-        });
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let kept = Arc::clone(&stderr);
-        let mut errors = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = errors.next_line().await {
-                kept.lock().push(line);
-            }
-        });
+        let serving = spawn_serving(command, GUARD).await;
         Follower {
-            child,
-            addr,
-            stdout,
-            stderr,
+            addr: serving.addr(),
+            serving,
             _data: data,
         }
     }
@@ -229,7 +186,8 @@ impl Follower {
     }
 
     pub(crate) fn stderr_lines(&self, containing: &str) -> usize {
-        self.stderr
+        self.serving
+            .stderr
             .lock()
             .iter()
             .filter(|l| l.contains(containing))
@@ -237,25 +195,12 @@ impl Follower {
     }
 
     /// Ends the process at once (SIGKILL): nothing of it closes cleanly.
-    pub(crate) async fn kill(mut self) {
-        self.child.start_kill().unwrap();
-        tokio::time::timeout(GUARD, self.child.wait())
-            .await
-            .unwrap()
-            .unwrap();
+    pub(crate) async fn kill(self) {
+        self.serving.kill().await;
     }
 
-    pub(crate) async fn stop(mut self) {
-        let pid = self.child.id().unwrap().to_string();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        let status = tokio::time::timeout(GUARD, self.child.wait())
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(status.success(), "{status}");
+    pub(crate) async fn stop(self) {
+        self.serving.stop().await;
     }
 }
 
@@ -567,6 +512,7 @@ async fn without_a_secret_every_webhook_is_refused_and_an_unreachable_remote_is_
     let server = Follower::start(remote, None).await;
     eventually("the start says webhooks are refused", || {
         server
+            .serving
             .stdout
             .lock()
             .iter()
@@ -611,10 +557,11 @@ async fn without_a_secret_every_webhook_is_refused_and_an_unreachable_remote_is_
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     for line in server
+        .serving
         .stdout
         .lock()
         .iter()
-        .chain(server.stderr.lock().iter())
+        .chain(server.serving.stderr.lock().iter())
     {
         assert!(!line.contains("pa55word-in-url"), "{line}");
     }
@@ -690,10 +637,11 @@ async fn an_http_remote_is_followed_and_credentials_in_clear_are_refused_masked(
     assert!(!text.contains("http-pa55word"), "{text}");
     assert!(text.contains("clear text"), "{text}");
     for line in refused
+        .serving
         .stdout
         .lock()
         .iter()
-        .chain(refused.stderr.lock().iter())
+        .chain(refused.serving.stderr.lock().iter())
     {
         assert!(!line.contains("http-pa55word"), "{line}");
     }

@@ -3,34 +3,15 @@
 //! real binary, as a user runs it), and the settings file itself is always
 //! watched, whatever its globs say.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 use qa_reload::engine::CauseKind;
 
 use crate::engine::{Served, workflow};
-use crate::util::TestRepo;
+use crate::util::{TestRepo, qa_reload, text};
 
 const SETTINGS: &str = "config/hot_reload.yaml";
 const SKIP_DRAFTS: &str = "ignore: [\"workflows/drafts/**\"]\n";
 /// Not a workflow: `steps` is missing and `estimated` is unknown.
 const BROKEN: &str = "name: Half done\nestimated: 3\n";
-
-fn qa_reload(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qa-reload"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("qa-reload runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 #[test]
 fn check_skips_the_drafts_the_settings_ignore_as_serve_does() {
@@ -199,20 +180,7 @@ fn the_pre_commit_hook_lets_an_ignored_broken_draft_through() {
     assert!(out.status.success(), "{}", text(&out));
     let commit = |message: &str| {
         repo.git(&["add", "-A"]);
-        Command::new("git")
-            .args([
-                "-c",
-                "user.name=QA Tester",
-                "-c",
-                "user.email=qa@example.com",
-                "commit",
-                "-q",
-                "-m",
-                message,
-            ])
-            .current_dir(&repo.root)
-            .output()
-            .expect("git runs")
+        repo.commit_with_hooks(message)
     };
     repo.write("workflows/drafts/wip.yaml", BROKEN);
     let out = commit("a draft in progress");

@@ -3,46 +3,12 @@
 //! `.pre-commit-hooks.yaml` entry, shell completions and the man page.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use qa_reload::load::node::Value;
 use qa_reload::load::yaml::{Limits, parse};
 
-use crate::util::TestRepo;
-
-fn qa_reload(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qa-reload"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("qa-reload runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// `git commit` with the hooks on, as a user runs it.
-fn commit(repo: &TestRepo, message: &str) -> Output {
-    Command::new("git")
-        .args([
-            "-c",
-            "user.name=QA Tester",
-            "-c",
-            "user.email=qa@example.com",
-            "commit",
-            "-q",
-            "-m",
-            message,
-        ])
-        .current_dir(&repo.root)
-        .output()
-        .expect("git runs")
-}
+use crate::util::{TestRepo, qa_reload, text};
 
 const GOOD: &str =
     "name: Smoke\nsteps:\n  - id: login\n    name: Log in\n    estimated_minutes: 5\n";
@@ -68,7 +34,7 @@ fn the_hook_refuses_a_broken_commit_and_lets_a_valid_one_through() {
         &GOOD.replace("estimated_minutes: 5", "estimated_minutes: 0"),
     );
     repo.git(&["add", "-A"]);
-    let out = commit(&repo, "broken");
+    let out = repo.commit_with_hooks("broken");
     assert!(!out.status.success(), "a broken commit went through");
     let shown = text(&out);
     assert!(
@@ -82,7 +48,7 @@ fn the_hook_refuses_a_broken_commit_and_lets_a_valid_one_through() {
     // Fixed: it goes through.
     repo.write("workflows/smoke.yaml", GOOD);
     repo.git(&["add", "-A"]);
-    let out = commit(&repo, "valid");
+    let out = repo.commit_with_hooks("valid");
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(repo.git(&["rev-list", "--count", "HEAD"]), "2");
 
@@ -91,7 +57,7 @@ fn the_hook_refuses_a_broken_commit_and_lets_a_valid_one_through() {
     repo.write("workflows/smoke.yaml", "name: [\n");
     repo.write("README.md", "qa, again\n");
     repo.git(&["add", "README.md"]);
-    let out = commit(&repo, "docs");
+    let out = repo.commit_with_hooks("docs");
     assert!(out.status.success(), "{}", text(&out));
 
     // Installing again updates its own hook.

@@ -5,7 +5,6 @@
 //! and no forged diagnostic.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::{Command, Output};
 
 use proptest::prelude::*;
@@ -15,7 +14,7 @@ use qa_reload::diagnostic::is_unprintable;
 use qa_reload::diff::files::diff_files;
 use qa_reload::load::config;
 
-use crate::util::TestRepo;
+use crate::util::{TestRepo, qa_reload};
 
 const GOOD: &str =
     "name: Smoke\nsteps:\n  - id: login\n    name: Log in\n    estimated_minutes: 5\n";
@@ -23,14 +22,6 @@ const GOOD: &str =
 /// A key that, printed raw, ends the diagnostic's line and starts a
 /// workflow command of its own.
 const FORGED: &str = "x\\n::error file=README.md,line=1,col=1::forged\\u2028::warning::more";
-
-fn qa_reload(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qa-reload"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("qa-reload runs")
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

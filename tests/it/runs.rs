@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
 use qa_reload::store::sqlite::SqliteStore;
@@ -15,10 +14,10 @@ use qa_reload::store::{
     StoreError, from_micros, to_micros,
 };
 use serde_json::Value;
-use tokio::io::AsyncBufReadExt;
 
 use crate::pg::Cluster;
 use crate::served::{self, GUARD};
+use crate::support::{Serving, serve_command, spawn_serving};
 
 // ---- the behaviour table ----------------------------------------------------
 
@@ -296,64 +295,14 @@ fn the_store_table_passes_on_postgres() {
 
 // ---- the real binary --------------------------------------------------------
 
-/// `qa-reload serve` on a free port, with its URL.
-struct Serve {
-    child: tokio::process::Child,
-    url: String,
-}
-
-async fn serve(root: &Path, database: Option<&str>) -> Serve {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_qa-reload"));
-    command
-        .args(["serve", "--bind", "127.0.0.1:0", "--repo"])
-        .arg(root)
-        .env("RUST_LOG", "warn")
-        .env_remove("QA_RELOAD_TOKEN")
-        .env_remove("QA_RELOAD_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+/// `qa-reload serve` of `root` on a free port, keeping runs in
+/// `database` (else the default SQLite file).
+async fn serve(root: &Path, database: Option<&str>) -> Serving {
+    let mut command = serve_command(&["--repo", root.to_str().unwrap()]);
     if let Some(database) = database {
         command.args(["--database", database]);
     }
-    let mut child = command.spawn().unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(GUARD, lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_or_default();
-    let url = line
-        .split(" at ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .trim_end_matches('/')
-        .to_owned();
-    // Keep reading its output so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let mut errors = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    tokio::spawn(async move { while let Ok(Some(_)) = errors.next_line().await {} });
-    Serve { child, url }
-}
-
-impl Serve {
-    async fn stop(mut self) {
-        let pid = self.child.id().unwrap().to_string();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        let status = tokio::time::timeout(GUARD, self.child.wait())
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(status.success(), "{status}");
-    }
-
-    async fn kill9(mut self) {
-        self.child.start_kill().unwrap();
-        self.child.wait().await.unwrap();
-    }
+    spawn_serving(command, GUARD).await
 }
 
 /// The refusal `serve --database …` exits with: (exit code, stderr).
@@ -384,7 +333,7 @@ async fn http(method: &str, url: &str) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-async fn start_run(s: &Serve, workflow: &str) -> Value {
+async fn start_run(s: &Serving, workflow: &str) -> Value {
     let (code, run) = http(
         "POST",
         &format!("{}/api/v1/workflows/{workflow}/runs", s.url),
@@ -394,7 +343,7 @@ async fn start_run(s: &Serve, workflow: &str) -> Value {
     run
 }
 
-async fn get_run(s: &Serve, id: &str) -> Value {
+async fn get_run(s: &Serving, id: &str) -> Value {
     let (code, run) = http("GET", &format!("{}/api/v1/runs/{id}", s.url)).await;
     assert_eq!(code, 200, "{run}");
     run
@@ -410,7 +359,7 @@ fn steps_of(run: &Value) -> Vec<String> {
 }
 
 /// Every run id of the server's list, walking the pages.
-async fn listed(s: &Serve, query: &str) -> Vec<String> {
+async fn listed(s: &Serving, query: &str) -> Vec<String> {
     let mut ids = Vec::new();
     let mut cursor = String::new();
     loop {
@@ -494,7 +443,7 @@ async fn restart_and_kill_9_keep_runs_completions_and_pinned_definitions() {
             answered.insert(key);
         }
     }
-    s.kill9().await;
+    s.kill().await;
     while let Some(done) = burst.join_next().await {
         if let Ok((key, true)) = done {
             answered.insert(key);

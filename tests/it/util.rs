@@ -1,7 +1,8 @@
 //! Shared helpers for the integration tests: temporary git repositories
 //! driven by the real `git` CLI, isolated from the user's git configuration.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use qa_reload::git::GitRepo;
 
@@ -42,11 +43,47 @@ impl TestRepo {
         self.git(&["rev-parse", "HEAD"])
     }
 
+    /// `git commit -q -m message` of what is staged, as a user runs it:
+    /// the repository's hooks run, and may refuse it. Its output, for the
+    /// test to judge.
+    pub fn commit_with_hooks(&self, message: &str) -> Output {
+        Command::new("git")
+            .args([
+                "-c",
+                "user.name=QA Tester",
+                "-c",
+                "user.email=qa@example.com",
+            ])
+            .args(["commit", "-q", "-m", message])
+            .current_dir(&self.root)
+            .output()
+            .expect("git runs")
+    }
+
     pub fn open(&self) -> GitRepo {
         GitRepo::discover(&self.root)
             .expect("discover")
             .expect("a repository")
     }
+}
+
+/// Runs the `qa-reload` binary cargo built, with `args`, in `dir`.
+pub fn qa_reload(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qa-reload"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("qa-reload runs")
+}
+
+/// A command's standard output then its standard error, as a terminal
+/// shows them.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// splitmix64: a tiny deterministic stream, so one `u64` seed drives a

@@ -5,11 +5,12 @@
 //! figure in BENCHMARKS.md is measured on the engine the tests check.
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use qa_reload::api::conn::HttpLimits;
 use qa_reload::api::security::Security;
@@ -46,6 +47,132 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// The `qa-reload` binary cargo built for these tests and benches.
+pub const BIN: &str = env!("CARGO_BIN_EXE_qa-reload");
+
+/// `qa-reload serve --bind 127.0.0.1:0` and `args`, as a test starts it:
+/// `RUST_LOG=warn`, none of the caller's `QA_RELOAD_*` settings, both
+/// output streams piped (for [`spawn_serving`] or
+/// [`spawn_serving_blocking`] to read).
+pub fn serve_command(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("QA_RELOAD_TOKEN")
+        .env_remove("QA_RELOAD_DATABASE_URL")
+        .env_remove("QA_RELOAD_WEBHOOK_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// The URL named by `line`, the line `serve` starts with (`… at
+/// http://127.0.0.1:PORT/`), without its final slash.
+pub fn url_in(line: &str) -> String {
+    let at = line
+        .find("http://")
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    line[at..].trim_end().trim_end_matches('/').to_owned()
+}
+
+/// A `serve` process a test started, and the lines it has printed so far
+/// on each stream (both are kept read, so it never blocks on a full pipe).
+pub struct Serving {
+    pub child: tokio::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    pub stdout: Arc<parking_lot::Mutex<Vec<String>>>,
+    pub stderr: Arc<parking_lot::Mutex<Vec<String>>>,
+}
+
+impl Serving {
+    /// Stops it as a user does (SIGTERM) and asserts that it exits 0
+    /// within 20 s.
+    pub async fn stop(mut self) {
+        let pid = self.child.id().expect("running").to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("it exits after SIGTERM")
+            .expect("its exit status");
+        assert!(status.success(), "{status}");
+    }
+
+    /// Ends it at once (SIGKILL): nothing of it closes cleanly.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("it exits after SIGKILL")
+            .expect("its exit status");
+    }
+
+    /// The address the URL names.
+    pub fn addr(&self) -> SocketAddr {
+        self.url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("an address")
+    }
+}
+
+/// Spawns `command` (a [`serve_command`]), killed when dropped, and waits
+/// at most `within` for the line naming its URL; panics with what it wrote
+/// to standard error when that line does not come.
+pub async fn spawn_serving(command: Command, within: Duration) -> Serving {
+    use tokio::io::AsyncBufReadExt;
+    let mut command = tokio::process::Command::from(command);
+    let mut child = command.kill_on_drop(true).spawn().expect("serve starts");
+    let stderr = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let kept = Arc::clone(&stderr);
+    let mut errors = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = errors.next_line().await {
+            kept.lock().push(line);
+        }
+    });
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = match tokio::time::timeout(within, lines.next_line()).await {
+        Ok(Ok(Some(line))) => line,
+        _ => panic!("serve printed no URL: {:?}", stderr.lock()),
+    };
+    let url = url_in(&first);
+    let stdout = Arc::new(parking_lot::Mutex::new(vec![first]));
+    let kept = Arc::clone(&stdout);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            kept.lock().push(line);
+        }
+    });
+    Serving {
+        child,
+        url,
+        stdout,
+        stderr,
+    }
+}
+
+/// [`spawn_serving`] for a caller without a runtime: the child and its
+/// URL, once the line naming it is read. Its output is read on threads,
+/// and standard error is passed through when `command` pipes it.
+pub fn spawn_serving_blocking(mut command: Command) -> (Child, String) {
+    let mut child = command.spawn().expect("serve starts");
+    if let Some(stderr) = child.stderr.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+            }
+        });
+    }
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let line = lines.next().and_then(Result::ok).unwrap_or_default();
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, url_in(&line))
 }
 
 /// Writes `text` to `root/path` by rename, as editors do, so no reader sees
