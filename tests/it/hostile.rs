@@ -82,6 +82,13 @@ fn messages_for(doc: &Value, file: &str) -> Vec<String> {
         .collect()
 }
 
+/// A repository whose one commit adds the workflow `Smoke`.
+fn smoke_repo() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke"))], "smoke");
+    repo
+}
+
 /// `qa-reload serve` on `127.0.0.1:0`, its log captured.
 struct Serve {
     child: tokio::process::Child,
@@ -90,6 +97,14 @@ struct Serve {
 }
 
 impl Serve {
+    /// A [`smoke_repo`], served once `Smoke` is.
+    async fn smoke() -> (TestRepo, Serve) {
+        let repo = smoke_repo();
+        let server = Serve::start(&repo.root).await;
+        server.until_names(&["Smoke"]).await;
+        (repo, server)
+    }
+
     async fn start(repo: &Path) -> Serve {
         Serve::start_with(tokio::process::Command::new(BIN), repo).await
     }
@@ -192,8 +207,7 @@ impl Serve {
 /// with or without the old run's `instance`; never another run's events.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_across_a_restart_gets_a_snapshot_or_410_never_a_delta() {
-    let repo = TestRepo::new();
-    repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke"))], "smoke");
+    let repo = smoke_repo();
     let first = Serve::start(&repo.root).await;
     first.until_names(&["Smoke"]).await;
     repo.write("workflows/added.yaml", &workflow("Added"));
@@ -267,8 +281,7 @@ async fn a_resume_across_a_restart_gets_a_snapshot_or_410_never_a_delta() {
 /// stopped its reloads for good.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn symlink_loop_does_not_hang() {
-    let repo = TestRepo::new();
-    repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke"))], "smoke");
+    let repo = smoke_repo();
     repo.git(&["checkout", "-q", "-b", "loops"]);
     symlink(".", &repo.root.join("workflows/a"));
     symlink(".", &repo.root.join("workflows/b"));
@@ -333,8 +346,7 @@ fn inotify_watches(pid: u32) -> usize {
 /// budget), and the poll backend walked `/usr` every 500 ms.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linked_folder_outside_repo_is_not_watched() {
-    let repo = TestRepo::new();
-    repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke"))], "smoke");
+    let repo = smoke_repo();
     symlink("/usr", &repo.root.join("workflows/usr"));
     let server = Serve::start(&repo.root).await;
     server.until_names(&["Smoke"]).await;
@@ -424,8 +436,7 @@ async fn an_unreadable_folder_is_an_error_not_a_failed_start() {
 #[test]
 fn diff_of_a_tree_nested_30000_deep_does_not_overflow() {
     use gix::objs::tree::{Entry, EntryKind};
-    let repo = TestRepo::new();
-    repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke"))], "smoke");
+    let repo = smoke_repo();
     let git = gix::open(&repo.root).unwrap();
     let blob = git
         .write_blob(workflow("Deep").as_bytes())
@@ -483,8 +494,7 @@ fn diff_of_a_tree_nested_30000_deep_does_not_overflow() {
 /// memory than the blob.
 #[test]
 fn diff_refuses_a_blob_over_the_limit_before_reading_it() {
-    let repo = TestRepo::new();
-    repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke"))], "smoke");
+    let repo = smoke_repo();
     let big = repo.root.join("workflows/big.yaml");
     let file = std::fs::File::create(&big).unwrap();
     file.set_len(96 * 1024 * 1024).unwrap();
@@ -521,10 +531,7 @@ fn diff_refuses_a_blob_over_the_limit_before_reading_it() {
 /// the 30 s rescan.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_or_emptied_workflows_folder_converges_at_once() {
-    let repo = TestRepo::new();
-    repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke"))], "smoke");
-    let server = Serve::start(&repo.root).await;
-    server.until_names(&["Smoke"]).await;
+    let (repo, server) = Serve::smoke().await;
     let folder = repo.root.join("workflows");
     std::fs::remove_dir_all(&folder).unwrap();
     std::fs::write(&folder, "not a folder\n").unwrap();
@@ -549,10 +556,7 @@ async fn a_replaced_or_emptied_workflows_folder_converges_at_once() {
 /// status said healthy and nothing was logged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_index_lock_is_reported_then_its_batch_applies() {
-    let repo = TestRepo::new();
-    repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke"))], "smoke");
-    let server = Serve::start(&repo.root).await;
-    server.until_names(&["Smoke"]).await;
+    let (repo, server) = Serve::smoke().await;
     std::fs::write(repo.root.join(".git/index.lock"), "").unwrap();
     repo.write("workflows/smoke.yaml", &workflow("Smoke behind a lock"));
 
@@ -583,8 +587,7 @@ async fn a_stale_index_lock_is_reported_then_its_batch_applies() {
 /// files took ids from the parent's), while `diff` skipped it.
 #[test]
 fn a_nested_repository_under_workflows_is_skipped_with_a_warning() {
-    let repo = TestRepo::new();
-    repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke"))], "smoke");
+    let repo = smoke_repo();
     let vendor = repo.root.join("workflows/vendor");
     std::fs::create_dir_all(&vendor).unwrap();
     crate::support::git(&vendor, &["init", "-q", "-b", "main"]);
@@ -721,10 +724,7 @@ fn an_unparsable_alias_file_is_masked_right() {
 /// the figures are in `cargo bench --bench core -- adversarial`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_save_is_not_held_behind_a_file_of_30000_secrets() {
-    let repo = TestRepo::new();
-    repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke"))], "smoke");
-    let server = Serve::start(&repo.root).await;
-    server.until_names(&["Smoke"]).await;
+    let (repo, server) = Serve::smoke().await;
     for round in 0..3 {
         repo.write(
             "workflows/secrets.yaml",
@@ -744,8 +744,7 @@ async fn a_save_is_not_held_behind_a_file_of_30000_secrets() {
 /// is closed before the server writes anything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_standard_output_does_not_end_the_server() {
-    let repo = TestRepo::new();
-    repo.commit(&[("workflows/smoke.yaml", &workflow("Smoke"))], "smoke");
+    let repo = smoke_repo();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -376,21 +376,24 @@ async fn thousands_of_errors_do_not_grow_every_frame() {
     fed.shutdown.cancel();
 }
 
+/// The workflow `Long` of generation `generation`: every line of its
+/// 60-line description changes from one generation to the next, so each
+/// change is a patch of some 30 KB.
+fn described(generation: usize) -> String {
+    let mut text = String::from("name: Long\ndescription: |\n");
+    for line in 0..60 {
+        text.push_str(&format!(
+            "  generation {generation} line {line} of a long description\n"
+        ));
+    }
+    text.push_str("steps:\n  - id: a\n    name: A\n    estimated_minutes: 1\n");
+    text
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_is_bounded_in_bytes() {
     const BUDGET: usize = 64 * 1024;
     let repo = crate::util::TestRepo::new();
-    let described = |generation: usize| {
-        // Every line changes in every generation: a patch of some 30 KB.
-        let mut text = String::from("name: Long\ndescription: |\n");
-        for line in 0..60 {
-            text.push_str(&format!(
-                "  generation {generation} line {line} of a long description\n"
-            ));
-        }
-        text.push_str("steps:\n  - id: a\n    name: A\n    estimated_minutes: 1\n");
-        text
-    };
     repo.commit(
         &[
             ("workflows/long.yaml", &described(0)),
@@ -491,16 +494,6 @@ async fn read_response(mut stream: TcpStream) -> (u16, Value) {
 async fn unread_event_lists_share_their_frames_within_the_response_budget() {
     const CLIENTS: u64 = 12;
     let repo = crate::util::TestRepo::new();
-    let described = |generation: usize| {
-        let mut text = String::from("name: Long\ndescription: |\n");
-        for line in 0..60 {
-            text.push_str(&format!(
-                "  generation {generation} line {line} of a long description\n"
-            ));
-        }
-        text.push_str("steps:\n  - id: a\n    name: A\n    estimated_minutes: 1\n");
-        text
-    };
     repo.commit(
         &[
             ("workflows/long.yaml", &described(0)),
