@@ -26,21 +26,9 @@ pub const ASSETS: &[Asset] = &[
         content_type: "text/html; charset=utf-8",
         body: include_str!("../../ui/index.html"),
     },
-    Asset {
-        path: "/ui/app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../ui/app.js"),
-    },
-    Asset {
-        path: "/ui/list.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../ui/list.js"),
-    },
-    Asset {
-        path: "/ui/runs.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../ui/runs.js"),
-    },
+    script("/ui/app.js", include_str!("../../ui/app.js")),
+    script("/ui/list.js", include_str!("../../ui/list.js")),
+    script("/ui/runs.js", include_str!("../../ui/runs.js")),
     script("/ui/connection.js", include_str!("../../ui/connection.js")),
     script("/ui/diff.js", include_str!("../../ui/diff.js")),
     script("/ui/dom.js", include_str!("../../ui/dom.js")),
@@ -58,16 +46,11 @@ pub const ASSETS: &[Asset] = &[
         content_type: "text/css; charset=utf-8",
         body: include_str!("../../ui/style.css"),
     },
-    Asset {
-        path: "/hooks/client.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../hooks/client.js"),
-    },
-    Asset {
-        path: "/hooks/json_patch.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../hooks/json_patch.js"),
-    },
+    script("/hooks/client.js", include_str!("../../hooks/client.js")),
+    script(
+        "/hooks/json_patch.js",
+        include_str!("../../hooks/json_patch.js"),
+    ),
 ];
 
 /// A module of the page's script.

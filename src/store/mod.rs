@@ -146,6 +146,50 @@ pub struct PageQuery {
     pub workflow: Option<String>,
 }
 
+/// A value a page's SQL binds.
+pub(crate) enum PageArg<'q> {
+    Text(&'q str),
+    Count(i64),
+}
+
+impl PageQuery {
+    /// The filter, order and limit of this page for both backends: the SQL
+    /// after `WHERE <always true>`, with the `n`th placeholder written by
+    /// `placeholder(n)` (`$n`, `?n`), and what the placeholders bind, in
+    /// order. One more row than `limit` is asked for: its presence says a
+    /// next page exists.
+    pub(crate) fn filter_sql(
+        &self,
+        placeholder: fn(usize) -> String,
+    ) -> (String, Vec<PageArg<'_>>) {
+        let mut args = Vec::new();
+        let mut sql = String::new();
+        if let Some(before) = &self.before {
+            args.push(PageArg::Text(before));
+            sql.push_str(&format!(" AND id < {}", placeholder(args.len())));
+        }
+        if let Some(workflow) = &self.workflow {
+            args.push(PageArg::Text(workflow));
+            sql.push_str(&format!(" AND workflow_id = {}", placeholder(args.len())));
+        }
+        match self.state {
+            Some(StateFilter::InProgress) => sql.push_str(" AND finished_at IS NULL"),
+            Some(StateFilter::Finished) => sql.push_str(" AND finished_at IS NOT NULL"),
+            None => {}
+        }
+        args.push(PageArg::Count(
+            i64::try_from(self.limit + 1).unwrap_or(i64::MAX),
+        ));
+        // Ids compare byte by byte (PostgreSQL's column is `COLLATE "C"`,
+        // SQLite's default collation is binary), as cursors do.
+        sql.push_str(&format!(
+            " ORDER BY id DESC LIMIT {}",
+            placeholder(args.len())
+        ));
+        (sql, args)
+    }
+}
+
 /// A page: its runs, each distinct definition once, and whether more follow.
 #[derive(Debug, Clone, Default)]
 pub struct Page {

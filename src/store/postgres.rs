@@ -17,9 +17,9 @@ use postgres::{Client, Config, GenericClient, NoTls, Row};
 
 use super::migrate;
 use super::{
-    CompletedStep, Completion, Definition, DefinitionRef, Finish, NewRun, Page, PageQuery, Run,
-    RunStore, RunWithDefinition, StateFilter, StoreError, StoreInfo, from_micros, steps_of,
-    steps_text, to_micros,
+    CompletedStep, Completion, Definition, DefinitionRef, Finish, NewRun, Page, PageArg, PageQuery,
+    Run, RunStore, RunWithDefinition, StoreError, StoreInfo, from_micros, steps_of, steps_text,
+    to_micros,
 };
 
 /// How long opening a connection may take before the call answers 503.
@@ -406,25 +406,15 @@ impl RunStore for PgStore {
                 .isolation_level(postgres::IsolationLevel::RepeatableRead)
                 .start()
                 .map_err(unavailable)?;
-            let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM qa_reload_runs WHERE TRUE");
-            let mut args: Vec<Param<'_>> = Vec::new();
-            if let Some(before) = &query.before {
-                args.push(before);
-                sql.push_str(&format!(" AND id < ${}", args.len()));
-            }
-            if let Some(workflow) = &query.workflow {
-                args.push(workflow);
-                sql.push_str(&format!(" AND workflow_id = ${}", args.len()));
-            }
-            match query.state {
-                Some(StateFilter::InProgress) => sql.push_str(" AND finished_at IS NULL"),
-                Some(StateFilter::Finished) => sql.push_str(" AND finished_at IS NOT NULL"),
-                None => {}
-            }
-            let fetch = i64::try_from(query.limit + 1).unwrap_or(i64::MAX);
-            args.push(&fetch);
-            // Ids compare byte by byte (the column is `COLLATE "C"`), as cursors do.
-            sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len()));
+            let (filter, bound) = query.filter_sql(|n| format!("${n}"));
+            let sql = format!("SELECT {SUMMARY_COLUMNS} FROM qa_reload_runs WHERE TRUE{filter}");
+            let args: Vec<Param<'_>> = bound
+                .iter()
+                .map(|arg| match arg {
+                    PageArg::Text(text) => text as Param<'_>,
+                    PageArg::Count(count) => count as Param<'_>,
+                })
+                .collect();
             let rows = tx.query(&sql, &args).map_err(unavailable)?;
             let mut runs = rows.iter().map(run_of).collect::<Result<Vec<_>, _>>()?;
             let next = (runs.len() > query.limit).then(|| {

@@ -16,9 +16,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 
 use super::migrate::{self, Migration};
 use super::{
-    CompletedStep, Completion, Definition, DefinitionRef, Finish, NewRun, Page, PageQuery, Run,
-    RunStore, RunWithDefinition, StateFilter, StoreError, StoreInfo, from_micros, steps_of,
-    steps_text, to_micros,
+    CompletedStep, Completion, Definition, DefinitionRef, Finish, NewRun, Page, PageArg, PageQuery,
+    Run, RunStore, RunWithDefinition, StoreError, StoreInfo, from_micros, steps_of, steps_text,
+    to_micros,
 };
 
 /// `PRAGMA application_id` of a qa-reload run store ("qaRS").
@@ -386,24 +386,15 @@ impl RunStore for SqliteStore {
     fn page(&self, query: &PageQuery) -> Result<Page, StoreError> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction().map_err(unavailable)?;
-        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM qa_reload_runs WHERE 1 = 1");
-        let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
-        if let Some(before) = &query.before {
-            args.push(before);
-            sql.push_str(&format!(" AND id < ?{}", args.len()));
-        }
-        if let Some(workflow) = &query.workflow {
-            args.push(workflow);
-            sql.push_str(&format!(" AND workflow_id = ?{}", args.len()));
-        }
-        match query.state {
-            Some(StateFilter::InProgress) => sql.push_str(" AND finished_at IS NULL"),
-            Some(StateFilter::Finished) => sql.push_str(" AND finished_at IS NOT NULL"),
-            None => {}
-        }
-        let fetch = i64::try_from(query.limit + 1).unwrap_or(i64::MAX);
-        args.push(&fetch);
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
+        let (filter, bound) = query.filter_sql(|n| format!("?{n}"));
+        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM qa_reload_runs WHERE 1 = 1{filter}");
+        let args: Vec<&dyn rusqlite::ToSql> = bound
+            .iter()
+            .map(|arg| match arg {
+                PageArg::Text(text) => text as &dyn rusqlite::ToSql,
+                PageArg::Count(count) => count as &dyn rusqlite::ToSql,
+            })
+            .collect();
         let rows: Vec<(Run, String)> = tx
             .prepare_cached(&sql)
             .and_then(|mut s| s.query_map(args.as_slice(), run_of)?.collect())
