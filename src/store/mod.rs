@@ -220,6 +220,52 @@ pub enum Completion {
     RunFinished(Run),
 }
 
+/// A step completion checked against its run, read under the
+/// transaction's lock: what each backend writes, or answers.
+pub(crate) enum CompletionCheck {
+    /// Answer this; nothing is written.
+    Answer(Completion),
+    /// Record the step as the run's `seq`th completion.
+    Record { run: Run, seq: i64 },
+}
+
+impl Run {
+    /// Checks completing `step`: an unknown step is an error; a step done
+    /// before, or a finished run, is answered as it is.
+    pub(crate) fn check_completion(self, step: &str) -> Result<CompletionCheck, StoreError> {
+        if !self.steps.iter().any(|s| s == step) {
+            return Err(StoreError::UnknownStep {
+                run: self.id,
+                workflow: self.workflow_id,
+                step: step.to_string(),
+            });
+        }
+        if self.completed.iter().any(|c| c.step == step) {
+            return Ok(CompletionCheck::Answer(Completion::Already(self)));
+        }
+        if self.is_finished() {
+            return Ok(CompletionCheck::Answer(Completion::RunFinished(self)));
+        }
+        let seq = i64::try_from(self.completed.len()).unwrap_or(i64::MAX) + 1;
+        Ok(CompletionCheck::Record { run: self, seq })
+    }
+
+    /// Adds the completion of `step` at `at`, once written; when it was
+    /// the last step the run is finished at `at` too, and this says so
+    /// (the backend then writes `finished_at`).
+    pub(crate) fn record_completion(&mut self, step: &str, at: SystemTime) -> bool {
+        self.completed.push(CompletedStep {
+            step: step.to_string(),
+            at,
+        });
+        let last = self.completed.len() == self.steps.len();
+        if last {
+            self.finished_at = Some(at);
+        }
+        last
+    }
+}
+
 /// What finishing a run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finish {

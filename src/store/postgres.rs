@@ -17,9 +17,9 @@ use postgres::{Client, Config, GenericClient, NoTls, Row};
 
 use super::migrate;
 use super::{
-    CompletedStep, Completion, Definition, DefinitionRef, Finish, NewRun, Page, PageArg, PageQuery,
-    Run, RunStore, RunWithDefinition, StoreError, StoreInfo, from_micros, steps_of, steps_text,
-    to_micros,
+    CompletedStep, Completion, CompletionCheck, Definition, DefinitionRef, Finish, NewRun, Page,
+    PageArg, PageQuery, Run, RunStore, RunWithDefinition, StoreError, StoreInfo, from_micros,
+    steps_of, steps_text, to_micros,
 };
 
 /// How long opening a connection may take before the call answers 503.
@@ -196,6 +196,18 @@ fn run_of(r: &Row) -> Result<Run, StoreError> {
     })
 }
 
+/// A read-only transaction that sees one snapshot of the store from its
+/// first query to its end (a run and its definition, a page and its
+/// completions, agree).
+fn read_snapshot(client: &mut postgres::Client) -> Result<postgres::Transaction<'_>, StoreError> {
+    client
+        .build_transaction()
+        .read_only(true)
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .start()
+        .map_err(unavailable)
+}
+
 fn load_run(c: &mut impl GenericClient, id: &str, lock: bool) -> Result<Option<Run>, StoreError> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     let row = c
@@ -288,40 +300,25 @@ impl RunStore for PgStore {
     fn complete(&self, id: &str, step: &str, at: SystemTime) -> Result<Completion, StoreError> {
         self.with(|client| {
             let mut tx = client.transaction().map_err(unavailable)?;
-            let Some(mut run) = load_run(&mut tx, id, true)? else {
+            let Some(run) = load_run(&mut tx, id, true)? else {
                 return Err(StoreError::UnknownRun(id.to_string()));
             };
-            if !run.steps.iter().any(|s| s == step) {
-                return Err(StoreError::UnknownStep {
-                    run: id.to_string(),
-                    workflow: run.workflow_id,
-                    step: step.to_string(),
-                });
-            }
-            if run.completed.iter().any(|c| c.step == step) {
-                return Ok(Completion::Already(run));
-            }
-            if run.is_finished() {
-                return Ok(Completion::RunFinished(run));
-            }
-            let seq = i64::try_from(run.completed.len()).unwrap_or(i64::MAX) + 1;
+            let (mut run, seq) = match run.check_completion(step)? {
+                CompletionCheck::Answer(answer) => return Ok(answer),
+                CompletionCheck::Record { run, seq } => (run, seq),
+            };
             let at_us = to_micros(at);
             tx.execute(
                 "INSERT INTO qa_reload_completions (run_id, step, seq, at) VALUES ($1, $2, $3, $4)",
                 &[&id, &step, &seq, &at_us],
             )
             .map_err(unavailable)?;
-            run.completed.push(CompletedStep {
-                step: step.to_string(),
-                at,
-            });
-            if run.completed.len() == run.steps.len() {
+            if run.record_completion(step, at) {
                 tx.execute(
                     "UPDATE qa_reload_runs SET finished_at = $2 WHERE id = $1",
                     &[&id, &at_us],
                 )
                 .map_err(unavailable)?;
-                run.finished_at = Some(at);
             }
             tx.commit().map_err(unavailable)?;
             Ok(Completion::Done(run))
@@ -383,12 +380,7 @@ impl RunStore for PgStore {
 
     fn get(&self, id: &str) -> Result<Option<RunWithDefinition>, StoreError> {
         self.with(|client| {
-            let mut tx = client
-                .build_transaction()
-                .read_only(true)
-                .isolation_level(postgres::IsolationLevel::RepeatableRead)
-                .start()
-                .map_err(unavailable)?;
+            let mut tx = read_snapshot(client)?;
             let Some(run) = load_run(&mut tx, id, false)? else {
                 return Ok(None);
             };
@@ -400,12 +392,7 @@ impl RunStore for PgStore {
 
     fn page(&self, query: &PageQuery) -> Result<Page, StoreError> {
         self.with(|client| {
-            let mut tx = client
-                .build_transaction()
-                .read_only(true)
-                .isolation_level(postgres::IsolationLevel::RepeatableRead)
-                .start()
-                .map_err(unavailable)?;
+            let mut tx = read_snapshot(client)?;
             let (filter, bound) = query.filter_sql(|n| format!("${n}"));
             let sql = format!("SELECT {SUMMARY_COLUMNS} FROM qa_reload_runs WHERE TRUE{filter}");
             let args: Vec<Param<'_>> = bound

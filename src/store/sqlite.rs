@@ -16,9 +16,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 
 use super::migrate::{self, Migration};
 use super::{
-    CompletedStep, Completion, Definition, DefinitionRef, Finish, NewRun, Page, PageArg, PageQuery,
-    Run, RunStore, RunWithDefinition, StoreError, StoreInfo, from_micros, steps_of, steps_text,
-    to_micros,
+    CompletedStep, Completion, CompletionCheck, Definition, DefinitionRef, Finish, NewRun, Page,
+    PageArg, PageQuery, Run, RunStore, RunWithDefinition, StoreError, StoreInfo, from_micros,
+    steps_of, steps_text, to_micros,
 };
 
 /// `PRAGMA application_id` of a qa-reload run store ("qaRS").
@@ -284,37 +284,22 @@ impl RunStore for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(unavailable)?;
-        let Some(mut run) = load_run(&tx, id)? else {
+        let Some(run) = load_run(&tx, id)? else {
             return Err(StoreError::UnknownRun(id.to_string()));
         };
-        if !run.steps.iter().any(|s| s == step) {
-            return Err(StoreError::UnknownStep {
-                run: id.to_string(),
-                workflow: run.workflow_id,
-                step: step.to_string(),
-            });
-        }
-        if run.completed.iter().any(|c| c.step == step) {
-            return Ok(Completion::Already(run));
-        }
-        if run.is_finished() {
-            return Ok(Completion::RunFinished(run));
-        }
-        let seq = i64::try_from(run.completed.len()).unwrap_or(i64::MAX) + 1;
+        let (mut run, seq) = match run.check_completion(step)? {
+            CompletionCheck::Answer(answer) => return Ok(answer),
+            CompletionCheck::Record { run, seq } => (run, seq),
+        };
         tx.prepare_cached(
             "INSERT INTO qa_reload_completions (run_id, step, seq, at) VALUES (?1, ?2, ?3, ?4)",
         )
         .and_then(|mut s| s.execute(params![id, step, seq, to_micros(at)]))
         .map_err(unavailable)?;
-        run.completed.push(CompletedStep {
-            step: step.to_string(),
-            at,
-        });
-        if run.completed.len() == run.steps.len() {
+        if run.record_completion(step, at) {
             tx.prepare_cached("UPDATE qa_reload_runs SET finished_at = ?2 WHERE id = ?1")
                 .and_then(|mut s| s.execute(params![id, to_micros(at)]))
                 .map_err(unavailable)?;
-            run.finished_at = Some(at);
         }
         tx.commit().map_err(unavailable)?;
         Ok(Completion::Done(run))
