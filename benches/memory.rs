@@ -33,7 +33,7 @@ use futures_util::StreamExt;
 #[allow(dead_code)]
 #[path = "../tests/support/mod.rs"]
 mod support;
-use support::{git, save, spawn_serving_blocking};
+use support::{save, spawn_serving_blocking};
 
 const MIB: f64 = 1024.0 * 1024.0;
 /// The longest wait for a revision; a hang guard, not a measurement.
@@ -57,16 +57,7 @@ fn broken_workflow(n: usize) -> String {
 
 /// A temp git repository holding `files`, committed.
 fn repo(files: &[(&str, String)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let root = dir.path();
-    std::fs::create_dir_all(root.join("workflows")).expect("mkdir");
-    git(root, &["init", "-q", "-b", "main"]);
-    for (path, text) in files {
-        std::fs::write(root.join(path), text).expect("write");
-    }
-    git(root, &["add", "-A"]);
-    git(root, &["commit", "-q", "-m", "start"]);
-    dir
+    support::committed_repo(files, "start")
 }
 
 /// The running binary, its address, and the frames its client took.

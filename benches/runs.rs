@@ -26,7 +26,7 @@ mod pg;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use support::{git, serve_command, spawn_serving_blocking};
+use support::{serve_command, spawn_serving_blocking};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -47,17 +47,9 @@ fn small_workflow() -> String {
     "name: Smoke\nsteps:\n  - id: first\n    name: First\n    estimated_minutes: 5\n  - id: second\n    name: Second\n    estimated_minutes: 5\n".to_string()
 }
 
+/// A temp git repository holding `files`, committed.
 fn repo(files: &[(&str, String)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let root = dir.path();
-    std::fs::create_dir_all(root.join("workflows")).expect("mkdir");
-    git(root, &["init", "-q", "-b", "main"]);
-    for (path, text) in files {
-        std::fs::write(root.join(path), text).expect("write");
-    }
-    git(root, &["add", "-A"]);
-    git(root, &["commit", "-q", "-m", "start"]);
-    dir
+    support::committed_repo(files, "start")
 }
 
 struct Served {

@@ -281,19 +281,34 @@ pub fn small_workflow(name: &str, minutes: u32) -> String {
 /// A temp git repository with `n` of them, `workflows/w{i}.yaml` named
 /// `W{i}`, committed on `main`.
 pub fn small_workflows_repo(n: usize) -> tempfile::TempDir {
+    let files: Vec<(String, String)> = (0..n)
+        .map(|i| {
+            (
+                format!("workflows/w{i}.yaml"),
+                small_workflow(&format!("W{i}"), 10),
+            )
+        })
+        .collect();
+    committed_repo(&files, "bench")
+}
+
+/// A temp git repository on `main` with a `workflows/` folder and `files`
+/// (path, text), committed as `message`.
+pub fn committed_repo(
+    files: &[(impl AsRef<str>, impl AsRef<str>)],
+    message: &str,
+) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path();
     std::fs::create_dir_all(root.join("workflows")).expect("mkdir");
-    for i in 0..n {
-        std::fs::write(
-            root.join(format!("workflows/w{i}.yaml")),
-            small_workflow(&format!("W{i}"), 10),
-        )
-        .expect("write");
+    for (path, text) in files {
+        let path = root.join(path.as_ref());
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(path, text.as_ref()).expect("write");
     }
     git(root, &["init", "-q", "-b", "main"]);
     git(root, &["add", "-A"]);
-    git(root, &["commit", "-q", "-m", "bench"]);
+    git(root, &["commit", "-q", "-m", message]);
     dir
 }
 
