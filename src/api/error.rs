@@ -499,13 +499,7 @@ mod tests {
 
     #[tokio::test]
     async fn internal_error_logs_its_detail_and_answers_a_generic_message() {
-        let log = Captured::default();
-        let writer = log.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let response = tracing::subscriber::with_default(subscriber, || {
+        let (response, log) = Captured::during(tracing::Level::INFO, || {
             ApiError::internal("snapshot lock poisoned at src/state.rs:42").into_response()
         });
         let (status, _, body) = body_of(response).await;

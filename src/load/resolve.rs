@@ -342,16 +342,7 @@ mod tests {
             .map(|(id, p)| (id.as_str(), p.clone()))
             .collect();
         assert_eq!(served, case.served, "{name}: served");
-        let errors: Vec<(String, String)> = r
-            .errors
-            .iter()
-            .map(|e| (e.file.clone(), e.message.clone()))
-            .collect();
-        assert_eq!(errors.len(), case.errors.len(), "{name}: {errors:?}");
-        for ((file, message), (want_file, want)) in errors.iter().zip(&case.errors) {
-            assert_eq!(file, want_file, "{name}");
-            assert!(message.starts_with(want), "{name}: {message}");
-        }
+        crate::test_support::assert_errors(name, &r.errors, &case.errors);
     }
 
     fn read(f: &str) -> Pick {

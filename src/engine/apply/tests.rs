@@ -16,7 +16,7 @@ use crate::load::config;
 use crate::load::fs;
 use crate::load::resolve::Pick;
 use crate::model::SETTINGS_FILE;
-use crate::test_support::Captured;
+use crate::test_support::{Captured, assert_errors};
 
 fn wf(id: Option<&str>, name: &str, integration: Option<&str>) -> String {
     let mut s = String::new();
@@ -160,16 +160,7 @@ fn run(case: Case) {
         ),
     }
     let now = Arc::clone(applier.current());
-    let errors: Vec<(String, String)> = now
-        .errors
-        .iter()
-        .map(|e| (e.file.clone(), e.message.clone()))
-        .collect();
-    assert_eq!(errors.len(), case.errors.len(), "{name}: {errors:?}");
-    for ((file, message), (want_file, want)) in errors.iter().zip(&case.errors) {
-        assert_eq!(file, want_file, "{name}");
-        assert!(message.starts_with(want), "{name}: {message}");
-    }
+    assert_errors(name, now.errors.iter(), &case.errors);
     let served: Vec<(String, String)> = now
         .workflows
         .iter()
@@ -378,13 +369,7 @@ fn a_panic_in_any_phase_leaves_the_applier_as_it_was_and_rebuilds() {
         // disk read again, so the change still arrives, as a rescan. (The
         // fault fires once; the rebuild runs clean.)
         a.fault.set(Some(phase));
-        let log = Captured::default();
-        let writer = log.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let (mut a, outcome) = tracing::subscriber::with_default(subscriber, || {
+        let ((mut a, outcome), log) = Captured::during(tracing::Level::INFO, || {
             apply_caught(a, Input::paths(["workflows/a.yaml"]))
         });
         let outcome = outcome.expect("the rebuild applies the change");
