@@ -84,17 +84,7 @@ fn breakdown(old: &str, new: &str, n: usize) {
     use qa_reload::load::yaml::{Limits, parse};
     let env = |_: &str| None;
     let path = "workflows/bench.yaml";
-    let median = |f: &mut dyn FnMut()| {
-        let mut t: Vec<Duration> = (0..n)
-            .map(|_| {
-                let s = Instant::now();
-                f();
-                s.elapsed()
-            })
-            .collect();
-        t.sort();
-        t[n / 2].as_secs_f64() * 1e3
-    };
+    let median = |f: &mut dyn FnMut()| median_of(n, f).as_secs_f64() * 1e3;
     let (la, lb) = (
         load_file(FileRole::Workflow, path, old.as_bytes(), &env),
         load_file(FileRole::Workflow, path, new.as_bytes(), &env),
@@ -197,6 +187,7 @@ mod shapes;
 /// A budget for any accepted file: the time a reload may spend on one.
 const ADVERSARIAL_BUDGET: Duration = Duration::from_millis(250);
 
+/// The median time of `n` runs of `f`.
 fn median_of(n: usize, f: &mut dyn FnMut()) -> Duration {
     let mut t: Vec<Duration> = (0..n)
         .map(|_| {
