@@ -651,11 +651,7 @@ async fn concurrent_reads_during_500_reloads_see_whole_snapshots() {
     let files: Vec<(String, String)> = (0..FILES)
         .map(|i| (format!("workflows/w{i}.yaml"), gen_workflow(0)))
         .collect();
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    repo.commit(&refs, "generation 0");
+    repo.commit_made(&files, "generation 0");
     let mut fed = Fed::start(repo, 1024).await;
     let base = fed.engine.snapshot().revision;
     let server = Arc::new(Server::start(fed.engine.clone(), None, WsConfig::default()).await);

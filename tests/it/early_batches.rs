@@ -24,11 +24,7 @@ fn repo_with(n: usize) -> TestRepo {
     let files: Vec<(String, String)> = (0..n)
         .map(|i| (path(i), workflow(&format!("W{i}"), 5)))
         .collect();
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    repo.commit(&refs, "the workflows");
+    repo.commit_made(&files, "the workflows");
     repo
 }
 

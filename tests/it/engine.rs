@@ -281,11 +281,7 @@ async fn checkout_of_300_changed_files_is_one_branch_switch() {
             )
         })
         .collect();
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    let main = repo.commit(&refs, "300 workflows");
+    let main = repo.commit_made(&files, "300 workflows");
     repo.git(&["checkout", "-q", "-b", "feature/x"]);
     let changed: Vec<(String, String)> = (0..300)
         .map(|i| {
@@ -295,11 +291,7 @@ async fn checkout_of_300_changed_files_is_one_branch_switch() {
             )
         })
         .collect();
-    let refs: Vec<(&str, &str)> = changed
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    let feature = repo.commit(&refs, "change all 300");
+    let feature = repo.commit_made(&changed, "change all 300");
     repo.git(&["checkout", "-q", "main"]);
 
     let mut s = Served::start(&repo).await;

@@ -31,13 +31,13 @@ fn repo_with_feature() -> TestRepo {
     let files: Vec<(String, String)> = (0..3 * PART)
         .map(|i| (path(i), workflow(&format!("W{i}"), 5)))
         .collect();
-    commit(&repo, &files, "the workflows");
+    repo.commit_made(&files, "the workflows");
     repo.git(&["checkout", "-q", "-b", "feature"]);
     for part in [0..PART, PART..2 * PART] {
         let files: Vec<(String, String)> = part
             .map(|i| (path(i), workflow(&format!("W{i} on feature"), 6)))
             .collect();
-        commit(&repo, &files, "feature change");
+        repo.commit_made(&files, "feature change");
     }
     repo.git(&["checkout", "-q", "main"]);
     repo
@@ -54,21 +54,13 @@ fn repo_with_wide_window() -> TestRepo {
     repo
 }
 
-fn commit(repo: &TestRepo, files: &[(String, String)], message: &str) -> String {
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    repo.commit(&refs, message)
-}
-
 /// A commit on `main` changing the last `PART`, so merges and rebases have
 /// work.
 fn diverge_main(repo: &TestRepo) {
     let files: Vec<(String, String)> = (2 * PART..3 * PART)
         .map(|i| (path(i), workflow(&format!("W{i} on main"), 7)))
         .collect();
-    commit(repo, &files, "main change");
+    repo.commit_made(&files, "main change");
 }
 
 /// Runs `op` on a served repository and checks it made exactly one

@@ -317,11 +317,7 @@ fn repo(configs: &[(IntegrationKind, String)]) -> TestRepo {
     for (kind, text) in configs {
         files.push((kind.config_file(), text.clone()));
     }
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    repo.commit(&refs, "initial");
+    repo.commit_made(&files, "initial");
     repo
 }
 

@@ -43,6 +43,15 @@ impl TestRepo {
         self.git(&["rev-parse", "HEAD"])
     }
 
+    /// [`TestRepo::commit`] of files made by the test: (path, text) pairs.
+    pub fn commit_made(&self, files: &[(String, String)], message: &str) -> String {
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(path, text)| (path.as_str(), text.as_str()))
+            .collect();
+        self.commit(&files, message)
+    }
+
     /// `git commit -q -m message` of what is staged, as a user runs it:
     /// the repository's hooks run, and may refuse it. Its output, for the
     /// test to judge.
