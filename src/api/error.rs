@@ -442,47 +442,26 @@ mod tests {
     async fn each_variant_answers_its_status_with_code_and_message() {
         let cases = [
             (
-                ApiError::new(ErrorCode::WorkflowNotFound, "no workflow \"x\""),
+                ErrorCode::WorkflowNotFound,
+                "no x",
                 404,
                 "workflow_not_found",
             ),
             (
-                ApiError::new(ErrorCode::StepAlreadyCompleted, "step done"),
+                ErrorCode::StepAlreadyCompleted,
+                "done",
                 409,
                 "step_already_completed",
             ),
-            (
-                ApiError::new(ErrorCode::RevisionAhead, "bad"),
-                400,
-                "revision_ahead",
-            ),
-            (
-                ApiError::new(ErrorCode::TokenRequired, "send a token"),
-                401,
-                "token_required",
-            ),
-            (
-                ApiError::new(ErrorCode::HostNotAllowed, "no"),
-                403,
-                "host_not_allowed",
-            ),
-            (
-                ApiError::new(ErrorCode::HistoryGone, "resync"),
-                410,
-                "history_gone",
-            ),
-            (
-                ApiError::new(ErrorCode::EngineStopped, "later"),
-                503,
-                "engine_stopped",
-            ),
-            (
-                ApiError::new(ErrorCode::BodyTooLarge, "big"),
-                413,
-                "body_too_large",
-            ),
+            (ErrorCode::RevisionAhead, "bad", 400, "revision_ahead"),
+            (ErrorCode::TokenRequired, "token", 401, "token_required"),
+            (ErrorCode::HostNotAllowed, "no", 403, "host_not_allowed"),
+            (ErrorCode::HistoryGone, "resync", 410, "history_gone"),
+            (ErrorCode::EngineStopped, "later", 503, "engine_stopped"),
+            (ErrorCode::BodyTooLarge, "big", 413, "body_too_large"),
         ];
-        for (error, status, code) in cases {
+        for (error_code, message, status, code) in cases {
+            let error = ApiError::new(error_code, message);
             let message = error.message.clone();
             let (got_status, content_type, body) = body_of(error.into_response()).await;
             assert_eq!(got_status.as_u16(), status, "{code}");
