@@ -556,13 +556,7 @@ async fn without_a_secret_every_webhook_is_refused_and_an_unreachable_remote_is_
         assert!(tokio::time::Instant::now() < deadline, "{follow}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    for line in server
-        .serving
-        .stdout
-        .lock()
-        .iter()
-        .chain(server.serving.stderr.lock().iter())
-    {
+    for line in server.serving.lines() {
         assert!(!line.contains("pa55word-in-url"), "{line}");
     }
     server.stop().await;
@@ -636,13 +630,7 @@ async fn an_http_remote_is_followed_and_credentials_in_clear_are_refused_masked(
     let text = follow.to_string();
     assert!(!text.contains("http-pa55word"), "{text}");
     assert!(text.contains("clear text"), "{text}");
-    for line in refused
-        .serving
-        .stdout
-        .lock()
-        .iter()
-        .chain(refused.serving.stderr.lock().iter())
-    {
+    for line in refused.serving.lines() {
         assert!(!line.contains("http-pa55word"), "{line}");
     }
     refused.stop().await;

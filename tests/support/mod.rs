@@ -112,6 +112,13 @@ impl Serving {
             .expect("its exit status");
     }
 
+    /// Every line printed so far, standard output's first.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = self.stdout.lock().clone();
+        lines.extend(self.stderr.lock().iter().cloned());
+        lines
+    }
+
     /// The address the URL names.
     pub fn addr(&self) -> SocketAddr {
         self.url
