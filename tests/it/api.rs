@@ -494,10 +494,7 @@ async fn foreign_host_origin_and_missing_token_are_refused() {
     let rebinding = conn
         .request("GET", routes::STATUS, &[("Host", "evil.example:7878")])
         .await;
-    assert_eq!(
-        (rebinding.status, rebinding.json()["code"].clone()),
-        (403, Value::from("host_not_allowed"))
-    );
+    rebinding.assert_refused(403, "host_not_allowed");
     let ok = conn
         .request("GET", routes::STATUS, &[("Host", "localhost:7878")])
         .await;
@@ -509,10 +506,7 @@ async fn foreign_host_origin_and_missing_token_are_refused() {
             &[("Origin", "https://evil.example")],
         )
         .await;
-    assert_eq!(
-        (post.status, post.json()["code"].clone()),
-        (403, Value::from("origin_not_allowed"))
-    );
+    post.assert_refused(403, "origin_not_allowed");
     // A foreign page cannot discard or finish a run either.
     for (method, path) in [
         (
@@ -552,10 +546,7 @@ async fn foreign_host_origin_and_missing_token_are_refused() {
     let locked = Server::start(fed.engine.clone(), Some(token), WsConfig::default()).await;
     let mut conn = Conn::open(locked.addr).await;
     let missing = conn.request("GET", routes::WORKFLOWS, &[]).await;
-    assert_eq!(
-        (missing.status, missing.json()["code"].clone()),
-        (401, Value::from("token_required"))
-    );
+    missing.assert_refused(401, "token_required");
     let wrong = conn
         .request(
             "GET",
@@ -563,10 +554,7 @@ async fn foreign_host_origin_and_missing_token_are_refused() {
             &[("Authorization", "Bearer nope")],
         )
         .await;
-    assert_eq!(
-        (wrong.status, wrong.json()["code"].clone()),
-        (401, Value::from("token_invalid"))
-    );
+    wrong.assert_refused(401, "token_invalid");
     let bearer = conn
         .request(
             "GET",

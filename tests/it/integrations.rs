@@ -1082,15 +1082,9 @@ async fn statuses_reach_the_routes_the_stream_and_metrics() {
     assert_eq!(states, ["testing", "ok"]);
 
     let unknown = post("/api/v1/integrations/slack/test").await;
-    assert_eq!(
-        (unknown.status, unknown.json()["code"].as_str()),
-        (404, Some("integration_not_found"))
-    );
+    unknown.assert_refused(404, "integration_not_found");
     let missing = post("/api/v1/integrations/testmo/test").await;
-    assert_eq!(
-        (missing.status, missing.json()["code"].as_str()),
-        (404, Some("integration_not_configured"))
-    );
+    missing.assert_refused(404, "integration_not_configured");
     let metrics = get("/metrics").await.body;
     assert!(
         metrics.contains("qa_reload_integration_up{integration=\"jira\"} 1"),

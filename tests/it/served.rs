@@ -178,6 +178,18 @@ impl Response {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
+    /// Asserts that this is a refusal: `status`, and the JSON error body
+    /// naming `code`.
+    #[track_caller]
+    pub fn assert_refused(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.json()["code"].as_str()),
+            (status, Some(code)),
+            "{}",
+            self.body
+        );
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
