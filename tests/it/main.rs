@@ -24,9 +24,13 @@
 //! - **the repository itself**: `tidy`.
 //!
 //! A new test joins the module of the area it checks; a new area gets a
-//! module listed here. Helpers shared with the benches live in
-//! `tests/support/`; helpers for one kind of test beside it (`served`,
-//! `util`, `pg`, `git_http`).
+//! module listed here. Before writing a helper, look for it: helpers
+//! shared with the benches live in `tests/support/` (git, repositories of
+//! n workflows, starting `qa-reload serve` and reading its URL); helpers
+//! for one kind of test beside the tests (`served`: a test engine behind a
+//! server, and `Response::assert_refused`; `util`: `TestRepo`, the binary
+//! as a command; `cli`: `check` and `diff` in every format; `pg`;
+//! `git_http`).
 
 #![allow(clippy::unwrap_used)]
 

@@ -197,12 +197,13 @@ fn link_and_path_extraction() {
 
 /// The modules of `src/`, lowest first: code in one may name (`crate::x`)
 /// only itself and those before it, so imports go one way. `main.rs` uses
-/// the library from outside; `test_support` is only compiled for tests.
+/// the library from outside; `test_support` is only compiled for tests
+/// (it asserts on diagnostics).
 const LAYERS: [&str; 22] = [
-    "test_support",
     "names",
     "json",
     "diagnostic",
+    "test_support",
     "secret",
     "model",
     "units",
