@@ -6,13 +6,13 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::io::AsyncBufReadExt;
 
 use crate::served::{Conn, GUARD};
+use crate::support::{Serving, spawn_serving};
 use crate::util::TestRepo;
 
 #[path = "../../benches/shapes.rs"]
@@ -91,9 +91,8 @@ fn smoke_repo() -> TestRepo {
 
 /// `qa-reload serve` on `127.0.0.1:0`, its log captured.
 struct Serve {
-    child: tokio::process::Child,
+    serving: Serving,
     addr: std::net::SocketAddr,
-    log: Arc<Mutex<String>>,
 }
 
 impl Serve {
@@ -106,45 +105,24 @@ impl Serve {
     }
 
     async fn start(repo: &Path) -> Serve {
-        Serve::start_with(tokio::process::Command::new(BIN), repo).await
+        Serve::start_with(std::process::Command::new(BIN), repo).await
     }
 
     /// `command` is the binary, or a wrapper that runs it.
-    async fn start_with(mut command: tokio::process::Command, repo: &Path) -> Serve {
-        let mut child = command
+    async fn start_with(mut command: std::process::Command, repo: &Path) -> Serve {
+        command
             .args(["serve", "--bind", "127.0.0.1:0", "--repo"])
             .arg(repo)
             .env("RUST_LOG", "warn")
             .env("NO_COLOR", "1")
             .env_remove("QA_RELOAD_TOKEN")
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut errs = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let sink = log.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = errs.next_line().await {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(GUARD, lines.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("serve did not start: {}", log.lock().unwrap()))
-            .unwrap()
-            .unwrap_or_else(|| panic!("serve exited: {}", log.lock().unwrap()));
-        let url = line.split(" at ").nth(1).unwrap();
-        let addr = url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .parse()
-            .unwrap();
-        Serve { child, addr, log }
+            .stderr(Stdio::piped());
+        let serving = spawn_serving(command, GUARD).await;
+        Serve {
+            addr: serving.addr(),
+            serving,
+        }
     }
 
     async fn get(&self, path: &str) -> Value {
@@ -192,11 +170,11 @@ impl Serve {
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.serving.stderr.lock().join("\n")
     }
 
     fn pid(&self) -> u32 {
-        self.child.id().unwrap()
+        self.serving.child.id().unwrap()
     }
 }
 
@@ -397,7 +375,7 @@ async fn an_unreadable_folder_is_an_error_not_a_failed_start() {
     )
     .unwrap();
     let command = if running_as_root() {
-        let mut c = tokio::process::Command::new("setpriv");
+        let mut c = std::process::Command::new("setpriv");
         c.args([
             "--reuid=65534",
             "--regid=65534",
@@ -407,7 +385,7 @@ async fn an_unreadable_folder_is_an_error_not_a_failed_start() {
         ]);
         c
     } else {
-        tokio::process::Command::new(BIN)
+        std::process::Command::new(BIN)
     };
     let server = Serve::start_with(command, &root).await;
     server.until_names(&["Smoke"]).await;
