@@ -9,11 +9,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 
-import { CHROMIUM, OUTPUT, REGRESSION, Repo, WAIT, eventually, serve } from './helpers.mjs';
-
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+import { OUTPUT, REGRESSION, Repo, WAIT, browse, eventually, serve } from './helpers.mjs';
 const SECRET = 'follow-page-webhook-secret';
 
 test('the row of a workflow shows who last changed it, and a push moves it to its author', { timeout: 60_000 }, async (t) => {
@@ -30,23 +27,12 @@ test('the row of a workflow shows who last changed it, and a push moves it to it
   const server = await serve(['--bind', '127.0.0.1:0', '--poll-interval', '3600', '--follow', remote, '--data-dir', data], {
     QA_RELOAD_WEBHOOK_SECRET: SECRET,
   });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  t.after(async () => {
-    await browser.close();
+  const { page, seen } = await browse(t, server, async () => {
     await server.stop();
     repo.remove();
     rmSync(remote, { recursive: true, force: true });
     rmSync(data, { recursive: true, force: true });
   });
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  const consoleErrors = [];
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  let navigations = 0;
-  page.on('framenavigated', (f) => {
-    if (f === page.mainFrame()) navigations += 1;
-  });
-
-  await page.goto(`${server.url}/`);
   const smoke = page.locator('article.workflow[data-id="smoke"] .changed-by');
   const regression = page.locator('article.workflow[data-id="regression"] .changed-by');
   await smoke.waitFor();
@@ -77,6 +63,6 @@ test('the row of a workflow shows who last changed it, and a push moves it to it
   assert.match(title, /smoke: give the check more time/);
   assert.equal(await regression.textContent(), `QA Tester · ${second.slice(0, 7)}`, 'the untouched row keeps its own commit');
   await page.screenshot({ path: join(OUTPUT, 'follow-changed-by.png') });
-  assert.equal(navigations, 1, 'the page was never reloaded');
-  assert.deepEqual(consoleErrors, []);
+  assert.equal(seen.navigations, 1, 'the page was never reloaded');
+  assert.deepEqual(seen.errors, []);
 });

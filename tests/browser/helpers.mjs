@@ -267,3 +267,54 @@ export function seeded(seed) {
 
 /** Chromium's flags for the tests and the bench. */
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+
+/** Headless Chromium (playwright-core, loaded here so only the page tests need it). */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/** A page in a fresh context of `browser`: 1280 px wide, `height` tall, with reduced motion. */
+export async function newPage(browser, height = 900) {
+  const context = await browser.newContext({ viewport: { width: 1280, height }, reducedMotion: 'reduce' });
+  return context.newPage();
+}
+
+/**
+ * What goes wrong on `page` from now on: its uncaught errors (`errors`),
+ * the errors it logs to the console (`console`), and how often its main
+ * frame navigated (`navigations`; the first load counts one).
+ */
+export function watchPage(page) {
+  const seen = { errors: [], console: [], navigations: 0 };
+  page.on('pageerror', (e) => seen.errors.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error') seen.console.push(m.text());
+  });
+  page.on('framenavigated', (f) => {
+    if (f === page.mainFrame()) seen.navigations += 1;
+  });
+  return seen;
+}
+
+/**
+ * Opens the page `server` serves in headless Chromium for test `t`, watched
+ * (see `watchPage`) from before it loads. After the test the browser
+ * closes, then `cleanup` runs (stop the server, remove the repository).
+ */
+export async function browse(t, server, cleanup, height = 900) {
+  const browser = await launchChromium();
+  t.after(async () => {
+    await browser.close();
+    await cleanup();
+  });
+  const page = await newPage(browser, height);
+  const seen = watchPage(page);
+  await page.goto(`${server.url}/`);
+  return { browser, page, seen };
+}
+
+/** Waits until the page's connection pill reads `live`. */
+export function untilLive(page) {
+  return page.waitForFunction(() => document.querySelector('#connection')?.textContent === 'live', null, { timeout: WAIT });
+}

@@ -66,6 +66,20 @@ function recordingWebSocket() {
 }
 
 /**
+ * A client core started with `options` (the `ws` WebSocket and no document
+ * unless they say otherwise). After test `t` it stops, then `cleanup` runs.
+ */
+function startClient(t, options, cleanup) {
+  const client = createClient({ WebSocket, document: null, ...options });
+  t.after(async () => {
+    client.stop();
+    await cleanup();
+  });
+  client.start();
+  return client;
+}
+
+/**
  * A TCP relay in front of the server whose connections can be cut, and
  * restored to the same server or another one.
  */
@@ -164,13 +178,10 @@ test('the core applies each reload in place, equal to what the API serves', { ti
     if (f.type === 'reload') reloads.push(f);
     if (f.type !== 'integration_status') frames.push(f.type);
   };
-  const client = createClient({ baseUrl: server.url, WebSocket, document: null, onFrame });
-  t.after(async () => {
-    client.stop();
+  const client = startClient(t, { baseUrl: server.url, onFrame }, async () => {
     await server.stop();
     repo.remove();
   });
-  client.start();
   await eventually(() => client.getState().status === 'open' && client.getState().revision === 1, WAIT, 'the first snapshot');
   assert.deepEqual(frames, ['hello', 'snapshot']);
   assert.deepEqual(client.getState().workflows.map((w) => w.id), ['regression', 'smoke']);
@@ -241,13 +252,10 @@ test('every op sequence the server sends applies: id change, file move, remove-t
 test('renames, id changes and moves between folders reach the client as the API serves them', { timeout: 30_000 }, async (t) => {
   const repo = new Repo();
   const server = await startServer(repo);
-  const client = createClient({ baseUrl: server.url, WebSocket, document: null });
-  t.after(async () => {
-    client.stop();
+  const client = startClient(t, { baseUrl: server.url }, async () => {
     await server.stop();
     repo.remove();
   });
-  client.start();
   await eventually(() => client.getState().status === 'open' && client.getState().revision === 1, WAIT, 'the first snapshot');
   const same = async (what) => {
     const served = await getJson(server.url, '/api/v1/workflows');
@@ -283,20 +291,20 @@ test('a dropped connection resumes with since=<last revision> and gets only the 
   const { Recording, urls } = recordingWebSocket();
   const frames = [];
   const statuses = [];
-  const client = createClient({
-    baseUrl: proxy.url,
-    WebSocket: Recording,
-    document: null,
-    onFrame: (f) => f.type !== 'integration_status' && frames.push(f.type),
-    onStatus: (s) => statuses.push(s),
-  });
-  t.after(async () => {
-    client.stop();
-    proxy.close();
-    await server.stop();
-    repo.remove();
-  });
-  client.start();
+  const client = startClient(
+    t,
+    {
+      baseUrl: proxy.url,
+      WebSocket: Recording,
+      onFrame: (f) => f.type !== 'integration_status' && frames.push(f.type),
+      onStatus: (s) => statuses.push(s),
+    },
+    async () => {
+      proxy.close();
+      await server.stop();
+      repo.remove();
+    },
+  );
   await eventually(() => client.getState().status === 'open', WAIT, 'open');
   repo.write('workflows/smoke.yaml', repo.read('workflows/smoke.yaml').replace('estimated_minutes: 5', 'estimated_minutes: 6'));
   await eventually(() => client.getState().revision === 2, WAIT, 'revision 2');
@@ -329,21 +337,17 @@ test('following a branch, a dropped connection resumes with since=<commit> on an
   const proxy = await relay(one.port);
   const { Recording, urls } = recordingWebSocket();
   const frames = [];
-  const client = createClient({
-    baseUrl: proxy.url,
-    WebSocket: Recording,
-    document: null,
-    onFrame: (f) => f.type !== 'integration_status' && frames.push(f.type),
-  });
   let other = null;
-  t.after(async () => {
-    client.stop();
-    proxy.close();
-    await one.stop();
-    await other?.stop();
-    repo.remove();
-  });
-  client.start();
+  const client = startClient(
+    t,
+    { baseUrl: proxy.url, WebSocket: Recording, onFrame: (f) => f.type !== 'integration_status' && frames.push(f.type) },
+    async () => {
+      proxy.close();
+      await one.stop();
+      await other?.stop();
+      repo.remove();
+    },
+  );
   await eventually(() => client.getState().commit === first, WAIT, 'the first commit held');
 
   // The branch moves on while the client is away; a second follower (its
@@ -388,13 +392,10 @@ test('after a server restart the core resyncs from a snapshot', { timeout: 30_00
   const repo = new Repo();
   let server = await startServer(repo);
   const frames = [];
-  const client = createClient({ baseUrl: server.url, WebSocket, document: null, onFrame: (f) => f.type !== 'integration_status' && frames.push(f.type) });
-  t.after(async () => {
-    client.stop();
+  const client = startClient(t, { baseUrl: server.url, onFrame: (f) => f.type !== 'integration_status' && frames.push(f.type) }, async () => {
     await server.stop();
     repo.remove();
   });
-  client.start();
   for (const minutes of [6, 7, 8]) {
     repo.write('workflows/smoke.yaml', repo.read('workflows/smoke.yaml').replace(/estimated_minutes: \d+/, `estimated_minutes: ${minutes}`));
     await eventually(() => client.getState().workflows.find((w) => w.id === 'smoke')?.definition.steps[0].estimated_minutes === minutes, WAIT, `${minutes}`);
@@ -424,14 +425,11 @@ test('a hidden tab pauses the connection and a visible one resumes it', { timeou
     for (const f of listeners) f();
   };
   const { Recording, urls } = recordingWebSocket();
-  const client = createClient({ baseUrl: server.url, WebSocket: Recording, document: doc });
-  t.after(async () => {
-    client.stop();
+  const client = startClient(t, { baseUrl: server.url, WebSocket: Recording, document: doc }, async () => {
     await server.stop();
     repo.remove();
   });
   const clients = async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).websocket_clients;
-  client.start();
   await eventually(() => client.getState().status === 'open', WAIT, 'open');
   await eventually(async () => (await clients()) === 1, WAIT, 'one client');
   setVisibility('hidden');
@@ -462,19 +460,36 @@ async function loadHook() {
   return import(pathToFileURL(file).href);
 }
 
-test('useHotReload gives React the live state and calls back for toasts', { timeout: 30_000 }, async (t) => {
+/**
+ * React, its test renderer and the hook, with a fresh `Repo` served for
+ * test `t`. `rendered(check, what)` lets React render until `check()`
+ * holds; `clients()` counts the server's sockets.
+ */
+async function reactOnServer(t) {
   const require = createRequire(import.meta.url);
   const React = require('react');
   const { act, create } = require('react-test-renderer');
   globalThis.IS_REACT_ACT_ENVIRONMENT = true;
   const { useHotReload } = await loadHook();
-
   const repo = new Repo();
   const server = await startServer(repo);
   t.after(async () => {
     await server.stop();
     repo.remove();
   });
+  const rendered = (check, what) =>
+    eventually(async () => {
+      await act(async () => {
+        await new Promise((r) => setTimeout(r, 20));
+      });
+      return check();
+    }, WAIT, what);
+  const clients = async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).websocket_clients;
+  return { React, act, create, useHotReload, repo, server, rendered, clients };
+}
+
+test('useHotReload gives React the live state and calls back for toasts', { timeout: 30_000 }, async (t) => {
+  const { React, act, create, useHotReload, repo, server, rendered: waitFor, clients } = await reactOnServer(t);
   const seen = { reloads: [], errors: [], fixed: [], renders: 0, latest: null };
   function Probe() {
     const live = useHotReload({
@@ -492,14 +507,6 @@ test('useHotReload gives React the live state and calls back for toasts', { time
   await act(async () => {
     renderer = create(React.createElement(Probe));
   });
-  const waitFor = async (check, what) => {
-    await eventually(async () => {
-      await act(async () => {
-        await new Promise((r) => setTimeout(r, 20));
-      });
-      return check();
-    }, WAIT, what);
-  };
   await waitFor(() => seen.latest.status === 'open' && seen.latest.revision === 1, 'open');
   assert.deepEqual(Object.keys(seen.latest).sort(), ['errors', 'integrations', 'lastEvent', 'revision', 'status', 'workflows']);
   assert.deepEqual(renderer.toJSON().children.map((li) => li.children.join('')), ['Regression Suite: 2 steps', 'Release Smoke: 1 steps']);
@@ -524,7 +531,6 @@ test('useHotReload gives React the live state and calls back for toasts', { time
   assert.deepEqual(seen.fixed, ['workflows/smoke.yaml']);
   assert.deepEqual(seen.latest.errors, []);
 
-  const clients = async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).websocket_clients;
   assert.equal(await clients(), 1, 'one socket however often it rendered');
   assert.ok(seen.renders > 3);
   await act(async () => renderer.unmount());
@@ -532,33 +538,14 @@ test('useHotReload gives React the live state and calls back for toasts', { time
 });
 
 test('useHotReload shows the idle state while disabled, not the stopped client\'s last state', { timeout: 30_000 }, async (t) => {
-  const require = createRequire(import.meta.url);
-  const React = require('react');
-  const { act, create } = require('react-test-renderer');
-  globalThis.IS_REACT_ACT_ENVIRONMENT = true;
-  const { useHotReload } = await loadHook();
-
-  const repo = new Repo();
-  const server = await startServer(repo);
-  t.after(async () => {
-    await server.stop();
-    repo.remove();
-  });
-  const clients = async () => (await getJson(server.url, '/api/v1/dev/hot-reload/status')).websocket_clients;
+  const { React, act, create, useHotReload, server, rendered, clients } = await reactOnServer(t);
   const seen = { renders: [] };
   function Probe({ enabled }) {
     const live = useHotReload({ baseUrl: server.url, enabled, client: { WebSocket, document: null } });
     seen.renders.push({ enabled, status: live.status, revision: live.revision, workflows: live.workflows.length });
     return null;
   }
-  const settle = async (check, what) => {
-    await eventually(async () => {
-      await act(async () => {
-        await new Promise((r) => setTimeout(r, 20));
-      });
-      return check(seen.renders.at(-1));
-    }, WAIT, what);
-  };
+  const settle = (check, what) => rendered(() => check(seen.renders.at(-1)), what);
   let renderer;
   await act(async () => {
     renderer = create(React.createElement(Probe, { enabled: true }));

@@ -10,38 +10,20 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 
-import { CHROMIUM, OUTPUT, REGRESSION, Repo, SMOKE, WAIT, eventually, startFollower, startServer } from './helpers.mjs';
-
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+import { OUTPUT, REGRESSION, Repo, SMOKE, WAIT, browse, eventually, startFollower, startServer, untilLive } from './helpers.mjs';
 
 test('the page follows edits, errors, fixes, a branch switch and a restart without reloading', { timeout: 120_000 }, async (t) => {
   mkdirSync(OUTPUT, { recursive: true });
   const shot = (page, name) => page.screenshot({ path: join(OUTPUT, `${name}.png`), fullPage: false });
   const repo = new Repo();
   let server = await startServer(repo);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  t.after(async () => {
-    await browser.close();
+  const { page, seen } = await browse(t, server, async () => {
     await server.stop();
     repo.remove();
   });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, reducedMotion: 'reduce' });
-  const page = await context.newPage();
-  const consoleErrors = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  let navigations = 0;
-  page.on('framenavigated', (f) => {
-    if (f === page.mainFrame()) navigations += 1;
-  });
-
-  await page.goto(`${server.url}/`);
   const pill = page.locator('#connection');
-  await page.waitForFunction(() => document.querySelector('#connection')?.textContent === 'live');
+  await untilLive(page);
   const regression = page.locator('article.workflow[data-id="regression"]');
   await regression.waitFor();
   assert.equal(await page.locator('#branch').textContent(), 'main');
@@ -146,7 +128,7 @@ test('the page follows edits, errors, fixes, a branch switch and a restart witho
   await shot(page, '06-disconnected');
   repo.write('workflows/smoke.yaml', repo.read('workflows/smoke.yaml').replace('Release Smoke (feature x)', 'Release Smoke (edited while down)'));
   server = await startServer(repo, `127.0.0.1:${port}`);
-  await page.waitForFunction(() => document.querySelector('#connection')?.textContent === 'live', null, { timeout: WAIT });
+  await untilLive(page);
   await page.locator('#banner').waitFor({ state: 'hidden', timeout: WAIT });
   await eventually(
     async () => (await page.locator('article.workflow[data-id="smoke"] h3').textContent()) === 'Release Smoke (edited while down)',
@@ -162,10 +144,10 @@ test('the page follows edits, errors, fixes, a branch switch and a restart witho
   await toasts.filter({ hasText: 'regression: 1 change' }).waitFor({ timeout: WAIT });
   assert.equal(await regression.locator('[data-step="full"] .minutes').textContent(), '45 min');
 
-  assert.equal(navigations, 1, 'the page navigated after it first loaded');
+  assert.equal(seen.navigations, 1, 'the page navigated after it first loaded');
   assert.equal(await page.evaluate(() => performance.getEntriesByType('navigation').length), 1);
   assert.deepEqual(
-    consoleErrors.filter((e) => !/WebSocket connection|ERR_CONNECTION_REFUSED|Failed to load resource/.test(e)),
+    [...seen.console, ...seen.errors].filter((e) => !/WebSocket connection|ERR_CONNECTION_REFUSED|Failed to load resource/.test(e)),
     [],
   );
 });
@@ -174,14 +156,10 @@ test('following a branch, the header shows the commit held and the next one once
   const repo = new Repo();
   const first = repo.git('rev-parse', 'HEAD');
   const server = await startFollower(repo, ['--poll-interval', '1']);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  t.after(async () => {
-    await browser.close();
+  const { page } = await browse(t, server, async () => {
     await server.stop();
     repo.remove();
   });
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, reducedMotion: 'reduce' })).newPage();
-  await page.goto(`${server.url}/`);
   const commit = page.locator('#commit');
   await eventually(async () => (await commit.textContent()) === first.slice(0, 7), WAIT, 'the first commit in the header');
   assert.equal(await commit.getAttribute('title'), first, 'the full id on hover');
@@ -194,6 +172,31 @@ test('following a branch, the header shows the commit held and the next one once
   await page.screenshot({ path: join(OUTPUT, '14-following-a-branch.png') });
 });
 
+/**
+ * The page of a repository whose Jira config points at a stand-in on
+ * loopback answering with `handler`, its token read from `${variable}`;
+ * `prepare(repo)` adds to that commit and `env` to the server's
+ * environment. `jiraConfig(variable)` is the config again, for an edit.
+ * After the test everything started here is stopped and removed.
+ */
+async function pageWithJira(t, { handler, variable, env, prepare = () => {} }) {
+  const jira = http.createServer(handler);
+  await new Promise((resolve) => jira.listen(0, '127.0.0.1', resolve));
+  const jiraConfig = (name) =>
+    `enabled: true\nbase_url: http://127.0.0.1:${jira.address().port}\nemail: qa@example.com\napi_token: \${${name}}\nproject_key: QA\ntimeout_ms: 3000\n`;
+  const repo = new Repo();
+  repo.write('config/jira_config.yaml', jiraConfig(variable));
+  prepare(repo);
+  repo.commitAll('point jira at a stand-in');
+  const server = await startServer(repo, '127.0.0.1:0', env);
+  const { page } = await browse(t, server, async () => {
+    await server.stop();
+    jira.close();
+    repo.remove();
+  });
+  return { repo, page, jiraConfig };
+}
+
 test('a connection test shows as a badge and a toast, and a bad token flips it to failed', { timeout: 60_000 }, async (t) => {
   const GOOD = 'jira-good-S3CRET-4711';
   const BAD = 'jira-bad-S3CRET-0815';
@@ -201,33 +204,21 @@ test('a connection test shows as a badge and a toast, and a bad token flips it t
   // the connection test's paths (myself, then the project), 401 with a JSON
   // body otherwise.
   const expected = `Basic ${Buffer.from(`qa@example.com:${GOOD}`).toString('base64')}`;
-  const jira = http.createServer((req, res) => {
-    const ok = ['/rest/api/3/myself', '/rest/api/3/project/QA'].includes(req.url) && req.headers.authorization === expected;
-    res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
-    res.end(ok ? '{"accountId":"qa"}' : '{"errorMessages":["Client must be authenticated to access this resource."]}');
+  const { repo, page, jiraConfig } = await pageWithJira(t, {
+    handler: (req, res) => {
+      const ok = ['/rest/api/3/myself', '/rest/api/3/project/QA'].includes(req.url) && req.headers.authorization === expected;
+      res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' });
+      res.end(ok ? '{"accountId":"qa"}' : '{"errorMessages":["Client must be authenticated to access this resource."]}');
+    },
+    variable: 'JIRA_TEST_TOKEN',
+    env: { JIRA_TEST_TOKEN: GOOD, JIRA_BAD_TOKEN: BAD },
   });
-  await new Promise((resolve) => jira.listen(0, '127.0.0.1', resolve));
-  const config = (variable) =>
-    `enabled: true\nbase_url: http://127.0.0.1:${jira.address().port}\nemail: qa@example.com\napi_token: \${${variable}}\nproject_key: QA\ntimeout_ms: 3000\n`;
-  const repo = new Repo();
-  repo.write('config/jira_config.yaml', config('JIRA_TEST_TOKEN'));
-  repo.commitAll('enable jira');
-  const server = await startServer(repo, '127.0.0.1:0', { JIRA_TEST_TOKEN: GOOD, JIRA_BAD_TOKEN: BAD });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  t.after(async () => {
-    await browser.close();
-    await server.stop();
-    jira.close();
-    repo.remove();
-  });
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, reducedMotion: 'reduce' })).newPage();
-  await page.goto(`${server.url}/`);
   const badge = page.locator('#integrations tr[data-id="jira"] .badge.status');
   await eventually(async () => (await badge.textContent()) === 'ok', WAIT, 'the jira badge to read ok');
   assert.match(await page.locator('#integrations tr[data-id="jira"] .detail').textContent(), /\d+ ms/);
   assert.match(await page.locator('#integrations tr[data-id="jira"] .tested').textContent(), /^last tested /);
 
-  repo.write('config/jira_config.yaml', config('JIRA_BAD_TOKEN'));
+  repo.write('config/jira_config.yaml', jiraConfig('JIRA_BAD_TOKEN'));
   const failed = page.locator('#toasts > .toast[role="alert"]').filter({ hasText: 'jira: connection failed' });
   await failed.waitFor({ timeout: WAIT });
   assert.match(await failed.locator('.toast-title').textContent(), /HTTP 401/);
@@ -254,27 +245,17 @@ test('planted secrets in every shape never reach the page, whatever it shows', {
     Buffer.from(s).toString('base64'),
   ];
   // A Jira stand-in that refuses and echoes the token in several encodings.
-  const jira = http.createServer((req, res) => {
-    res.writeHead(401, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ errorMessages: ['rejected'], got: req.headers.authorization, echo: forms(TOKEN).join(' ') }));
-  });
-  await new Promise((resolve) => jira.listen(0, '127.0.0.1', resolve));
   const testmo = (block) =>
     `enabled: false\nbase_url: https://admin:${USERINFO}@testmo.example.com\napi_token: |\n  ${block[0]}\n  ${block[1]}\nproject_id: 7\n`;
-  const repo = new Repo();
-  repo.write('config/jira_config.yaml', `enabled: true\nbase_url: http://127.0.0.1:${jira.address().port}\nemail: qa@example.com\napi_token: \${PAGE_TOKEN}\nproject_key: QA\ntimeout_ms: 3000\n`);
-  repo.write('config/testmo_config.yaml', testmo(BLOCK));
-  repo.commitAll('plant secrets');
-  const server = await startServer(repo, '127.0.0.1:0', { PAGE_TOKEN: TOKEN });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  t.after(async () => {
-    await browser.close();
-    await server.stop();
-    jira.close();
-    repo.remove();
+  const { repo, page } = await pageWithJira(t, {
+    handler: (req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errorMessages: ['rejected'], got: req.headers.authorization, echo: forms(TOKEN).join(' ') }));
+    },
+    variable: 'PAGE_TOKEN',
+    env: { PAGE_TOKEN: TOKEN },
+    prepare: (r) => r.write('config/testmo_config.yaml', testmo(BLOCK)),
   });
-  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, reducedMotion: 'reduce' })).newPage();
-  await page.goto(`${server.url}/`);
   const badge = page.locator('#integrations tr[data-id="jira"] .badge.status');
   await eventually(async () => (await badge.textContent()) === 'failed', WAIT, 'the jira badge to read failed');
 

@@ -10,9 +10,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 
-import { CHROMIUM, CHROMIUM_ARGS, OUTPUT, Repo, WAIT, eventually, getJson, startServer } from './helpers.mjs';
+import { OUTPUT, Repo, WAIT, eventually, getJson, launchChromium, newPage, startServer, untilLive, watchPage } from './helpers.mjs';
 
 const TRIAL = `id: checkout
 name: Checkout Trial
@@ -44,23 +43,18 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   repo.commitAll('checkout trial');
   let server = await startServer(repo);
   const port = server.port;
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const browser = await launchChromium();
   t.after(async () => {
     await browser.close();
     await server.stop();
     repo.remove();
   });
-  const consoleErrors = [];
+  const watched = [];
   const open = async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, reducedMotion: 'reduce' });
-    const page = await context.newPage();
-    page.on('pageerror', (e) => consoleErrors.push(String(e)));
-    page.on('console', (m) => {
-      // A failed fetch while the server restarts is expected; anything else is not.
-      if (m.type() === 'error' && !/Failed to load resource|ERR_CONNECTION_REFUSED/.test(m.text())) consoleErrors.push(m.text());
-    });
+    const page = await newPage(browser, 1000);
+    watched.push(watchPage(page));
     await page.goto(`${server.url}/`);
-    await page.waitForFunction(() => document.querySelector('#connection')?.textContent === 'live');
+    await untilLive(page);
     await page.locator('article.workflow[data-id="checkout"]').waitFor();
     return page;
   };
@@ -156,7 +150,7 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   assert.ok(existsSync(database), `the run store is ${database}`);
   await server.stop();
   server = await startServer(repo, `127.0.0.1:${port}`);
-  await a.waitForFunction(() => document.querySelector('#connection')?.textContent === 'live', null, { timeout: WAIT });
+  await untilLive(a);
   await b.goto(`${server.url}/`);
   await cardB.waitFor({ timeout: WAIT });
   for (const page of [a, b]) {
@@ -213,5 +207,9 @@ test('a trial run from the page: keyboard, two pages, an edit underneath, a rest
   await cardIn(b, smokeId).waitFor({ state: 'detached', timeout: WAIT });
   assert.equal(await a.locator('#runs-status').textContent(), 'Discarded the run of Release Smoke.');
 
-  assert.deepEqual(consoleErrors, []);
+  for (const seen of watched) {
+    assert.deepEqual(seen.errors, []);
+    // A failed fetch while the server restarts is expected; anything else is not.
+    assert.deepEqual(seen.console.filter((m) => !/Failed to load resource|ERR_CONNECTION_REFUSED/.test(m)), []);
+  }
 });

@@ -10,9 +10,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 
-import { BigRepo, CHROMIUM, CHROMIUM_ARGS, OUTPUT, WAIT, eventually, generatedWorkflow, getJson, seeded, startServer } from './helpers.mjs';
+import { BigRepo, OUTPUT, WAIT, eventually, generatedWorkflow, getJson, launchChromium, newPage, seeded, startServer, untilLive, watchPage } from './helpers.mjs';
 
 const COUNT = 2000;
 const SWITCHED = 300;
@@ -22,18 +21,17 @@ let repo;
 let server;
 let browser;
 let page;
-const pageErrors = [];
+let seen;
 
 before(async () => {
   mkdirSync(OUTPUT, { recursive: true });
   repo = new BigRepo(COUNT, SWITCHED);
   server = await startServer(repo);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1400 }, reducedMotion: 'reduce' });
-  page = await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  browser = await launchChromium();
+  page = await newPage(browser, 1400);
+  seen = watchPage(page);
   await page.goto(`${server.url}/`);
-  await page.waitForFunction(() => document.querySelector('#connection')?.textContent === 'live');
+  await untilLive(page);
   await page.locator('article.workflow[data-id="w0"]').waitFor({ timeout: WAIT });
 });
 
@@ -344,5 +342,5 @@ test('after random edits, adds, deletes and a branch switch every row equals the
     .sort((a, b) => collator.compare(a.definition.name, b.definition.name) || collator.compare(a.id, b.id))
     .map((w) => w.id);
   assert.deepEqual(rows.map(([id]) => id), expectedOrder, `natural order by name (${context})`);
-  assert.deepEqual(pageErrors, []);
+  assert.deepEqual(seen.errors, []);
 });
