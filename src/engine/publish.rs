@@ -150,12 +150,33 @@ impl Engine {
         }
     }
 
-    /// Swaps the snapshot in, records the event and broadcasts it, all under
-    /// the history lock (so `attach` sees either all of it or none).
+    /// Counts the reload, swaps the snapshot in, records the event and
+    /// broadcasts it, all under the history lock (so `attach` sees either
+    /// all of it or none). The counts come first: whoever sees the new
+    /// revision (a frame, `/status`, `/metrics`) sees it counted.
     pub(super) fn publish(&self, outcome: &Outcome) {
         let event = &outcome.event;
+        let ok = !event.failed();
         {
             let mut history = self.inner.history.lock();
+            {
+                let mut stats = self.inner.stats.lock();
+                if event.cause.kind != CauseKind::Startup {
+                    stats.counts.reloads += 1;
+                    if !ok {
+                        stats.counts.failures += 1;
+                    }
+                    stats.reload_duration.observe(event.timings.apply);
+                }
+                stats.last = Some(LastReload {
+                    revision: event.revision,
+                    at: event.at,
+                    ok,
+                    cause: event.cause.kind,
+                    summary: event.summary.clone(),
+                    timings: event.timings,
+                });
+            }
             let before = self.inner.current.swap(Arc::clone(&outcome.snapshot));
             history.capacity = outcome.snapshot.settings.history.max(1);
             history.budget = outcome.snapshot.settings.history_bytes;
@@ -169,25 +190,6 @@ impl Engine {
                 self.inner.published.send_replace(event.revision);
             }
             history.trim();
-        }
-        let ok = !event.failed();
-        {
-            let mut stats = self.inner.stats.lock();
-            if event.cause.kind != CauseKind::Startup {
-                stats.counts.reloads += 1;
-                if !ok {
-                    stats.counts.failures += 1;
-                }
-                stats.reload_duration.observe(event.timings.apply);
-            }
-            stats.last = Some(LastReload {
-                revision: event.revision,
-                at: event.at,
-                ok,
-                cause: event.cause.kind,
-                summary: event.summary.clone(),
-                timings: event.timings,
-            });
         }
         let snapshot = &outcome.snapshot;
         tracing::info!(
