@@ -158,31 +158,6 @@ impl Text {
             u32::try_from(col + 1).unwrap_or(u32::MAX),
         )
     }
-
-    /// The protocol range of the byte range `start..end`.
-    pub fn range_of(&self, start: usize, end: usize, enc: Encoding) -> Range {
-        Range {
-            start: self.position_of(start, enc),
-            end: self.position_of(end, enc),
-        }
-    }
-
-    fn position_of(&self, offset: usize, enc: Encoding) -> Position {
-        let offset = offset.min(self.text.len());
-        let line = self.starts.partition_point(|&s| s <= offset).max(1) - 1;
-        let start = self.starts[line];
-        let character = self
-            .text
-            .get(start..offset)
-            .unwrap_or("")
-            .chars()
-            .map(|c| enc.units(c))
-            .sum();
-        Position {
-            line: u32::try_from(line).unwrap_or(u32::MAX),
-            character,
-        }
-    }
 }
 
 /// The length in characters of the YAML token at the start of `s`: a
